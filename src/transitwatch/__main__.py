@@ -1,0 +1,5 @@
+import sys
+
+from transitwatch.cli import main
+
+sys.exit(main())

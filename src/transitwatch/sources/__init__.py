@@ -1,0 +1,1 @@
+"""Readers that yield :class:`~transitwatch.observation.Observation` objects."""

@@ -1,0 +1,34 @@
+"""Type stubs for the C core of the MRT decoder."""
+
+from typing import Any
+
+FIELDS: tuple[str, ...]
+
+class ObservationBase:
+    time: Any
+    kind: Any
+    peer_ip: Any
+    peer_asn: Any
+    prefix: Any
+    as_path: Any
+    origin: Any
+    next_hop: Any
+    local_pref: Any
+    med: Any
+    communities: Any
+    large_communities: Any
+    atomic_aggregate: Any
+    aggregator: Any
+    path_id: Any
+    old_state: Any
+    new_state: Any
+    originated: Any
+    record_type: Any
+    collector: Any
+    source: Any
+    offset: Any
+    def __init__(self, **fields: Any) -> None: ...
+    def fields(self) -> tuple[Any, ...]: ...
+    def replace(self, **fields: Any) -> Any: ...
+
+def set_observation_type(cls: type) -> None: ...
