@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 
 class UserError(Exception):
@@ -17,6 +18,34 @@ class UserError(Exception):
 
 def _cmd_dump(args: argparse.Namespace) -> int:
     raise UserError("dump: not implemented yet")
+
+
+def _cmd_fetch(args: argparse.Namespace) -> int:
+    import json
+
+    from transitwatch.sources import archive
+
+    try:
+        files = archive.resolve(
+            args.collector, args.start, args.end,
+            archive_urls=archive.parse_archive_urls(args.archive_url or []),
+            cache_dir=args.cache_dir, bridge=not args.no_bridge,
+        )
+        report = archive.fetch(files, workers=args.workers, dry_run=args.dry_run,
+                               progress=not args.json and not args.dry_run)
+        report.raise_if_empty()
+    except archive.ArchiveError as exc:
+        raise UserError(str(exc)) from None
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        for outcome in report.outcomes:
+            where = outcome.file.url if outcome.status == "planned" else outcome.file.cache_path
+            print(f"{outcome.status:8} {where}" + (f"  ({outcome.reason})" if outcome.reason else ""))
+        print(report.summary(), file=sys.stderr)
+        for line in report.gaps():
+            print(f"transitwatch: warning: {line}", file=sys.stderr)
+    return 0 if report.ok else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,6 +70,29 @@ def build_parser() -> argparse.ArgumentParser:
             "  transitwatch dump --json rib.20171001.0800.bz2 | head")
     p.add_argument("files", nargs="+", metavar="FILE")
     # @@dump-args@@
+
+    p = add("fetch", _cmd_fetch,
+            "Download RIS / RouteViews archive files (the RIB before --from, updates to --to) to the cache.",
+            "examples:\n"
+            "  transitwatch fetch --collector rrc00,route-views2 \\\n"
+            "      --from 2017-10-01T08:00 --to 2017-10-01T12:00\n"
+            "  transitwatch fetch --collector rrc00 --from 2017-10-01T09:00 --to 2017-10-01T09:30 --dry-run\n"
+            "  transitwatch fetch --collector rrc00 --from ... --to ... --archive-url ris=http://mirror/ris\n\n"
+            "Files go to $XDG_CACHE_HOME/transitwatch/archive/<collector>/<YYYY.MM>/<name>; files already\n"
+            "there are skipped, cut downloads resume. Exit 1 when some files are missing (the rest is kept).")
+    p.add_argument("--collector", required=True, metavar="NAMES",
+                   help="comma-separated collectors, e.g. rrc00,route-views2,route-views.linx")
+    p.add_argument("--from", dest="start", required=True, metavar="TIME",
+                   help="window start, ISO 8601 (UTC unless a zone is given)")
+    p.add_argument("--to", dest="end", required=True, metavar="TIME", help="window end (exclusive)")
+    p.add_argument("--archive-url", action="append", metavar="NAME=URL",
+                   help="mirror for a project (ris, routeviews) or one collector; repeatable")
+    p.add_argument("--cache-dir", type=Path, metavar="DIR", help="cache folder (default: XDG cache)")
+    p.add_argument("--workers", type=int, default=4, metavar="N", help="parallel downloads (default 4)")
+    p.add_argument("--no-bridge", action="store_true",
+                   help="only updates inside the window, not those between the RIB and --from")
+    p.add_argument("--dry-run", action="store_true", help="list the files, download nothing")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
 
     return parser
 
