@@ -1,0 +1,28 @@
+"""AS and prefix metadata: countries, names, time zones (offline by default).
+
+``Registry`` is the facade; ``geo`` (bundled GeoLite2 data via geoip2fast), ``rir`` (RIR
+delegated statistics, downloaded on demand) and ``timezones`` (tzdata's zone tables) are its
+sources.
+"""
+
+from transitwatch.registry.registry import AsInfo, Registry, UnknownCountryError, normalise_country
+from transitwatch.registry.rir import (
+    DEFAULT_URLS,
+    RegistryFileError,
+    default_registry_dir,
+    update_registry,
+)
+from transitwatch.registry.timezones import country_name, timezone_of
+
+__all__ = [
+    "DEFAULT_URLS",
+    "AsInfo",
+    "Registry",
+    "RegistryFileError",
+    "UnknownCountryError",
+    "country_name",
+    "default_registry_dir",
+    "normalise_country",
+    "timezone_of",
+    "update_registry",
+]
