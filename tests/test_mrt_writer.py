@@ -170,48 +170,73 @@ def _address(version: int, value: int) -> str:
     return str(ipaddress.ip_address(value.to_bytes(4 if version == 4 else 16, "big")))
 
 
-@needs_bgpdump
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(data=st.data())
-def test_bgpdump_agrees_on_random_updates(tmp_path: Path, data: st.DataObject) -> None:
-    asn = st.integers(0, 2**32 - 1)
-    ipv4 = st.integers(0, 2**32 - 1).map(lambda n: _address(4, n))
-    communities = st.lists(st.tuples(st.integers(0, 65534), st.integers(0, 65535)), max_size=5).map(
-        lambda cs: " ".join(f"{a}:{b}" for a, b in cs) or None)
-    large = st.lists(st.tuples(asn, asn, asn), max_size=3).map(
-        lambda cs: " ".join(f"{a}:{b}:{c}" for a, b, c in cs) or None)
-    as_path = st.lists(st.one_of(
-        asn.map(str),
-        st.lists(asn, min_size=1, max_size=4).map(lambda s: "{" + ",".join(map(str, s)) + "}"),
-    ), max_size=8).map(" ".join)
+ASN = st.integers(0, 2**32 - 1)
+AS_PATH = st.lists(st.one_of(
+    ASN.map(str),
+    st.lists(ASN, min_size=1, max_size=4).map(lambda s: "{" + ",".join(map(str, s)) + "}"),
+    st.lists(ASN, min_size=1, max_size=3).map(lambda s: "(" + " ".join(map(str, s)) + ")"),
+    st.lists(ASN, min_size=1, max_size=3).map(lambda s: "[" + ",".join(map(str, s)) + "]"),
+), max_size=8).map(" ".join)
+COMMUNITIES = st.lists(st.tuples(st.integers(0, 65534), st.integers(0, 65535)), max_size=5).map(
+    lambda cs: " ".join(f"{a}:{b}" for a, b in cs) or None)
+LARGE_COMMUNITIES = st.lists(st.tuples(ASN, ASN, ASN), max_size=3).map(
+    lambda cs: " ".join(f"{a}:{b}:{c}" for a, b, c in cs) or None)
+
+
+def random_observations(data: st.DataObject, kinds: list[str], *, micros: bool = False,
+                        path_ids: bool = False) -> list[Observation]:
+    """A few observations of the given kinds with random fields (RIB entries first, as one dump)."""
     observations = []
-    for _ in range(data.draw(st.integers(1, 6))):
+    for _ in range(data.draw(st.integers(1, 8))):
+        kind = data.draw(st.sampled_from(kinds))
+        obs = Observation(
+            time=T0 if kind == "rib" else T0 + data.draw(st.integers(1, 1000)) + (
+                data.draw(st.integers(0, 999_999)) / 1e6 if micros else 0),
+            kind=kind,
+            peer_ip=_address(data.draw(st.sampled_from([4, 6])), data.draw(st.integers(1, 2**32 - 1))),
+            peer_asn=data.draw(ASN),
+        )
+        if kind == "state":
+            observations.append(obs.replace(old_state=data.draw(st.integers(1, 6)),
+                                            new_state=data.draw(st.integers(1, 6))))
+            continue
         version = data.draw(st.sampled_from([4, 6]))
         bits = 32 if version == 4 else 128
         length = data.draw(st.integers(0, bits))
         mask = (2**bits - 1) >> (bits - length) << (bits - length)
         network = int(ipaddress.ip_address(_address(version, data.draw(st.integers(0, 2**bits - 1))))) & mask
         network_type = ipaddress.IPv4Network if version == 4 else ipaddress.IPv6Network
-        route = Observation(
-            time=T0 + data.draw(st.integers(0, 1000)),
-            kind=data.draw(st.sampled_from(["announce", "withdraw"])),
-            peer_ip=_address(data.draw(st.sampled_from([4, 6])), data.draw(st.integers(1, 2**32 - 1))),
-            peer_asn=data.draw(asn), prefix=str(network_type((network, length))),
-        )
-        if route.kind == "announce":
-            route = route.replace(
-                as_path=data.draw(as_path), origin=data.draw(st.sampled_from(["IGP", "EGP", "INCOMPLETE"])),
+        obs = obs.replace(prefix=str(network_type((network, length))))
+        if path_ids and data.draw(st.booleans()):
+            obs = obs.replace(path_id=data.draw(ASN))
+        if kind != "withdraw":
+            obs = obs.replace(
+                as_path=data.draw(AS_PATH), origin=data.draw(st.sampled_from(["IGP", "EGP", "INCOMPLETE"])),
                 next_hop=_address(version, data.draw(st.integers(1, 2**bits - 1))),
                 med=data.draw(st.none() | st.integers(1, 2**32 - 1)),
                 local_pref=data.draw(st.none() | st.integers(1, 2**32 - 1)),
-                communities=data.draw(communities), large_communities=data.draw(large),
+                communities=data.draw(COMMUNITIES), large_communities=data.draw(LARGE_COMMUNITIES),
                 atomic_aggregate=data.draw(st.booleans()),
-                aggregator=data.draw(st.none() | st.tuples(asn, ipv4).map(lambda a: f"{a[0]} {a[1]}")),
+                aggregator=data.draw(st.none() | st.tuples(ASN, st.integers(0, 2**32 - 1)).map(
+                    lambda a: f"{a[0]} {_address(4, a[1])}")),
             )
-        observations.append(route)
+            if kind == "rib" and data.draw(st.booleans()):
+                obs = obs.replace(originated=T0 - data.draw(st.integers(0, 10**6)))
+        observations.append(obs)
+    observations.sort(key=lambda o: o.kind != "rib")  # a stable sort: the RIB entries form one dump
+    return observations
+
+
+@needs_bgpdump
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_bgpdump_agrees_on_random_observations(tmp_path: Path, data: st.DataObject) -> None:
+    extended_time = data.draw(st.booleans())
+    observations = random_observations(data, ["rib", "announce", "withdraw", "state"], micros=extended_time,
+                                       path_ids=True)
     path = tmp_path / "random.mrt"
-    write_mrt(path, observations)
-    assert run_bgpdump(path, "-l") == [bgpdump_line(o) for o in observations]
+    write_mrt(path, observations, extended_time=extended_time)
+    assert run_bgpdump(path, "-l") == [bgpdump_line(o, extended_time=extended_time) for o in observations]
 
 
 # --- bytes, records, compression ------------------------------------------------------------------
@@ -355,22 +380,31 @@ CARRIED = ("time", "kind", "peer_ip", "peer_asn", "prefix", "as_path", "origin",
 
 
 def carried(observations: Iterable[Observation]) -> list[dict[str, object]]:
-    return [{k: v for k, v in o.to_dict().items() if k in CARRIED} for o in observations]
+    """The fields MRT carries (not source, offset, collector, record_type), times to the microsecond."""
+    return [{k: round(v, 6) if k == "time" else v for k, v in o.to_dict().items() if k in CARRIED}
+            for o in observations]
 
 
-def as_written(obs: Observation) -> Observation:
-    """What MRT can say about obs: whole-second times, RIB originated times, no attributes on withdrawals."""
+def as_written(obs: Observation, *, extended_time: bool = False) -> Observation:
+    """What MRT can say about obs: RIB originated times, no attributes on withdrawals, and whole
+    seconds except for BGP4MP_ET records."""
     if obs.kind == "rib":
         return obs.replace(time=int(obs.time), originated=obs.originated or int(obs.time))
+    if not extended_time:
+        obs = obs.replace(time=int(obs.time))
     if obs.kind == "withdraw":
         return Observation(time=obs.time, kind="withdraw", peer_ip=obs.peer_ip, peer_asn=obs.peer_asn,
                            prefix=obs.prefix, path_id=obs.path_id)
     return obs
 
 
-def test_round_trip_through_read_mrt(tmp_path: Path) -> None:
+def needs_decoder() -> None:
     if importlib.util.find_spec("transitwatch.sources.mrt") is None:
         pytest.skip("transitwatch.sources.mrt (the decoder) has not landed yet")
+
+
+def test_round_trip_through_read_mrt(tmp_path: Path) -> None:
+    needs_decoder()
     from transitwatch.sources.mrt import read_mrt
 
     observations = scenario()
@@ -379,3 +413,20 @@ def test_round_trip_through_read_mrt(tmp_path: Path) -> None:
         write_mrt(tmp_path / name, observations)
         decoded = list(read_mrt(tmp_path / name))
         assert carried(decoded) == carried(as_written(o) for o in observations), name
+    labels = [o.record_type for o in decoded]
+    assert labels == ["TABLE_DUMP2"] * 6 + ["BGP4MP"] * 5 + ["TABLE_DUMP2_AP", "BGP4MP_AP"]
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_random_round_trip_through_read_mrt(tmp_path: Path, data: st.DataObject) -> None:
+    needs_decoder()
+    from transitwatch.sources.mrt import read_mrt
+
+    extended_time = data.draw(st.booleans())
+    observations = random_observations(data, ["rib", "announce", "withdraw", "state"],
+                                       micros=data.draw(st.booleans()), path_ids=True)
+    path = tmp_path / "random.mrt"
+    write_mrt(path, observations, extended_time=extended_time)
+    expected = [as_written(o, extended_time=extended_time) for o in observations]
+    assert carried(read_mrt(path)) == carried(expected)
