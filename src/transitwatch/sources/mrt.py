@@ -1,0 +1,270 @@
+"""Read MRT files (RFC 6396) into :class:`~transitwatch.observation.Observation` objects.
+
+The record decoding is done by the C core (``_mrt``); this module opens files, detects the
+compression by magic bytes (gzip, bzip2, xz, or none), feeds decompressed chunks to the decoder and
+turns damage into clear, counted reports. Memory stays bounded: only one chunk and the incomplete
+record at its end are held at any time.
+
+>>> from transitwatch.sources.mrt import MrtReader
+>>> reader = MrtReader("updates.20171001.0905.gz")
+>>> for obs in reader:                                    # doctest: +SKIP
+...     ...
+>>> reader.stats.routes                                   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import bz2
+import lzma
+import os
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import transitwatch.sources._mrt as _mrt
+from transitwatch.observation import Observation
+
+CHUNK_SIZE = 1 << 18
+
+GZIP_MAGIC = b"\x1f\x8b"
+BZIP2_MAGIC = b"BZh"
+XZ_MAGIC = b"\xfd7zXZ\x00"
+
+
+class MrtError(Exception):
+    """Input that cannot be read. ``str()`` is one line naming the file (and byte offset)."""
+
+    def __init__(self, path: str, message: str, offset: int | None = None) -> None:
+        self.path = path
+        self.message = message
+        self.offset = offset
+        where = f" at byte offset {offset}" if offset is not None else ""
+        super().__init__(f"{path}: {message}{where}")
+
+
+@dataclass
+class Damage:
+    """One damaged spot of a file: the decompressed byte offset and what was wrong."""
+
+    offset: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"byte offset {self.offset}: {self.message}"
+
+
+@dataclass
+class DecodeStats:
+    """What a reader did with a file: records and routes decoded, what was skipped and why."""
+
+    path: str
+    compression: str = "none"
+    records: int = 0
+    routes: int = 0
+    bytes: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+    record_types: dict[int, int] = field(default_factory=dict)
+    damage: list[Damage] = field(default_factory=list)
+    fatal: str | None = None
+
+    @property
+    def damaged(self) -> bool:
+        return bool(self.skipped) or self.fatal is not None
+
+    def summary(self) -> str:
+        """One line: '<file>: 1,234 records, 5,678 routes; skipped: 2 bad attribute'."""
+        line = f"{self.path}: {self.records:,} records, {self.routes:,} routes"
+        if self.skipped:
+            line += "; skipped: " + ", ".join(f"{n:,} {why}" for why, n in sorted(self.skipped.items()))
+        if self.fatal:
+            line += f"; {self.fatal}"
+        return line
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "compression": self.compression,
+            "records": self.records,
+            "routes": self.routes,
+            "bytes": self.bytes,
+            "skipped": dict(self.skipped),
+            "damage": [{"offset": d.offset, "message": d.message} for d in self.damage],
+            "fatal": self.fatal,
+        }
+
+
+def _open_raw(path: str) -> IO[bytes]:
+    p = Path(path)
+    if p.is_dir():
+        raise MrtError(path, "is a directory, not an MRT file")
+    try:
+        return open(p, "rb")  # noqa: SIM115 - closed by the reader
+    except FileNotFoundError:
+        raise MrtError(path, "no such file") from None
+    except PermissionError:
+        raise MrtError(path, "permission denied") from None
+    except OSError as exc:
+        raise MrtError(path, exc.strerror or str(exc)) from None
+
+
+def detect_compression(head: bytes) -> str:
+    """'gzip', 'bzip2', 'xz' or 'none', from the first bytes (never from the file name)."""
+    if head.startswith(GZIP_MAGIC):
+        return "gzip"
+    if head.startswith(BZIP2_MAGIC):
+        return "bzip2"
+    if head.startswith(XZ_MAGIC):
+        return "xz"
+    return "none"
+
+
+def _decompressed_chunks(raw: IO[bytes], path: str, kind: str, chunk: int) -> Iterator[bytes]:
+    """Decompressed data in pieces of at most ``chunk`` bytes, so memory stays bounded whatever
+    the compression ratio. Multi-member gzip and multi-stream bzip2 are followed. Damage raises
+    MrtError naming the compressed byte offset reached."""
+    if kind == "none":
+        while data := raw.read(chunk):
+            yield data
+        return
+
+    def new() -> Any:
+        if kind == "gzip":
+            return zlib.decompressobj(wbits=31)
+        if kind == "bzip2":
+            return bz2.BZ2Decompressor()
+        return lzma.LZMADecompressor()
+
+    errors: tuple[type[Exception], ...] = (zlib.error, OSError, EOFError, lzma.LZMAError)
+    dec = new()
+    consumed = 0          # compressed bytes handed to decompressors so far
+    data = b""
+    while True:
+        if not data:
+            data = raw.read(chunk // 4)
+            if not data:
+                break
+            consumed += len(data)
+        try:
+            if kind == "gzip":
+                out = dec.decompress(data, chunk)
+                data = dec.unconsumed_tail
+            else:
+                out = dec.decompress(data, chunk)
+                data = b""
+                while not dec.eof and not dec.needs_input:
+                    if out:
+                        yield out
+                    out = dec.decompress(b"", chunk)
+        except errors as exc:
+            raise MrtError(path, f"corrupt {kind} data ({exc})", consumed - len(data)) from None
+        if out:
+            yield out
+        if dec.eof:
+            # another gzip member / bzip2 stream may follow; trailing zero padding is common
+            rest = dec.unused_data + data
+            data = b""
+            while not rest.strip(b"\x00"):
+                rest = raw.read(chunk // 4)
+                if not rest:
+                    return
+                consumed += len(rest)
+            data = rest
+            dec = new()
+    if not dec.eof:
+        raise MrtError(path, f"truncated {kind} data: the compressed stream ends early", consumed)
+
+
+class MrtReader:
+    """Iterate the observations of one MRT file, keeping statistics and damage reports.
+
+    ``collector`` names the route collector (RIS/RouteViews file names are parsed by
+    :mod:`transitwatch.sources.files`); ``strict`` turns any damage into :class:`MrtError`.
+    After iteration, :attr:`stats` holds counts of records and routes, and what was skipped.
+    Iterating raises :class:`MrtError` only when nothing at all can be read (missing file,
+    not MRT) or, with ``strict``, at the first damage.
+    """
+
+    def __init__(
+        self, path: str | os.PathLike[str], *, collector: str | None = None, strict: bool = False,
+        chunk_size: int = CHUNK_SIZE,
+    ) -> None:
+        self.path = os.fspath(path)
+        self.collector = collector or ""
+        self.strict = strict
+        self.chunk_size = chunk_size
+        self.stats = DecodeStats(self.path)
+
+    def __iter__(self) -> Iterator[Observation]:
+        for batch in self.batches():
+            yield from batch
+
+    def batches(self) -> Iterator[list[Observation]]:
+        """The observations in lists, one per decompressed chunk (fast path for bulk consumers)."""
+        path = self.path
+        raw = _open_raw(path)
+        with raw:
+            head = raw.read(6)
+            if not head:
+                raise MrtError(path, "empty file")
+            raw.seek(0)
+            kind = detect_compression(head)
+            self.stats.compression = kind
+            decoder = _mrt.Decoder(path, self.collector)
+            seen_errors = 0
+            try:
+                for data in _decompressed_chunks(raw, path, kind, self.chunk_size):
+                    batch = decoder.feed(data)
+                    seen_errors = self._check(decoder, seen_errors)
+                    if batch:
+                        yield batch
+            except MrtError as exc:
+                # damaged compression: keep what was decoded, report the rest
+                self.stats.fatal = exc.message + (f" at byte offset {exc.offset}" if exc.offset else "")
+                batch = decoder.finish()
+                self._update(decoder)
+                if self.strict or (not self.stats.routes and not batch and not self.stats.records):
+                    raise
+                if batch:
+                    yield batch
+                return
+            batch = decoder.finish()
+            self._check(decoder, seen_errors)
+            self._update(decoder)
+            if batch:
+                yield batch
+            if self.stats.records == 0:
+                first = self.stats.damage[0].message if self.stats.damage else "no MRT records"
+                raise MrtError(path, f"not an MRT file ({first})", 0)
+
+    def _check(self, decoder: Any, seen: int) -> int:
+        errors = decoder.errors
+        if self.strict and len(errors) > seen:
+            offset, message = errors[seen]
+            self._update(decoder)
+            raise MrtError(self.path, message, offset)
+        return len(errors)
+
+    def _update(self, decoder: Any) -> None:
+        s = decoder.stats
+        st = self.stats
+        st.records, st.routes, st.bytes = s["records"], s["routes"], s["bytes"]
+        st.skipped = dict(s["skipped"])
+        st.record_types = dict(s["record_types"])
+        st.damage = [Damage(o, m) for o, m in decoder.errors]
+
+
+def read_mrt(
+    path: str | os.PathLike[str], *, collector: str | None = None, strict: bool = False
+) -> Iterator[Observation]:
+    """All observations of one MRT file (plain, gzip, bzip2 or xz), in file order.
+
+    Use :class:`MrtReader` directly to see the statistics and damage reports afterwards.
+    """
+    return iter(MrtReader(path, collector=collector, strict=strict))
+
+
+def format_bgpdump(observations: list[Observation]) -> bytes:
+    """The lines ``bgpdump -m`` prints for these observations (bytes, newline terminated)."""
+    return _mrt.format_bgpdump(observations)
