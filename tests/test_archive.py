@@ -102,6 +102,19 @@ def test_archive_url_for_a_project_or_one_collector(tmp_path: Path) -> None:
     assert rv2[0].url.startswith("https://archive.routeviews.org/bgpdata/")
 
 
+def test_a_new_collector_is_accepted_when_its_url_is_given() -> None:
+    with pytest.raises(UnknownCollectorError):
+        resolve("route-views.newix", *WINDOW)
+    urls = {"route-views.newix": "http://mirror/newix", "rrc27": "http://mirror/rrc27"}
+    rv = resolve("route-views.newix", *WINDOW, archive_urls=urls, bridge=False)
+    assert rv[0].url == "http://mirror/newix/bgpdata/2017.10/RIBS/rib.20171001.0800.bz2"
+    assert len(rv) == 1 + 2  # RouteViews intervals: 09:00, 09:15
+    ris = resolve("rrc27", *WINDOW, archive_urls=urls, bridge=False)
+    assert ris[-1].url == "http://mirror/rrc27/2017.10/updates.20171001.0925.gz"
+    with pytest.raises(UnknownCollectorError, match="did you mean route-views.linx"):
+        resolve("rrc00", *WINDOW, archive_urls={"route-views.lnx": "http://x"})  # no typo slips in
+
+
 @pytest.mark.parametrize(("name", "suggestion"), [
     ("rrc0", "rrc00"), ("route-views.lnx", "route-views.linx"), ("routeviews2", "route-views2"),
     ("route-views.sydny", "route-views.sydney"),

@@ -102,8 +102,8 @@ _RIS_RETIRED = {"rrc02", "rrc08", "rrc09"}
 _RIS_NAMES = [f"rrc{n:02d}" for n in range(27) if n != 17]
 
 # RouteViews collector folders seen in the public archive (cross-checked against several
-# independent tools' collector lists). Not exhaustive: newer collectors can be reached through
-# --archive-url COLLECTOR=URL (see docs/data.md).
+# independent tools' collector lists). Not exhaustive: a newer collector whose name follows the
+# pattern (rrcNN, route-viewsN, route-views.<ix>) is accepted when --archive-url names it.
 _ROUTEVIEWS_NAMES = [
     "route-views2", "route-views3", "route-views4", "route-views5", "route-views6",
     "route-views.amsix", "route-views.bdix", "route-views.bknix", "route-views.chicago",
@@ -122,11 +122,23 @@ COLLECTORS: dict[str, Collector] = {
 }
 
 
-def collector(name: str) -> Collector:
-    """The :class:`Collector` called ``name``; :class:`UnknownCollectorError` suggests close names."""
+_RIS_PATTERN = re.compile(r"rrc\d\d")
+_ROUTEVIEWS_PATTERN = re.compile(r"route-views(\d+|\.[a-z0-9-]+|\d+\.[a-z0-9-]+)")
+
+
+def collector(name: str, *, allow_new: bool = False) -> Collector:
+    """The :class:`Collector` called ``name``; :class:`UnknownCollectorError` suggests close names.
+
+    ``allow_new`` accepts a name not in :data:`COLLECTORS` that follows the RIS or RouteViews
+    naming pattern (used when the caller gave that collector's URL explicitly)."""
     key = name.strip().lower()
     if key in COLLECTORS:
         return COLLECTORS[key]
+    if allow_new and _RIS_PATTERN.fullmatch(key):
+        return Collector(key, RIS, _RIS_RIB, _RIS_UPDATES)
+    if (allow_new and _ROUTEVIEWS_PATTERN.fullmatch(key)
+            and not any(_one_edit_apart(key, known) for known in COLLECTORS)):  # typos stay errors
+        return Collector(key, ROUTEVIEWS, _RV_RIB, _RV_UPDATES)
     close = difflib.get_close_matches(key, COLLECTORS, n=3, cutoff=0.6)
     padded = re.fullmatch(r"rrc(\d)", key)  # "rrc1" for rrc01 is the commonest slip
     if padded and f"rrc0{padded.group(1)}" in COLLECTORS:
@@ -134,6 +146,16 @@ def collector(name: str) -> Collector:
     known = "; known: rrc00..rrc26, route-views2..6, route-views.<ix>"
     hint = f"; did you mean {', '.join(close)}?" if close else known
     raise UnknownCollectorError(f"unknown collector {name!r}{hint}")
+
+
+def _one_edit_apart(a: str, b: str) -> bool:
+    """True when ``b`` is ``a`` with one character changed, added or removed."""
+    if abs(len(a) - len(b)) > 1 or a == b:
+        return False
+    if len(a) == len(b):
+        return sum(x != y for x, y in zip(a, b, strict=True)) == 1
+    short, long = sorted((a, b), key=len)
+    return any(long[:i] + long[i + 1:] == short for i in range(len(long)))
 
 
 def default_cache_dir() -> Path:
@@ -232,7 +254,7 @@ def _check_archive_url_names(archive_urls: Mapping[str, str]) -> None:
     for name in archive_urls:
         if name in (RIS, ROUTEVIEWS):
             continue
-        collector(name)  # raises with suggestions
+        collector(name, allow_new=True)  # raises with suggestions
     for name, url in archive_urls.items():
         scheme = urllib.parse.urlsplit(url).scheme
         if scheme not in ("http", "https", "file"):
@@ -259,14 +281,15 @@ def resolve(
     names = [n for n in (collectors.split(",") if isinstance(collectors, str) else collectors) if n.strip()]
     if not names:
         raise ArchiveError("no collector given (e.g. --collector rrc00,route-views2)")
-    chosen = [collector(n) for n in names]  # validate all names before anything else
+    urls = {k.lower(): v for k, v in (archive_urls or {}).items()}
+    # validate all names before anything else; a new collector is fine where its URL is given
+    chosen = [collector(n, allow_new=n.strip().lower() in urls) for n in names]
     first, last = parse_time(start), parse_time(end)
     if last <= first:
         raise ArchiveError(
             f"empty time window: --to {last:%Y-%m-%dT%H:%M} is not after --from {first:%Y-%m-%dT%H:%M}")
     if first > datetime.now(UTC):
         raise ArchiveError(f"no data yet: the window starts in the future ({first:%Y-%m-%dT%H:%M} UTC)")
-    urls = {k.lower(): v for k, v in (archive_urls or {}).items()}
     _check_archive_url_names(urls)
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
 
