@@ -1,0 +1,1 @@
+"""Event detectors: one module each, pure functions of state and time."""

@@ -1,0 +1,1 @@
+"""Metrics over routing state: upstreams (and later dependence, resilience)."""

@@ -1,0 +1,195 @@
+"""Who carries a target to the rest of the Internet: its upstreams at one moment.
+
+>>> report = upstreams_of("AS131279", read_files(["updates.et-header.2015.gz"]))   # doctest: +SKIP
+>>> [(u.asn, len(u.prefixes), u.peers) for u in report.upstreams]                 # doctest: +SKIP
+[(4837, 4, 1)]
+>>> report.to_dict()                                                              # doctest: +SKIP
+{'target': 'AS131279', 'at': '2015-10-23T02:01:55.574100Z', 'upstreams': [...]}
+
+An upstream is the AS just before the target's run of ASNs in a path (see
+:mod:`transitwatch.state.target`). Routes whose hop before the target is an AS_SET, or whose peer
+is itself in the target, have no single upstream; they are counted in ``unattributed``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from transitwatch.observation import Observation
+from transitwatch.state.table import PeerKey
+from transitwatch.state.target import Target
+from transitwatch.state.view import TargetView, target_view
+from transitwatch.times import iso_local, iso_utc
+
+__all__ = ["Upstream", "UpstreamReport", "upstreams_of", "upstream_report"]
+
+
+@dataclass
+class Upstream:
+    """One upstream of the target at the report time.
+
+    ``prefixes`` the target prefixes it carries · ``peer_list`` the peers that see the target
+    through it · ``share`` those peers over all peers that see the target · ``first_seen`` the
+    first time any peer saw a target route through it (in the input, up to the report time) ·
+    ``last_seen`` the latest announcement or RIB entry that showed it.
+    """
+
+    asn: int
+    prefixes: list[str]
+    peer_list: list[PeerKey]
+    share: float
+    first_seen: float
+    last_seen: float
+    example_path: str
+
+    @property
+    def peers(self) -> int:
+        return len(self.peer_list)
+
+    def to_dict(self, tz: str | None = None) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "asn": self.asn,
+            "prefixes": self.prefixes,
+            "peers": self.peers,
+            "share": round(self.share, 4),
+            "first_seen": iso_utc(self.first_seen),
+            "last_seen": iso_utc(self.last_seen),
+            "peer_list": [p.to_dict() for p in self.peer_list],
+            "example_path": self.example_path,
+        }
+        if tz:
+            out["first_seen_local"] = iso_local(self.first_seen, tz)
+            out["last_seen_local"] = iso_local(self.last_seen, tz)
+        return out
+
+
+@dataclass
+class UpstreamReport:
+    """The upstreams of ``target`` at time ``at`` (None when the input had no observation).
+
+    ``peers`` all peers that see the target at ``at`` (the denominator of each share);
+    ``unattributed`` target routes without a single upstream; ``notices`` what the readers
+    reported. ``empty`` is True when no peer had a route to the target.
+    """
+
+    target: Target
+    at: float | None
+    upstreams: list[Upstream] = field(default_factory=list)
+    peers: list[PeerKey] = field(default_factory=list)
+    prefixes: list[str] = field(default_factory=list)
+    unattributed: int = 0
+    notices: list[str] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not self.upstreams and not self.unattributed
+
+    @property
+    def asns(self) -> set[int]:
+        """The upstream ASNs, as a set."""
+        return {u.asn for u in self.upstreams}
+
+    def to_dict(self, tz: str | None = None) -> dict[str, Any]:
+        """The JSON shape: ``{"target", "at", "upstreams": [{"asn", "prefixes", "peers",
+        "first_seen", "last_seen", ...}], ...}``; with ``tz`` also ``*_local`` times."""
+        out: dict[str, Any] = {
+            "target": str(self.target),
+            "at": iso_utc(self.at) if self.at is not None else None,
+            "upstreams": [u.to_dict(tz) for u in self.upstreams],
+            "peers": len(self.peers),
+            "prefixes": self.prefixes,
+            "unattributed_routes": self.unattributed,
+            "notices": self.notices,
+        }
+        if tz and self.at is not None:
+            out["at_local"] = iso_local(self.at, tz)
+        return out
+
+    def to_records(self) -> list[dict[str, Any]]:
+        """One flat dict per (upstream, prefix) — ``pandas.DataFrame(report.to_records())``."""
+        return [
+            {"target": str(self.target), "upstream": u.asn, "prefix": p, "peers": u.peers,
+             "share": u.share, "first_seen": iso_utc(u.first_seen), "last_seen": iso_utc(u.last_seen)}
+            for u in self.upstreams for p in u.prefixes
+        ]
+
+
+def upstream_report(view: TargetView, at: float | None = None) -> UpstreamReport:
+    """The upstreams in ``view`` at ``at`` (default: the end of the view). Pure function.
+
+    ``last_seen`` is exact when the view ends at ``at`` (as :func:`upstreams_of` builds it).
+    """
+    when = view.end if at is None else at
+    report = UpstreamReport(target=view.target, at=when, notices=list(view.notices))
+    if when is None:
+        return report
+    by_asn: dict[int, dict[str, Any]] = {}
+    all_peers: set[PeerKey] = set()
+    all_prefixes: set[str] = set()
+    first: dict[int, float] = {}
+    for span in view.spans:
+        if span.start > when:
+            continue
+        up = span.upstream
+        if isinstance(up, int):
+            if up not in first or span.start < first[up]:
+                first[up] = span.start
+        # Active at the report time: started by then and not ended before it (a span ending
+        # exactly at `when` ended with an observation at `when`, which the state includes).
+        if span.end is not None and span.end <= when:
+            continue
+        all_peers.add(span.peer)
+        all_prefixes.add(span.prefix)
+        if not isinstance(up, int):
+            report.unattributed += 1
+            continue
+        entry = by_asn.setdefault(up, {"prefixes": set(), "peers": set(), "last": span.last_seen,
+                                       "path": span.path})
+        entry["prefixes"].add(span.prefix)
+        entry["peers"].add(span.peer)
+        entry["last"] = max(entry["last"], min(span.last_seen, when))
+    total = len(all_peers)
+    for asn, entry in by_asn.items():
+        report.upstreams.append(Upstream(
+            asn=asn,
+            prefixes=sorted(entry["prefixes"], key=_prefix_sort_key),
+            peer_list=sorted(entry["peers"]),
+            share=len(entry["peers"]) / total if total else 0.0,
+            first_seen=first[asn],
+            last_seen=entry["last"],
+            example_path=entry["path"],
+        ))
+    report.upstreams.sort(key=lambda u: (-u.peers, -len(u.prefixes), u.asn))
+    report.peers = sorted(all_peers)
+    report.prefixes = sorted(all_prefixes, key=_prefix_sort_key)
+    return report
+
+
+def upstreams_of(
+    target: Target | str | int,
+    observations: Iterable[Observation] | TargetView,
+    at: float | None = None,
+    *,
+    notices: Iterable[str] = (),
+) -> UpstreamReport:
+    """The upstreams of ``target`` at ``at`` (default: the end of the input).
+
+    ``observations``: a time-ordered stream (e.g. :func:`~transitwatch.sources.files.read_files`)
+    replayed up to ``at``, or an already built :class:`TargetView`.
+    """
+    if isinstance(observations, TargetView):
+        return upstream_report(observations, at)
+    view = target_view(target, observations, until=at, notices=notices)
+    return upstream_report(view, at if at is not None else view.end)
+
+
+def _prefix_sort_key(prefix: str) -> tuple[int, str, int]:
+    addr, _, length = prefix.partition("/")
+    if ":" in addr:
+        return (6, addr, int(length or 0))
+    try:
+        return (4, ".".join(f"{int(x):03d}" for x in addr.split(".")), int(length or 0))
+    except ValueError:
+        return (9, addr, 0)

@@ -1,0 +1,395 @@
+"""Per-(collector, peer) routing tables, replayed from observations in time order.
+
+>>> state = RoutingState().replay(read_files(["bview.20171001.0800.gz", "updates.20171001.0805.gz"]))
+>>> state.table(peer).get("175.45.176.0/24")                       # doctest: +SKIP
+'3356 4837 131279'
+
+Rules (RFC 4271 / RFC 6396 semantics, as a collector sees them):
+
+- ``announce`` sets the route of (peer, prefix[, ADD-PATH id]); ``withdraw`` removes it.
+- A RIB dump *replaces* the peer's table at the dump time: routes the peer had that are neither in
+  the dump nor updated while it was being read are removed (cause ``"rib_replace"``). A dump is one
+  source file's ``rib`` observations; it is closed when the stream moves past its last record time
+  (or at :meth:`RoutingState.finish`). A peer with no route in a dump keeps its table.
+- A session leaving Established (a ``state`` observation with ``new_state != 6``) drops all of
+  that peer's routes (cause ``"down"``) until it re-announces them.
+
+With ``select`` (a :class:`~transitwatch.state.target.Target`), only the target's routes are
+kept: that is the fast path for watching one network over a full feed (one dict lookup per route
+on a cache of AS path strings). ``on_change`` receives a :class:`RouteChange` for every change of
+a kept route, ``on_session`` a :class:`SessionChange` when a session comes up or goes down. Each
+(collector, peer) is independent, so streams of different peers can be replayed separately (in
+parallel) and their results merged.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, NamedTuple
+
+from transitwatch.observation import ESTABLISHED, Observation
+from transitwatch.state.aspath import ASPath, parse_as_path
+from transitwatch.state.target import Target
+
+__all__ = ["PeerKey", "PeerTable", "RouteChange", "RouteKey", "RoutingState", "SessionChange"]
+
+#: A route's key in a peer table: the prefix, or (prefix, ADD-PATH path id).
+RouteKey = str | tuple[str, int]
+
+# Causes of a route change.
+ANNOUNCE_CAUSE = "announce"
+WITHDRAW_CAUSE = "withdraw"
+RIB_CAUSE = "rib"
+RIB_REPLACE_CAUSE = "rib_replace"
+DOWN_CAUSE = "down"
+
+
+class PeerKey(NamedTuple):
+    """Who saw it: the collector (``""`` when unknown), the peer's address and AS."""
+
+    collector: str
+    ip: str
+    asn: int
+
+    def __str__(self) -> str:
+        return f"{self.collector + ' ' if self.collector else ''}{self.ip} AS{self.asn}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"collector": self.collector, "peer_ip": self.ip, "peer_asn": self.asn}
+
+
+class RouteChange(NamedTuple):
+    """One change of a kept route. ``old_path``/``new_path`` are None when absent; ``selected``
+    says whether the new route belongs to the target (always True without a target)."""
+
+    peer: PeerKey
+    key: RouteKey
+    prefix: str
+    old_path: str | None
+    new_path: str | None
+    selected: bool
+    time: float
+    cause: str
+    obs: Observation | None
+
+
+class SessionChange(NamedTuple):
+    """A peer's BGP session came up (entered Established) or went down (left it)."""
+
+    peer: PeerKey
+    time: float
+    up: bool
+    obs: Observation | None
+
+
+class PeerTable:
+    """One peer's routes: route key (prefix, or (prefix, path id)) -> AS path text (interned)."""
+
+    __slots__ = ("peer", "routes", "established", "updated", "_dump", "_dump_seen", "_dump_start")
+
+    def __init__(self, peer: PeerKey) -> None:
+        self.peer = peer
+        self.routes: dict[RouteKey, str] = {}
+        #: True after the session entered Established, False after it left it, None when unknown.
+        self.established: bool | None = None
+        #: Time of the last observation that changed this table.
+        self.updated: float | None = None
+        self._dump: str | None = None
+        self._dump_seen: set[RouteKey] | None = None
+        self._dump_start = 0.0
+
+    def __len__(self) -> int:
+        return len(self.routes)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.routes
+
+    def __repr__(self) -> str:
+        return f"PeerTable({self.peer}, {len(self.routes)} routes)"
+
+    def get(self, prefix: str, path_id: int | None = None) -> str | None:
+        """The AS path text of a route, or None."""
+        return self.routes.get(prefix if path_id is None else (prefix, path_id))
+
+    def path(self, prefix: str, path_id: int | None = None) -> ASPath | None:
+        """The cleaned :class:`ASPath` of a route, or None."""
+        text = self.get(prefix, path_id)
+        return parse_as_path(text) if text is not None else None
+
+    def items(self) -> Iterator[tuple[RouteKey, str]]:
+        return iter(self.routes.items())
+
+
+class RoutingState:
+    """Routing tables of every (collector, peer), replayed from observations in time order.
+
+    ``select``: keep only this target's routes (fast). ``on_change`` / ``on_session``: callbacks
+    for each change of a kept route / each session up or down. ``start``/``time``: first and last
+    observation times replayed.
+    """
+
+    def __init__(
+        self,
+        select: Target | None = None,
+        *,
+        on_change: Callable[[RouteChange], Any] | None = None,
+        on_session: Callable[[SessionChange], Any] | None = None,
+    ) -> None:
+        self.select = select
+        self.on_change = on_change
+        self.on_session = on_session
+        self.start: float | None = None
+        self.time: float | None = None
+        self.observations = 0
+        self._tables: dict[tuple[str, str], PeerTable] = {}
+        self._path_selected: dict[str, bool] = {}
+        self._paths: dict[str, str] = {}
+        self._prefixes: dict[str, str] = {}
+        # prefix -> number of peer tables holding a route for it (only with `select`): lets the
+        # hot loop skip withdrawals and foreign announcements of prefixes nobody holds.
+        self._held: dict[str, int] = {}
+        self._open_dumps: list[PeerTable] = []
+        self._dump_until = float("-inf")
+
+    # -- reading the state ------------------------------------------------------------------
+
+    def peers(self) -> list[PeerKey]:
+        """Every peer seen so far."""
+        return [t.peer for t in self._tables.values()]
+
+    def tables(self) -> list[PeerTable]:
+        """Every peer's table."""
+        return list(self._tables.values())
+
+    def table(self, peer: PeerKey | tuple[str, str] | str) -> PeerTable | None:
+        """A peer's table by :class:`PeerKey`, (collector, ip), or ip (first match)."""
+        if isinstance(peer, str):
+            return next((t for (_, ip), t in self._tables.items() if ip == peer), None)
+        return self._tables.get((peer[0], peer[1]))
+
+    def routes(self, prefix: str) -> dict[PeerKey, str]:
+        """Every peer's AS path for ``prefix`` (no ADD-PATH id)."""
+        return {t.peer: t.routes[prefix] for t in self._tables.values() if prefix in t.routes}
+
+    def to_records(self) -> list[dict[str, Any]]:
+        """All routes as flat dicts (collector, peer_ip, peer_asn, prefix, path_id, as_path)."""
+        out = []
+        for t in self._tables.values():
+            for key, path in t.routes.items():
+                prefix, path_id = (key, None) if isinstance(key, str) else key
+                out.append({**t.peer.to_dict(), "prefix": prefix, "path_id": path_id, "as_path": path})
+        return out
+
+    # -- replay -----------------------------------------------------------------------------
+
+    def apply(self, obs: Observation) -> None:
+        """Apply one observation (slow path: prefer :meth:`replay` for many)."""
+        self.replay((obs,), finish=False)
+
+    def replay(
+        self, observations: Iterable[Observation], *, until: float | None = None, finish: bool = True
+    ) -> RoutingState:
+        """Apply observations (in time order) up to and including ``until``; returns self.
+
+        ``finish`` closes open RIB dumps at the end (pass False when more of the same stream
+        follows in another call).
+        """
+        it: Iterator[Observation] = iter(observations)
+        first = next(it, None)
+        if first is None:
+            if finish:
+                self.finish()
+            return self
+        if until is not None and first.time > until:
+            return self
+        if self.start is None or first.time < self.start:
+            self.start = first.time
+        it = itertools.chain((first,), it)
+        if until is not None:
+            limit = until
+            it = itertools.takewhile(lambda o: o.time <= limit, it)
+        select = self.select
+        full = select is None
+        path_selected = self._path_selected
+        hints = select.prefix_hints if select is not None else ()
+        held = self._held
+        announce, withdraw, rib, state = self._announce, self._withdraw, self._rib, self._state
+        dumps_open = bool(self._open_dumps)
+        count = 0
+        obs: Observation | None = None
+        for obs in it:
+            kind = obs.kind
+            if dumps_open and kind != "rib" and obs.time > self._dump_until:
+                self._close_dumps()
+                dumps_open = False
+            if kind == "announce":
+                if full:
+                    announce(obs, True)
+                    count += 1
+                    continue
+                path = obs.as_path
+                sel = path_selected.get(path)
+                if sel is None:
+                    sel = path_selected[path] = select.selects_path(path)  # type: ignore[union-attr]
+                if sel:
+                    announce(obs, True)
+                else:
+                    prefix = obs.prefix
+                    if hints and prefix.startswith(hints) and select.selects_prefix(prefix):  # type: ignore[union-attr]
+                        announce(obs, True)
+                    elif prefix in held:
+                        announce(obs, False)
+            elif kind == "withdraw":
+                if full or obs.prefix in held:
+                    withdraw(obs)
+            elif kind == "rib":
+                rib(obs)
+                dumps_open = True
+            elif kind == "state":
+                state(obs)
+            count += 1
+        if obs is not None:
+            self.time = obs.time if self.time is None else max(self.time, obs.time)
+        self.observations += count
+        if finish:
+            self.finish()
+        return self
+
+    def finish(self) -> None:
+        """Close open RIB dumps (remove the routes they did not contain)."""
+        self._close_dumps()
+
+    # -- slow paths (one call per kept route change) -----------------------------------------
+
+    def _table_for(self, obs: Observation) -> PeerTable:
+        collector, ip = obs.collector, obs.peer_ip
+        table = self._tables.get((collector, ip))
+        if table is None:
+            table = self._tables[(collector, ip)] = PeerTable(PeerKey(collector, ip, obs.peer_asn))
+        return table
+
+    def _set(self, table: PeerTable, obs: Observation, selected: bool, cause: str) -> None:
+        prefix = obs.prefix
+        prefix = self._prefixes.setdefault(prefix, prefix)
+        key: RouteKey = prefix if obs.path_id is None else (prefix, obs.path_id)
+        routes = table.routes
+        old = routes.get(key)
+        if table._dump_seen is not None:
+            table._dump_seen.add(key)
+        new_path = obs.as_path or ""
+        if selected:
+            new_path = self._paths.setdefault(new_path, new_path)
+            routes[key] = new_path
+            if old is None and self.select is not None:
+                self._held[prefix] = self._held.get(prefix, 0) + 1
+        elif old is not None:
+            del routes[key]
+            self._release(prefix)
+        else:
+            return
+        table.updated = obs.time
+        if table.established is None and cause == ANNOUNCE_CAUSE:
+            table.established = True
+        if self.on_change is not None:
+            self.on_change(
+                RouteChange(table.peer, key, prefix, old, new_path, selected, obs.time, cause, obs)
+            )
+
+    def _release(self, prefix: str) -> None:
+        if self.select is None:
+            return
+        left = self._held[prefix] - 1
+        if left:
+            self._held[prefix] = left
+        else:
+            del self._held[prefix]
+
+    def _announce(self, obs: Observation, selected: bool) -> None:
+        self._set(self._table_for(obs), obs, selected, ANNOUNCE_CAUSE)
+
+    def _withdraw(self, obs: Observation) -> None:
+        table = self._table_for(obs)
+        prefix = obs.prefix
+        key: RouteKey = prefix if obs.path_id is None else (prefix, obs.path_id)
+        if table._dump_seen is not None:
+            table._dump_seen.add(key)
+        old = table.routes.pop(key, None)
+        if old is None:
+            return
+        self._release(prefix)
+        table.updated = obs.time
+        if self.on_change is not None:
+            self.on_change(
+                RouteChange(table.peer, key, prefix, old, None, False, obs.time, WITHDRAW_CAUSE, obs)
+            )
+
+    def _rib(self, obs: Observation) -> None:
+        table = self._table_for(obs)
+        source = obs.source or ""
+        if table._dump != source or table._dump_seen is None:
+            if table._dump_seen is not None:
+                self._close_dump(table)
+            table._dump, table._dump_seen, table._dump_start = source, set(), obs.time
+            self._open_dumps.append(table)
+        if obs.time > self._dump_until:
+            self._dump_until = obs.time
+        select = self.select
+        if select is None:
+            selected = True
+        else:
+            path = obs.as_path
+            sel = self._path_selected.get(path)
+            if sel is None:
+                sel = self._path_selected[path] = select.selects_path(path)
+            selected = sel or select.selects_prefix(obs.prefix)
+            if not selected and obs.prefix not in self._held:
+                table._dump_seen.add(obs.prefix if obs.path_id is None else (obs.prefix, obs.path_id))
+                return
+        self._set(table, obs, selected, RIB_CAUSE)
+
+    def _close_dump(self, table: PeerTable) -> None:
+        seen = table._dump_seen
+        table._dump_seen = None
+        if seen is None:
+            return
+        gone = [k for k in table.routes if k not in seen]
+        for key in gone:
+            old = table.routes.pop(key)
+            prefix = key if isinstance(key, str) else key[0]
+            self._release(prefix)
+            if self.on_change is not None:
+                self.on_change(RouteChange(
+                    table.peer, key, prefix, old, None, False, table._dump_start, RIB_REPLACE_CAUSE, None
+                ))
+        if gone:
+            table.updated = table._dump_start
+
+    def _close_dumps(self) -> None:
+        for table in self._open_dumps:
+            self._close_dump(table)
+        self._open_dumps = []
+        self._dump_until = float("-inf")
+
+    def _state(self, obs: Observation) -> None:
+        table = self._table_for(obs)
+        if obs.new_state == ESTABLISHED:
+            was = table.established
+            table.established = True
+            if not was and self.on_session is not None:
+                self.on_session(SessionChange(table.peer, obs.time, True, obs))
+            return
+        was_up = table.established is not False and (table.established or table.routes)
+        table.established = False
+        for key, old in list(table.routes.items()):
+            prefix = key if isinstance(key, str) else key[0]
+            del table.routes[key]
+            self._release(prefix)
+            if self.on_change is not None:
+                self.on_change(
+                    RouteChange(table.peer, key, prefix, old, None, False, obs.time, DOWN_CAUSE, obs)
+                )
+        if was_up:
+            table.updated = obs.time
+            if self.on_session is not None:
+                self.on_session(SessionChange(table.peer, obs.time, False, obs))
