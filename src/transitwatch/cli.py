@@ -80,6 +80,37 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def _add_archive_window_args(p: argparse.ArgumentParser, *, required: bool) -> None:
+    """--collector/--from/--to/--archive-url/--cache-dir/--workers, for commands that read the public
+    archives instead of (or, with required=False, as an alternative to) FILE arguments."""
+    p.add_argument("--collector", required=required, metavar="NAMES",
+                   help="comma-separated collectors, e.g. rrc00,route-views2,route-views.linx")
+    p.add_argument("--from", dest="start", required=required, metavar="TIME",
+                   help="window start, ISO 8601 (UTC unless a zone is given)")
+    p.add_argument("--to", dest="end", required=required, metavar="TIME", help="window end (exclusive)")
+    p.add_argument("--archive-url", action="append", metavar="NAME=URL",
+                   help="mirror for a project (ris, routeviews) or one collector; repeatable")
+    p.add_argument("--cache-dir", type=Path, metavar="DIR", help="archive cache folder (default: XDG cache)")
+    p.add_argument("--workers", type=int, default=4, metavar="N", help="parallel downloads (default 4)")
+
+
+def _archive_window_files(args: argparse.Namespace) -> list[Path]:
+    """The cached archive files for --collector/--from/--to, fetching what is missing; each gap is a
+    warning on stderr. For commands that accept either FILEs or a window."""
+    from transitwatch.sources import archive
+
+    if not (args.collector and args.start and args.end):
+        raise UserError("give MRT files, or --collector, --from and --to to read the public archives")
+    try:
+        return archive.files_for_window(
+            args.collector, args.start, args.end,
+            archive_urls=archive.parse_archive_urls(args.archive_url or []),
+            cache_dir=args.cache_dir, workers=args.workers, progress=True,
+        )
+    except archive.ArchiveError as exc:
+        raise UserError(str(exc)) from None
+
+
 def _registry_from_args(args: argparse.Namespace) -> object:
     """The Registry the --registry-dir / --country-source options ask for (warnings on stderr)."""
     from transitwatch.registry import Registry, RegistryFileError
@@ -191,15 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
             "  transitwatch fetch --collector rrc00 --from ... --to ... --archive-url ris=http://mirror/ris\n\n"
             "Files go to $XDG_CACHE_HOME/transitwatch/archive/<collector>/<YYYY.MM>/<name>; files already\n"
             "there are skipped, cut downloads resume. Exit 1 when some files are missing (the rest is kept).")
-    p.add_argument("--collector", required=True, metavar="NAMES",
-                   help="comma-separated collectors, e.g. rrc00,route-views2,route-views.linx")
-    p.add_argument("--from", dest="start", required=True, metavar="TIME",
-                   help="window start, ISO 8601 (UTC unless a zone is given)")
-    p.add_argument("--to", dest="end", required=True, metavar="TIME", help="window end (exclusive)")
-    p.add_argument("--archive-url", action="append", metavar="NAME=URL",
-                   help="mirror for a project (ris, routeviews) or one collector; repeatable")
-    p.add_argument("--cache-dir", type=Path, metavar="DIR", help="cache folder (default: XDG cache)")
-    p.add_argument("--workers", type=int, default=4, metavar="N", help="parallel downloads (default 4)")
+    _add_archive_window_args(p, required=True)
     p.add_argument("--no-bridge", action="store_true",
                    help="only updates inside the window, not those between the RIB and --from")
     p.add_argument("--dry-run", action="store_true", help="list the files, download nothing")
