@@ -183,7 +183,8 @@ def archive_tree(shared: Path) -> dict[str, bytes]:
     jinx = (shared / "mrt" / "caida-2015" / "routeviews.route-views.jinx.updates.1427846400.bz2").read_bytes()
     tree["/rv/bgpdata/2017.10/RIBS/rib.20171001.0800.bz2"] = bz2.compress(gzip.decompress(rib))
     tree["/rv/bgpdata/2017.10/UPDATES/updates.20171001.0900.bz2"] = jinx
-    tree["/rv/bgpdata/2017.10/UPDATES/updates.20171001.0915.bz2"] = jinx[::-1]  # distinct bytes
+    tree["/rv/bgpdata/2017.10/UPDATES/updates.20171001.0915.bz2"] = bz2.compress(
+        gzip.decompress((corpus / "updates.20100722.2015.gz").read_bytes()))
     return tree
 
 
@@ -322,3 +323,24 @@ def test_cli_window_helper_for_other_commands(shared_data: Path, tmp_path: Path,
     warnings = capsys.readouterr().err.splitlines()
     assert len(warnings) == 12
     assert all(w.startswith("transitwatch: warning: rrc00: no updates") for w in warnings)
+
+
+def test_fetched_files_read_back_with_collector_from_the_cache_layout(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    from transitwatch.sources.files import read_files
+    from transitwatch.sources.mrt import read_mrt
+
+    tree = archive_tree(shared_data)
+    with LocalHTTPServer({p: ServedFile(b) for p, b in tree.items()}) as server:
+        files = resolve("rrc00,route-views2", *WINDOW, archive_urls=mirrors(server), cache_dir=tmp_path,
+                        bridge=False)
+        report = fetch(files)
+    assert report.ok
+    observations = list(read_files(report.paths))
+    per_collector: dict[str, int] = {}
+    for o in observations:
+        per_collector[o.collector] = per_collector.get(o.collector, 0) + 1
+    expected = {c: sum(1 for f in files if f.collector == c for _ in read_mrt(f.cache_path))
+                for c in ("rrc00", "route-views2")}
+    assert per_collector == expected and min(expected.values()) > 0
