@@ -79,10 +79,11 @@ def bgpdump_line(obs: Observation, *, extended_time: bool = False, large: bool =
         label += "_AP"
     head = f"{label}|{stamp}|"
     if obs.kind == "state":
-        return f"{head}STATE|{obs.peer_ip}|{obs.peer_asn}|{obs.old_state}|{obs.new_state}"
+        line = f"{head}STATE|{obs.peer_ip}|{obs.peer_asn}|{obs.old_state}|{obs.new_state}"
+        return canonical_lines([line])[0]
     prefix = obs.prefix if obs.path_id is None else f"{obs.prefix}|{obs.path_id}"
     if obs.kind == "withdraw":
-        return f"{head}W|{obs.peer_ip}|{obs.peer_asn}|{prefix}"
+        return canonical_lines([f"{head}W|{obs.peer_ip}|{obs.peer_asn}|{prefix}"])[0]
     fields = [
         "B" if obs.kind == "rib" else "A", obs.peer_ip, str(obs.peer_asn), prefix, obs.as_path or "",
         obs.origin or "INCOMPLETE", obs.next_hop, str(obs.local_pref or 0), str(obs.med or 0),
@@ -90,15 +91,34 @@ def bgpdump_line(obs: Observation, *, extended_time: bool = False, large: bool =
     ]
     if large:
         fields.append(obs.large_communities or "")
-    fields += ["AG" if obs.atomic_aggregate else "NAG", obs.aggregator or ""]
-    return head + "|".join(fields) + "|"
+    aggregator = obs.aggregator or ""
+    if aggregator.endswith(" 255.255.255.255"):
+        aggregator = ""  # bgpdump's "no aggregator" value: it prints nothing for it
+    fields += ["AG" if obs.atomic_aggregate else "NAG", aggregator]
+    return canonical_lines([head + "|".join(fields) + "|"])[0]
+
+
+def canonical(text: str) -> str:
+    """An address or prefix in RFC 5952 form, anything else unchanged. bgpdump (and, following it,
+    our decoder) shortens a single zero group of an IPv6 address to "::" ("2001::1:0:1:0:1:0"),
+    where Python and RFC 5952 keep it ("2001:0:1:0:1:0:1:0"): the same address either way."""
+    if ":" not in text or " " in text:
+        return text
+    try:
+        return str(ipaddress.ip_network(text) if "/" in text else ipaddress.ip_address(text))
+    except ValueError:
+        return text
+
+
+def canonical_lines(lines: Iterable[str]) -> list[str]:
+    return ["|".join(canonical(field) for field in line.split("|")) for line in lines]
 
 
 def run_bgpdump(path: Path, *options: str) -> list[str]:
     assert BGPDUMP is not None
     done = subprocess.run([BGPDUMP, "-q", "-m", *options, str(path)], capture_output=True, text=True,
                           check=True)
-    return done.stdout.splitlines()
+    return canonical_lines(done.stdout.splitlines())
 
 
 def mrt_records(data: bytes) -> list[tuple[int, int, int, bytes]]:
@@ -381,8 +401,12 @@ CARRIED = ("time", "kind", "peer_ip", "peer_asn", "prefix", "as_path", "origin",
 
 def carried(observations: Iterable[Observation]) -> list[dict[str, object]]:
     """The fields MRT carries (not source, offset, collector, record_type), times to the microsecond."""
-    return [{k: round(v, 6) if k == "time" else v for k, v in o.to_dict().items() if k in CARRIED}
-            for o in observations]
+    def value(field: str, v: object) -> object:
+        if field == "time":
+            return round(v, 6) if isinstance(v, float) else v
+        return canonical(v) if field in ("peer_ip", "prefix", "next_hop") and isinstance(v, str) else v
+
+    return [{k: value(k, v) for k, v in o.to_dict().items() if k in CARRIED} for o in observations]
 
 
 def as_written(obs: Observation, *, extended_time: bool = False) -> Observation:

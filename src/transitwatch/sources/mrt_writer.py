@@ -102,6 +102,7 @@ def _ip(value: Any, field: str) -> tuple[int, bytes]:
     return (6 if family == socket.AF_INET6 else 4), packed
 
 
+@lru_cache(maxsize=1024)  # a dump gives each prefix's entries (one per peer) one after another
 def _prefix(value: Any) -> tuple[int, bytes]:
     """(4 or 6, NLRI encoding: length byte + significant address bytes) of a CIDR prefix."""
     if not isinstance(value, str) or "/" not in value:
