@@ -369,12 +369,31 @@ class FetchReport:
         return not self.failed
 
     def gaps(self) -> list[str]:
-        """One line per file that could not be had, saying what it leaves out."""
+        """One line per run of consecutive files that could not be had (same collector, kind and
+        reason), saying which times they leave out, why, and where they were looked for."""
+        runs: list[list[FetchOutcome]] = []
+        for o in self.outcomes:
+            if o.status not in ("missing", "failed"):
+                runs.append([])  # a usable file ends a run
+                continue
+            last = runs[-1][-1] if runs and runs[-1] else None
+            if last is not None and (last.file.collector, last.file.kind, last.reason) == (
+                    o.file.collector, o.file.kind, o.reason):
+                runs[-1].append(o)
+            else:
+                runs.append([o])
         lines = []
-        for o in self.failed:
-            f = o.file
-            what = "RIB dump" if f.kind == "rib" else "updates"
-            lines.append(f"{f.collector}: no {what} for {f.time:%Y-%m-%d %H:%M} UTC ({o.reason}): {f.url}")
+        for run in filter(None, runs):
+            first, last_file, reason = run[0].file, run[-1].file, run[0].reason
+            what = "RIB dump" if first.kind == "rib" else "updates"
+            if len(run) == 1:
+                lines.append(f"{first.collector}: no {what} for {first.time:%Y-%m-%d %H:%M} UTC ({reason}): "
+                             f"{first.url}")
+                continue
+            end = f"{last_file.time:%H:%M}" if last_file.time.date() == first.time.date() else \
+                f"{last_file.time:%Y-%m-%d %H:%M}"
+            lines.append(f"{first.collector}: no {what} for {first.time:%Y-%m-%d %H:%M} .. {end} UTC "
+                         f"({len(run)} files, {reason}): {first.url} .. {last_file.name}")
         return lines
 
     def to_dict(self) -> dict[str, Any]:
