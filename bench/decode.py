@@ -377,10 +377,10 @@ def main(argv: list[str] | None = None) -> int:
             memory = [c for c in contenders if c.name in MEMORY_CONTENDERS]
             with tempfile.TemporaryDirectory(prefix="bench-decode-") as tmp:
                 big = concatenated(files[0], args.scale, Path(tmp))
-                results = bench_file(big, memory, 1, progress)
+                results = bench_file(big, memory, args.repeat, progress)
                 raw_mb = results[0].raw_bytes / 1e6 if results else 0.0
                 sections.append((f"memory check: {files[0].name} × {args.scale} as one multi-member gzip "
-                                 f"({raw_mb:.1f} MB raw), one run", results))
+                                 f"({raw_mb:.1f} MB raw), best of {args.repeat}", results))
     finally:
         if status is not None:
             status.stop()
