@@ -13,6 +13,7 @@ this module loads it once, lazily, and shares it.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import ipaddress
 import socket
@@ -26,6 +27,8 @@ __all__ = ["GEO_DATA_FILE", "GeoError", "PrefixGeo", "geo_info", "lookup_prefix"
 GEO_DATA_FILE = "geoip2fast-asn-ipv6.dat.gz"
 #: look-ups spent on one prefix before the majority is taken from what was seen
 MAX_STEPS = 64
+#: geoip2fast numbers private/reserved/IANA blocks as country ids 0-15
+_PRIVATE_IDS = 16
 _NOT_A_COUNTRY = {"", "--", "-1", "-2", "-3", "-4", "<unknown>"}
 _lock = threading.Lock()
 _db: Any = None
@@ -64,6 +67,58 @@ def _database() -> Any:
     return _db
 
 
+class _Table:
+    """One of geoip2fast's range tables flattened into sorted lists, so a look-up is one bisect
+    (geoip2fast's own ``lookup`` builds a result object and formats addresses on every call,
+    many times slower, which matters when a full routing table is looked up)."""
+
+    def __init__(self, chunks_first: list[list[int]], chunks_len: list[list[int]],
+                 chunks_id: list[list[int]], labels: list[str]) -> None:
+        self.first = [v for chunk in chunks_first for v in chunk]
+        self.length = [v for chunk in chunks_len for v in chunk]
+        self.ids = [v for chunk in chunks_id for v in chunk]
+        self.labels = labels
+        if not (len(self.first) == len(self.length) == len(self.ids)) or not self.first:
+            raise GeoError("geoip2fast tables have an unexpected layout")
+
+    def find(self, value: int, version: int) -> tuple[int, int, int] | None:
+        """(label id, block first, block last) of the block holding ``value``, or None."""
+        i = bisect.bisect_right(self.first, value) - 1
+        if i < 0:
+            return None
+        first = self.first[i]
+        last = first + (1 << ((32 if version == 4 else 128) - self.length[i])) - 1
+        if value > last:
+            return None
+        return self.ids[i], first, last
+
+
+_tables: tuple[_Table, _Table | None, list[str]] | None = None
+_no_tables = False
+
+
+def _flat_tables() -> tuple[_Table, _Table | None, list[str]] | None:
+    """(country table, AS-name table, country codes) from geoip2fast's module data, or None when
+    this geoip2fast keeps its data differently (then its public ``lookup`` is used)."""
+    global _tables, _no_tables
+    if _tables is None and not _no_tables:
+        db = _database()
+        with _lock:
+            if _tables is None and not _no_tables:
+                try:
+                    from geoip2fast import geoip2fast as module
+
+                    codes = [item.split(":")[0] for item in module.mainListNamesCountry]
+                    country = _Table(module.mainListFirstIP, module.mainListNetlength,
+                                     module.mainListIDCountryCodes, codes)
+                    names = _Table(module.mainListFirstIPASN, module.mainListNetlengthASN,
+                                   module.mainListIDASN, module.mainListNamesASN) if db.asn else None
+                    _tables = (country, names, codes)
+                except (AttributeError, GeoError, TypeError, ValueError):
+                    _no_tables = True
+    return _tables
+
+
 def geo_info() -> dict[str, Any]:
     """What is loaded: package version, data file, MaxMind source and date (``20240618``)."""
     import geoip2fast
@@ -80,6 +135,11 @@ def geo_info() -> dict[str, Any]:
         "ipv6": bool(db.ipv6),
         "asn_names": bool(db.asn),
     }
+
+
+def country_of_prefix(prefix: str) -> str | None:
+    """Majority country of a prefix (cached; see :func:`lookup_prefix`)."""
+    return lookup_prefix(prefix).country
 
 
 @functools.lru_cache(maxsize=1 << 20)
@@ -99,46 +159,73 @@ def lookup_prefix(prefix: str) -> PrefixGeo:
         # A default route or /1-/7 covers the world: no country. And geoip2fast keys IPv4 and
         # IPv6 by integer in one table, so IPv6 under ::/96 would read as IPv4.
         return PrefixGeo(None, None, 0.0)
-    db = _database()
-    addr_type = ipaddress.IPv4Address if version == 4 else ipaddress.IPv6Address
+    probe = _fast_probe if _flat_tables() is not None else _slow_probe
+    cc, name, end = probe(first, version)
+    if end is not None and end >= last:
+        # Most prefixes: one geolocation block holds the whole prefix.
+        return PrefixGeo(cc, name, 1.0 if cc else 0.0)
     countries: Counter[str] = Counter()
     names: Counter[str] = Counter()
-
-    def count(address: int, weight: int, result: Any = None) -> None:
-        if result is None:
-            result = db.lookup(str(addr_type(address)))
-        if not result.is_private:
-            if result.country_code not in _NOT_A_COUNTRY:
-                countries[result.country_code] += weight
-            if result.asn_name and result.asn_name not in _NOT_A_COUNTRY:
-                names[result.asn_name] += weight
-
-    # Fast path (most prefixes): the geolocation block holding the first address is at least as
-    # large as the prefix, and CIDR blocks either nest or are disjoint, so it holds all of it.
-    result = db.lookup(prefix.partition("/")[0] if version == 4 else str(addr_type(first)))
-    _, _, block_len = result.cidr.rpartition("/")
-    if block_len.isdigit() and int(block_len) <= length:
-        count(first, last - first + 1, result)
-        return _majority(countries, names, last - first + 1)
     here = first
-    for _ in range(MAX_STEPS):
-        if here != first:
-            result = db.lookup(str(addr_type(here)))
-        end = _range_end(result.cidr, version)
+    for step in range(MAX_STEPS):
+        if step:
+            cc, name, end = probe(here, version)
         if end is None or end < here:
             # not found: skip to the next /24 (IPv4) or /48 (IPv6) boundary
             end = here | ((1 << (8 if version == 4 else 80)) - 1)
-        count(here, min(end, last) - here + 1, result)
+        weight = min(end, last) - here + 1
+        if cc:
+            countries[cc] += weight
+        if name:
+            names[name] += weight
         here = end + 1
         if here > last:
             break
     else:
-        # Too many ranges (a /8, say): estimate the rest from evenly spaced samples.
+        # Too many blocks (a /8, say): estimate the rest from evenly spaced samples.
         rest = last - here + 1
         stride = max(rest // MAX_STEPS, 1)
         for k in range(min(MAX_STEPS, rest)):
-            count(here + k * stride, stride if k < MAX_STEPS - 1 else rest - k * stride)
+            cc, name, _ = probe(here + k * stride, version)
+            weight = stride if k < MAX_STEPS - 1 else rest - k * stride
+            if cc:
+                countries[cc] += weight
+            if name:
+                names[name] += weight
     return _majority(countries, names, last - first + 1)
+
+
+def _fast_probe(value: int, version: int) -> tuple[str | None, str | None, int | None]:
+    """(country, organisation name, last address of the country block) at one address."""
+    tables = _flat_tables()
+    assert tables is not None
+    country_table, name_table, codes = tables
+    found = country_table.find(value, version)
+    if found is None:
+        return None, None, None
+    index, _, end = found
+    if index < _PRIVATE_IDS:  # geoip2fast's first country ids are private/reserved space
+        return None, None, end
+    cc = codes[index]
+    name = None
+    if name_table is not None:
+        named = name_table.find(value, version)
+        if named is not None:
+            name = name_table.labels[named[0]]
+    return (None if cc in _NOT_A_COUNTRY else cc,
+            None if name is None or name in _NOT_A_COUNTRY else name, end)
+
+
+def _slow_probe(value: int, version: int) -> tuple[str | None, str | None, int | None]:
+    """The same through geoip2fast's public ``lookup`` (a fallback for other package layouts)."""
+    address = ipaddress.IPv4Address(value) if version == 4 else ipaddress.IPv6Address(value)
+    result = _database().lookup(str(address))
+    end = _range_end(result.cidr, version)
+    if result.is_private:
+        return None, None, end
+    cc = None if result.country_code in _NOT_A_COUNTRY else result.country_code
+    name = None if not result.asn_name or result.asn_name in _NOT_A_COUNTRY else result.asn_name
+    return cc, name, end
 
 
 def _parse_prefix(prefix: str) -> tuple[int, int, int] | None:
