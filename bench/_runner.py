@@ -6,7 +6,7 @@ that never goes down) belongs to this one measurement alone.
     python bench/_runner.py CONTENDER FILE        # a Python library, timed in-process
     python bench/_runner.py cmd -- PROGRAM ARGS   # an external program, stdout to /dev/null
 
-Output: ``{"ok": true, "seconds": .., "peak_rss_kb": .., "routes": .., "raw_bytes": .., "other": ..}``
+Output: ``{"ok": true, "seconds": .., "cpu_seconds": .., "peak_rss_kb": .., "routes": .., "other": ..}``
 or ``{"ok": false, "error": "one line"}``. ``routes`` counts A/B/W elements (announcements, RIB
 entries, withdrawals) so that silent loss shows; ``None`` where a contender does not decode routes.
 """
@@ -139,11 +139,12 @@ def own_peak_rss_kb() -> tuple[int, str]:
 
 
 def run_library(name: str, path: str) -> dict[str, Any]:
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     counts = LIBRARIES[name](path)
-    seconds = time.perf_counter() - start
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     peak_kb, rss_source = own_peak_rss_kb()
-    return {"ok": True, "seconds": seconds, "peak_rss_kb": peak_kb, "rss_source": rss_source, **counts}
+    return {"ok": True, "seconds": seconds, "cpu_seconds": cpu_seconds, "peak_rss_kb": peak_kb,
+            "rss_source": rss_source, **counts}
 
 
 def run_command(argv: list[str]) -> dict[str, Any]:
@@ -164,14 +165,18 @@ def run_command(argv: list[str]) -> dict[str, Any]:
         lines = [line for line in done.stderr.decode(errors="replace").strip().splitlines()
                  if not line.startswith("Command exited with non-zero status")]
         return {"ok": False, "error": f"exit {done.returncode}: {lines[-1] if lines else 'no message'}"}
+    # Exact: this interpreter has waited for one program (and GNU time, which uses next to nothing).
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_seconds = children.ru_utime + children.ru_stime
     if GNU_TIME:
         peak_kb = int(rss_text.strip().splitlines()[-1])
         rss_source = "gnu-time"
     else:
         # Upper bound: includes this interpreter's pages inherited at fork.
-        peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        peak_kb = children.ru_maxrss
         rss_source = "rusage-children"
-    return {"ok": True, "seconds": seconds, "peak_rss_kb": peak_kb, "routes": None, "rss_source": rss_source}
+    return {"ok": True, "seconds": seconds, "cpu_seconds": cpu_seconds, "peak_rss_kb": peak_kb,
+            "routes": None, "rss_source": rss_source}
 
 
 def main(argv: list[str]) -> int:

@@ -74,7 +74,8 @@ class Result:
     ok: bool
     error: str = ""
     routes: int | None = None
-    seconds: float | None = None
+    seconds: float | None = None  # best wall time
+    cpu_seconds: float | None = None  # best user+system CPU time: steadier when the machine is busy
     runs: list[float] = field(default_factory=list)
     peak_rss_mb: float | None = None
     raw_bytes: int = 0
@@ -174,6 +175,7 @@ def bench_file(path: Path, contenders: list[Contender], repeat: int, progress: A
             progress(f"{path.name}: {contender.name}: skipped ({reason})")
             continue
         peak_kb = 0
+        cpu_runs: list[float] = []
         for i in range(repeat):
             progress(f"{path.name}: {contender.name} run {i + 1}/{repeat}")
             run = measure_once(contender, path)
@@ -181,12 +183,14 @@ def bench_file(path: Path, contenders: list[Contender], repeat: int, progress: A
                 result.error = str(run.get("error", "failed"))
                 break
             result.runs.append(float(run["seconds"]))
+            cpu_runs.append(float(run["cpu_seconds"]))
             peak_kb = max(peak_kb, int(run["peak_rss_kb"]))
             if run.get("routes") is not None:
                 result.routes = int(run["routes"])
         else:
             result.ok = True
             result.seconds = min(result.runs)
+            result.cpu_seconds = min(cpu_runs)
             result.peak_rss_mb = peak_kb / 1024
             if contender.kind == "command" and contender.counts_routes:
                 progress(f"{path.name}: {contender.name}: counting routes")
@@ -223,18 +227,19 @@ def table_rows(results: list[Result]) -> list[list[str]]:
     rows = []
     for r in results:
         if not r.ok:
-            rows.append([r.tool, "—", "—", "—", "—", "—", "n/a"])
+            rows.append([r.tool, "—", "—", "—", "—", "—", "—", "n/a"])
             continue
         routes = _fmt(r.routes, ",d")
         if r.routes_match_bgpdump is False:
             routes += " ≠"
-        rows.append([r.tool, routes, _fmt(r.seconds, ".3f"), _fmt(r.routes_per_s, ",.0f"),
+        rows.append([r.tool, routes, _fmt(r.seconds, ".3f"), _fmt(r.cpu_seconds, ".3f"),
+                     _fmt(r.routes_per_s, ",.0f"),
                      _fmt(r.raw_mb_per_s, ",.1f"), _fmt(r.peak_rss_mb, ".1f"),
                      _fmt(r.ratio_vs_bgpdump, ".2f")])
     return rows
 
 
-HEADERS = ["tool", "routes", "seconds", "routes/s", "raw MB/s", "peak RSS MB", "× bgpdump"]
+HEADERS = ["tool", "routes", "seconds", "cpu s", "routes/s", "raw MB/s", "peak RSS MB", "× bgpdump"]
 
 
 def goal_lines(results: list[Result]) -> list[str]:
