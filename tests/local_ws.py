@@ -1,9 +1,11 @@
 """A scripted websocket server on 127.0.0.1 (port 0) for RIS Live client tests, running in its own
 thread and event loop so that both the async and the blocking client can talk to it.
 
-Each connection plays the next script: it first reads ``expect_subscriptions`` messages (kept in
-``received``), then sends each item: a str is sent as a text message, ``DROP`` aborts the TCP
-connection without a close frame, ``CLOSE`` closes cleanly (code 1001), ``PAUSE`` waits 50 ms.
+Each connection plays the next script: it first reads ``expect_subscriptions`` messages (one
+count, or one per connection; kept in ``received`` with all later ones), then sends each item:
+a str is sent as a text message, ``DROP`` aborts the TCP connection without a close frame,
+``CLOSE`` closes cleanly (code 1001), ``PAUSE`` waits 50 ms, ``COLLECT`` keeps what the client
+sends until it has been quiet for 200 ms.
 After the last script item the connection stays open until the client leaves.
 """
 
@@ -21,10 +23,11 @@ from websockets.http11 import Request, Response
 DROP = object()
 CLOSE = object()
 PAUSE = object()
+COLLECT = object()
 
 
 class LocalWebsocketServer:
-    def __init__(self, scripts: list[list[Any]], *, expect_subscriptions: int = 0,
+    def __init__(self, scripts: list[list[Any]], *, expect_subscriptions: int | list[int] = 0,
                  refuse_with: int | None = None) -> None:
         self.scripts = scripts
         self.expect_subscriptions = expect_subscriptions
@@ -46,7 +49,9 @@ class LocalWebsocketServer:
         got: list[str] = []
         self.received.append(got)
         self.paths.append(ws.request.path if ws.request else "")
-        for _ in range(self.expect_subscriptions):
+        expect = self.expect_subscriptions
+        count = expect if isinstance(expect, int) else (expect[index] if index < len(expect) else 0)
+        for _ in range(count):
             got.append(str(await ws.recv()))
         script = self.scripts[index] if index < len(self.scripts) else []
         for item in script:
@@ -59,8 +64,16 @@ class LocalWebsocketServer:
             if item is PAUSE:
                 await asyncio.sleep(0.05)
                 continue
+            if item is COLLECT:  # keep what the client sends until it is quiet for 200 ms
+                while True:
+                    try:
+                        got.append(str(await asyncio.wait_for(ws.recv(), 0.2)))
+                    except TimeoutError:
+                        break
+                continue
             await ws.send(item)
-        await ws.wait_closed()
+        async for message in ws:  # what the client sends later (subscriptions it adds) is kept too
+            got.append(str(message))
 
     def _refuse(self, connection: ServerConnection, request: Request) -> Response | None:
         if self.refuse_with is None:

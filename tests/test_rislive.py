@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from local_ws import CLOSE, DROP, PAUSE, LocalWebsocketServer
+from local_ws import CLOSE, COLLECT, DROP, PAUSE, LocalWebsocketServer
 from transitwatch import Observation
 from transitwatch.sources.rislive import (
     RECORD_TYPE,
@@ -236,6 +236,30 @@ def test_blocking_iterator_and_stats_to_dict() -> None:
     as_dict = stats.to_dict()
     assert as_dict["connections"] == 2 and as_dict["gaps"][0]["reason"] == "connection dropped"
     json.dumps(as_dict)
+
+
+def test_follow_prefixes_so_that_withdrawals_arrive() -> None:
+    follow = [json.dumps({"type": "ris_subscribe",
+                          "data": {"type": "UPDATE", "prefix": p, "moreSpecific": False}})
+              for p in NK_PREFIXES]
+    base = [json.dumps(s) for s in subscriptions(["175.45.178.0/23"], ["131279"], peer_state=False)]
+    # connection 1: BEFORE announces four prefixes via a watched path; the /23 covers two of them
+    # connection 2: the client re-subscribes to the followed prefixes, then a bare withdrawal comes
+    with LocalWebsocketServer([[BEFORE, COLLECT, DROP], [LAST]],
+                              expect_subscriptions=[len(base), len(base) + 2]) as server:
+        log, stats = asyncio.run(collect(server.url, until=5, backoff=0.01, prefixes=["175.45.178.0/23"],
+                                         paths=["131279"], peer_state=False, follow_prefixes=True))
+    assert server.received[0] == [*base, *follow[:2]]  # 176 and 177; 178 and 179 are in the /23
+    assert server.received[1] == [*base, *follow[:2]]
+    assert log[-1].kind == "withdraw" and len(stats.gaps) == 1
+
+
+def test_follow_cap_is_reported() -> None:
+    with LocalWebsocketServer([[BEFORE]], expect_subscriptions=1) as server:
+        log, stats = asyncio.run(collect(server.url, until=4, paths=["131279$"], peer_state=False,
+                                         follow_prefixes=True, max_followed=3))
+    assert len(server.received[0]) == 1 + 3
+    assert any("following 3 prefixes, the cap" in p for p in stats.problems)
 
 
 def test_unreachable_server_gives_up_with_one_line() -> None:

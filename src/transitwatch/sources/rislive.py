@@ -450,6 +450,8 @@ async def ris_live_stream(
     on_gap: Callable[[LiveGap], None] | None = None,
     on_problem: Callable[[str], None] | None = None,
     stats: LiveStats | None = None,
+    follow_prefixes: bool = False,
+    max_followed: int = 10_000,
 ) -> AsyncGenerator[Observation, None]:
     """Observations from RIS Live as they arrive, subscribed server-side to ``prefixes`` (and
     more specifics) and AS-path ``paths`` (see :func:`subscriptions`).
@@ -461,6 +463,11 @@ async def ris_live_stream(
     first observation of the new connection. After ``max_attempts`` consecutive failed attempts
     (None: never give up) it raises :class:`RisLiveError`, as it does at once for a URL that can
     never work (bad scheme, HTTP 4xx on the handshake).
+
+    A path filter only matches messages that carry a path, so a plain withdrawal of a route that
+    went through the watched AS would never arrive. ``follow_prefixes`` therefore subscribes to
+    every prefix announced through a watched path as it is first seen (exact prefix, kept across
+    reconnects, at most ``max_followed``, reported when the cap is reached).
     """
     from websockets.asyncio.client import connect
     from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
@@ -472,6 +479,30 @@ async def ris_live_stream(
     failures = 0
     lost_at: float | None = None
     reason = ""
+    watched = [ipaddress.ip_network(p.strip(), strict=False) for p in prefixes or []]
+    followed: set[str] = set()
+
+    def newly_followed(observations: list[Observation]) -> list[str]:
+        """Announced prefixes not yet covered by a prefix subscription (see follow_prefixes)."""
+        fresh = []
+        for o in observations:
+            if o.kind != ANNOUNCE or o.prefix in followed or len(followed) >= max_followed:
+                continue
+            net = ipaddress.ip_network(o.prefix)
+            if any(net.version == w.version and (net == w or (more_specific and net.subnet_of(w)))  # type: ignore[arg-type]
+                   for w in watched):
+                continue
+            followed.add(o.prefix)
+            fresh.append(o.prefix)
+            if len(followed) == max_followed:
+                problem(f"RIS Live: following {max_followed} prefixes, the cap; withdrawals of further "
+                        "prefixes may be missed")
+        return fresh
+
+    def follow_message(prefix: str) -> str:
+        data = {"host": host} if host else {}
+        return json.dumps({"type": "ris_subscribe",
+                           "data": {**data, "type": "UPDATE", "prefix": prefix, "moreSpecific": False}})
 
     def problem(text: str) -> None:
         stats.problems.append(text)
@@ -482,7 +513,7 @@ async def ris_live_stream(
         try:
             async with connect(target, open_timeout=open_timeout, max_size=2**22) as ws:
                 stats.connections += 1
-                for m in messages:
+                for m in [*messages, *(follow_message(p) for p in sorted(followed))]:
                     await ws.send(m)
                 if lost_at is not None and stats.connections > 1:
                     gap = LiveGap(lost_at, time.time(), reason)
@@ -504,6 +535,9 @@ async def ris_live_stream(
                         problem(f"RIS Live: {exc}")
                         continue
                     stats.observations += len(observations)
+                    if follow_prefixes:
+                        for prefix in newly_followed(observations):
+                            await ws.send(follow_message(prefix))
                     for observation in observations:
                         yield observation
                 why = f", {ws.close_reason}" if ws.close_reason else ""
