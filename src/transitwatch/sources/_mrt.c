@@ -322,7 +322,7 @@ static int fmt_ip4(char *out, const uint8_t *a) {
     return n;
 }
 
-static int fmt_ip6(char *out, const uint8_t *a) {
+static int fmt_ip6_bgpdump(char *out, const uint8_t *a) {
     /* bgpdump's own notation (not glibc's): the longest run of zero groups is compressed even
      * when it is a single group; IPv4-mapped and -compatible addresses end in dotted quad. */
     static const char hex[] = "0123456789abcdef";
@@ -358,6 +358,13 @@ static int fmt_ip6(char *out, const uint8_t *a) {
     }
     out[n] = 0;
     return n;
+}
+
+/* Observations carry the canonical text form (RFC 5952, as inet_ntop prints it), the same as
+ * other sources such as RIS Live; `dump -m` converts to bgpdump's notation when printing. */
+static int fmt_ip6(char *out, const uint8_t *a) {
+    if (!inet_ntop(AF_INET6, a, out, 64)) { strcpy(out, "::"); }
+    return (int)strlen(out);
 }
 
 static int fmt_ip(char *out, const uint8_t *a, int afi) {
@@ -1358,6 +1365,26 @@ static int ob_str(outbuf *b, PyObject *s, const char *dflt) {
 
 static int ob_c(outbuf *b, const char *s) { return ob_str(b, NULL, s); }
 
+/* An address or prefix field: IPv6 text is rewritten in bgpdump's notation. */
+static int ob_ip(outbuf *b, PyObject *s, const char *dflt) {
+    if (!s || s == Py_None || !PyUnicode_Check(s)) return ob_str(b, s, dflt);
+    Py_ssize_t n;
+    const char *c = PyUnicode_AsUTF8AndSize(s, &n);
+    if (!c) return -1;
+    if (!memchr(c, ':', (size_t)n) || n >= 60) return ob_str(b, s, dflt);
+    char addr[64], out[80];
+    const char *slash = memchr(c, '/', (size_t)n);
+    size_t alen = slash ? (size_t)(slash - c) : (size_t)n;
+    memcpy(addr, c, alen); addr[alen] = 0;
+    uint8_t a[16];
+    if (inet_pton(AF_INET6, addr, a) != 1) return ob_str(b, s, dflt);
+    int m = fmt_ip6_bgpdump(out, a);
+    if (slash) { memcpy(out + m, slash, (size_t)(c + n - slash)); m += (int)(c + n - slash); }
+    if (ob_reserve(b, (size_t)m) < 0) return -1;
+    memcpy(b->p + b->n, out, (size_t)m); b->n += (size_t)m;
+    return 0;
+}
+
 static int ob_uint(outbuf *b, PyObject *v, unsigned long long dflt) {
     unsigned long long x = dflt;
     if (v && v != Py_None) {
@@ -1399,23 +1426,23 @@ static PyObject *format_bgpdump(PyObject *mod, PyObject *seq) {
         int is_ann = k == K_ANNOUNCE || (PyUnicode_Check(k) && PyUnicode_CompareWithASCIIString(k, "announce") == 0);
         int is_wd = k == K_WITHDRAW || (PyUnicode_Check(k) && PyUnicode_CompareWithASCIIString(k, "withdraw") == 0);
         if (is_rib || is_ann) {
-            if (ob_c(&b, is_rib ? "B|" : "A|") < 0 || ob_str(&b, o->peer_ip, "") < 0 || ob_c(&b, "|") < 0 ||
-                ob_uint(&b, o->peer_asn, 0) < 0 || ob_c(&b, "|") < 0 || ob_str(&b, o->prefix, "") < 0 ||
+            if (ob_c(&b, is_rib ? "B|" : "A|") < 0 || ob_ip(&b, o->peer_ip, "") < 0 || ob_c(&b, "|") < 0 ||
+                ob_uint(&b, o->peer_asn, 0) < 0 || ob_c(&b, "|") < 0 || ob_ip(&b, o->prefix, "") < 0 ||
                 ob_c(&b, "|") < 0) goto fail;
             if (o->path_id != Py_None && (ob_uint(&b, o->path_id, 0) < 0 || ob_c(&b, "|") < 0)) goto fail;
             if (ob_str(&b, o->as_path, "") < 0 || ob_c(&b, "|") < 0 || ob_str(&b, o->origin, "INCOMPLETE") < 0 ||
-                ob_c(&b, "|") < 0 || ob_str(&b, o->next_hop, "255.255.255.255") < 0 || ob_c(&b, "|") < 0 ||
+                ob_c(&b, "|") < 0 || ob_ip(&b, o->next_hop, "255.255.255.255") < 0 || ob_c(&b, "|") < 0 ||
                 ob_uint(&b, o->local_pref, 0) < 0 || ob_c(&b, "|") < 0 || ob_uint(&b, o->med, 0) < 0 ||
                 ob_c(&b, "|") < 0 || ob_str(&b, o->communities, "") < 0 ||
                 ob_c(&b, PyObject_IsTrue(o->atomic_aggregate) == 1 ? "|AG|" : "|NAG|") < 0 ||
                 ob_str(&b, o->aggregator, "") < 0 || ob_c(&b, "|\n") < 0) goto fail;
         } else if (is_wd) {
-            if (ob_c(&b, "W|") < 0 || ob_str(&b, o->peer_ip, "") < 0 || ob_c(&b, "|") < 0 ||
-                ob_uint(&b, o->peer_asn, 0) < 0 || ob_c(&b, "|") < 0 || ob_str(&b, o->prefix, "") < 0) goto fail;
+            if (ob_c(&b, "W|") < 0 || ob_ip(&b, o->peer_ip, "") < 0 || ob_c(&b, "|") < 0 ||
+                ob_uint(&b, o->peer_asn, 0) < 0 || ob_c(&b, "|") < 0 || ob_ip(&b, o->prefix, "") < 0) goto fail;
             if (o->path_id != Py_None && (ob_c(&b, "|") < 0 || ob_uint(&b, o->path_id, 0) < 0)) goto fail;
             if (ob_c(&b, "\n") < 0) goto fail;
         } else {
-            if (ob_c(&b, "STATE|") < 0 || ob_str(&b, o->peer_ip, "") < 0 || ob_c(&b, "|") < 0 ||
+            if (ob_c(&b, "STATE|") < 0 || ob_ip(&b, o->peer_ip, "") < 0 || ob_c(&b, "|") < 0 ||
                 ob_uint(&b, o->peer_asn, 0) < 0 || ob_c(&b, "|") < 0 || ob_uint(&b, o->old_state, 0) < 0 ||
                 ob_c(&b, "|") < 0 || ob_uint(&b, o->new_state, 0) < 0 || ob_c(&b, "\n") < 0) goto fail;
         }
