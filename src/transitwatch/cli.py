@@ -8,8 +8,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from transitwatch.observation import Observation
+    from transitwatch.state.target import Target
+    from transitwatch.state.view import TargetView
 
 
 class UserError(Exception):
@@ -180,6 +186,146 @@ def _cmd_registry(args: argparse.Namespace) -> int:
     return 0
 
 
+def _route_inputs(args: argparse.Namespace) -> tuple[Target, list[str], Iterator[Observation]]:
+    """(Target, notices list, observation stream) for upstreams/events; errors as UserError."""
+    from transitwatch.sources.files import read_files
+    from transitwatch.state.target import Target, TargetError
+    from transitwatch.times import zone
+
+    try:
+        target = Target.parse(args.target)
+    except TargetError as exc:
+        raise UserError(str(exc)) from None
+    if args.tz:
+        try:
+            zone(args.tz)
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+    if args.files:
+        if args.start or args.end:
+            raise UserError("give either MRT files or --from/--to, not both")
+        if args.collector and "," in args.collector:
+            raise UserError("with FILES, --collector names the one collector the files come from")
+        files: list[str] = list(args.files)
+        override = args.collector
+    else:
+        files = [str(p) for p in _archive_window_files(args)]
+        override = None
+    notices: list[str] = []
+    progress = _RouteProgress(len(files)) if sys.stderr.isatty() and not args.json else None
+    try:
+        stream = read_files(files, collector=override, notices=notices,
+                            progress=progress.update if progress else None)
+    except OSError as exc:
+        raise UserError(str(exc)) from None
+    args._progress = progress
+    return target, notices, stream
+
+
+class _RouteProgress:
+    """Progress on stderr while files are decoded (terminal only)."""
+
+    def __init__(self, files: int) -> None:
+        from rich.console import Console
+        from rich.progress import Progress, SpinnerColumn, TextColumn
+
+        self._progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), transient=True,
+                                  console=Console(stderr=True))
+        self._task = self._progress.add_task("reading", total=None)
+        self._progress.start()
+
+    def update(self, observations: int, done: int, total: int) -> None:
+        text = f"reading {done}/{total} files: {observations:,} observations"
+        self._progress.update(self._task, description=text)
+
+    def close(self) -> None:
+        self._progress.stop()
+
+
+def _replay_view(args: argparse.Namespace, until: float | None = None) -> TargetView:
+    from transitwatch.sources.mrt import MrtError
+    from transitwatch.state.view import target_view
+
+    target, notices, stream = _route_inputs(args)
+    try:
+        view = target_view(target, stream, until=until, notices=notices)
+    except (MrtError, OSError) as exc:
+        raise UserError(str(exc)) from None
+    finally:
+        if args._progress is not None:
+            args._progress.close()
+    for line in view.notices:
+        print(f"transitwatch: note: {line}", file=sys.stderr)
+    return view
+
+
+def _cmd_upstreams(args: argparse.Namespace) -> int:
+    import json
+
+    from transitwatch.metrics.upstreams import upstream_report
+    from transitwatch.render_upstreams import print_upstreams
+    from transitwatch.times import parse_time
+
+    at = None
+    if args.at:
+        try:
+            at = parse_time(args.at)
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+    view = _replay_view(args, until=at)
+    report = upstream_report(view, at)
+    if args.json:
+        print(json.dumps(report.to_dict(args.tz), indent=2))
+    else:
+        print_upstreams(report, tz=args.tz, rich=sys.stdout.isatty(), file=sys.stdout)
+    if report.empty:
+        print(f"transitwatch: note: no route to {report.target} in the input", file=sys.stderr)
+    return 0
+
+
+def _cmd_events(args: argparse.Namespace) -> int:
+    import json
+
+    from transitwatch.detect.upstream_change import upstream_changes
+    from transitwatch.metrics.upstreams import upstream_timeline
+    from transitwatch.render_upstreams import print_events
+    from transitwatch.times import parse_duration
+
+    try:
+        min_duration = parse_duration(args.min_duration)
+        baseline = parse_duration(args.baseline)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    if args.min_peers < 1:
+        raise UserError("--min-peers must be at least 1")
+    view = _replay_view(args)
+    changes = upstream_changes(view, min_peers=args.min_peers, min_duration=min_duration,
+                               baseline=baseline)
+    if args.json:
+        out = changes.to_dict(args.tz)
+        if args.timeline:
+            out["timeline"] = upstream_timeline(view, args.buckets).to_dict()
+        print(json.dumps(out, indent=2))
+    else:
+        timeline = upstream_timeline(view, args.buckets) if not args.no_timeline else None
+        print_events(changes, timeline, tz=args.tz, rich=sys.stdout.isatty(), file=sys.stdout)
+    if not view.spans:
+        print(f"transitwatch: note: no route to {changes.target} in the input", file=sys.stderr)
+    return 0
+
+
+def _add_route_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("target", metavar="TARGET",
+                   help="an AS (AS131279 or 131279), a prefix (175.45.176.0/22, covers more-specifics), "
+                        "or several joined by commas")
+    p.add_argument("files", nargs="*", metavar="FILE",
+                   help="MRT files (RIB dumps and updates, any order: merged by time)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--tz", metavar="ZONE",
+                   help="also show local times in this IANA zone, e.g. Asia/Pyongyang")
+    _add_archive_window_args(p, required=False)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="transitwatch",
@@ -244,6 +390,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--url", action="append", metavar="NAME=URL",
                    help="download NAME from URL instead of the defaults; repeatable")
     p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = add("upstreams", _cmd_upstreams,
+            "Who carries a target (an AS or a prefix) to the rest of the Internet, at the end of the input.",
+            "examples:\n"
+            "  transitwatch upstreams AS131279 bview.20171001.0800.gz updates.20171001.*.gz\n"
+            "  transitwatch upstreams 175.45.176.0/22 rrc00/*.gz --at 2017-10-01T09:00Z --json\n"
+            "  transitwatch upstreams AS131279 --collector rrc00 \\\n"
+            "      --from 2017-10-01T08:00 --to 2017-10-01T10:00\n\n"
+            "An upstream is the AS just before the target's ASNs in a path (for a prefix: before its\n"
+            "origin). For each: the target prefixes it carries, the peers that see it and their share,\n"
+            "first and last seen. Files are merged by time; with FILES, --collector names their collector.\n"
+            "No route to the target is not an error: an empty result, exit 0.")
+    _add_route_args(p)
+    p.add_argument("--at", metavar="TIME", help="the state at this time (ISO 8601 or epoch), not at the end")
+
+    p = add("events", _cmd_events,
+            "When a target gained or lost an upstream: onset, confirmation, peers and evidence.",
+            "examples:\n"
+            "  transitwatch events AS131279 rrc00/bview.20171001.0800.gz rrc00/updates.20171001.*.gz \\\n"
+            "      --tz Asia/Pyongyang\n"
+            "  transitwatch events AS131279 files... --min-peers 3 --min-duration 10m --json\n\n"
+            "The first state seen is the baseline. A change seen by fewer than --min-peers peers and\n"
+            "for less than --min-duration is a transient, listed apart. Session resets and RIB dumps\n"
+            "refreshing a table are not changes. Times are UTC (Z); --tz adds local time with the\n"
+            "offset in force then (Pyongyang was UTC+8:30 in 2017). Below the table, a timeline: one\n"
+            "row per upstream, bar height = peers seeing the target through it in each time bucket.")
+    _add_route_args(p)
+    p.add_argument("--min-peers", type=int, default=2, metavar="N",
+                   help="peers that must see a change to confirm it at once (default 2)")
+    p.add_argument("--min-duration", default="5m", metavar="DURATION",
+                   help="persistence that confirms a change seen by fewer peers (default 5m)")
+    p.add_argument("--baseline", default="0", metavar="DURATION",
+                   help="how long after the first target route the state is still baseline (default 0)")
+    p.add_argument("--buckets", type=int, default=48, metavar="N", help="timeline buckets (default 48)")
+    p.add_argument("--no-timeline", action="store_true", help="no timeline under the events table")
+    p.add_argument("--timeline", action="store_true", help="with --json: include the timeline buckets")
 
     return parser
 

@@ -23,7 +23,9 @@ from transitwatch.state.target import Target
 from transitwatch.state.view import TargetView, target_view
 from transitwatch.times import iso_local, iso_utc
 
-__all__ = ["Upstream", "UpstreamReport", "upstreams_of", "upstream_report"]
+__all__ = [
+    "Upstream", "UpstreamReport", "UpstreamTimeline", "upstream_report", "upstream_timeline", "upstreams_of",
+]
 
 
 @dataclass
@@ -183,6 +185,66 @@ def upstreams_of(
         return upstream_report(observations, at)
     view = target_view(target, observations, until=at, notices=notices)
     return upstream_report(view, at if at is not None else view.end)
+
+
+@dataclass
+class UpstreamTimeline:
+    """Peers seeing the target through each upstream, per time bucket.
+
+    ``edges`` has ``len(buckets) + 1`` bucket boundaries (epoch seconds); ``rows[asn][i]`` is the
+    number of distinct peers that saw the target through ``asn`` at some time in bucket ``i``;
+    ``peers[i]`` the number that saw the target at all.
+    """
+
+    target: Target
+    edges: list[float]
+    rows: dict[int, list[int]]
+    peers: list[int]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "target": str(self.target),
+            "edges": [iso_utc(e) for e in self.edges],
+            "upstreams": {str(asn): counts for asn, counts in self.rows.items()},
+            "peers": self.peers,
+        }
+
+
+def upstream_timeline(
+    view: TargetView, buckets: int = 48, start: float | None = None, end: float | None = None
+) -> UpstreamTimeline:
+    """Bucket ``view`` over [start, end] (default: first target route .. end of input)."""
+    if buckets < 1:
+        raise ValueError("buckets must be at least 1")
+    first = min((s.start for s in view.spans), default=view.start)
+    lo = start if start is not None else first
+    hi = end if end is not None else view.end
+    if lo is None or hi is None:
+        return UpstreamTimeline(view.target, [], {}, [])
+    if hi <= lo:
+        hi = lo + 1.0
+    width = (hi - lo) / buckets
+    edges = [lo + i * width for i in range(buckets)] + [hi]
+    seen: dict[int, list[set[PeerKey]]] = {}
+    total: list[set[PeerKey]] = [set() for _ in range(buckets)]
+    for span in view.spans:
+        span_end = span.end if span.end is not None else hi
+        if span_end < lo or span.start > hi:
+            continue
+        a = max(0, min(buckets - 1, int((span.start - lo) / width)))
+        # A span ending exactly on a bucket edge does not reach into that bucket.
+        b = max(0, min(buckets - 1, int((span_end - lo) / width - 1e-9)))
+        b = max(a, b)
+        rows = seen.setdefault(span.upstream, [set() for _ in range(buckets)]) if isinstance(
+            span.upstream, int) else None
+        for i in range(a, b + 1):
+            total[i].add(span.peer)
+            if rows is not None:
+                rows[i].add(span.peer)
+    ordered = sorted(seen, key=lambda asn: (-max(len(x) for x in seen[asn]), asn))
+    return UpstreamTimeline(
+        view.target, edges, {asn: [len(x) for x in seen[asn]] for asn in ordered}, [len(x) for x in total]
+    )
 
 
 def _prefix_sort_key(prefix: str) -> tuple[int, str, int]:

@@ -379,7 +379,7 @@ class RoutingState:
             if not was and self.on_session is not None:
                 self.on_session(SessionChange(table.peer, obs.time, True, obs))
             return
-        was_up = table.established is not False and (table.established or table.routes)
+        was_up = table.established is not False and bool(table.established or table.routes)
         table.established = False
         for key, old in list(table.routes.items()):
             prefix = key if isinstance(key, str) else key[0]

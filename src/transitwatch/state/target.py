@@ -83,6 +83,7 @@ class Target:
         joined by commas. Raises :class:`TargetError` (one line) otherwise."""
         asns: set[int] = set()
         networks: list[Network] = []
+        labels: list[str] = []
         parts = [p.strip() for p in str(text).split(",")]
         if not text or not all(parts):
             raise TargetError(f"empty target in {text!r}")
@@ -92,14 +93,16 @@ class Target:
                     networks.append(ipaddress.ip_network(part, strict=False))
                 except ValueError:
                     raise TargetError(f"not a prefix: {part!r} (use e.g. 175.45.176.0/22)") from None
+                labels.append(str(networks[-1]))
                 continue
             try:
                 asns.add(parse_asn(part))
+                labels.append(f"AS{parse_asn(part)}")
             except ASPathError:
                 raise TargetError(
                     f"unknown target {part!r}: use an AS (AS131279 or 131279) or a prefix (175.45.176.0/22)"
                 ) from None
-        return cls(asns=frozenset(asns), networks=tuple(networks), label=",".join(parts))
+        return cls(asns=frozenset(asns), networks=tuple(networks), label=",".join(labels))
 
     @classmethod
     def of(cls, value: Target | str | int | Iterable[Any]) -> Target:
