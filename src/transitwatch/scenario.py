@@ -283,7 +283,27 @@ class Scenario:
     noise: tuple[int, int]
     events: tuple[ScenarioEvent, ...]
     expectations: tuple[Expectation, ...]
+    names: dict[int, str] = field(default_factory=dict)
     origin: str = ""
+
+    @property
+    def target_asn(self) -> int | None:
+        """The target's ASN when the target is one AS (``"AS131279"`` -> 131279), else None."""
+        text = self.target.upper().removeprefix("AS")
+        return int(text) if text.isdigit() else None
+
+    def file_at(self, time: float) -> ScenarioFile:
+        """The update file that holds what arrived at ``time``."""
+        files = self.files()
+        if not self.start <= time < self.end:
+            raise ValueError(f"{_iso(time)} is outside {_iso(self.start)}..{_iso(self.end)}")
+        return files[1 + int((time - self.start) // self.update_interval)]
+
+    def as_label(self, asn: int) -> str:
+        """``"AS20485 TransTelecom (TTK)"`` with the scenario's name for the AS, else ``"AS20485"``;
+        a peer AS without an entry in ``names`` gets its peer name."""
+        name = self.names.get(asn) or next((p.name for p in self.peers.values() if p.asn == asn), None)
+        return f"AS{asn} {name}" if name else f"AS{asn}"
 
     # -- files -------------------------------------------------------------------------------------
 
@@ -312,10 +332,8 @@ class Scenario:
         layout = self.files()
         buckets: list[list[Observation]] = [[] for _ in layout]
         for obs in self.observations(seed=seed):
-            if obs.kind == RIB:
-                buckets[0].append(obs)
-            else:
-                buckets[1 + int((obs.time - self.start) // self.update_interval)].append(obs)
+            index = 0 if obs.kind == RIB else 1 + int((obs.time - self.start) // self.update_interval)
+            buckets[index].append(obs)
         written: list[Path] = []
         for spec, observations in zip(layout, buckets, strict=True):
             if not observations:
@@ -691,6 +709,12 @@ def _parse(doc: dict[str, Any], origin: str) -> Scenario:
             extra={k: v for k, v in spec.items() if k not in ("kind", "target")},
         ))
 
+    names: dict[int, str] = {}
+    for key, value in r.table(doc.get("names", {}), "names").items():
+        if not key.isdigit() or not isinstance(value, str):
+            raise r.error(f"names.{key}", "expected ASN = \"name\"")
+        names[r.integer(int(key), f"names.{key}")] = value
+
     return Scenario(
         name=r.text(head, "name", "scenario"),
         title=r.text(head, "title", "scenario"),
@@ -712,6 +736,7 @@ def _parse(doc: dict[str, Any], origin: str) -> Scenario:
         noise=(bounds[0], bounds[1]),
         events=events,
         expectations=tuple(expectations),
+        names=names,
         origin=origin,
     )
 
