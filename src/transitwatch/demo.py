@@ -169,10 +169,6 @@ def _clock(seconds: float, tz: str) -> tuple[str, str]:
     return iso_utc(seconds)[11:19], local.strftime("%H:%M:%S")
 
 
-def _offset(seconds: float, tz: str) -> str:
-    return iso_local(seconds, tz)[-6:]
-
-
 def _peer_label(sc: Scenario, peer: PeerKey) -> str:
     name = next((p.name for p in sc.peers.values() if p.ip == peer.ip), None)
     return f"{name} AS{peer.asn}" if name else f"AS{peer.asn} {peer.ip}"
@@ -382,13 +378,13 @@ def run_cli(result: DemoResult, console: Console, *, run: bool = True) -> bool:
     console.print(Text("8. The same with the command line", style="bold"))
     commands = cli_commands(result)
     for shown, _ in commands:
-        console.print(f"   $ {shown}", highlight=False)
+        console.print(f"   $ {shown}", highlight=False, soft_wrap=True)  # keep commands copyable
     if not run:
         console.print()
         return True
     shown, argv = commands[0]
     console.print()
-    console.print(Text(f"   Running: {shown}", style="bold"))
+    console.print(Text(f"   Running: {shown}", style="bold"), soft_wrap=True)
     done = subprocess.run(argv, capture_output=True, text=True, check=False,
                           env={**os.environ, "COLUMNS": "150"})
     for line in done.stdout.rstrip().splitlines():
