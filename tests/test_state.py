@@ -257,3 +257,26 @@ def test_read_files_merges_by_time_and_reports_overlap(tmp_path: os.PathLike[str
 def test_read_files_missing_file() -> None:
     with pytest.raises(FileNotFoundError, match="nope.gz: no such file"):
         read_files(["nope.gz"])
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.lists(st.integers(0, 500), min_size=1, max_size=30), min_size=1, max_size=4))
+def test_read_files_merge_is_a_stable_time_sort(tmp_path_factory: pytest.TempPathFactory,
+                                                 files: list[list[int]]) -> None:
+    base = tmp_path_factory.mktemp("merge")
+    paths, expected = [], []
+    for i, offsets in enumerate(files):
+        items = [obs(T0 + t, "announce", prefix=f"10.{i}.{n}.0/24", path="3356 1")
+                 for n, t in enumerate(sorted(offsets))]
+        path = str(base / f"updates.{i}.gz")
+        write_mrt(path, items)
+        paths.append(path)
+        expected += [(o.time, o.prefix) for o in items]
+    notices: list[str] = []
+    merged = [(o.time, o.prefix) for o in read_files(paths, notices=notices)]
+    assert sorted(merged) == sorted(expected)
+    assert [t for t, _ in merged] == sorted(t for t, _ in expected)
+    # within one file, the file's order is kept
+    for i in range(len(files)):
+        mine = [p for _, p in merged if p.startswith(f"10.{i}.")]
+        assert mine == sorted(mine, key=lambda p: int(p.split(".")[2]))

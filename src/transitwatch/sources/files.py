@@ -13,6 +13,7 @@ reported in ``notices``.
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import itertools
 import os
@@ -107,16 +108,19 @@ def read_files(
             raise FileNotFoundError(f"{p}: no such file")
         if os.path.isdir(p):
             raise IsADirectoryError(f"{p}: is a directory, not an MRT file")
-    return _merged(unique, collector, notes, progress)
+    return itertools.chain.from_iterable(_merged(unique, collector, notes, progress))
+
+
+_Head = tuple[float, int, int]  # (time of the stream's next record, rank, stream index)
 
 
 def _merged(
     paths: list[str], collector: str | None, notes: list[str], progress: FileProgress | None
-) -> Iterator[Observation]:
+) -> Iterator[list[Observation]]:
     total = len(paths)
     counters = {"observations": 0, "done": 0}
 
-    def stream(path: str, reader: MrtReader) -> Iterator[list[Observation]]:
+    def batches(reader: MrtReader) -> Iterator[list[Observation]]:
         for batch in reader.batches():
             counters["observations"] += len(batch)
             if progress is not None:
@@ -128,50 +132,65 @@ def _merged(
         if progress is not None:
             progress(counters["observations"], counters["done"], total)
 
-    heads: list[tuple[float, int, int, Observation, Iterator[Observation]]] = []
+    streams: dict[int, tuple[list[Observation], int, Iterator[list[Observation]]]] = {}
+    heap: list[_Head] = []
     for index, path in enumerate(paths):
         named_collector, _ = collector_and_time_from_name(path)
-        reader = MrtReader(path, collector=collector or named_collector or "")
-        it = itertools.chain.from_iterable(stream(path, reader))
+        it = batches(MrtReader(path, collector=collector or named_collector or ""))
         first = next(it, None)
         if first is None:
             notes.append(f"{path}: no observations")
             continue
+        streams[index] = (first, 0, it)
         # RIB dumps first among equal times: a dump is the state *at* its time.
-        heads.append((first.time, 0 if _is_rib_name(path) else 1, index, first, it))
-    order = [h[2] for h in sorted(heads)]
+        heap.append((first[0].time, 0 if _is_rib_name(path) else 1, index))
+    heap.sort()
+    order = [h[2] for h in heap]
     if order != sorted(order):
         notes.append("files given out of time order; reading them in time order")
-    yield from _merge_by_time(heads, paths, notes)
+    yield from _merge_batches(heap, streams, paths, notes)
 
 
-def _merge_by_time(
-    heads: list[tuple[float, int, int, Observation, Iterator[Observation]]],
+def _merge_batches(
+    heap: list[_Head],
+    streams: dict[int, tuple[list[Observation], int, Iterator[list[Observation]]]],
     paths: list[str],
     notes: list[str],
-) -> Iterator[Observation]:
-    # Galloping merge: stay on one file while its records are not later than every other file's
-    # next record, so files that follow each other cost one comparison per record.
-    heap = list(heads)
+) -> Iterator[list[Observation]]:
+    # Galloping merge over decoded batches: hand out whole batches while they end no later than
+    # every other file's next record, so files that follow each other cost nothing per record;
+    # only a batch that crosses another file's next record is split (bisect on time).
     heapq.heapify(heap)
     overlapping: set[tuple[int, int]] = set()
     while heap:
-        _, rank, index, obs, it = heapq.heappop(heap)
-        yield obs
-        if not heap:
-            yield from it
-            return
-        bound = heap[0][0]
-        for obs in it:
-            if obs.time > bound:
-                other = heap[0][2]
-                pair = (min(index, other), max(index, other))
-                if pair not in overlapping:
-                    overlapping.add(pair)
-                    notes.append(
-                        f"{paths[index]} overlaps {paths[other]} in time (records after "
-                        f"{iso_utc(bound)} in both); merged by time"
-                    )
-                heapq.heappush(heap, (obs.time, rank, index, obs, it))
-                break
-            yield obs
+        _, rank, index = heapq.heappop(heap)
+        batch, pos, it = streams[index]
+        bound = heap[0][0] if heap else float("inf")
+        while True:
+            if batch[-1].time <= bound:
+                yield batch if pos == 0 else batch[pos:]
+                nxt = next(it, None)
+                if nxt is None:
+                    del streams[index]
+                    break
+                batch, pos = nxt, 0
+                continue
+            # This file's next record is not later than `bound` (it was the smallest) but its batch
+            # runs past it: the two files overlap in time.
+            cut = bisect.bisect_right(batch, bound, lo=pos, key=_time)
+            yield batch[pos:cut]
+            other = heap[0][2]
+            pair = (min(index, other), max(index, other))
+            if pair not in overlapping:
+                overlapping.add(pair)
+                notes.append(
+                    f"{paths[index]} overlaps {paths[other]} in time (records after "
+                    f"{iso_utc(bound)} in both); merged by time"
+                )
+            streams[index] = (batch, cut, it)
+            heapq.heappush(heap, (batch[cut].time, rank, index))
+            break
+
+
+def _time(obs: Observation) -> float:
+    return float(obs.time)

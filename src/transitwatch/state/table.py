@@ -213,6 +213,9 @@ class RoutingState:
         full = select is None
         path_selected = self._path_selected
         hints = select.prefix_hints if select is not None else ()
+        needles = select.path_needles if select is not None else ()
+        # One ASN (the usual target): a substring test rejects almost every path before the cache.
+        needle = needles[0] if len(needles) == 1 else None
         held = self._held
         announce, withdraw, rib, state = self._announce, self._withdraw, self._rib, self._state
         dumps_open = bool(self._open_dumps)
@@ -229,9 +232,12 @@ class RoutingState:
                     count += 1
                     continue
                 path = obs.as_path
-                sel = path_selected.get(path)
-                if sel is None:
-                    sel = path_selected[path] = select.selects_path(path)  # type: ignore[union-attr]
+                if needle is not None and (not path or needle not in path):
+                    sel = False
+                else:
+                    sel = path_selected.get(path)
+                    if sel is None:
+                        sel = self._cache_selected(path)
                 if sel:
                     announce(obs, True)
                 else:
@@ -261,6 +267,14 @@ class RoutingState:
         self._close_dumps()
 
     # -- slow paths (one call per kept route change) -----------------------------------------
+
+    def _cache_selected(self, path: str) -> bool:
+        # Only paths that contain a target ASN's text (or all, for multi-ASN targets) are cached,
+        # so the cache stays small on a full feed.
+        sel = self.select.selects_path(path) if self.select is not None else True
+        if len(self._path_selected) < 1 << 18:
+            self._path_selected[path] = sel
+        return sel
 
     def _table_for(self, obs: Observation) -> PeerTable:
         collector, ip = obs.collector, obs.peer_ip
@@ -341,7 +355,7 @@ class RoutingState:
             path = obs.as_path
             sel = self._path_selected.get(path)
             if sel is None:
-                sel = self._path_selected[path] = select.selects_path(path)
+                sel = self._cache_selected(path)
             selected = sel or select.selects_prefix(obs.prefix)
             if not selected and obs.prefix not in self._held:
                 table._dump_seen.add(obs.prefix if obs.path_id is None else (obs.prefix, obs.path_id))

@@ -121,6 +121,12 @@ class Target:
     # -- route selection (the state layer calls these through caches) -------------------------
 
     @property
+    def path_needles(self) -> tuple[str, ...]:
+        """The target's ASNs as decimal text: a path without any of them as a substring is not
+        the target's (checked before any parsing; most paths of a full feed stop here)."""
+        return tuple(sorted(str(a) for a in self.asns))
+
+    @property
     def prefix_hints(self) -> tuple[str, ...]:
         """Strings that every selected prefix starts with (empty: select by path only)."""
         return self._hints
@@ -128,6 +134,8 @@ class Target:
     def selects_path(self, as_path: str | None) -> bool:
         """Whether a path goes through one of the target's ASNs."""
         if not self.asns or not as_path:
+            return False
+        if not any(needle in as_path for needle in self.path_needles):
             return False
         try:
             return not self.asns.isdisjoint(parse_as_path(as_path).asns)
