@@ -232,9 +232,8 @@ class RoutingState:
                     count += 1
                     continue
                 path = obs.as_path
-                if needle is not None and (not path or needle not in path):
-                    sel = False
-                else:
+                sel: bool | None = False
+                if needle is None or (path and needle in path):
                     sel = path_selected.get(path)
                     if sel is None:
                         sel = self._cache_selected(path)
