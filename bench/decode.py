@@ -112,7 +112,13 @@ def versions(contenders: list[Contender]) -> str:
     if any(c.name.startswith("transitwatch") for c in contenders):
         done = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
                               capture_output=True, text=True, check=False)
-        commit = f" (commit {done.stdout.strip()})" if done.returncode == 0 else ""
+        commit = f" (commit {done.stdout.strip()}" if done.returncode == 0 else ""
+        if commit:
+            # The shared tree may hold uncommitted decoder work; say so rather than misattribute.
+            dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--",
+                                    "src/transitwatch/sources/_mrt.c", "src/transitwatch/sources/mrt.py"],
+                                   capture_output=True, text=True, check=False).stdout.strip()
+            commit += " + uncommitted decoder changes)" if dirty else ")"
         found.append(f"transitwatch {metadata.version('transitwatch')}{commit}")
     return ", ".join(found)
 
@@ -407,4 +413,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except BrokenPipeError:  # `bench/decode.py | head`
+        sys.stderr.close()
+        sys.exit(0)
