@@ -64,8 +64,10 @@ def count_mrtparse(path: str) -> dict[str, Any]:
     """Count what bgpdump -m would print as A/B/W lines: one per prefix (or RIB entry)."""
     import mrtparse
 
-    routes = other = 0
+    routes = other = flagged = 0
     for entry in mrtparse.Reader(path):
+        if entry.err:  # mrtparse marks a record it could not decode and carries on
+            flagged += 1
         data = entry.data
         mrt_type = _code(data.get("type"))
         if mrt_type == _TABLE_DUMP:
@@ -90,7 +92,7 @@ def count_mrtparse(path: str) -> dict[str, Any]:
                     routes += len(value.get("withdrawn_routes", ()))
         else:
             other += 1
-    return {"routes": routes, "other": other}
+    return {"routes": routes, "other": other, "flagged": flagged}
 
 
 def count_transitwatch_stream(path: str) -> dict[str, Any]:

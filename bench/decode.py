@@ -81,6 +81,7 @@ class Result:
     raw_bytes: int = 0
     ratio_vs_bgpdump: float | None = None
     routes_match_bgpdump: bool | None = None
+    flagged: int = 0  # records the decoder itself marked as undecodable (mrtparse's entry.err)
 
     @property
     def routes_per_s(self) -> float | None:
@@ -193,6 +194,7 @@ def bench_file(path: Path, contenders: list[Contender], repeat: int, progress: A
             peak_kb = max(peak_kb, int(run["peak_rss_kb"]))
             if run.get("routes") is not None:
                 result.routes = int(run["routes"])
+            result.flagged = int(run.get("flagged", 0))
         else:
             result.ok = True
             result.seconds = min(result.runs)
@@ -269,6 +271,9 @@ def goal_lines(results: list[Result]) -> list[str]:
     for r in results:
         if r.ok and r.routes_match_bgpdump is False and bgpdump and bgpdump.routes is not None:
             lines.append(f"route count differs: {r.tool} {r.routes:,} vs bgpdump -m {bgpdump.routes:,}")
+    for r in results:
+        if r.ok and r.flagged:
+            lines.append(f"{r.tool} marked {r.flagged:,} record(s) undecodable without raising")
     return lines
 
 
