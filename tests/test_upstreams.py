@@ -273,3 +273,15 @@ def test_real_full_table_as131279_behind_4837(shared_data: Path) -> None:
     changes = upstream_changes(target_view("AS131279", read_files([path])))
     assert changes.events == [] and changes.baseline == [4837]
     assert [(p.ip, p.asn) for p in report.upstreams[0].peer_list] == [("206.220.231.55", 3856)]
+
+
+def test_cli_collector_override_and_timeline_json(scenario_files: list[str],
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["upstreams", "AS131279", *scenario_files, "--collector", "rrc21", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert {p["collector"] for u in out["upstreams"] for p in u["peer_list"]} == {"rrc21"}
+    assert main(["events", "AS131279", *scenario_files, "--json", "--timeline", "--buckets", "2"]) == 0
+    timeline = json.loads(capsys.readouterr().out)["timeline"]
+    assert timeline["upstreams"] == {"4837": [3, 3], "20485": [0, 2]}
+    assert main(["upstreams", "AS131279", *scenario_files, "--collector", "rrc00,rrc01"]) == 2
+    assert "one collector" in capsys.readouterr().err

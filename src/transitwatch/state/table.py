@@ -221,7 +221,7 @@ class RoutingState:
         dumps_open = bool(self._open_dumps)
         count = 0
         obs: Observation | None = None
-        for obs in it:
+        for count, obs in enumerate(it, 1):  # noqa: B007 (count and obs are used after the loop)
             kind = obs.kind
             if dumps_open and kind != "rib" and obs.time > self._dump_until:
                 self._close_dumps()
@@ -229,7 +229,6 @@ class RoutingState:
             if kind == "announce":
                 if full:
                     announce(obs, True)
-                    count += 1
                     continue
                 path = obs.as_path
                 sel: bool | None = False
@@ -253,7 +252,6 @@ class RoutingState:
                 dumps_open = True
             elif kind == "state":
                 state(obs)
-            count += 1
         if obs is not None:
             self.time = obs.time if self.time is None else max(self.time, obs.time)
         self.observations += count
