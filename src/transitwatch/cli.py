@@ -10,10 +10,11 @@ import argparse
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from transitwatch.observation import Observation
+    from transitwatch.registry import Registry
     from transitwatch.state.target import Target
     from transitwatch.state.view import TargetView
 
@@ -117,7 +118,7 @@ def _archive_window_files(args: argparse.Namespace) -> list[Path]:
         raise UserError(str(exc)) from None
 
 
-def _registry_from_args(args: argparse.Namespace) -> object:
+def _registry_from_args(args: argparse.Namespace) -> Registry:
     """The Registry the --registry-dir / --country-source options ask for (warnings on stderr)."""
     from transitwatch.registry import Registry, RegistryFileError
 
@@ -288,7 +289,9 @@ def _cmd_events(args: argparse.Namespace) -> int:
 
     from transitwatch.detect.upstream_change import upstream_changes
     from transitwatch.metrics.upstreams import upstream_timeline
-    from transitwatch.render_upstreams import print_events
+    import shutil
+
+    from transitwatch.render_upstreams import print_events, timeline_buckets
     from transitwatch.times import parse_duration
 
     try:
@@ -304,10 +307,12 @@ def _cmd_events(args: argparse.Namespace) -> int:
     if args.json:
         out = changes.to_dict(args.tz)
         if args.timeline:
-            out["timeline"] = upstream_timeline(view, args.buckets).to_dict()
+            out["timeline"] = upstream_timeline(view, args.buckets or 48).to_dict()
         print(json.dumps(out, indent=2))
     else:
-        timeline = upstream_timeline(view, args.buckets) if not args.no_timeline else None
+        buckets = args.buckets or (timeline_buckets(shutil.get_terminal_size().columns)
+                                   if sys.stdout.isatty() else 48)
+        timeline = upstream_timeline(view, buckets) if not args.no_timeline else None
         print_events(changes, timeline, tz=args.tz, rich=sys.stdout.isatty(), file=sys.stdout)
     if not view.spans:
         print(f"transitwatch: note: no route to {changes.target} in the input", file=sys.stderr)
@@ -324,6 +329,54 @@ def _add_route_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tz", metavar="ZONE",
                    help="also show local times in this IANA zone, e.g. Asia/Pyongyang")
     _add_archive_window_args(p, required=False)
+
+
+def _country_state(args: argparse.Namespace) -> tuple[Any, list[str]]:
+    """Replay FILES (up to --at) into full routing tables, for the country commands."""
+    from transitwatch.sources.files import read_files
+    from transitwatch.sources.mrt import MrtError
+    from transitwatch.state.table import RoutingState
+    from transitwatch.times import parse_time
+
+    until = None
+    if getattr(args, "at", None):
+        try:
+            until = parse_time(args.at)
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+    notices: list[str] = []
+    try:
+        state = RoutingState().replay(read_files(args.files, notices=notices), until=until)
+    except (MrtError, OSError) as exc:
+        raise UserError(str(exc)) from None
+    for line in notices:
+        print(f"transitwatch: note: {line}", file=sys.stderr)
+    return state, notices
+
+
+def _cmd_countries(args: argparse.Namespace) -> int:
+    import json
+
+    from transitwatch.metrics.country import countries_ranking
+    from transitwatch.render_country import print_countries
+
+    registry = _registry_from_args(args)
+    state, notices = _country_state(args)
+    rows = countries_ranking(state, registry)
+    if args.json:
+        print(json.dumps({"countries": [r.to_dict() for r in rows], "notices": notices}, indent=2))
+    else:
+        print_countries(rows, rich=sys.stdout.isatty(), file=sys.stdout, limit=args.limit)
+    if not rows:
+        print("transitwatch: note: no route to a prefix with a known country in the input", file=sys.stderr)
+    return 0
+
+
+def _add_registry_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--registry-dir", type=Path, metavar="DIR",
+                   help="RIR files to use (default: the XDG cache, if 'registry update' filled it)")
+    p.add_argument("--country-source", choices=["geo", "rir"], default="geo",
+                   help="what places a prefix in a country: geolocation (default) or RIR registration")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -423,9 +476,27 @@ def build_parser() -> argparse.ArgumentParser:
                    help="persistence that confirms a change seen by fewer peers (default 5m)")
     p.add_argument("--baseline", default="0", metavar="DURATION",
                    help="how long after the first target route the state is still baseline (default 0)")
-    p.add_argument("--buckets", type=int, default=48, metavar="N", help="timeline buckets (default 48)")
+    p.add_argument("--buckets", type=int, metavar="N",
+                   help="timeline buckets (default: the terminal's width, 48 in pipes)")
     p.add_argument("--no-timeline", action="store_true", help="no timeline under the events table")
     p.add_argument("--timeline", action="store_true", help="with --json: include the timeline buckets")
+
+    p = add("countries", _cmd_countries,
+            "Every country seen, ranked by how much its international connectivity hangs on one network.",
+            "examples:\n"
+            "  transitwatch countries rib.20171001.0800.bz2\n"
+            "  transitwatch countries bview.gz updates.*.gz --at 2017-10-01T09:30Z --json\n\n"
+            "For each country (prefixes placed by the bundled GeoLite2 data, or --country-source rir):\n"
+            "its international upstreams (the first AS outside the country on each path towards a\n"
+            "domestic prefix), the share of its address space the largest one carries (a single point\n"
+            "of failure at 100%), and the Herfindahl index of the upstreams' shares (1 = one upstream).\n"
+            "In the spirit of CAIDA's Country-level Transit Influence; see docs/cli.md.")
+    p.add_argument("files", nargs="+", metavar="FILE",
+                   help="MRT files (RIB dumps and updates, merged by time)")
+    p.add_argument("--at", metavar="TIME", help="the state at this time (ISO 8601 or epoch), not at the end")
+    p.add_argument("--limit", type=int, default=None, metavar="N", help="show only the first N countries")
+    _add_registry_args(p)
+    p.add_argument("--json", action="store_true", help="print JSON")
 
     return parser
 

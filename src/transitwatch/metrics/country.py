@@ -23,7 +23,9 @@ snapshot) or of a :class:`~transitwatch.state.view.TargetView` (routes over time
 
 from __future__ import annotations
 
+import functools
 import ipaddress
+import socket
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -206,10 +208,34 @@ def _network(prefix: str) -> Network | None:
         return None
 
 
+@functools.lru_cache(maxsize=1 << 20)
+def _interval(prefix: str) -> tuple[int, int, int] | None:
+    """(IP version, first address, last address) as ints, cached: every route is sorted and
+    measured, and ipaddress objects are too slow for a full table."""
+    address, _, length_text = prefix.partition("/")
+    try:
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        raw = int.from_bytes(socket.inet_pton(family, address), "big")
+        bits = 128 if family == socket.AF_INET6 else 32
+        length = int(length_text) if length_text else bits
+    except (OSError, ValueError):
+        return None
+    if not 0 <= length <= bits:
+        return None
+    host = (1 << (bits - length)) - 1
+    return (6 if bits == 128 else 4, raw & ~host, (raw & ~host) | host)
+
+
 def _union_size(prefixes: Iterable[str], version: int) -> int:
     """Addresses covered by the prefixes of one IP version (overlaps counted once)."""
-    nets: list[Any] = [n for n in map(_network, prefixes) if n is not None and n.version == version]
-    return sum(n.num_addresses for n in ipaddress.collapse_addresses(nets))
+    spans = sorted(iv[1:] for iv in map(_interval, prefixes) if iv is not None and iv[0] == version)
+    total, reach = 0, -1
+    for first, last in spans:
+        if last <= reach:
+            continue
+        total += last - max(first, reach + 1) + 1
+        reach = last
+    return total
 
 
 def _family(prefixes: Iterable[str]) -> int:
@@ -224,7 +250,10 @@ class _Route:
     path: str
 
 
-def _summarise(cc: str, routes: list[_Route], registry: Registry, time: float | None) -> CountryUpstreams:
+def _summarise(cc: str, routes: list[_Route], registry: Registry, time: float | None,
+               *, detail: bool = True) -> CountryUpstreams:
+    """The country's upstreams from its routes; ``detail=False`` skips the per-prefix and
+    per-network lists (the ranking needs only the upstreams)."""
     zone = registry.timezone_of(cc)
     prefix_source: dict[str, str] = {}
     origins: dict[str, set[int]] = defaultdict(set)
@@ -233,20 +262,28 @@ def _summarise(cc: str, routes: list[_Route], registry: Registry, time: float | 
     prefix_ups: dict[str, set[int]] = defaultdict(set)
     domestic_asns: dict[int, set[str]] = defaultdict(set)
     unattributed = 0
+    # Paths repeat across prefixes and peers: walk each distinct path once.
+    walked: dict[str, tuple[tuple[int, ...], Hop | None]] = {}
     for route in routes:
-        prefix_source.setdefault(route.prefix, registry.country_of_prefix(route.prefix)[1] or "?")
-        origin = _origin_asn(route.path)
-        if origin is not None:
-            origins[route.prefix].add(origin)
-        try:
-            hops = parse_as_path(route.path).hops
-        except ASPathError:
-            unattributed += 1
-            continue
-        for hop in hops:
-            if isinstance(hop, int) and registry.as_country(hop) == cc:
-                domestic_asns[hop].add(route.prefix)
-        up = country_upstream_of_path(route.path, cc, registry)
+        if route.prefix not in prefix_source:
+            prefix_source[route.prefix] = registry.country_of_prefix(route.prefix)[1] or "?"
+        if detail:
+            origin = _origin_asn(route.path)
+            if origin is not None:
+                origins[route.prefix].add(origin)
+        known = walked.get(route.path)
+        if known is None:
+            try:
+                hops = parse_as_path(route.path).hops
+            except ASPathError:
+                hops = ()
+            inside = tuple(h for h in hops if isinstance(h, int) and registry.as_country(h) == cc) \
+                if detail else ()
+            up = country_upstream_of_path(route.path, cc, registry) if hops else None
+            known = walked[route.path] = (inside, up)
+        inside, up = known
+        for asn in inside:
+            domestic_asns[asn].add(route.prefix)
         if not isinstance(up, int):
             unattributed += 1
             continue
@@ -260,7 +297,8 @@ def _summarise(cc: str, routes: list[_Route], registry: Registry, time: float | 
         info = registry.as_info(asn)
         size = _union_size(prefixes, family)
         upstreams.append(CountryUpstream(
-            asn=asn, name=info.name, country=info.country, prefixes=sorted(prefixes, key=_sort_key),
+            asn=asn, name=info.name, country=info.country,
+            prefixes=sorted(prefixes, key=_sort_key) if detail else [],
             addresses=size, share=size / total if total else 0.0, peers=len(seen_by[asn]),
             peer_list=sorted(seen_by[asn]),
         ))
@@ -273,7 +311,7 @@ def _summarise(cc: str, routes: list[_Route], registry: Registry, time: float | 
     domestic = [
         CountryPrefix(p, prefix_source[p], sorted(origins[p]), sorted(prefix_ups[p]))
         for p in sorted(prefix_source, key=_sort_key)
-    ]
+    ] if detail else []
     return CountryUpstreams(
         country=cc, name=registry.country_name(cc), timezone=str(zone) if zone else None, time=time,
         addresses=total, address_family=f"ipv{family}", prefixes=domestic, networks=networks,
@@ -282,10 +320,10 @@ def _summarise(cc: str, routes: list[_Route], registry: Registry, time: float | 
 
 
 def _sort_key(prefix: str) -> tuple[int, int, int]:
-    net = _network(prefix)
-    if net is None:
+    iv = _interval(prefix)
+    if iv is None:
         return (9, 0, 0)
-    return (net.version, int(net.network_address), net.prefixlen)
+    return (iv[0], iv[1], -iv[2])  # by address, shorter prefix (larger last address) first
 
 
 def _routes_by_country(state: RoutingState, registry: Registry,
@@ -315,7 +353,7 @@ def countries_ranking(state: RoutingState, registry: Registry) -> list[CountryCo
     feed_origins(registry, state)
     rows = []
     for cc, routes in _routes_by_country(state, registry).items():
-        summary = _summarise(cc, routes, registry, state.time)
+        summary = _summarise(cc, routes, registry, state.time, detail=False)
         ups = summary.upstreams
         weight = sum(u.share for u in ups)
         hhi = sum((u.share / weight) ** 2 for u in ups) if weight else 0.0
@@ -323,7 +361,7 @@ def countries_ranking(state: RoutingState, registry: Registry) -> list[CountryCo
         rows.append(CountryConcentration(
             country=cc, name=summary.name, upstreams=len(ups),
             top_upstream=top.asn if top else None, top_name=top.name if top else None,
-            top_share=top.share if top else 0.0, hhi=hhi, prefixes=len(summary.prefixes),
+            top_share=top.share if top else 0.0, hhi=hhi, prefixes=len({r.prefix for r in routes}),
             addresses=summary.addresses, address_family=summary.address_family,
         ))
     rows.sort(key=lambda r: (r.upstreams == 0, -r.top_share, -r.hhi, r.upstreams, r.country))

@@ -22,7 +22,9 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["GEO_DATA_FILE", "GeoError", "PrefixGeo", "geo_info", "lookup_prefix"]
+__all__ = [
+    "GEO_DATA_FILE", "GeoError", "PrefixGeo", "country_of_prefix", "geo_info", "lookup_prefix", "prefix_size",
+]
 
 GEO_DATA_FILE = "geoip2fast-asn-ipv6.dat.gz"
 #: look-ups spent on one prefix before the majority is taken from what was seen
@@ -135,6 +137,14 @@ def geo_info() -> dict[str, Any]:
         "ipv6": bool(db.ipv6),
         "asn_names": bool(db.asn),
     }
+
+
+def prefix_size(prefix: str) -> int:
+    """Number of addresses in a CIDR prefix (0 when malformed), without ipaddress objects."""
+    parsed = _parse_prefix(prefix)
+    if parsed is None:
+        return 0
+    return 1 << ((32 if parsed[0] == 4 else 128) - parsed[2])
 
 
 def country_of_prefix(prefix: str) -> str | None:

@@ -15,7 +15,6 @@ Sources, best first, and how each answer says where it came from:
 
 from __future__ import annotations
 
-import ipaddress
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -64,13 +63,6 @@ class AsInfo:
                 "country": self.country, "country_source": self.country_source}
 
 
-def _address_count(prefix: str) -> int:
-    try:
-        return ipaddress.ip_network(prefix, strict=False).num_addresses
-    except ValueError:
-        return 0
-
-
 class Registry:
     """Countries, names and time zones for prefixes and ASes (see the module docstring).
 
@@ -88,6 +80,7 @@ class Registry:
         self.registry_dir: Path | None = None
         self._origins: dict[int, set[str]] = defaultdict(set)
         self._as_cache: dict[int, AsInfo] = {}
+        self._prefix_cache: dict[str, tuple[str | None, str | None]] = {}
 
     @classmethod
     def load(cls, registry_dir: Path | None = None, *, use_geo: bool = True,
@@ -112,18 +105,25 @@ class Registry:
     # -- prefixes ---------------------------------------------------------------------------
     def country_of_prefix(self, prefix: str) -> tuple[str | None, str | None]:
         """``(country, source)`` of a prefix: ``("KP", "geolite2")``, ``("CN", "rir:apnic")``,
-        or ``(None, None)`` when no loaded source knows it."""
+        or ``(None, None)`` when no loaded source knows it (cached)."""
+        known = self._prefix_cache.get(prefix)
+        if known is not None:
+            return known
+        answer: tuple[str | None, str | None] = (None, None)
         order = ("geo", "rir") if self.prefix_source == "geo" else ("rir", "geo")
         for source in order:
             if source == "geo" and self.use_geo:
                 found = geo.lookup_prefix(prefix)
                 if found.country:
-                    return found.country, GEO_SOURCE
+                    answer = (found.country, GEO_SOURCE)
+                    break
             elif source == "rir" and self.rir:
                 hit = self.rir.country_of_prefix(prefix)
                 if hit:
-                    return hit[0], f"rir:{hit[1]}"
-        return None, None
+                    answer = (hit[0], f"rir:{hit[1]}")
+                    break
+        self._prefix_cache[prefix] = answer
+        return answer
 
     # -- ASes -------------------------------------------------------------------------------
     def add_origins(self, pairs: Iterable[tuple[int, str]]) -> None:
@@ -156,7 +156,7 @@ class Registry:
             countries: Counter[str] = Counter()
             names: Counter[str] = Counter()
             for prefix in self._origins[asn]:
-                size = _address_count(prefix)
+                size = geo.prefix_size(prefix)
                 cc, _source = self.country_of_prefix(prefix)
                 if cc:
                     countries[cc] += size

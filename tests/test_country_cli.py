@@ -1,0 +1,46 @@
+"""`transitwatch countries` / `upstreams --country` / `events --country` on MRT files written by the
+project's own writer (exact fixtures built in the test)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from test_country import baseline, transtelecom
+from transitwatch.cli import main
+from transitwatch.sources.mrt_writer import write_mrt
+
+
+@pytest.fixture
+def mrt_files(tmp_path: Path) -> list[str]:
+    rib = tmp_path / "bview.20171001.0800.gz"
+    updates = tmp_path / "updates.20171001.0905.gz"
+    write_mrt(rib, baseline(), compression="gzip")
+    write_mrt(updates, transtelecom(), compression="gzip")
+    return [str(rib), str(updates)]
+
+
+def test_countries_json(mrt_files: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["countries", *mrt_files, "--json"]) == 0
+    rows = {r["country"]: r for r in json.loads(capsys.readouterr().out)["countries"]}
+    assert rows["KP"]["upstreams"] == 3 and rows["KP"]["top_upstream"] == 4837
+    assert rows["KP"]["top_share"] == 0.8
+
+
+def test_countries_text_and_at(mrt_files: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["countries", *mrt_files, "--at", "2017-10-01T09:00Z"]) == 0
+    out = capsys.readouterr().out
+    kp = next(line for line in out.splitlines() if " KP " in line)
+    assert "Korea (North)" in kp and "AS4837" in kp and "80%" in kp
+
+
+def test_countries_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.mrt"
+    bad.write_bytes(b"not an MRT file at all")
+    assert main(["countries", str(tmp_path / "missing.gz")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "missing.gz" in err
+    assert main(["countries", str(bad), "--registry-dir", str(tmp_path / "nope")]) == 2
+    assert "registry directory not found" in capsys.readouterr().err
