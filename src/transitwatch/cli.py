@@ -286,10 +286,11 @@ def _cmd_upstreams(args: argparse.Namespace) -> int:
 
 def _cmd_events(args: argparse.Namespace) -> int:
     import json
+    import shutil
 
     from transitwatch.detect.upstream_change import upstream_changes
     from transitwatch.metrics.upstreams import upstream_timeline
-    from transitwatch.render_upstreams import print_events
+    from transitwatch.render_upstreams import print_events, timeline_buckets
     from transitwatch.times import parse_duration
 
     try:
@@ -305,10 +306,12 @@ def _cmd_events(args: argparse.Namespace) -> int:
     if args.json:
         out = changes.to_dict(args.tz)
         if args.timeline:
-            out["timeline"] = upstream_timeline(view, args.buckets).to_dict()
+            out["timeline"] = upstream_timeline(view, args.buckets or 48).to_dict()
         print(json.dumps(out, indent=2))
     else:
-        timeline = upstream_timeline(view, args.buckets) if not args.no_timeline else None
+        buckets = args.buckets or (timeline_buckets(shutil.get_terminal_size().columns)
+                                   if sys.stdout.isatty() else 48)
+        timeline = upstream_timeline(view, buckets) if not args.no_timeline else None
         print_events(changes, timeline, tz=args.tz, rich=sys.stdout.isatty(), file=sys.stdout)
     if not view.spans:
         print(f"transitwatch: note: no route to {changes.target} in the input", file=sys.stderr)
@@ -472,7 +475,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="persistence that confirms a change seen by fewer peers (default 5m)")
     p.add_argument("--baseline", default="0", metavar="DURATION",
                    help="how long after the first target route the state is still baseline (default 0)")
-    p.add_argument("--buckets", type=int, default=48, metavar="N", help="timeline buckets (default 48)")
+    p.add_argument("--buckets", type=int, metavar="N",
+                   help="timeline buckets (default: the terminal's width, 48 in pipes)")
     p.add_argument("--no-timeline", action="store_true", help="no timeline under the events table")
     p.add_argument("--timeline", action="store_true", help="with --json: include the timeline buckets")
 

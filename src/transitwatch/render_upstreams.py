@@ -17,13 +17,17 @@ from transitwatch.detect.upstream_change import LOST_UPSTREAM, UpstreamChanges
 from transitwatch.metrics.upstreams import UpstreamReport, UpstreamTimeline
 from transitwatch.times import iso_local, iso_utc
 
-__all__ = ["print_upstreams", "print_events", "timeline_lines"]
+__all__ = ["print_upstreams", "print_events", "timeline_buckets", "timeline_lines"]
 
 _BARS = " ▁▂▃▄▅▆▇█"
 
 
 def _when(seconds: float, tz: str | None) -> str:
     return iso_utc(seconds) + (f"  ({iso_local(seconds, tz)})" if tz else "")
+
+
+def _short(seconds: float) -> str:
+    return iso_utc(seconds)[:19].replace("T", " ")
 
 
 def _plain_table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -50,14 +54,21 @@ def print_upstreams(report: UpstreamReport, *, tz: str | None, rich: bool, file:
         console = Console(file=file)
         console.print(Text(head, style="bold"))
         if rows:
-            table = Table(*header, header_style="bold cyan")
-            for row in rows:
-                table.add_row(*row)
+            # Compact columns (times to the second); prefixes and peers below, unwrapped.
+            table = Table("upstream", "pfx", "peers", "share", "first seen UTC", "last seen UTC",
+                          header_style="bold cyan")
+            for column in table.columns:
+                column.no_wrap = True
+            for u in report.upstreams:
+                table.add_row(f"AS{u.asn}", str(len(u.prefixes)), str(u.peers), f"{u.share:.0%}",
+                              _short(u.first_seen), _short(u.last_seen))
             console.print(table)
             for u in report.upstreams:
                 peers = ", ".join(str(p) for p in u.peer_list[:8])
                 more = f", … {u.peers - 8} more" if u.peers > 8 else ""
-                console.print(f"  AS{u.asn} seen by {peers}{more}   e.g. [dim]{u.example_path}[/dim]")
+                console.print(Text(f"  AS{u.asn} carries {_prefix_summary(u.prefixes)}"), soft_wrap=True)
+                console.print(Text(f"    seen by {peers}{more}; e.g. {u.example_path}", style="dim"),
+                              soft_wrap=True)
     else:
         print(head, file=file)
         if rows:
@@ -78,12 +89,14 @@ def timeline_lines(timeline: UpstreamTimeline, changes: UpstreamChanges | None, 
     top = max(timeline.peers) if timeline.peers else 0
     labels = {asn: f"AS{asn}" for asn in timeline.rows}
     width = max([len(v) for v in labels.values()] + [len("events"), len("peers")])
-    lines = [f"{'':{width}}  {iso_utc(timeline.edges[0])} … {iso_utc(timeline.edges[-1])}"
-             + (f"  ({iso_local(timeline.edges[0], tz)} …)" if tz else "")
-             + f"  {n} buckets of {_span_text(timeline.edges[1] - timeline.edges[0])}"]
+    lines = [f"{'':{width}}  {iso_utc(timeline.edges[0])} … {iso_utc(timeline.edges[-1])}, "
+             f"{n} buckets of {_span_text(timeline.edges[1] - timeline.edges[0])}"]
+    if tz:
+        local = f"{iso_local(timeline.edges[0], tz)} … {iso_local(timeline.edges[-1], tz)}"
+        lines.append(f"{'':{width}}  {local}")
     for asn, counts in timeline.rows.items():
         bar = "".join(_BARS[0 if c == 0 else max(1, round(8 * c / top))] if top else " " for c in counts)
-        lines.append(f"{labels[asn]:>{width}} |{bar}| max {max(counts)} of {top} peers")
+        lines.append(f"{labels[asn]:>{width}} |{bar}| {max(counts)}/{top} peers")
     lines.append(f"{'peers':>{width}} |" + "".join(_digit(c) for c in timeline.peers) + "|")
     if changes is not None and changes.events:
         marks = [" "] * n
@@ -91,7 +104,7 @@ def timeline_lines(timeline: UpstreamTimeline, changes: UpstreamChanges | None, 
         for e in changes.events:
             i = max(0, min(n - 1, int((e.onset - lo) / step))) if step else 0
             marks[i] = "▼" if e.type == LOST_UPSTREAM else "▲"
-        lines.append(f"{'events':>{width}} |" + "".join(marks) + "|  ▲ new  ▼ lost (at onset)")
+        lines.append(f"{'events':>{width}} |" + "".join(marks) + "| ▲ new ▼ lost")
     return lines
 
 
@@ -105,6 +118,11 @@ def _span_text(seconds: float) -> str:
     if seconds >= 60:
         return f"{seconds / 60:.1f}m"
     return f"{seconds:.1f}s"
+
+
+def timeline_buckets(width: int, labels: int = 8) -> int:
+    """How many buckets fit a terminal ``width`` beside the labels and the peer counts."""
+    return max(8, min(96, width - labels - 16))
 
 
 def print_events(
@@ -135,17 +153,23 @@ def print_events(
         console = Console(file=file)
         console.print(Text(head, style="bold"))
         if rows:
-            table = Table(*header, header_style="bold cyan")
-            for row in rows:
-                style = "red" if row[0] == LOST_UPSTREAM else "green"
-                table.add_row(*row, style=style)
+            # Compact on a terminal: UTC date and time, local time of day; the example paths go
+            # below as evidence lines (never wrapped, so they can be copied).
+            table = Table("event", "upstream", "onset (UTC)", *([f"local ({tz})"] if tz else []),
+                          "confirmed", "peers", header_style="bold cyan")
+            for e in changes.events:
+                local = [iso_local(e.onset, tz)[11:]] if tz else []
+                table.add_row(e.type, f"AS{e.upstream}", iso_utc(e.onset).replace("T", " "), *local,
+                              f"{iso_utc(e.confirmed)[11:]} by {e.confirmed_by}", str(e.peers),
+                              style="red" if e.type == LOST_UPSTREAM else "green")
             console.print(table)
         for e in changes.events:
             for ev in e.evidence:
-                console.print(f"  [dim]{e.type} AS{e.upstream}: {ev.peer} {iso_utc(ev.time)} {ev.prefix} "
-                              f"{ev.as_path} ({ev.cause}) {ev.source}@{ev.offset}[/dim]", highlight=False)
+                console.print(Text(f"  {e.type} AS{e.upstream}: {ev.peer} {iso_utc(ev.time)} {ev.prefix} "
+                                   f"{ev.as_path} ({ev.cause}) {ev.source}@{ev.offset}", style="dim"),
+                              soft_wrap=True)
         for line in lines:
-            console.print(line, highlight=False)
+            console.print(Text(line), soft_wrap=True)
     else:
         print(head, file=file)
         if rows:
