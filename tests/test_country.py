@@ -150,3 +150,31 @@ def test_real_full_table_kp(shared_data: Path) -> None:
     assert origins["210.52.109.0/24"] == ([9929], "geolite2")
     assert all(origins[p] == ([131279], "geolite2") for p in KP)
     assert [n.asn for n in report.networks] == [131279]
+
+
+def test_country_events_new_upstream() -> None:
+    from transitwatch.detect.country_change import country_changes, country_changes_dict
+
+    registry = Registry()
+    changes = country_changes("KP", baseline() + transtelecom(), registry)
+    assert changes.baseline == [4837, 9929]
+    assert [(e.type, e.upstream) for e in changes.events] == [("new_upstream", 20485)]
+    event = changes.events[0]
+    assert event.onset == T1 and event.confirmed_by == "peers" and event.peers == 2
+    assert event.evidence[0].as_path == "2914 20485 131279" and event.evidence[0].source == "test.mrt"
+    out = country_changes_dict(changes, registry, "Asia/Pyongyang")
+    assert out["country"] == "KP" and out["target"] == "KP"
+    first = out["events"][0]
+    assert first["country"] == "KP" and first["upstream_country"] == "RU"
+    assert first["onset"] == "2017-10-01T09:08:00Z"
+    assert first["onset_local"] == "2017-10-01T17:38:00+08:30"  # Pyongyang was UTC+8:30 in 2017
+
+
+def test_country_events_lost_upstream() -> None:
+    from transitwatch.detect.country_change import country_changes
+
+    # every peer withdraws the KP-geolocated prefix that AS9929 originates
+    gone = [obs("withdraw", T1 + 60 + i, peer, "210.52.109.0/24") for i, peer in enumerate(PEERS)]
+    changes = country_changes("KP", baseline() + gone, Registry())
+    assert [(e.type, e.upstream) for e in changes.events] == [("lost_upstream", 9929)]
+    assert changes.events[0].peers == 3

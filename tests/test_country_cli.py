@@ -44,3 +44,37 @@ def test_countries_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert err.count("\n") == 1 and "missing.gz" in err
     assert main(["countries", str(bad), "--registry-dir", str(tmp_path / "nope")]) == 2
     assert "registry directory not found" in capsys.readouterr().err
+
+
+def test_upstreams_country_json_local_time(mrt_files: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["upstreams", "--country", "KP", *mrt_files, "--at", "2017-10-01T09:00Z", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["country"] == "KP" and out["timezone"] == "Asia/Pyongyang"
+    assert out["time_local"] == "2017-10-01T17:30:00+08:30"  # Pyongyang's own zone, not asked for
+    assert [(u["asn"], u["share"]) for u in out["upstreams"]] == [(4837, 0.8), (9929, 0.2)]
+    assert out["upstreams"][0]["country"] == "CN" and out["upstreams"][0]["peers"] == 3
+
+
+def test_upstreams_country_text(mrt_files: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["upstreams", "--country", "kp", *mrt_files]) == 0
+    out = capsys.readouterr().out
+    assert "+08:30" in out and "AS20485" in out and "RU" in out
+    assert "210.52.109.0/24  geolite2" in out  # which source placed the prefix in KP
+
+
+def test_events_country(mrt_files: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["events", "--country", "KP", *mrt_files, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["country"] == "KP"
+    event = out["events"][0]
+    assert (event["type"], event["upstream"], event["country"]) == ("new_upstream", 20485, "KP")
+    assert event["onset_local"] == "2017-10-01T17:38:00+08:30" and event["upstream_country"] == "RU"
+    assert event["evidence"][0]["as_path"].endswith("20485 131279")
+
+
+def test_country_flag_errors(mrt_files: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["upstreams", "--country", "ZZ", *mrt_files]) == 2
+    assert "unknown country code 'ZZ'" in capsys.readouterr().err
+    assert main(["events", "--country", "KP", "/nonexistent/file.gz"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "/nonexistent/file.gz" in err

@@ -261,6 +261,8 @@ def _replay_view(args: argparse.Namespace, until: float | None = None) -> Target
 
 
 def _cmd_upstreams(args: argparse.Namespace) -> int:
+    if getattr(args, "country", None):
+        return _cmd_country_upstreams(args)
     import json
 
     from transitwatch.metrics.upstreams import upstream_report
@@ -285,6 +287,8 @@ def _cmd_upstreams(args: argparse.Namespace) -> int:
 
 
 def _cmd_events(args: argparse.Namespace) -> int:
+    if getattr(args, "country", None):
+        return _cmd_country_events(args)
     import json
     import shutil
 
@@ -378,6 +382,136 @@ def _add_registry_args(p: argparse.ArgumentParser) -> None:
                    help="what places a prefix in a country: geolocation (default) or RIR registration")
 
 
+def _country_inputs(args: argparse.Namespace) -> tuple[str, str | None, Registry, list[str]]:
+    """(country code, time zone, registry, files) for ``upstreams/events --country``.
+
+    With --country, the TARGET position holds the first FILE. The time zone defaults to the
+    country's own (``--country KP`` prints Pyongyang times)."""
+    from transitwatch.registry import UnknownCountryError, normalise_country
+    from transitwatch.times import zone
+
+    try:
+        cc = normalise_country(args.country)
+    except UnknownCountryError as exc:
+        raise UserError(str(exc)) from None
+    if args.start or args.end:
+        raise UserError("--country reads MRT FILES; --from/--to are not supported with it yet")
+    if args.collector and "," in args.collector:
+        raise UserError("with FILES, --collector names the one collector the files come from")
+    registry = _registry_from_args(args)
+    tz = args.tz
+    if not tz:
+        own = registry.timezone_of(cc)
+        tz = str(own) if own is not None else None
+    if tz:
+        try:
+            zone(tz)
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+    files = [f for f in [args.target, *args.files] if f]
+    if not files:
+        raise UserError("give the MRT files to read after --country CC")
+    return cc, tz, registry, files
+
+
+def _country_stream(args: argparse.Namespace, files: list[str], notices: list[str]) -> Any:
+    from transitwatch.sources.files import read_files
+
+    try:
+        return read_files(files, collector=args.collector, notices=notices)
+    except OSError as exc:
+        raise UserError(str(exc)) from None
+
+
+def _cmd_country_upstreams(args: argparse.Namespace) -> int:
+    import json
+
+    from transitwatch.metrics.country import country_upstreams
+    from transitwatch.render_country import print_country_upstreams
+    from transitwatch.sources.mrt import MrtError
+    from transitwatch.state.table import RoutingState
+    from transitwatch.times import iso_local, parse_time
+
+    cc, tz, registry, files = _country_inputs(args)
+    at = None
+    if args.at:
+        try:
+            at = parse_time(args.at)
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+    notices: list[str] = []
+    try:
+        state = RoutingState().replay(_country_stream(args, files, notices), until=at)
+    except (MrtError, OSError) as exc:
+        raise UserError(str(exc)) from None
+    for line in notices:
+        print(f"transitwatch: note: {line}", file=sys.stderr)
+    report = country_upstreams(state, cc, registry)
+    if at is not None:
+        report.time = at
+    if args.json:
+        out = report.to_dict()
+        if tz and report.time is not None:
+            out["time_local"] = iso_local(report.time, tz)
+        out["notices"] = notices
+        print(json.dumps(out, indent=2))
+    else:
+        print_country_upstreams(report, tz=tz, rich=sys.stdout.isatty(), file=sys.stdout)
+    return 0
+
+
+def _cmd_country_events(args: argparse.Namespace) -> int:
+    import json
+
+    from transitwatch.detect.country_change import country_changes_dict
+    from transitwatch.detect.upstream_change import upstream_changes
+    from transitwatch.metrics.country import country_view
+    from transitwatch.metrics.upstreams import upstream_timeline
+    from transitwatch.render_upstreams import print_events
+    from transitwatch.sources.mrt import MrtError
+    from transitwatch.times import parse_duration
+
+    cc, tz, registry, files = _country_inputs(args)
+    try:
+        min_duration = parse_duration(args.min_duration)
+        baseline = parse_duration(args.baseline)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    if args.min_peers < 1:
+        raise UserError("--min-peers must be at least 1")
+    notices: list[str] = []
+    try:
+        view = country_view(cc, _country_stream(args, files, notices), registry, notices=notices)
+    except (MrtError, OSError) as exc:
+        raise UserError(str(exc)) from None
+    for line in notices:
+        print(f"transitwatch: note: {line}", file=sys.stderr)
+    changes = upstream_changes(view, min_peers=args.min_peers, min_duration=min_duration, baseline=baseline)
+    buckets = args.buckets or 48
+    if args.json:
+        out = country_changes_dict(changes, registry, tz)
+        if args.timeline:
+            out["timeline"] = upstream_timeline(view, buckets).to_dict()
+        print(json.dumps(out, indent=2))
+    else:
+        timeline = upstream_timeline(view, buckets) if not args.no_timeline else None
+        print_events(changes, timeline, tz=tz, rich=sys.stdout.isatty(), file=sys.stdout)
+        shown = sorted({e.upstream for e in changes.events} | set(changes.baseline))
+        for asn in shown:
+            info = registry.as_info(asn)
+            print(f"  AS{asn}: {info.name or '?'} ({info.country or '?'})", file=sys.stdout)
+    if not view.spans:
+        print(f"transitwatch: note: no route to a prefix in {cc} in the input", file=sys.stderr)
+    return 0
+
+
+def _add_country_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--country", metavar="CC",
+                   help="watch a country (ISO code, e.g. KP) instead of TARGET: its international "
+                        "upstreams; then TARGET is the first FILE and --tz defaults to its own zone")
+    _add_registry_args(p)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="transitwatch",
@@ -455,6 +589,7 @@ def build_parser() -> argparse.ArgumentParser:
             "first and last seen. Files are merged by time; with FILES, --collector names their collector.\n"
             "No route to the target is not an error: an empty result, exit 0.")
     _add_route_args(p)
+    _add_country_args(p)
     p.add_argument("--at", metavar="TIME", help="the state at this time (ISO 8601 or epoch), not at the end")
 
     p = add("events", _cmd_events,
@@ -469,6 +604,7 @@ def build_parser() -> argparse.ArgumentParser:
             "offset in force then (Pyongyang was UTC+8:30 in 2017). Below the table, a timeline: one\n"
             "row per upstream, bar height = peers seeing the target through it in each time bucket.")
     _add_route_args(p)
+    _add_country_args(p)
     p.add_argument("--min-peers", type=int, default=2, metavar="N",
                    help="peers that must see a change to confirm it at once (default 2)")
     p.add_argument("--min-duration", default="5m", metavar="DURATION",
