@@ -1,0 +1,77 @@
+"""Origin-change detector (MOAS, more-specifics) on exact MRT fixtures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from routing_fixture import KP, T0, four_peers
+from transitwatch.detect.origin_change import MORE_SPECIFIC, ORIGIN_CHANGE, origin_events, origin_of
+from transitwatch.sources.files import read_files
+from transitwatch.state.view import target_view
+
+
+def _moas(tmp_path: Path) -> list[Path]:
+    h = four_peers()
+    start, stop = T0 + 600, T0 + 1200
+    for name, delay in (("ntt", 0), ("level3", 7)):
+        asn = h.peers[name].asn
+        h.announce(start + delay, name, KP[1], f"{asn} 666")           # best path now a hijack
+        h.announce(stop + delay, name, KP[1], f"{asn} 4837 131279")    # and back
+    h.background(T0 + 1800)
+    return h.write(tmp_path)
+
+
+def test_moas_seen_from_an_as_target(tmp_path: Path) -> None:
+    # The AS view only keeps routes through AS131279: the hijack shows as the route that
+    # replaced the target's at a peer, lasting until the peer's next target route.
+    view = target_view("AS131279", read_files(_moas(tmp_path)))
+    events = origin_events(view)
+    assert [(e.type, e.prefix, e.origin) for e in events] == [(ORIGIN_CHANGE, KP[1], 666)]
+    e = events[0]
+    assert (e.onset, e.end, e.usual) == (T0 + 600, T0 + 1207, [131279])
+    assert [p.asn for p in e.peer_list] == [2914, 3356]
+    assert e.evidence[0].as_path == "2914 666" and e.evidence[0].offset is not None
+    d = e.to_dict("Asia/Pyongyang")
+    assert {"type", "target", "onset", "onset_local", "end", "peers", "evidence"} <= set(d)
+    assert d["peers"] == 2 and d["onset_local"] == "2014-12-22T09:10:00+09:00"
+
+
+def test_moas_seen_from_a_prefix_target(tmp_path: Path) -> None:
+    view = target_view("175.45.176.0/22", read_files(_moas(tmp_path)))
+    events = origin_events(view)
+    assert [(e.type, e.prefix, e.origin, e.peers) for e in events] == [(ORIGIN_CHANGE, KP[1], 666, 2)]
+    assert (events[0].onset, events[0].end) == (T0 + 600, T0 + 1207)
+    assert origin_events(view, min_peers=3) == []
+
+
+def test_more_specific_hijack(tmp_path: Path) -> None:
+    h = four_peers()
+    for name, delay in (("ntt", 0), ("level3", 5), ("cogent", 9)):
+        asn = h.peers[name].asn
+        h.announce(T0 + 600 + delay, name, "175.45.178.0/25", f"{asn} 3356 666")
+    # A deaggregate by the usual origin is not a hijack.
+    h.announce(T0 + 700, "telia", "175.45.176.0/25", "1299 4837 131279")
+    h.background(T0 + 1800)
+    files = h.write(tmp_path)
+    view = target_view("AS131279,175.45.176.0/22", read_files(files))
+    events = origin_events(view)
+    assert [(e.type, e.prefix, e.origin, e.covering) for e in events] == [
+        (MORE_SPECIFIC, "175.45.178.0/25", 666, KP[2])]
+    e = events[0]
+    assert (e.onset, e.end, e.peers, e.usual) == (T0 + 600, None, 3, [131279])
+    assert e.last_seen == view.end
+    # The AS alone does not select routes that avoid it: more-specifics need the prefixes watched.
+    assert origin_events(target_view("AS131279", read_files(files))) == []
+
+
+def test_no_events_without_changes(tmp_path: Path) -> None:
+    h = four_peers()
+    h.background(T0 + 1800)
+    view = target_view("175.45.176.0/22", read_files(h.write(tmp_path)))
+    assert origin_events(view) == []
+
+
+def test_origin_of() -> None:
+    assert origin_of("2914 4837 131279") == 131279
+    assert origin_of("2914 {1,2}") is None
+    assert origin_of("") is None
