@@ -206,3 +206,36 @@ def test_bad_parameters() -> None:
         outage_changes(view, quorum=1.0)
     with pytest.raises(ValueError):
         visibility(view, 0)
+
+
+def test_cli_visibility(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from transitwatch.cli import main
+
+    down, back = T0 + 600, T0 + 600 + 3 * HOURS
+    files = [str(p) for p in _outage_history(KP, down, back, T0 + 4 * HOURS + 60).write(tmp_path)]
+    assert main(["visibility", "AS131279", *files, "--json", "--resolution", "1h"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["resolution"] == 3600.0
+    assert [(p["time"], p["slash24"], p["low_slash24"], p["peers"]) for p in out["points"]] == [
+        ("2014-12-22T00:00:00Z", 4.0, 0.0, 4), ("2014-12-22T01:00:00Z", 0.0, 0.0, 0),
+        ("2014-12-22T02:00:00Z", 0.0, 0.0, 0), ("2014-12-22T03:00:00Z", 0.0, 0.0, 0),
+        ("2014-12-22T04:00:00Z", 4.0, 4.0, 4)]
+    assert out["prefixes"][KP[0]]["peers"] == [4, 0, 0, 0, 4]
+    # A country code as TARGET: the registry places the prefixes; local times in its zone.
+    assert main(["visibility", "KP", *files, "--json", "--resolution", "2h"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["target"] == "KP" and out["points"][0]["time_local"] == "2014-12-22T09:00:00+09:00"
+    assert [p["slash24"] for p in out["points"]] == [4.0, 0.0, 4.0]
+    assert main(["visibility", "AS131279", *files]) == 0
+    text = capsys.readouterr().out
+    assert "visibility of AS131279" in text and "█" in text and "\x1b[" not in text
+    for argv, message in [
+        (["visibility", "AS131279", *files, "--resolution", "soon"], "cannot read duration"),
+        (["visibility", "ZZ", *files], "unknown country code"),
+        (["visibility", "AS131279", "/no/such.gz"], "no such file"),
+    ]:
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1

@@ -247,6 +247,8 @@ def _replay_view(args: argparse.Namespace, until: float | None = None) -> Target
     from transitwatch.sources.mrt import MrtError
     from transitwatch.state.view import target_view
 
+    if getattr(args, "db", None) is not None:
+        return _store_view(args, until)
     target, notices, stream = _route_inputs(args)
     try:
         view = target_view(target, stream, until=until, notices=notices)
@@ -307,6 +309,8 @@ def _cmd_events(args: argparse.Namespace) -> int:
     view = _replay_view(args)
     changes = upstream_changes(view, min_peers=args.min_peers, min_duration=min_duration,
                                baseline=baseline)
+    if getattr(args, "db", None) is not None:
+        _keep_events_in_window(changes, args)
     if args.json:
         out = changes.to_dict(args.tz)
         if args.timeline:
@@ -332,6 +336,7 @@ def _add_route_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tz", metavar="ZONE",
                    help="also show local times in this IANA zone, e.g. Asia/Pyongyang")
     _add_archive_window_args(p, required=False)
+    _add_db_arg(p, reading=True)
 
 
 def _country_state(args: argparse.Namespace) -> tuple[Any, list[str]]:
@@ -348,6 +353,10 @@ def _country_state(args: argparse.Namespace) -> tuple[Any, list[str]]:
         except ValueError as exc:
             raise UserError(str(exc)) from None
     notices: list[str] = []
+    if getattr(args, "db", None) is not None:
+        return _store_state(args, until), notices
+    if not args.files:
+        raise UserError("give MRT files, or --db with a database made by 'transitwatch ingest'")
     try:
         state = RoutingState().replay(read_files(args.files, notices=notices), until=until)
     except (MrtError, OSError) as exc:
@@ -512,6 +521,213 @@ def _add_country_args(p: argparse.ArgumentParser) -> None:
     _add_registry_args(p)
 
 
+# -- the store: ingest, export, serve, and --db for upstreams/events/countries ------------------------
+
+
+def _add_db_arg(p: argparse.ArgumentParser, *, reading: bool = False) -> None:
+    from transitwatch.store.db import default_db_path
+
+    if reading:
+        p.add_argument("--db", nargs="?", const=default_db_path(), type=Path, metavar="PATH",
+                       help="answer from a database made by 'transitwatch ingest' instead of FILES "
+                            f"(PATH defaults to {default_db_path()}); --from/--to then bound the events")
+    else:
+        p.add_argument("--db", type=Path, default=default_db_path(), metavar="PATH",
+                       help=f"the database file (default {default_db_path()})")
+
+
+def _open_store(path: Path, *, read_only: bool) -> Any:
+    from transitwatch.store import Store, StoreError
+
+    try:
+        return Store(path, read_only=read_only)
+    except StoreError as exc:
+        raise UserError(str(exc)) from None
+
+
+def _store_view(args: argparse.Namespace, until: float | None) -> TargetView:
+    from transitwatch.state.target import Target, TargetError
+    from transitwatch.store import TargetTooBroad, target_view
+    from transitwatch.times import parse_time, zone
+
+    if args.files:
+        raise UserError("give either MRT files or --db, not both")
+    try:
+        target = Target.parse(args.target)
+        if args.tz:
+            zone(args.tz)
+        if until is None and args.end and args.command == "upstreams":
+            until = parse_time(args.end)
+    except (TargetError, ValueError) as exc:
+        raise UserError(str(exc)) from None
+    with _open_store(args.db, read_only=True) as store:
+        try:
+            return target_view(store, target, until=until)
+        except TargetTooBroad as exc:
+            raise UserError(str(exc)) from None
+
+
+def _keep_events_in_window(changes: Any, args: argparse.Namespace) -> None:
+    """With --db, --from/--to keep the events (and transients) whose onset lies in the window."""
+    from transitwatch.times import parse_time
+
+    try:
+        lo = parse_time(args.start) if args.start else float("-inf")
+        hi = parse_time(args.end) if args.end else float("inf")
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    changes.events = [e for e in changes.events if lo <= e.onset <= hi]
+    changes.transients = [t for t in changes.transients if lo <= t.onset <= hi]
+
+
+def _store_state(args: argparse.Namespace, until: float | None) -> Any:
+    from transitwatch.store import state_at
+
+    if args.files:
+        raise UserError("give either MRT files or --db, not both")
+    with _open_store(args.db, read_only=True) as store:
+        return state_at(store, until)
+
+
+class _IngestProgress:
+    """A rich progress line on a terminal while ingesting: observations per collector."""
+
+    def __init__(self) -> None:
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                                 transient=True)
+        self.progress.start()
+        self.task = self.progress.add_task("hashing files", total=None)
+
+    def __call__(self, collector: str, observations: int, files: int) -> None:
+        self.progress.update(self.task, description=f"{collector or 'files'}: {files} files, "
+                                                    f"{observations:,} observations replayed")
+
+    def close(self) -> None:
+        self.progress.stop()
+
+
+def _cmd_ingest(args: argparse.Namespace) -> int:
+    import json
+
+    from transitwatch.sources.mrt import MrtError
+    from transitwatch.state.target import TargetError
+    from transitwatch.store import StoreError, ingest
+    from transitwatch.times import parse_duration
+
+    try:
+        min_duration = parse_duration(args.min_duration)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    if not args.files and not args.watch:
+        raise UserError("give MRT files to ingest (and/or --watch TARGET)")
+    progress = _IngestProgress() if sys.stderr.isatty() and not args.json else None
+    with _open_store(args.db, read_only=False) as store:
+        try:
+            report = ingest(store, args.files, collector=args.collector, watch_targets=args.watch or (),
+                            min_peers=args.min_peers, min_duration=min_duration, progress=progress)
+        except (MrtError, OSError, StoreError, TargetError) as exc:
+            raise UserError(str(exc)) from None
+        finally:
+            if progress is not None:
+                progress.close()
+        summary = store.summary()
+    for line in report.notices:
+        print(f"transitwatch: note: {line}", file=sys.stderr)
+    if args.json:
+        print(json.dumps({**report.to_dict(), "database": summary}, indent=2))
+        return 0
+    modes = ", ".join(f"{c} {m}" for c, m in report.collectors.items()) or "nothing new"
+    rate = report.observations / report.seconds if report.seconds else 0.0
+    print(f"{len(report.ingested)} files ingested, {len(report.skipped)} already there ({modes}); "
+          f"{report.observations:,} observations -> {report.route_intervals:,} route intervals "
+          f"in {report.seconds:.1f} s ({rate:,.0f}/s)")
+    if report.events is not None:
+        print(f"events of watched targets ({', '.join(summary['watched']) or 'none'}): {report.events}")
+    print(f"{summary['path']}: {summary['files']} files, {summary['route_intervals']:,} route intervals, "
+          f"{summary['peers']} peers, {', '.join(summary['collectors']) or 'no collector'}")
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    import json
+
+    from transitwatch.store.export import export
+
+    with _open_store(args.db, read_only=True) as store:
+        try:
+            written = export(store, args.out, args.format, args.table or None)
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+    if args.json:
+        print(json.dumps({"files": [str(p) for p in written]}, indent=2))
+    else:
+        for path in written:
+            print(path)
+    return 0
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from transitwatch.api.server import serve
+
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"transitwatch: warning: serving on {args.host}: anyone who can reach this address can "
+              "read the database (the API is read-only, without authentication)", file=sys.stderr)
+    with _open_store(args.db, read_only=True):
+        pass  # a clear error now for a missing or foreign database, before the server starts
+    serve(args.db, host=args.host, port=args.port)
+    return 0
+
+
+def _add_store_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
+    p = add("ingest", _cmd_ingest,
+            "Store MRT files' route history in a database (incremental: known files are skipped).",
+            "examples:\n"
+            "  transitwatch ingest rrc00/2017.10/*.gz --db kp.duckdb --watch AS131279\n"
+            "  transitwatch ingest rrc00/2017.10/updates.20171001.1205.gz --db kp.duckdb  # appended\n"
+            "  transitwatch upstreams AS131279 --db kp.duckdb --at 2017-10-01T09:30Z\n\n"
+            "Keeps route intervals per (collector, peer, prefix), sessions, file provenance and the\n"
+            "upstream events of --watch targets; not every update. A file is known by its SHA-256.\n"
+            "Files older than what a collector already has make its history derived again from all\n"
+            "its files (same result as ingesting everything in order). Each collector is one\n"
+            "transaction: an interrupted ingest loses nothing committed; run it again to finish.")
+    p.add_argument("files", nargs="*", metavar="FILE", help="MRT files (RIB dumps and updates, any order)")
+    _add_db_arg(p)
+    p.add_argument("--collector", metavar="NAME", help="collector of all FILES (default: from their paths)")
+    p.add_argument("--watch", action="append", metavar="TARGET",
+                   help="keep upstream events of this AS or prefix (repeatable)")
+    p.add_argument("--min-peers", type=int, default=2, metavar="N", help="for --watch events (default 2)")
+    p.add_argument("--min-duration", default="5m", metavar="DURATION", help="for --watch events (default 5m)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    p = add("export", _cmd_export,
+            "Write the database's tables as Parquet or CSV files (for pandas, polars, Spark).",
+            "examples:\n"
+            "  transitwatch export --db kp.duckdb --format parquet --out kp-parquet/\n"
+            "  transitwatch export --db kp.duckdb --format csv --table route_intervals --out .\n\n"
+            "Tables: route_intervals (flat: collector, peer, prefix, AS path, start/end), sessions,\n"
+            "files, peers, events. Times are epoch seconds plus UTC timestamps.")
+    _add_db_arg(p)
+    p.add_argument("--format", choices=["parquet", "csv"], default="parquet", help="default parquet")
+    p.add_argument("--out", type=Path, default=Path("."), metavar="DIR", help="output folder (default .)")
+    p.add_argument("--table", action="append", metavar="NAME", help="only this table (repeatable)")
+    p.add_argument("--json", action="store_true", help="print the written paths as JSON")
+
+    p = add("serve", _cmd_serve,
+            "Serve the HTTP API and the web dashboard for a database (read-only).",
+            "examples:\n"
+            "  transitwatch serve --db kp.duckdb              # http://127.0.0.1:8047/\n"
+            "  transitwatch serve --db kp.duckdb --port 9000\n\n"
+            "JSON endpoints: /api/upstreams/{target}?at=, /api/events?target=&country=&from=&to=,\n"
+            "/api/timeline/{target}?from=&to=, /api/countries; OpenAPI docs at /docs. Binds to\n"
+            "127.0.0.1 unless --host says otherwise (with a warning: there is no authentication).\n"
+            "The database is opened read-only; stop the server before ingesting into it.")
+    _add_db_arg(p)
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8047, help="port (default 8047)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="transitwatch",
@@ -626,12 +842,15 @@ def build_parser() -> argparse.ArgumentParser:
             "domestic prefix), the share of its address space the largest one carries (a single point\n"
             "of failure at 100%), and the Herfindahl index of the upstreams' shares (1 = one upstream).\n"
             "In the spirit of CAIDA's Country-level Transit Influence; see docs/cli.md.")
-    p.add_argument("files", nargs="+", metavar="FILE",
+    p.add_argument("files", nargs="*", metavar="FILE",
                    help="MRT files (RIB dumps and updates, merged by time)")
     p.add_argument("--at", metavar="TIME", help="the state at this time (ISO 8601 or epoch), not at the end")
     p.add_argument("--limit", type=int, default=None, metavar="N", help="show only the first N countries")
+    _add_db_arg(p, reading=True)
     _add_registry_args(p)
     p.add_argument("--json", action="store_true", help="print JSON")
+
+    _add_store_commands(add)
 
     return parser
 
