@@ -1,0 +1,237 @@
+"""The database file: schema, connection, deterministic ids.
+
+One DuckDB file holds what the questions need, not a copy of every update:
+
+``files``     one row per ingested MRT file: content hash, path, collector, time range, counts (provenance)
+``peers``     (collector, peer) streams and whether each session was Established at the end of the input
+``prefixes``  prefix texts, interned
+``aspaths``   AS path texts, interned, with their origin AS and their ASNs (for target queries)
+``routes``    route intervals: peer ``peer_id`` held ``prefix_id`` (ADD-PATH ``path_id``) with AS path
+              ``aspath_id`` over [t_start, t_end) (t_end NULL: still held), with the causes and the
+              file/offset of the observations that started and ended it, and ``last_seen``
+``sessions``  a peer's session going down or coming up
+``watch``     targets whose upstream events are kept in ``events``
+``events``    upstream events of the watched targets, with their evidence (JSON)
+``meta``      schema version, pending work
+
+Ids are 64-bit hashes of what they stand for (a file's SHA-256, a prefix, a path, collector and
+peer address), so the same inputs give the same rows whatever order they were ingested in. Every
+(collector, peer) stream is independent: its rows can be derived apart and merged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+__all__ = [
+    "SCHEMA_VERSION", "SQL_STABLE_ID", "TABLES", "Store", "StoreError",
+    "default_db_path", "file_id_of", "stable_id",
+]
+
+SCHEMA_VERSION = "1"
+
+#: Tables in dependency order, with the columns that identify a row (for exports and comparisons).
+TABLES = ("meta", "files", "peers", "prefixes", "aspaths", "routes", "sessions", "watch", "events")
+
+CAUSES = ("announce", "withdraw", "rib", "rib_replace", "down")
+
+_SCHEMA = [
+    "CREATE TYPE IF NOT EXISTS cause AS ENUM ('announce', 'withdraw', 'rib', 'rib_replace', 'down')",
+    """CREATE TABLE IF NOT EXISTS meta (key VARCHAR NOT NULL, value VARCHAR)""",
+    """CREATE TABLE IF NOT EXISTS files (
+        file_id UBIGINT NOT NULL,         -- first 8 bytes of sha256
+        sha256 VARCHAR NOT NULL,
+        path VARCHAR NOT NULL,            -- as given when first ingested
+        collector VARCHAR NOT NULL,
+        bytes BIGINT NOT NULL,
+        first_time DOUBLE,                -- epoch seconds; NULL when the file held no observation
+        last_time DOUBLE,
+        observations BIGINT NOT NULL,
+        announcements BIGINT NOT NULL,
+        withdrawals BIGINT NOT NULL,
+        rib_entries BIGINT NOT NULL,
+        state_changes BIGINT NOT NULL,
+        notes VARCHAR NOT NULL,           -- JSON list of reader notices (damaged records...)
+        ingested_at TIMESTAMPTZ NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS peers (
+        peer_id UBIGINT NOT NULL, collector VARCHAR NOT NULL, peer_ip VARCHAR NOT NULL,
+        peer_asn BIGINT NOT NULL, established BOOLEAN
+    )""",
+    """CREATE TABLE IF NOT EXISTS prefixes (prefix_id UBIGINT NOT NULL, prefix VARCHAR NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS aspaths (
+        aspath_id UBIGINT NOT NULL, as_path VARCHAR NOT NULL, origin BIGINT, asns BIGINT[] NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS routes (
+        peer_id UBIGINT NOT NULL, prefix_id UBIGINT NOT NULL, path_id BIGINT, aspath_id UBIGINT NOT NULL,
+        t_start DOUBLE NOT NULL, start_cause cause NOT NULL, start_file UBIGINT, start_offset BIGINT,
+        last_seen DOUBLE NOT NULL,
+        t_end DOUBLE, end_cause cause, end_file UBIGINT, end_offset BIGINT
+    )""",
+    """CREATE TABLE IF NOT EXISTS sessions (
+        peer_id UBIGINT NOT NULL, time DOUBLE NOT NULL, up BOOLEAN NOT NULL,
+        file_id UBIGINT, file_offset BIGINT
+    )""",
+    """CREATE TABLE IF NOT EXISTS watch (
+        target VARCHAR NOT NULL, min_peers INTEGER NOT NULL, min_duration DOUBLE NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS events (
+        target VARCHAR NOT NULL, type VARCHAR NOT NULL, upstream BIGINT NOT NULL,
+        onset DOUBLE NOT NULL, confirmed DOUBLE NOT NULL, peers INTEGER NOT NULL, data JSON NOT NULL
+    )""",
+]
+
+
+class StoreError(Exception):
+    """A database that cannot be used (missing, locked, from another version): one line."""
+
+
+def default_db_path() -> Path:
+    """``$XDG_DATA_HOME/transitwatch/transitwatch.duckdb`` (``~/.local/share/...`` by default)."""
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return Path(base) / "transitwatch" / "transitwatch.duckdb"
+
+
+def stable_id(text: str) -> int:
+    """An unsigned 64-bit id for ``text``, the same in every process and version: the low 64 bits
+    of its MD5 (not for security; :data:`SQL_STABLE_ID` computes the same inside DuckDB)."""
+    return int.from_bytes(hashlib.md5(text.encode()).digest()[:8], "little")
+
+
+#: :func:`stable_id` as a DuckDB expression of a column ``{}``; md5_number reads the digest
+#: little-endian, so its low 64 bits are the first 8 bytes.
+SQL_STABLE_ID = "CAST(md5_number({}) % 18446744073709551616 AS UBIGINT)"
+
+
+def file_id_of(sha256_hex: str) -> int:
+    """A file's id: the first 8 bytes of its SHA-256, as an unsigned 64-bit integer."""
+    return int.from_bytes(bytes.fromhex(sha256_hex[:16]), "big")
+
+
+class Store:
+    """An open transitwatch database. ``Store(path)`` creates it (and its folder) when missing;
+    ``Store(path, read_only=True)`` needs it to exist and never writes.
+
+    Use as a context manager, or call :meth:`close`. One process may write at a time; readers in
+    other processes open it read-only (DuckDB's rule: not while a writer has it open).
+    """
+
+    def __init__(self, path: str | os.PathLike[str] | None = None, *, read_only: bool = False) -> None:
+        self.path = Path(path) if path is not None else default_db_path()
+        self.read_only = read_only
+        if read_only and not self.path.exists():
+            raise StoreError(f"{self.path}: no database here; create it with "
+                             f"'transitwatch ingest FILES... --db {self.path}'")
+        if self.path.is_dir():
+            raise StoreError(f"{self.path}: is a directory, not a database file")
+        if not read_only:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.con = duckdb.connect(str(self.path), read_only=read_only)
+        except duckdb.IOException as exc:
+            raise StoreError(f"{self.path}: cannot open the database ({_first_line(exc)})") from None
+        except duckdb.Error as exc:
+            raise StoreError(f"{self.path}: not a transitwatch database ({_first_line(exc)})") from None
+        if read_only:
+            self._check_version()
+        else:
+            self._create()
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A cursor for one thread (DuckDB connections are not shared between threads)."""
+        return self.con.cursor()
+
+    def _create(self) -> None:
+        with self.transaction():
+            for statement in _SCHEMA:
+                self.con.execute(statement)
+            if self.meta("schema_version") is None:
+                self.set_meta("schema_version", SCHEMA_VERSION)
+        self._check_version()
+
+    def _check_version(self) -> None:
+        try:
+            version = self.meta("schema_version")
+        except duckdb.Error:
+            raise StoreError(f"{self.path}: not a transitwatch database (no meta table)") from None
+        if version != SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path}: database schema version {version}, this transitwatch needs {SCHEMA_VERSION}; "
+                "re-ingest the files into a new database")
+
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """BEGIN ... COMMIT, or ROLLBACK when the block raises: all or nothing, also on a crash."""
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            yield self.con
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        self.con.execute("COMMIT")
+
+    # -- small helpers ------------------------------------------------------------------------
+
+    def meta(self, key: str) -> str | None:
+        row = self.con.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
+        return None if row is None else row[0]
+
+    def set_meta(self, key: str, value: str | None) -> None:
+        self.con.execute("DELETE FROM meta WHERE key = ?", [key])
+        if value is not None:
+            self.con.execute("INSERT INTO meta VALUES (?, ?)", [key, value])
+
+    def counts(self) -> dict[str, int]:
+        """Rows per table."""
+        out = {}
+        for table in TABLES:
+            row = self.con.execute(f"SELECT count(*) FROM {table}").fetchone()  # table names are constants
+            out[table] = int(row[0]) if row else 0
+        return out
+
+    def summary(self) -> dict[str, Any]:
+        """What the database holds: files, collectors, peers, routes, time range, watched targets."""
+        row = self.con.execute(
+            "SELECT count(*), min(first_time), max(last_time), coalesce(sum(observations), 0) FROM files"
+        ).fetchone()
+        assert row is not None
+        collectors = [r[0] for r in self.con.execute(
+            "SELECT DISTINCT collector FROM files ORDER BY 1").fetchall()]
+        counts = self.counts()
+        return {
+            "path": str(self.path),
+            "files": int(row[0]),
+            "observations": int(row[3]),
+            "first_time": row[1],
+            "last_time": row[2],
+            "collectors": collectors,
+            "peers": counts["peers"],
+            "prefixes": counts["prefixes"],
+            "aspaths": counts["aspaths"],
+            "route_intervals": counts["routes"],
+            "sessions": counts["sessions"],
+            "watched": [r[0] for r in self.con.execute("SELECT target FROM watch ORDER BY 1").fetchall()],
+            "events": counts["events"],
+        }
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

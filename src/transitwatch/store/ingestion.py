@@ -1,0 +1,508 @@
+"""Ingest MRT files into the store: incremental, idempotent, crash-safe.
+
+>>> with Store("kp.duckdb") as store:                                     # doctest: +SKIP
+...     report = ingest(store, ["rrc00/bview.20171001.0800.gz", "rrc00/updates.20171001.0805.gz"])
+
+- A file is known by its SHA-256: ingesting it again is a no-op.
+- Files are grouped by collector; each collector's (collector, peer) streams are derived apart
+  from every other collector's, in one transaction per collector. A crash (even SIGKILL) loses at
+  most the uncommitted collector; running the same command again finishes the work, and the
+  database is then exactly what an uninterrupted run gives.
+- New files that all start after everything the collector already has are *appended*: the
+  routing state at the end of the stored history is restored from the open route intervals and
+  the peers' session flags, and the new files are replayed from there. A file that arrives late
+  (starting at or before the collector's last stored time) makes the collector *rebuilt*: its
+  intervals are derived again from all its files in time order (paths from this call when given
+  again, else the stored paths, checked by hash). Either way the result equals ingesting every
+  file at once, in order.
+- Upstream events of the watched targets (``watch``) are recomputed after every change, from the
+  intervals, by :func:`transitwatch.detect.upstream_change.upstream_changes`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time as _time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pyarrow as pa
+
+from transitwatch.observation import Observation
+from transitwatch.sources.files import collector_and_time_from_name, read_files
+from transitwatch.sources.mrt import MrtReader
+from transitwatch.state.aspath import ASPathError, parse_as_path
+from transitwatch.state.table import RouteChange, RouteKey, RoutingState, SessionChange
+from transitwatch.state.target import Target
+from transitwatch.store.db import SQL_STABLE_ID, Store, StoreError, file_id_of, stable_id
+
+__all__ = ["FileResult", "IngestProgress", "IngestReport", "ingest", "sha256_of", "watch", "refresh_events"]
+
+#: Progress callback: (collector, observations replayed so far in this collector, files in it).
+IngestProgress = Callable[[str, int, int], None]
+
+_FLUSH_ROWS = 200_000
+
+# Route rows carry the prefix text: DuckDB derives prefix ids (SQL_STABLE_ID) and interns the
+# texts itself, vectorised (a full table has a million distinct prefixes).
+_ROUTE_SCHEMA = pa.schema([
+    ("peer_id", pa.uint64()), ("prefix", pa.string()), ("path_id", pa.int64()), ("aspath_id", pa.uint64()),
+    ("t_start", pa.float64()), ("start_cause", pa.string()), ("start_file", pa.uint64()),
+    ("start_offset", pa.int64()), ("last_seen", pa.float64()), ("t_end", pa.float64()),
+    ("end_cause", pa.string()), ("end_file", pa.uint64()), ("end_offset", pa.int64()),
+])
+_SESSION_SCHEMA = pa.schema([
+    ("peer_id", pa.uint64()), ("time", pa.float64()), ("up", pa.bool_()), ("file_id", pa.uint64()),
+    ("file_offset", pa.int64()),
+])
+_PEER_SCHEMA = pa.schema([
+    ("peer_id", pa.uint64()), ("collector", pa.string()), ("peer_ip", pa.string()),
+    ("peer_asn", pa.int64()), ("established", pa.bool_()),
+])
+_ASPATH_SCHEMA = pa.schema([
+    ("aspath_id", pa.uint64()), ("as_path", pa.string()), ("origin", pa.int64()),
+    ("asns", pa.list_(pa.int64())),
+])
+_PREFIX_ID = SQL_STABLE_ID.format("b.prefix")
+_INSERT_PREFIXES = (
+    f"INSERT INTO prefixes SELECT DISTINCT {_PREFIX_ID}, b.prefix FROM _batch b "
+    f"WHERE NOT EXISTS (SELECT 1 FROM prefixes x WHERE x.prefix_id = {_PREFIX_ID})")
+_INSERT_ROUTES = (
+    f"INSERT INTO routes SELECT b.peer_id, {_PREFIX_ID}, b.path_id, b.aspath_id, b.t_start, b.start_cause, "
+    "b.start_file, b.start_offset, b.last_seen, b.t_end, b.end_cause, b.end_file, b.end_offset FROM _batch b")
+
+
+@dataclass
+class FileResult:
+    """What happened to one file: ``status`` is ``"ingested"``, ``"skipped"`` (same content
+    already in the database) or ``"replayed"`` (already there, read again for a rebuild)."""
+
+    path: str
+    sha256: str
+    collector: str
+    status: str
+    observations: int = 0
+    first_time: float | None = None
+    last_time: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "sha256": self.sha256, "collector": self.collector, "status": self.status,
+                "observations": self.observations, "first_time": self.first_time, "last_time": self.last_time}
+
+
+@dataclass
+class IngestReport:
+    """The outcome of :func:`ingest`: each file, each collector's mode (``"append"`` or
+    ``"rebuild"``), observations replayed, route intervals written, events recomputed, seconds."""
+
+    files: list[FileResult] = field(default_factory=list)
+    collectors: dict[str, str] = field(default_factory=dict)
+    observations: int = 0
+    route_intervals: int = 0
+    events: int | None = None
+    seconds: float = 0.0
+    notices: list[str] = field(default_factory=list)
+
+    @property
+    def ingested(self) -> list[FileResult]:
+        return [f for f in self.files if f.status == "ingested"]
+
+    @property
+    def skipped(self) -> list[FileResult]:
+        return [f for f in self.files if f.status == "skipped"]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "files": [f.to_dict() for f in self.files],
+            "ingested": len(self.ingested),
+            "skipped": len(self.skipped),
+            "collectors": self.collectors,
+            "observations": self.observations,
+            "route_intervals": self.route_intervals,
+            "events": self.events,
+            "seconds": round(self.seconds, 3),
+            "notices": self.notices,
+        }
+
+
+def sha256_of(path: str) -> str:
+    """The SHA-256 of a file's bytes (hex)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+# -- deriving intervals from one collector's stream ------------------------------------------------
+
+
+class _Deriver:
+    """RoutingState callbacks that turn route changes into intervals and write them in batches."""
+
+    def __init__(self, con: Any, collector: str, file_ids: dict[str, int]) -> None:
+        self.con = con
+        self.collector = collector
+        self.file_ids = file_ids
+        # (peer ip, route key) -> [peer_id, prefix, path_id, aspath_id, path, t_start,
+        #                          start_cause, start_file, start_offset, last_seen]
+        self.open: dict[tuple[str, RouteKey], list[Any]] = {}
+        self.closed: list[tuple[Any, ...]] = []
+        self.sessions: list[tuple[Any, ...]] = []
+        self.peer_ids: dict[str, int] = {}
+        self.path_ids: dict[str, int] = {}
+        self.new_paths: list[str] = []
+        self.written = 0
+
+    def peer_id(self, ip: str) -> int:
+        pid = self.peer_ids.get(ip)
+        if pid is None:
+            pid = self.peer_ids[ip] = stable_id(f"{self.collector}|{ip}")
+        return pid
+
+    def aspath_id(self, path: str) -> int:
+        aid = self.path_ids.get(path)
+        if aid is None:
+            aid = self.path_ids[path] = stable_id(path)
+            self.new_paths.append(path)
+        return aid
+
+    def route(self, ch: RouteChange) -> None:
+        key = (ch.peer.ip, ch.key)
+        rec = self.open.get(key)
+        new = ch.new_path
+        obs = ch.obs
+        if rec is not None:
+            if new is not None and new == rec[4]:
+                rec[9] = ch.time  # the same path again: a confirmation, not a new interval
+                return
+            self.closed.append((rec[0], rec[1], rec[2], rec[3], rec[5], rec[6], rec[7], rec[8], rec[9],
+                                ch.time, ch.cause, self.file_ids.get(obs.source) if obs else None,
+                                obs.offset if obs else None))
+            del self.open[key]
+            if len(self.closed) >= _FLUSH_ROWS:
+                self.flush()
+        if new is not None:
+            self.open[key] = [
+                self.peer_id(ch.peer.ip), ch.prefix,
+                None if isinstance(ch.key, str) else ch.key[1], self.aspath_id(new), new, ch.time, ch.cause,
+                self.file_ids.get(obs.source) if obs else None, obs.offset if obs else None, ch.time,
+            ]
+
+    def session(self, ch: SessionChange) -> None:
+        obs = ch.obs
+        self.sessions.append((self.peer_id(ch.peer.ip), ch.time, ch.up,
+                              self.file_ids.get(obs.source) if obs else None, obs.offset if obs else None))
+
+    def flush(self, *, final: bool = False) -> None:
+        """Write closed intervals (and, when ``final``, the still-open ones) and new interned texts."""
+        rows = self.closed
+        if final:
+            rows = rows + [(r[0], r[1], r[2], r[3], r[5], r[6], r[7], r[8], r[9], None, None, None, None)
+                           for r in self.open.values()]
+        if self.new_paths:
+            origins: list[int | None] = []
+            asns: list[list[int]] = []
+            for text in self.new_paths:
+                try:
+                    parsed = parse_as_path(text)
+                except ASPathError:
+                    origins.append(None)
+                    asns.append([])
+                    continue
+                origin = parsed.origin
+                origins.append(origin if isinstance(origin, int) else None)
+                asns.append(sorted(parsed.asns))
+            _insert_new(self.con, "aspaths", "aspath_id", pa.table(
+                [[self.path_ids[p] for p in self.new_paths], self.new_paths, origins, asns],
+                schema=_ASPATH_SCHEMA))
+            self.new_paths = []
+        if rows:
+            columns = list(zip(*rows, strict=True))
+            self.con.register("_batch", pa.table([list(c) for c in columns], schema=_ROUTE_SCHEMA))
+            try:
+                self.con.execute(_INSERT_PREFIXES)
+                self.con.execute(_INSERT_ROUTES)
+            finally:
+                self.con.unregister("_batch")
+            self.written += len(rows)
+        self.closed = []
+        if self.sessions:
+            columns = list(zip(*self.sessions, strict=True))
+            _insert(self.con, "sessions", pa.table([list(c) for c in columns], schema=_SESSION_SCHEMA))
+            self.sessions = []
+
+
+def _insert(con: Any, table: str, data: pa.Table) -> None:
+    con.register("_batch", data)
+    try:
+        con.execute(f"INSERT INTO {table} SELECT * FROM _batch")  # table: a constant of this module
+    finally:
+        con.unregister("_batch")
+
+
+def _insert_new(con: Any, table: str, id_column: str, data: pa.Table) -> None:
+    # Interned texts: insert those the table does not have yet (ids are content hashes).
+    con.register("_batch", data)
+    try:
+        con.execute(f"INSERT INTO {table} SELECT * FROM _batch b "
+                    f"WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE t.{id_column} = b.{id_column})")
+    finally:
+        con.unregister("_batch")
+
+
+# -- the ingest --------------------------------------------------------------------------------------
+
+
+@dataclass
+class _NewFile:
+    path: str
+    sha256: str
+    collector: str
+    size: int
+    name_time: float | None
+    first_time: float | None
+
+
+def _first_time(path: str, collector: str) -> float | None:
+    for batch in MrtReader(path, collector=collector).batches():
+        if batch:
+            return float(batch[0].time)
+    return None
+
+
+def _order_key(f: _NewFile) -> tuple[float, str, str]:
+    # Canonical order handed to read_files (it breaks ties between equal first times by it).
+    return (f.name_time if f.name_time is not None else float("inf"), os.path.basename(f.path), f.sha256)
+
+
+def ingest(
+    store: Store,
+    paths: Iterable[str | os.PathLike[str]],
+    *,
+    collector: str | None = None,
+    watch_targets: Iterable[str] = (),
+    min_peers: int = 2,
+    min_duration: float = 300.0,
+    progress: IngestProgress | None = None,
+) -> IngestReport:
+    """Ingest MRT files into ``store`` (see the module doc). ``collector`` overrides the collector
+    named by the paths. ``watch_targets`` adds targets whose upstream events are kept (with
+    ``min_peers`` / ``min_duration`` as in ``transitwatch events``).
+
+    Raises FileNotFoundError / MrtError (one line naming the file) for unreadable input and
+    :class:`StoreError` when a rebuild needs a file that is no longer where it was.
+    """
+    started = _time.perf_counter()
+    report = IngestReport()
+    path_list = [os.fspath(p) for p in paths]
+    for p in path_list:
+        if not os.path.exists(p):
+            raise FileNotFoundError(f"{p}: no such file")
+        if os.path.isdir(p):
+            raise IsADirectoryError(f"{p}: is a directory, not an MRT file")
+    con = store.con
+    known = {sha: (fid, path) for sha, fid, path in con.execute(
+        "SELECT sha256, file_id, path FROM files").fetchall()}
+    given_by_hash: dict[str, str] = {}
+    new_files: list[_NewFile] = []
+    for p in path_list:
+        sha = sha256_of(p)
+        named_collector, name_time = collector_and_time_from_name(p)
+        coll = collector or named_collector or ""
+        if sha in given_by_hash:
+            report.notices.append(f"{p}: same content as {given_by_hash[sha]}; read once")
+            continue
+        given_by_hash[sha] = p
+        if sha in known:
+            report.files.append(FileResult(p, sha, coll, "skipped"))
+            continue
+        new_files.append(_NewFile(p, sha, coll, os.path.getsize(p), name_time, _first_time(p, coll)))
+
+    if watch_targets:
+        watch(store, watch_targets, min_peers=min_peers, min_duration=min_duration)
+
+    by_collector: dict[str, list[_NewFile]] = {}
+    for f in new_files:
+        by_collector.setdefault(f.collector, []).append(f)
+    for coll in sorted(by_collector):
+        _ingest_collector(store, coll, by_collector[coll], given_by_hash, collector, report, progress)
+
+    if store.meta("events_dirty"):
+        report.events = refresh_events(store)
+    report.seconds = _time.perf_counter() - started
+    return report
+
+
+def _ingest_collector(
+    store: Store,
+    coll: str,
+    files: list[_NewFile],
+    given_by_hash: dict[str, str],
+    collector_override: str | None,
+    report: IngestReport,
+    progress: IngestProgress | None,
+) -> None:
+    con = store.con
+    row = con.execute("SELECT max(last_time) FROM files WHERE collector = ?", [coll]).fetchone()
+    stored_last = row[0] if row else None
+    firsts = [f.first_time for f in files if f.first_time is not None]
+    append = stored_last is None or not firsts or min(firsts) > stored_last
+    report.collectors[coll or "(unnamed)"] = "append" if append else "rebuild"
+
+    replay: list[_NewFile] = [f for f in files if f.first_time is not None]
+    if not append:
+        for sha, path, size in con.execute(
+                "SELECT sha256, path, bytes FROM files WHERE collector = ? AND first_time IS NOT NULL",
+                [coll]).fetchall():
+            source = given_by_hash.get(sha) or path
+            if not os.path.exists(source) or os.path.getsize(source) != size or sha256_of(source) != sha:
+                raise StoreError(
+                    f"collector {coll or '(unnamed)'}: a file arrived out of time order, so its history is "
+                    f"derived again from all its files, but {path} is missing or changed; "
+                    "give it again on the command line")
+            replay.append(_NewFile(source, sha, coll, size, collector_and_time_from_name(source)[1], None))
+            report.files.append(FileResult(source, sha, coll, "replayed"))
+    replay.sort(key=_order_key)
+    file_ids = {f.path: file_id_of(f.sha256) for f in replay}
+
+    with store.transaction():
+        deriver = _Deriver(con, coll, file_ids)
+        state = RoutingState()
+        if append:
+            _restore(con, coll, state, deriver)
+        else:
+            peers = "SELECT peer_id FROM peers WHERE collector = ?"
+            con.execute(f"DELETE FROM routes WHERE peer_id IN ({peers})", [coll])
+            con.execute(f"DELETE FROM sessions WHERE peer_id IN ({peers})", [coll])
+            con.execute("DELETE FROM peers WHERE collector = ?", [coll])
+        state.on_change = deriver.route
+        state.on_session = deriver.session
+
+        stats: dict[str, list[Any]] = {f.path: [0, 0, 0, 0, 0, None, None] for f in replay}
+        notices: list[str] = []
+        if replay:
+            stream = read_files([f.path for f in replay], collector=collector_override, notices=notices)
+            state.replay(_counted(stream, stats, coll, len(replay), progress))
+        deriver.flush(final=True)
+        peer_rows = [(deriver.peer_id(t.peer.ip), coll, t.peer.ip, t.peer.asn, t.established)
+                     for t in state.tables()]
+        if peer_rows:
+            columns = [list(c) for c in zip(*peer_rows, strict=True)]
+            _insert(con, "peers", pa.table(columns, schema=_PEER_SCHEMA))
+
+        now = datetime.now(UTC)
+        for f in files:
+            n, ann, wd, rib, st, first, last = stats.get(f.path, [0, 0, 0, 0, 0, None, None])
+            notes = [line for line in notices if line.startswith(f.path + ":")
+                     and ("damaged" in line or "no observations" in line)]
+            con.execute(
+                "INSERT INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [file_id_of(f.sha256), f.sha256, os.path.abspath(f.path), coll, f.size, first, last, n, ann,
+                 wd, rib, st, json.dumps(notes), now])
+            report.files.append(FileResult(f.path, f.sha256, coll, "ingested", n, first, last))
+        report.observations += sum(s[0] for s in stats.values())
+        report.route_intervals += deriver.written
+        store.set_meta("events_dirty", "1")
+        report.notices.extend(n for n in notices if "damaged" in n)
+
+
+def _counted(
+    stream: Iterator[Observation], stats: dict[str, list[Any]], coll: str, nfiles: int,
+    progress: IngestProgress | None,
+) -> Iterator[Observation]:
+    # Per-file counts and time ranges for the files table, and progress every 64k observations.
+    index = {"announce": 1, "withdraw": 2, "rib": 3, "state": 4}
+    total = 0
+    for obs in stream:
+        s = stats[obs.source]
+        s[0] += 1
+        s[index[obs.kind]] += 1
+        t = obs.time
+        if s[5] is None or t < s[5]:
+            s[5] = t
+        if s[6] is None or t > s[6]:
+            s[6] = t
+        total += 1
+        if progress is not None and not total & 0xFFFF:
+            progress(coll, total, nfiles)
+        yield obs
+    if progress is not None:
+        progress(coll, total, nfiles)
+
+
+def _restore(con: Any, coll: str, state: RoutingState, deriver: _Deriver) -> None:
+    """Put the collector's routing state at the end of the stored history back into ``state``
+    (open intervals -> tables, session flags) and ``deriver`` (open intervals), then remove those
+    rows: they are written again, closed or still open, at the end of this ingest."""
+    peers = con.execute(
+        "SELECT peer_id, peer_ip, peer_asn, established FROM peers WHERE collector = ?", [coll]).fetchall()
+    for peer_id, ip, asn, established in peers:
+        deriver.peer_ids[ip] = peer_id
+        # A session-up observation creates the peer's table (callbacks are not attached yet).
+        state.apply(Observation(time=0.0, kind="state", peer_ip=ip, peer_asn=asn, collector=coll,
+                                old_state=5, new_state=6))
+        table = state.table((coll, ip))
+        assert table is not None
+        table.established = established
+    rows = con.execute(
+        """SELECT p.peer_ip, r.peer_id, x.prefix, r.path_id, r.aspath_id, a.as_path,
+                  r.t_start, CAST(r.start_cause AS VARCHAR), r.start_file, r.start_offset, r.last_seen
+           FROM routes r JOIN peers p ON r.peer_id = p.peer_id
+           JOIN prefixes x ON x.prefix_id = r.prefix_id JOIN aspaths a ON a.aspath_id = r.aspath_id
+           WHERE p.collector = ? AND r.t_end IS NULL""", [coll]).fetchall()
+    tables = {t.peer.ip: t for t in state.tables()}
+    for ip, peer_id, prefix, path_id, aspath_id, as_path, start, cause, sfile, soff, last in rows:
+        key: RouteKey = prefix if path_id is None else (prefix, int(path_id))
+        tables[ip].routes[key] = as_path
+        deriver.path_ids[as_path] = aspath_id
+        deriver.open[(ip, key)] = [peer_id, prefix, path_id, aspath_id, as_path, start, cause, sfile, soff,
+                                   last]
+    con.execute("DELETE FROM routes WHERE t_end IS NULL AND peer_id IN "
+                "(SELECT peer_id FROM peers WHERE collector = ?)", [coll])
+    con.execute("DELETE FROM peers WHERE collector = ?", [coll])
+
+
+# -- watched targets and their events -----------------------------------------------------------------
+
+
+def watch(
+    store: Store, targets: Iterable[str], *, min_peers: int = 2, min_duration: float = 300.0
+) -> list[str]:
+    """Keep upstream events for ``targets`` (AS or prefix texts, as for ``Target.parse``); returns
+    their canonical labels. Events are computed at the next :func:`ingest` or :func:`refresh_events`."""
+    labels = []
+    with store.transaction() as con:
+        for text in targets:
+            label = Target.parse(text).label
+            con.execute("DELETE FROM watch WHERE target = ?", [label])
+            con.execute("INSERT INTO watch VALUES (?, ?, ?)", [label, min_peers, min_duration])
+            labels.append(label)
+        store.set_meta("events_dirty", "1")
+    return labels
+
+
+def refresh_events(store: Store) -> int:
+    """Recompute the events of every watched target from the stored intervals (one transaction)."""
+    from transitwatch.detect.upstream_change import upstream_changes
+    from transitwatch.store.query import target_view
+
+    with store.transaction() as con:
+        con.execute("DELETE FROM events")
+        total = 0
+        for label, min_peers, min_duration in con.execute(
+                "SELECT target, min_peers, min_duration FROM watch ORDER BY target").fetchall():
+            view = target_view(store, label)
+            changes = upstream_changes(view, min_peers=min_peers, min_duration=min_duration)
+            for event in changes.events:
+                data = event.to_dict()
+                con.execute("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?)",
+                            [label, event.type, event.upstream, event.onset, event.confirmed,
+                             len(event.peer_list), json.dumps(data, sort_keys=True)])
+                total += 1
+        store.set_meta("events_dirty", None)
+    return total

@@ -1,0 +1,355 @@
+"""Questions asked of the store, answered with the same result objects as from files.
+
+>>> with Store("kp.duckdb", read_only=True) as store:                                 # doctest: +SKIP
+...     report = upstreams_at(store, "AS131279", at=parse_time("2017-10-01T09:30Z"))
+...     report.to_dict()["upstreams"][0]["asn"]
+4837
+
+A target's :class:`~transitwatch.state.view.TargetView` is rebuilt from the route intervals that
+touch it (their paths go through the target's ASNs or their prefixes lie in its networks): each
+interval start, confirmation and end is handed to the state layer's
+:class:`~transitwatch.state.view.ViewBuilder` exactly as a replay of the files would, so
+:func:`~transitwatch.metrics.upstreams.upstream_report`,
+:func:`~transitwatch.metrics.upstreams.upstream_timeline` and
+:func:`~transitwatch.detect.upstream_change.upstream_changes` apply unchanged. For countries, the
+routing tables at one moment are rebuilt as a :class:`~transitwatch.state.table.RoutingState`.
+
+All SQL here is parameterised; nothing from the caller is pasted into a statement.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from transitwatch.observation import Observation
+from transitwatch.state.table import PeerKey, PeerTable, RouteChange, RouteKey, RoutingState, SessionChange
+from transitwatch.state.target import Target
+from transitwatch.state.view import TargetView, ViewBuilder
+from transitwatch.store.db import Store
+from transitwatch.times import iso_local, iso_utc, parse_time
+
+__all__ = [
+    "DEFAULT_MAX_INTERVALS",
+    "TargetTooBroad",
+    "StoredEvents",
+    "data_range",
+    "state_at",
+    "stored_events",
+    "target_view",
+    "upstreams_at",
+    "upstream_changes_of",
+    "timeline_of",
+    "countries_at",
+    "country_upstreams_at",
+    "search_targets",
+]
+
+#: A target whose history has more route intervals than this is refused (a clear error, not a
+#: server that runs out of memory): a transit giant like AS3356 is on most paths of a full table.
+DEFAULT_MAX_INTERVALS = 500_000
+
+
+class TargetTooBroad(ValueError):
+    """The target touches more route intervals than the limit."""
+
+
+def data_range(store: Store) -> tuple[float | None, float | None]:
+    """First and last observation times in the database (None, None when empty)."""
+    row = store.cursor().execute("SELECT min(first_time), max(last_time) FROM files").fetchone()
+    return (row[0], row[1]) if row else (None, None)
+
+
+def _selected_prefixes(cur: Any, target: Target) -> list[int]:
+    """The ids of the stored prefixes inside the target's networks."""
+    prefixes: list[int] = []
+    for hint in target.prefix_hints:
+        # The text hint narrows the scan; Target.selects_prefix decides exactly.
+        for xid, prefix in cur.execute(
+                "SELECT prefix_id, prefix FROM prefixes WHERE starts_with(prefix, ?)", [hint]).fetchall():
+            if target.selects_prefix(prefix):
+                prefixes.append(xid)
+    return prefixes
+
+
+def _target_rows(
+    store: Store, target: Target, until: float | None, max_intervals: int
+) -> list[tuple[Any, ...]]:
+    cur = store.cursor()
+    prefixes = _selected_prefixes(cur, target)
+    limit = float("inf") if until is None else until
+    # Every interval of every route key (peer, prefix, ADD-PATH id) that was the target's at
+    # some time: the intervals around them say when and how the target's routes ended.
+    query = """
+        WITH sel_paths AS (SELECT aspath_id FROM aspaths WHERE list_has_any(asns, ?::BIGINT[])),
+        keys AS (
+            SELECT DISTINCT peer_id, prefix_id, path_id FROM routes
+            WHERE t_start <= ? AND (aspath_id IN (SELECT aspath_id FROM sel_paths)
+                                    OR list_contains(?::UBIGINT[], prefix_id)))
+        SELECT p.collector, p.peer_ip, p.peer_asn, x.prefix, r.path_id, a.as_path,
+               r.t_start, CAST(r.start_cause AS VARCHAR), fs.path, r.start_offset, r.last_seen,
+               r.t_end, CAST(r.end_cause AS VARCHAR), fe.path, r.end_offset
+        FROM routes r
+        JOIN keys k ON r.peer_id = k.peer_id AND r.prefix_id = k.prefix_id
+                   AND r.path_id IS NOT DISTINCT FROM k.path_id
+        JOIN peers p ON p.peer_id = r.peer_id
+        JOIN prefixes x ON x.prefix_id = r.prefix_id
+        JOIN aspaths a ON a.aspath_id = r.aspath_id
+        LEFT JOIN files fs ON fs.file_id = r.start_file
+        LEFT JOIN files fe ON fe.file_id = r.end_file
+        WHERE r.t_start <= ?
+        ORDER BY p.collector, p.peer_ip, x.prefix, r.path_id, r.t_start
+        LIMIT ?
+    """
+    rows = cur.execute(query, [sorted(target.asns), limit, prefixes, limit, max_intervals + 1]).fetchall()
+    if len(rows) > max_intervals:
+        raise TargetTooBroad(
+            f"{target}: more than {max_intervals:,} route intervals; ask about a smaller target "
+            "(an AS near the edge, a prefix) or raise the limit")
+    return rows
+
+
+def _sessions(store: Store, until: float | None) -> list[SessionChange]:
+    limit = float("inf") if until is None else until
+    rows = store.cursor().execute(
+        """SELECT p.collector, p.peer_ip, p.peer_asn, s.time, s.up FROM sessions s
+           JOIN peers p ON p.peer_id = s.peer_id WHERE s.time <= ?
+           ORDER BY s.time, p.collector, p.peer_ip""", [limit]).fetchall()
+    return [SessionChange(PeerKey(c, ip, int(asn)), t, bool(up), None) for c, ip, asn, t, up in rows]
+
+
+def target_view(
+    store: Store,
+    target: Target | str | int,
+    *,
+    until: float | None = None,
+    max_intervals: int = DEFAULT_MAX_INTERVALS,
+) -> TargetView:
+    """The target's :class:`TargetView` from the stored intervals, as a replay of the ingested
+    files up to ``until`` (default: all) would build it.
+
+    Differences from a replay: ``last_seen`` of a span still open at ``until`` is the latest
+    confirmation stored, capped at ``until``; peers' session events are all kept (a replay that
+    selects the target only tracks the sessions of peers whose table it touched).
+    """
+    tgt = Target.of(target)
+    rows = _target_rows(store, tgt, until, max_intervals)
+    builder = ViewBuilder(tgt)
+    changes: list[RouteChange] = []
+    prev_key: tuple[Any, ...] | None = None
+    prev_path: str | None = None
+    for (coll, ip, asn, prefix, path_id, path, start, start_cause, start_src, start_off, last_seen,
+         end, end_cause, end_src, end_off) in rows:
+        peer = PeerKey(coll, ip, int(asn))
+        key: RouteKey = prefix if path_id is None else (prefix, int(path_id))
+        route = (peer, key)
+        old = prev_path if route == prev_key else None
+        selected = tgt.selects(prefix, path)
+        changes.append(RouteChange(peer, key, prefix, old, path, selected, start, start_cause,
+                                   _evidence_obs(peer, start, prefix, path, start_src, start_off)))
+        if until is not None and last_seen > until:
+            last_seen = until
+        if last_seen > start:
+            changes.append(RouteChange(peer, key, prefix, path, path, selected, last_seen, "announce", None))
+        prev_key, prev_path = route, path
+        if end is None or (until is not None and end > until):
+            continue
+        if end_cause in ("announce", "rib"):
+            continue  # replaced: the next interval of the same route starts at `end`
+        changes.append(RouteChange(peer, key, prefix, path, None, False, end, end_cause or "withdraw",
+                                   _evidence_obs(peer, end, prefix, None, end_src, end_off)))
+        prev_path = None
+    # One route's changes are in time order; ViewBuilder keeps routes apart.
+    for change in changes:
+        builder.route(change)
+    for session in _sessions(store, until):
+        builder.session(session)
+    first, last = data_range(store)
+    end_time = last if until is None or last is None else min(until, last)
+    return TargetView(
+        target=tgt,
+        spans=sorted(builder.spans, key=lambda s: (s.start, s.peer, s.prefix, s.path_id or -1)),
+        sessions=sorted(builder.sessions, key=lambda e: (e.time, e.peer)),
+        start=first, end=end_time, notices=[],
+    )
+
+
+def _evidence_obs(peer: PeerKey, time: float, prefix: str, path: str | None, source: str | None,
+                  offset: int | None) -> Observation:
+    # The view reads only .source and .offset of a change's observation.
+    return Observation(time=time, kind="announce" if path is not None else "withdraw", peer_ip=peer.ip,
+                       peer_asn=peer.asn, prefix=prefix, as_path=path, collector=peer.collector,
+                       source=source or "", offset=offset or 0)
+
+
+def upstreams_at(store: Store, target: Target | str | int, at: float | None = None) -> Any:
+    """The target's :class:`~transitwatch.metrics.upstreams.UpstreamReport` at ``at`` (default:
+    the end of the stored history)."""
+    from transitwatch.metrics.upstreams import upstream_report
+
+    view = target_view(store, target, until=at)
+    return upstream_report(view, at if at is not None else view.end)
+
+
+def upstream_changes_of(
+    store: Store, target: Target | str | int, *, min_peers: int = 2, min_duration: float = 300.0,
+    baseline: float = 0.0,
+) -> Any:
+    """The target's :class:`~transitwatch.detect.upstream_change.UpstreamChanges` over the whole
+    stored history (filter by time afterwards: the baseline is the start of the history)."""
+    from transitwatch.detect.upstream_change import upstream_changes
+
+    view = target_view(store, target)
+    return upstream_changes(view, min_peers=min_peers, min_duration=min_duration, baseline=baseline)
+
+
+def timeline_of(
+    store: Store, target: Target | str | int, *, start: float | None = None, end: float | None = None,
+    buckets: int = 96,
+) -> Any:
+    """The target's :class:`~transitwatch.metrics.upstreams.UpstreamTimeline` between ``start``
+    and ``end`` (default: the target's first route .. the end of the history)."""
+    from transitwatch.metrics.upstreams import upstream_timeline
+
+    view = target_view(store, target, until=end)
+    return upstream_timeline(view, buckets, start, end)
+
+
+def state_at(store: Store, at: float | None = None, *, collector: str | None = None) -> RoutingState:
+    """Every peer's routing table at ``at`` (default: the end), rebuilt from the intervals that
+    hold then. ``state.time`` is ``at``; callbacks are not attached."""
+    first, last = data_range(store)
+    when = last if at is None else at
+    state = RoutingState()
+    if when is None:
+        return state
+    cur = store.cursor()
+    peer_filter = "" if collector is None else " AND p.collector = ?"
+    params: list[Any] = [when, when] + ([] if collector is None else [collector])
+    rows = cur.execute(
+        f"""SELECT p.collector, p.peer_ip, p.peer_asn, x.prefix, r.path_id, a.as_path
+            FROM routes r JOIN peers p ON p.peer_id = r.peer_id
+            JOIN prefixes x ON x.prefix_id = r.prefix_id JOIN aspaths a ON a.aspath_id = r.aspath_id
+            WHERE r.t_start <= ? AND (r.t_end IS NULL OR r.t_end > ?){peer_filter}""",
+        params).fetchall()
+    tables: dict[tuple[str, str], PeerTable] = {}
+    for coll, ip, asn, prefix, path_id, path in rows:
+        table = tables.get((coll, ip))
+        if table is None:
+            state.apply(Observation(time=when, kind="state", peer_ip=ip, peer_asn=int(asn), collector=coll,
+                                    old_state=5, new_state=6))
+            created = state.table((coll, ip))
+            assert created is not None
+            table = tables[(coll, ip)] = created
+        table.routes[prefix if path_id is None else (prefix, int(path_id))] = path
+    state.start = first
+    state.time = when
+    return state
+
+
+def countries_at(store: Store, registry: Any, at: float | None = None) -> list[Any]:
+    """:func:`~transitwatch.metrics.country.countries_ranking` of the tables at ``at``."""
+    from transitwatch.metrics.country import countries_ranking
+
+    return list(countries_ranking(state_at(store, at), registry))
+
+
+def country_upstreams_at(store: Store, country: str, registry: Any, at: float | None = None) -> Any:
+    """:func:`~transitwatch.metrics.country.country_upstreams` of the tables at ``at``."""
+    from transitwatch.metrics.country import country_upstreams
+
+    return country_upstreams(state_at(store, at), country, registry)
+
+
+# -- stored events ---------------------------------------------------------------------------------
+
+
+@dataclass
+class StoredEvents:
+    """A page of stored events (newest last), with the total that matched."""
+
+    events: list[dict[str, Any]]
+    total: int
+    limit: int
+    offset: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"events": self.events, "total": self.total, "limit": self.limit, "offset": self.offset}
+
+
+def stored_events(
+    store: Store,
+    *,
+    target: str | None = None,
+    start: float | None = None,
+    end: float | None = None,
+    limit: int = 100,
+    offset: int = 0,
+    tz: str | None = None,
+) -> StoredEvents:
+    """Events of the watched targets (see :func:`transitwatch.store.ingestion.watch`) with onset in
+    [start, end], in the JSON shape of ``transitwatch events --json``; ``tz`` adds local times."""
+    where = ["onset >= ?", "onset <= ?"]
+    params: list[Any] = [start if start is not None else float("-inf"),
+                         end if end is not None else float("inf")]
+    if target is not None:
+        where.append("target = ?")
+        params.append(Target.parse(target).label)
+    cond = " AND ".join(where)
+    cur = store.cursor()
+    row = cur.execute(f"SELECT count(*) FROM events WHERE {cond}", params).fetchone()
+    total = int(row[0]) if row else 0
+    rows = cur.execute(
+        f"SELECT data FROM events WHERE {cond} ORDER BY onset, target, type, upstream LIMIT ? OFFSET ?",
+        params + [limit, offset]).fetchall()
+    events = [with_local_times(json.loads(r[0]), tz) for r in rows]
+    return StoredEvents(events, total, limit, offset)
+
+
+_LOCAL_FIELDS = {"onset": "onset_local", "confirmed": "confirmed_local", "time": "time_local"}
+
+
+def with_local_times(event: dict[str, Any], tz: str | None) -> dict[str, Any]:
+    """Add ``*_local`` beside each UTC time of an event dict (and of its evidence) for ``tz``."""
+    if not tz:
+        return event
+    out: dict[str, Any] = {}
+    for key, value in event.items():
+        out[key] = value
+        if key in _LOCAL_FIELDS and isinstance(value, str):
+            out[_LOCAL_FIELDS[key]] = iso_local(parse_time(value), tz)
+        elif key == "evidence" and isinstance(value, list):
+            out[key] = [with_local_times(e, tz) for e in value]
+    return out
+
+
+def search_targets(store: Store, text: str, limit: int = 10) -> list[dict[str, Any]]:
+    """Suggestions for a search box: watched targets, origin ASes and prefixes starting with ``text``."""
+    cur = store.cursor()
+    needle = text.strip().upper().removeprefix("AS")
+    out: list[dict[str, Any]] = []
+    for (label,) in cur.execute(
+            "SELECT target FROM watch WHERE starts_with(upper(target), ?) ORDER BY 1 LIMIT ?",
+            [text.strip().upper(), limit]).fetchall():
+        out.append({"target": label, "kind": "watched"})
+    if needle.isdigit():
+        for (asn,) in cur.execute(
+                "SELECT DISTINCT origin FROM aspaths WHERE CAST(origin AS VARCHAR) LIKE ? || '%' "
+                "ORDER BY origin LIMIT ?", [needle, limit]).fetchall():
+            out.append({"target": f"AS{asn}", "kind": "origin"})
+    elif any(ch in text for ch in ".:"):
+        for (prefix,) in cur.execute("SELECT prefix FROM prefixes WHERE starts_with(prefix, ?) "
+                                     "ORDER BY prefix LIMIT ?", [text.strip(), limit]).fetchall():
+            out.append({"target": prefix, "kind": "prefix"})
+    seen: set[str] = set()
+    unique = []
+    for item in out:
+        if item["target"] not in seen:
+            seen.add(item["target"])
+            unique.append(item)
+    return unique[:limit]
+
+
+def _iso(t: float | None) -> str | None:
+    return iso_utc(t) if t is not None else None
