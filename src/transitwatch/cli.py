@@ -187,8 +187,12 @@ def _cmd_registry(args: argparse.Namespace) -> int:
     return 0
 
 
-def _route_inputs(args: argparse.Namespace) -> tuple[Target, list[str], Iterator[Observation]]:
-    """(Target, notices list, observation stream) for upstreams/events; errors as UserError."""
+def _route_inputs(
+    args: argparse.Namespace, *, filtered: bool = False
+) -> tuple[Target, list[str], Iterator[Observation]]:
+    """(Target, notices list, observation stream) for upstreams/events; errors as UserError.
+    ``filtered``: the decoder drops announcements that cannot concern the target (fast path for
+    questions about the target's own routes only)."""
     from transitwatch.sources.files import read_files
     from transitwatch.state.target import Target, TargetError
     from transitwatch.times import zone
@@ -216,7 +220,8 @@ def _route_inputs(args: argparse.Namespace) -> tuple[Target, list[str], Iterator
     progress = _RouteProgress(len(files)) if sys.stderr.isatty() and not args.json else None
     try:
         stream = read_files(files, collector=override, notices=notices,
-                            progress=progress.update if progress else None)
+                            progress=progress.update if progress else None,
+                            route_filter=target.route_filter() if filtered else None)
     except OSError as exc:
         raise UserError(str(exc)) from None
     args._progress = progress
@@ -243,13 +248,15 @@ class _RouteProgress:
         self._progress.stop()
 
 
-def _replay_view(args: argparse.Namespace, until: float | None = None) -> TargetView:
+def _replay_view(
+    args: argparse.Namespace, until: float | None = None, *, filtered: bool = False
+) -> TargetView:
     from transitwatch.sources.mrt import MrtError
     from transitwatch.state.view import target_view
 
     if getattr(args, "db", None) is not None:
         return _store_view(args, until)
-    target, notices, stream = _route_inputs(args)
+    target, notices, stream = _route_inputs(args, filtered=filtered)
     try:
         view = target_view(target, stream, until=until, notices=notices)
     except (MrtError, OSError) as exc:
@@ -277,7 +284,7 @@ def _cmd_upstreams(args: argparse.Namespace) -> int:
             at = parse_time(args.at)
         except ValueError as exc:
             raise UserError(str(exc)) from None
-    view = _replay_view(args, until=at)
+    view = _replay_view(args, until=at, filtered=True)
     report = upstream_report(view, at)
     if args.json:
         print(json.dumps(report.to_dict(args.tz), indent=2))
@@ -306,7 +313,9 @@ def _cmd_events(args: argparse.Namespace) -> int:
         raise UserError(str(exc)) from None
     if args.min_peers < 1:
         raise UserError("--min-peers must be at least 1")
-    view = _replay_view(args)
+    # Upstream changes need only the target's routes (plus RIB dumps, withdrawals and session
+    # changes, which the filter always passes). Detectors that watch all peers must not filter.
+    view = _replay_view(args, filtered=True)
     changes = upstream_changes(view, min_peers=args.min_peers, min_duration=min_duration,
                                baseline=baseline)
     if getattr(args, "db", None) is not None:
@@ -323,6 +332,87 @@ def _cmd_events(args: argparse.Namespace) -> int:
         print_events(changes, timeline, tz=args.tz, rich=sys.stdout.isatty(), file=sys.stdout)
     if not view.spans:
         print(f"transitwatch: note: no route to {changes.target} in the input", file=sys.stderr)
+    return 0
+
+
+def _detector_view(args: argparse.Namespace, tracker: Any = None) -> tuple[TargetView, str | None]:
+    """(view, time zone) for visibility/outage commands: TARGET is an AS, a prefix, or a country
+    code (KP: its domestic prefixes, placed by the registry; the zone defaults to the country's).
+    The stream is not filtered (outages and collector silences need every record); ``tracker``
+    (a LivenessTracker) watches it."""
+    from transitwatch.sources.files import read_files
+    from transitwatch.sources.mrt import MrtError
+    from transitwatch.state.view import target_view
+
+    text = (args.target or "").strip()
+    if len(text) == 2 and text.isalpha():
+        from transitwatch.metrics.country import country_view
+        from transitwatch.registry import UnknownCountryError, normalise_country
+        from transitwatch.times import zone
+
+        try:
+            cc = normalise_country(text)
+        except UnknownCountryError as exc:
+            raise UserError(str(exc)) from None
+        registry = _registry_from_args(args)
+        tz = args.tz
+        if not tz:
+            own = registry.timezone_of(cc)
+            tz = str(own) if own is not None else None
+        if tz:
+            try:
+                zone(tz)
+            except ValueError as exc:
+                raise UserError(str(exc)) from None
+        files = list(args.files) if args.files else [str(p) for p in _archive_window_files(args)]
+        notices: list[str] = []
+        try:
+            stream: Any = read_files(files, collector=args.collector if args.files else None, notices=notices)
+            if tracker is not None:
+                stream = tracker.watch(stream)
+            view = country_view(cc, stream, registry, notices=notices)
+        except (MrtError, OSError) as exc:
+            raise UserError(str(exc)) from None
+    else:
+        target, notices, stream = _route_inputs(args)
+        try:
+            view = target_view(target, tracker.watch(stream) if tracker is not None else stream,
+                               notices=notices)
+        except (MrtError, OSError) as exc:
+            raise UserError(str(exc)) from None
+        finally:
+            if args._progress is not None:
+                args._progress.close()
+        tz = args.tz
+    for line in view.notices:
+        print(f"transitwatch: note: {line}", file=sys.stderr)
+    return view, tz
+
+
+def _cmd_visibility(args: argparse.Namespace) -> int:
+    import json
+    import shutil
+
+    from transitwatch.metrics.visibility import visibility
+    from transitwatch.render_events import print_visibility
+    from transitwatch.times import parse_duration
+
+    try:
+        resolution = parse_duration(args.resolution)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    if resolution <= 0:
+        raise UserError("--resolution must be positive, e.g. 5m")
+    view, tz = _detector_view(args)
+    series = visibility(view, resolution)
+    if args.json:
+        print(json.dumps(series.to_dict(tz), indent=2))
+    else:
+        width = max(20, shutil.get_terminal_size().columns - 12) if sys.stdout.isatty() else 72
+        print_visibility(series, tz=tz, rich=sys.stdout.isatty(), file=sys.stdout, width=width,
+                         changes_only=not args.all_points)
+    if not view.spans:
+        print(f"transitwatch: note: no route to {view.target} in the input", file=sys.stderr)
     return 0
 
 
@@ -831,6 +921,25 @@ def build_parser() -> argparse.ArgumentParser:
                    help="timeline buckets (default: the terminal's width, 48 in pipes)")
     p.add_argument("--no-timeline", action="store_true", help="no timeline under the events table")
     p.add_argument("--timeline", action="store_true", help="with --json: include the timeline buckets")
+
+    p = add("visibility", _cmd_visibility,
+            "How visible a target is over time: prefixes, address space, and the peers that see it.",
+            "examples:\n"
+            "  transitwatch visibility AS131279 rrc00/bview.20141222.0000.gz rrc00/updates.20141222.*.gz\n"
+            "  transitwatch visibility KP rrc00/*.gz                # a country: its zone's local times\n"
+            "  transitwatch visibility 175.45.176.0/22 files... --resolution 1m --json\n\n"
+            "Every --resolution (default 5m, aligned to the clock): the target prefixes at least one\n"
+            "peer has a route to, their address space in IPv4 /24 and IPv6 /48 equivalents (a\n"
+            "more-specific inside a covering prefix is not counted twice), and the peers that see the\n"
+            "target out of those whose session is up. The chart's bars are the lowest address space in\n"
+            "each bucket, so a dip shorter than the resolution still shows. JSON adds, per prefix, the\n"
+            "number and share of peers seeing it at each point.")
+    _add_route_args(p)
+    _add_registry_args(p)
+    p.add_argument("--resolution", default="5m", metavar="DURATION",
+                   help="time between points (default 5m)")
+    p.add_argument("--all-points", action="store_true",
+                   help="list every point under the chart, not only those where something changed")
 
     p = add("countries", _cmd_countries,
             "Every country seen, ranked by how much its international connectivity hangs on one network.",

@@ -246,6 +246,77 @@ static uint64_t fnv1a(const uint8_t *p, size_t n, uint64_t h) {
     return h;
 }
 
+/* ---- PrefixSet: an open-addressing hash set of prefixes, shared by the decoders of one run ----- */
+#define PS_KEY 18   /* afi, length, 16 address bytes (host bits cleared) */
+typedef struct {
+    PyObject_HEAD
+    uint8_t *keys; uint8_t *used; size_t cap, n;
+} PrefixSetObject;
+
+static void ps_key(uint8_t *k, int afi, int plen, const uint8_t *bytes) {
+    memset(k, 0, PS_KEY);
+    k[0] = (uint8_t)afi; k[1] = (uint8_t)plen;
+    int nb = (plen + 7) / 8;
+    memcpy(k + 2, bytes, nb);
+    if (plen % 8) k[2 + nb - 1] &= (uint8_t)(0xFF << (8 - plen % 8));
+}
+
+static size_t ps_slot(PrefixSetObject *s, const uint8_t *k) {
+    uint64_t h = 1469598103934665603ULL;
+    for (int i = 0; i < PS_KEY; i++) { h ^= k[i]; h *= 1099511628211ULL; }
+    size_t i = (size_t)h & (s->cap - 1);
+    while (s->used[i] && memcmp(s->keys + i * PS_KEY, k, PS_KEY) != 0) i = (i + 1) & (s->cap - 1);
+    return i;
+}
+
+static int ps_has(PrefixSetObject *s, int afi, int plen, const uint8_t *bytes) {
+    if (!s || !s->n) return 0;
+    uint8_t k[PS_KEY];
+    ps_key(k, afi, plen, bytes);
+    return s->used[ps_slot(s, k)];
+}
+
+static int ps_add(PrefixSetObject *s, int afi, int plen, const uint8_t *bytes) {
+    if (!s) return 0;
+    if ((s->n + 1) * 2 > s->cap) {
+        size_t ncap = s->cap ? s->cap * 2 : 1024;
+        uint8_t *nk = PyMem_Calloc(ncap, PS_KEY), *nu = PyMem_Calloc(ncap, 1);
+        if (!nk || !nu) { PyMem_Free(nk); PyMem_Free(nu); PyErr_NoMemory(); return -1; }
+        uint8_t *ok = s->keys, *ou = s->used; size_t ocap = s->cap;
+        s->keys = nk; s->used = nu; s->cap = ncap;
+        for (size_t i = 0; i < ocap; i++) if (ou[i]) {
+            size_t j = ps_slot(s, ok + i * PS_KEY);
+            memcpy(s->keys + j * PS_KEY, ok + i * PS_KEY, PS_KEY); s->used[j] = 1;
+        }
+        PyMem_Free(ok); PyMem_Free(ou);
+    }
+    uint8_t k[PS_KEY];
+    ps_key(k, afi, plen, bytes);
+    size_t i = ps_slot(s, k);
+    if (!s->used[i]) { memcpy(s->keys + i * PS_KEY, k, PS_KEY); s->used[i] = 1; s->n++; }
+    return 0;
+}
+
+static void ps_dealloc(PrefixSetObject *s) {
+    PyMem_Free(s->keys); PyMem_Free(s->used);
+    Py_TYPE(s)->tp_free((PyObject *)s);
+}
+
+static Py_ssize_t ps_len(PrefixSetObject *s) { return (Py_ssize_t)s->n; }
+
+static PySequenceMethods ps_as_sequence = { .sq_length = (lenfunc)ps_len };
+
+static PyTypeObject PrefixSetType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "transitwatch.sources._mrt.PrefixSet",
+    .tp_basicsize = sizeof(PrefixSetObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "PrefixSet(): prefixes a route filter has seen in target routes (shared across files).",
+    .tp_new = PyType_GenericNew,
+    .tp_dealloc = (destructor)ps_dealloc,
+    .tp_as_sequence = &ps_as_sequence,
+};
+
 typedef struct {
     PyObject_HEAD
     PyObject *source, *collector;
@@ -262,8 +333,16 @@ typedef struct {
     unsigned long long nerrors;
     int resyncing; unsigned long long resync_from;
     uint32_t last_ts;
+    double first_time, last_time;        /* extent of all records read (filtered ones too) */
     scache_entry *cache;
     PyObject *out;                       /* list being filled by the current feed() */
+    /* Optional route filter for BGP4MP announcements (see Decoder.set_filter). */
+    int filter_on;
+    uint32_t *f_asns; int f_nasns;
+    struct fpfx { int afi; uint8_t a[16]; int plen; } *f_pfx; int f_npfx;
+    int ann_mode;                        /* for the UPDATE being decoded: 0 all, 1 by prefix, 3 all + remember */
+    PrefixSetObject *sticky;             /* prefixes seen in target routes: their later announcements pass */
+    unsigned long long filtered;
 } DecoderObject;
 
 #define MAX_ERRORS 1000
@@ -717,6 +796,50 @@ static int nlri_valid(const uint8_t *p, int len, int afi, int addpath) {
     return 1;
 }
 
+/* Is this prefix inside (or equal to) one of the filter's prefixes? */
+static int prefix_selected(DecoderObject *d, const uint8_t *bytes, int plen, int afi) {
+    uint8_t a[16] = {0};
+    memcpy(a, bytes, (plen + 7) / 8);
+    for (int i = 0; i < d->f_npfx; i++) {
+        const struct fpfx *f = &d->f_pfx[i];
+        if (f->afi != afi || plen < f->plen) continue;
+        int full = f->plen / 8, rem = f->plen % 8;
+        if (memcmp(a, f->a, full) != 0) continue;
+        if (rem && ((a[full] ^ f->a[full]) & (0xFF << (8 - rem)) & 0xFF)) continue;
+        return 1;
+    }
+    return 0;
+}
+
+/* Does the AS path (or AS4_PATH) contain one of the filter's ASNs? */
+static int path_selected(DecoderObject *d, const attrs_t *a, int asn_len) {
+    if (a->aspath && decode_path(a->aspath, a->aspath_len, asn_len, &path_a) == 0)
+        for (int i = 0; i < path_a.nasns; i++)
+            for (int j = 0; j < d->f_nasns; j++) if (path_a.asns[i] == d->f_asns[j]) return 1;
+    if (a->as4path && decode_path(a->as4path, a->as4path_len, 4, &path_a) == 0)
+        for (int i = 0; i < path_a.nasns; i++)
+            for (int j = 0; j < d->f_nasns; j++) if (path_a.asns[i] == d->f_asns[j]) return 1;
+    return 0;
+}
+
+/* Would any announcement of this NLRI list pass the prefix filter? If none would, the caller skips
+ * building the attribute objects and counts the list as filtered. */
+static int nlri_any_selected(DecoderObject *d, const uint8_t *p, int len, int afi, int addpath) {
+    if (len && !nlri_valid(p, len, afi, addpath) && nlri_valid(p, len, afi, !addpath)) addpath = !addpath;
+    const uint8_t *end = p + len;
+    int n = 0;
+    while (p < end) {
+        if (addpath) { if (end - p < 5) return 1; p += 4; }
+        int plen = p[0], nbytes = (plen + 7) / 8;
+        if (plen > (afi == 2 ? 128 : 32) || p + 1 + nbytes > end) return 1;  /* let emit_nlri report it */
+        if (prefix_selected(d, p + 1, plen, afi) || ps_has(d->sticky, afi, plen, p + 1)) return 1;
+        n++;
+        p += 1 + nbytes;
+    }
+    d->filtered += (unsigned long long)n;
+    return 0;
+}
+
 static int emit_nlri(DecoderObject *d, const uint8_t *p, int len, int afi, int addpath, PyObject *time,
                      PyObject *kind, PyObject *peer_ip, PyObject *peer_asn, const attrobjs_t *ao,
                      PyObject *rtype, PyObject *offset, int *bad) {
@@ -739,6 +862,17 @@ static int emit_nlri(DecoderObject *d, const uint8_t *p, int len, int afi, int a
         int plen = p[0];
         int nbytes = (plen + 7) / 8;
         if (plen > maxlen || p + 1 + nbytes > end) { Py_XDECREF(pid); *bad = 1; return 0; }
+        if (kind == K_ANNOUNCE && d->ann_mode == 1 && !prefix_selected(d, p + 1, plen, afi) &&
+            !ps_has(d->sticky, afi, plen, p + 1)) {
+            Py_XDECREF(pid);
+            d->filtered++;
+            p += 1 + nbytes;
+            continue;
+        }
+        if (kind == K_ANNOUNCE && d->ann_mode == 3 && ps_add(d->sticky, afi, plen, p + 1) < 0) {
+            Py_XDECREF(pid);
+            return -1;
+        }
         PyObject *pfx = prefix_str(p + 1, plen, afi);
         if (!pfx) { Py_XDECREF(pid); return -1; }
         if (emit(d, time, kind, peer_ip, peer_asn, pfx, ao, pid, rtype, offset, NULL) < 0) return -1;
@@ -887,6 +1021,11 @@ static int decode_bgp4mp(DecoderObject *d, uint32_t ts, int type, int subtype, c
     }
     int has_v4 = nlri_len > 0;
     int has_mp = A.has_mp_reach && (A.mp_afi == 1 || A.mp_afi == 2) && A.mp_nlri_len > 0;
+    d->ann_mode = !d->filter_on ? 0 : path_selected(d, &A, asn_len) ? 3 : 1;
+    if (d->ann_mode == 1) {
+        if (has_v4 && !nlri_any_selected(d, nlri, nlri_len, 1, addpath)) has_v4 = 0;
+        if (has_mp && !nlri_any_selected(d, A.mp_nlri, A.mp_nlri_len, A.mp_afi, addpath)) has_mp = 0;
+    }
     if (has_v4 || has_mp) {
         attrobjs_t O;
         if (has_v4) {
@@ -913,6 +1052,7 @@ static int decode_bgp4mp(DecoderObject *d, uint32_t ts, int type, int subtype, c
     }
     if (bad) { rc = R_BAD_PREFIX + 1; snprintf(detail, 64, "prefix list damaged; earlier prefixes kept"); }
 done:
+    d->ann_mode = 0;
     Py_XDECREF(time); Py_XDECREF(pip); Py_XDECREF(pas);
     return rc;
 }
@@ -968,6 +1108,7 @@ static int decode_rib(DecoderObject *d, uint32_t ts, int subtype, const uint8_t 
     if (plen > (afi == 2 ? 128 : 32) || p + 1 + nbytes + 2 > end) SKIP(R_BAD_PREFIX);
     PyObject *pfx = prefix_str(p + 1, plen, afi);
     if (!pfx) return -1;
+    const uint8_t *pfxbytes = p + 1;
     p += 1 + nbytes;
     int count = rd16(p); p += 2;
     if (count && !d->have_peer_index) { Py_DECREF(pfx); SKIP(R_NO_PEER_INDEX); }
@@ -994,6 +1135,9 @@ static int decode_rib(DecoderObject *d, uint32_t ts, int subtype, const uint8_t 
             attrobjs_clear(&O); Py_XDECREF(pid);
             if (PyErr_Occurred()) { rc = -1; break; }
             add_error(d, PyLong_AsUnsignedLongLong(offset), R_BAD_ATTRIBUTE, "AS_PATH"); continue;
+        }
+        if (d->filter_on && path_selected(d, &A, 4) && ps_add(d->sticky, afi, plen, pfxbytes) < 0) {
+            attrobjs_clear(&O); Py_XDECREF(pid); rc = -1; break;
         }
         PyObject *og = PyLong_FromUnsignedLong(orig);
         Py_INCREF(pfx);
@@ -1030,6 +1174,10 @@ static int decode_table_dump(DecoderObject *d, uint32_t ts, int subtype, const u
         attrobjs_clear(&O);
         if (PyErr_Occurred()) return -1;
         SKIP(R_BAD_ATTRIBUTE);
+    }
+    if (d->filter_on && path_selected(d, &A, asn_len) && ps_add(d->sticky, afi, plen, pfxb) < 0) {
+        attrobjs_clear(&O);
+        return -1;
     }
     PyObject *time = PyFloat_FromDouble((double)ts);
     PyObject *pip = ip_str(peer, afi);
@@ -1135,6 +1283,10 @@ static int decode_record(DecoderObject *d, const uint8_t *h, unsigned long long 
     int rc = 0;
     d->records++;
     d->types_seen[type & 63]++;
+    double t = (double)ts;
+    if ((type == 17 || type == 33 || type == 49) && length >= 4) t += (double)rd32(body) / 1e6;
+    if (d->records == 1 || t < d->first_time) d->first_time = t;
+    if (t > d->last_time) d->last_time = t;
     switch (type) {
     case 16: case 17: rc = decode_bgp4mp(d, ts, type, subtype, body, (int)length, offset, detail); break;
     case 13:
@@ -1271,9 +1423,11 @@ static PyObject *dec_stats(DecoderObject *d, void *closure) {
         PyDict_SetItem(types, k, v);
         Py_DECREF(k); Py_DECREF(v);
     }
-    return Py_BuildValue("{sKsKsKsKsKsNsN}", "records", d->records, "routes", d->routes, "bytes", d->bytes,
-                         "errors", d->nerrors, "addpath_guessed", d->addpath_guessed, "skipped", skipped,
-                         "record_types", types);
+    PyObject *first = d->records ? PyFloat_FromDouble(d->first_time) : (Py_INCREF(Py_None), Py_None);
+    PyObject *last = d->records ? PyFloat_FromDouble(d->last_time) : (Py_INCREF(Py_None), Py_None);
+    return Py_BuildValue("{sKsKsKsKsKsKsNsNsNsN}", "records", d->records, "routes", d->routes, "bytes", d->bytes,
+                         "errors", d->nerrors, "addpath_guessed", d->addpath_guessed, "filtered", d->filtered,
+                         "first_time", first, "last_time", last, "skipped", skipped, "record_types", types);
 }
 
 static PyObject *dec_errors(DecoderObject *d, void *closure) { Py_INCREF(d->errors); return d->errors; }
@@ -1300,10 +1454,55 @@ static void dec_dealloc(DecoderObject *d) {
         PyMem_Free(d->cache);
     }
     PyMem_Free(d->buf);
+    PyMem_Free(d->f_asns); PyMem_Free(d->f_pfx);
+    Py_XDECREF(d->sticky);
     Py_TYPE(d)->tp_free((PyObject *)d);
 }
 
+static PyObject *dec_set_filter(DecoderObject *d, PyObject *args) {
+    PyObject *asns, *prefixes, *sticky = NULL;
+    if (!PyArg_ParseTuple(args, "OO|O!", &asns, &prefixes, &PrefixSetType, &sticky)) return NULL;
+    if (!sticky) sticky = PyObject_CallNoArgs((PyObject *)&PrefixSetType);
+    else Py_INCREF(sticky);
+    if (!sticky) return NULL;
+    Py_XSETREF(d->sticky, (PrefixSetObject *)sticky);
+    PyObject *fa = PySequence_Fast(asns, "asns must be a sequence of ints");
+    if (!fa) return NULL;
+    PyObject *fp = PySequence_Fast(prefixes, "prefixes must be a sequence of (afi, bytes, length)");
+    if (!fp) { Py_DECREF(fa); return NULL; }
+    Py_ssize_t na = PySequence_Fast_GET_SIZE(fa), np = PySequence_Fast_GET_SIZE(fp);
+    PyMem_Free(d->f_asns); PyMem_Free(d->f_pfx);
+    d->f_asns = PyMem_Calloc(na ? na : 1, sizeof(uint32_t));
+    d->f_pfx = PyMem_Calloc(np ? np : 1, sizeof(struct fpfx));
+    d->f_nasns = d->f_npfx = 0;
+    for (Py_ssize_t i = 0; i < na; i++) {
+        unsigned long v = PyLong_AsUnsignedLong(PySequence_Fast_GET_ITEM(fa, i));
+        if (PyErr_Occurred()) goto fail;
+        d->f_asns[d->f_nasns++] = (uint32_t)v;
+    }
+    for (Py_ssize_t i = 0; i < np; i++) {
+        int afi, plen; const char *b; Py_ssize_t blen;
+        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(fp, i), "iy#i", &afi, &b, &blen, &plen)) goto fail;
+        if (blen > 16 || plen < 0 || plen > blen * 8) { PyErr_SetString(PyExc_ValueError, "bad filter prefix"); goto fail; }
+        struct fpfx *f = &d->f_pfx[d->f_npfx++];
+        f->afi = afi; f->plen = plen; memset(f->a, 0, 16); memcpy(f->a, b, (size_t)blen);
+    }
+    d->filter_on = 1;
+    Py_DECREF(fa); Py_DECREF(fp);
+    Py_RETURN_NONE;
+fail:
+    Py_DECREF(fa); Py_DECREF(fp);
+    d->filter_on = 0;
+    return NULL;
+}
+
 static PyMethodDef dec_methods[] = {
+    {"set_filter", (PyCFunction)dec_set_filter, METH_VARARGS,
+     "set_filter(asns, prefixes, seen=None): keep only BGP4MP announcements whose AS path holds one "
+     "of `asns`, whose prefix lies inside one of `prefixes` ((afi, address bytes, length) tuples), "
+     "or whose prefix was seen before in such a route (`seen`, a PrefixSet shared across files: a "
+     "target route replaced by another path must reach the state). RIB entries, withdrawals and "
+     "state changes always pass."},
     {"feed", (PyCFunction)dec_feed, METH_O,
      "feed(data) -> list[Observation]: decode every complete record; keeps the incomplete tail."},
     {"finish", (PyCFunction)dec_finish, METH_NOARGS,
@@ -1478,7 +1677,9 @@ PyMODINIT_FUNC PyInit__mrt(void) {
     PyObject *names = PyTuple_New(OBS_NFIELDS);
     for (int i = 0; i < OBS_NFIELDS; i++) PyTuple_SET_ITEM(names, i, PyUnicode_InternFromString(obs_field_names[i]));
     PyModule_AddObject(m, "FIELDS", names);
-    if (PyType_Ready(&DecoderType) < 0) return NULL;
+    if (PyType_Ready(&DecoderType) < 0 || PyType_Ready(&PrefixSetType) < 0) return NULL;
+    Py_INCREF(&PrefixSetType);
+    PyModule_AddObject(m, "PrefixSet", (PyObject *)&PrefixSetType);
     Py_INCREF(&DecoderType);
     PyModule_AddObject(m, "Decoder", (PyObject *)&DecoderType);
 #define I(var, text) var = PyUnicode_InternFromString(text)

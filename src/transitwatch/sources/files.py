@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import PurePath
 
 from transitwatch.observation import Observation
-from transitwatch.sources.mrt import MrtReader
+from transitwatch.sources.mrt import MrtReader, RouteFilter
 from transitwatch.times import iso_utc
 
 __all__ = ["collector_and_time_from_name", "read_files", "FileProgress"]
@@ -83,14 +83,17 @@ def read_files(
     collector: str | None = None,
     notices: list[str] | None = None,
     progress: FileProgress | None = None,
+    route_filter: RouteFilter | None = None,
 ) -> Iterator[Observation]:
     """Observations of all ``paths`` merged into one stream in time order.
 
     ``collector`` overrides the collector learnt from each file name. ``notices`` (a list you
     pass) receives one line for each thing worth saying: files given out of time order, files
     overlapping in time, damaged records skipped, files without observations. ``progress`` is
-    called after every decoded chunk. Unreadable files raise ``MrtError``/``OSError`` with a
-    one-line message naming the file. Among records with equal times, RIB dumps come first.
+    called after every decoded chunk. ``route_filter`` (e.g. ``Target.route_filter()``) drops, in
+    the decoder, announcements that cannot concern the watched target. Unreadable files raise
+    ``MrtError``/``OSError`` with a one-line message naming the file. Among records with equal
+    times, RIB dumps come first.
     """
     notes: list[str] = notices if notices is not None else []
     path_list = [os.fspath(p) for p in paths]
@@ -108,14 +111,36 @@ def read_files(
             raise FileNotFoundError(f"{p}: no such file")
         if os.path.isdir(p):
             raise IsADirectoryError(f"{p}: is a directory, not an MRT file")
-    return itertools.chain.from_iterable(_merged(unique, collector, notes, progress))
+    stream = ObservationStream()
+    batches = _merged(unique, collector, notes, progress, route_filter, stream)
+    stream._it = itertools.chain.from_iterable(batches)
+    return stream
+
+
+class ObservationStream(Iterator[Observation]):
+    """The merged stream :func:`read_files` returns: an iterator of observations that also knows
+    ``last_time``, the time of the latest record read in any file, including records a route
+    filter dropped (so "the end of the input" stays the end of the files)."""
+
+    def __init__(self) -> None:
+        self._it: Iterator[Observation] = iter(())
+        self.last_time: float | None = None
+
+    def __next__(self) -> Observation:
+        return next(self._it)
+
+    def _saw(self, time: float | None) -> None:
+        if time is not None and (self.last_time is None or time > self.last_time):
+            self.last_time = time
 
 
 _Head = tuple[float, int, int]  # (time of the stream's next record, rank, stream index)
 
 
 def _merged(
-    paths: list[str], collector: str | None, notes: list[str], progress: FileProgress | None
+    paths: list[str], collector: str | None, notes: list[str], progress: FileProgress | None,
+    route_filter: RouteFilter | None = None,
+    stream: ObservationStream | None = None,
 ) -> Iterator[list[Observation]]:
     total = len(paths)
     counters = {"observations": 0, "done": 0}
@@ -127,6 +152,8 @@ def _merged(
                 progress(counters["observations"], counters["done"], total)
             yield batch
         counters["done"] += 1
+        if stream is not None:
+            stream._saw(reader.stats.last_time)
         if reader.stats.damaged:
             notes.append(f"{reader.stats.summary()} (damaged records skipped)")
         if progress is not None:
@@ -136,7 +163,7 @@ def _merged(
     heap: list[_Head] = []
     for index, path in enumerate(paths):
         named_collector, _ = collector_and_time_from_name(path)
-        it = batches(MrtReader(path, collector=collector or named_collector or ""))
+        it = batches(MrtReader(path, collector=collector or named_collector or "", route_filter=route_filter))
         first = next(it, None)
         if first is None:
             notes.append(f"{path}: no observations")

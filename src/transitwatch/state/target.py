@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from transitwatch.sources.mrt import RouteFilter
 from transitwatch.state.aspath import ASPathError, Hop, parse_as_path, parse_asn
 
 __all__ = ["Target", "TargetError", "Network"]
@@ -119,6 +120,11 @@ class Target:
         return self.label
 
     # -- route selection (the state layer calls these through caches) -------------------------
+
+    def route_filter(self) -> RouteFilter:
+        """A decoder-level filter keeping the announcements this target can be in (its ASNs on
+        the path, or prefixes inside its networks); see :class:`~transitwatch.sources.mrt.RouteFilter`."""
+        return RouteFilter(asns=self.asns, prefixes=tuple(str(n) for n in self.networks))
 
     @property
     def path_needles(self) -> tuple[str, ...]:

@@ -211,4 +211,9 @@ def target_view(
     builder = ViewBuilder(tgt)
     state = RoutingState(tgt, on_change=builder.route, on_session=builder.session)
     state.replay(observations, until=until)
-    return builder.view(state, notices)
+    view = builder.view(state, notices)
+    # A filtered stream (read_files with a route filter) knows where the input really ends.
+    last = getattr(observations, "last_time", None)
+    if until is None and last is not None and (view.end is None or last > view.end):
+        view.end = last
+    return view
