@@ -135,3 +135,17 @@ def test_a_bad_scenario_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.Ca
     err = capsys.readouterr().err.strip()
     assert err == (f"transitwatch demo: error: {bad}: routes[0].paths.ntt: path '3356 4837 131279' "
                    "must start with the peer's AS 2914")
+
+
+def test_demo_country_view_names_the_upstreams(tmp_path: Path) -> None:
+    """The country chapter: KP before 09:08 hangs on China Unicom alone; after, TransTelecom (RU)
+    carries three of its four /24s, named offline from the bundled registry."""
+    result = run_demo(tmp_path, scenario="kp-2017-transtelecom")
+    before, after = result.country_before, result.country_after
+    assert before is not None and after is not None
+    assert [(u.asn, u.country, round(u.share, 2)) for u in before.upstreams] == [(4837, "CN", 1.0)]
+    got = {u.asn: u for u in after.upstreams}
+    assert set(got) == {4837, 20485}
+    assert got[20485].country == "RU" and "TransTeleCom" in (got[20485].name or "")
+    assert "CHINA UNICOM" in (got[4837].name or "").upper()
+    assert round(got[20485].share, 2) == 0.75 and got[20485].peers == 6

@@ -29,7 +29,10 @@ from rich.table import Table
 from rich.text import Text
 
 from transitwatch.detect.upstream_change import UpstreamChanges, UpstreamEvent, upstream_changes
+from transitwatch.metrics.country import CountryUpstreams, country_upstreams_from_view, country_view
 from transitwatch.metrics.upstreams import UpstreamReport, UpstreamTimeline, upstream_timeline, upstreams_of
+from transitwatch.registry import Registry
+from transitwatch.render_country import print_country_upstreams
 from transitwatch.render_upstreams import timeline_lines
 from transitwatch.scenario import Scenario, ScenarioError, load_scenario
 from transitwatch.sources.files import read_files
@@ -69,6 +72,8 @@ class DemoResult:
     timeline: UpstreamTimeline
     checks: list[Check] = field(default_factory=list)
     seconds: float = 0.0
+    country_before: CountryUpstreams | None = None
+    country_after: CountryUpstreams | None = None
 
     @property
     def ok(self) -> bool:
@@ -118,6 +123,12 @@ def run_demo(
         changes=upstream_changes(view),
         timeline=upstream_timeline(view, buckets=48, start=sc.start, end=sc.end),
     )
+    if sc.country:
+        # The same files, seen as a country: which foreign networks connect KP, named offline.
+        registry = Registry()
+        cview = country_view(sc.country, read_files(paths), registry)
+        result.country_before = country_upstreams_from_view(cview, registry, sc.start + BEFORE_OFFSET)
+        result.country_after = country_upstreams_from_view(cview, registry, sc.end - 1)
     result.checks = check_expectations(result)
     result.seconds = time.perf_counter() - started
     return result
@@ -302,7 +313,14 @@ def print_demo(result: DemoResult, console: Console) -> None:
         console.print("   " + line, highlight=False, soft_wrap=True)
     console.print()
 
-    console.print(Text("7. Checked against the public reports (the scenario's expectations)", style="bold"))
+    if result.country_before is not None and result.country_after is not None:
+        console.print(Text(f"7. Country view: who connects {sc.country} to the rest of the Internet "
+                           f"(names and countries from the bundled registry, offline)", style="bold"))
+        for country_report in (result.country_before, result.country_after):
+            print_country_upstreams(country_report, tz=tz, rich=console.is_terminal, file=console.file)
+            console.print()
+
+    console.print(Text("8. Checked against the public reports (the scenario's expectations)", style="bold"))
     for check in result.checks:
         mark, style = ("ok  ", "green") if check.ok else ("FAIL", "bold red")
         console.print(Text(f"   {mark} {check.what}", style=style))
@@ -375,7 +393,7 @@ def cli_commands(result: DemoResult) -> list[tuple[str, list[str]]]:
 
 def run_cli(result: DemoResult, console: Console, *, run: bool = True) -> bool:
     """Print the equivalent commands and run the first one for real; False if it failed."""
-    console.print(Text("8. The same with the command line", style="bold"))
+    console.print(Text("9. The same with the command line", style="bold"))
     commands = cli_commands(result)
     for shown, _ in commands:
         console.print(f"   $ {shown}", highlight=False, soft_wrap=True)  # keep commands copyable

@@ -285,6 +285,7 @@ class Scenario:
     expectations: tuple[Expectation, ...]
     names: dict[int, str] = field(default_factory=dict)
     origin: str = ""
+    country: str | None = None  # the target's country: the demo adds the country view
 
     @property
     def target_asn(self) -> int | None:
@@ -722,6 +723,7 @@ def _parse(doc: dict[str, Any], origin: str) -> Scenario:
         summary=" ".join(str(head.get("summary", "")).split()),
         target=r.text(head, "target", "scenario"),
         timezone=r.text(head, "timezone", "scenario", default="UTC"),
+        country=str(head["country"]).upper() if head.get("country") else None,
         start=start,
         end=end,
         update_interval=interval,
