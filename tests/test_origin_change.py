@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from routing_fixture import KP, T0, four_peers
 from transitwatch.detect.origin_change import MORE_SPECIFIC, ORIGIN_CHANGE, origin_events, origin_of
 from transitwatch.sources.files import read_files
@@ -75,3 +77,38 @@ def test_origin_of() -> None:
     assert origin_of("2914 4837 131279") == 131279
     assert origin_of("2914 {1,2}") is None
     assert origin_of("") is None
+
+
+def test_cli_events_beside_upstream_changes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from transitwatch.cli import main
+
+    h = four_peers()
+    h.announce(T0 + 300, "ntt", KP[1], "2914 666")                      # MOAS at one peer
+    h.reset(T0 + 900, T0 + 1200, "telia")                               # a vantage point lost
+    for prefix in KP:
+        h.announce(T0 + 1210, "telia", prefix, "1299 4837 131279")
+        for name, delay in (("ntt", 0), ("level3", 4), ("cogent", 8), ("telia", 12)):
+            h.withdraw(T0 + 3600 + delay, name, prefix)               # then an outage
+    h.background(T0 + 2 * 3600)
+    files = [str(p) for p in h.write(tmp_path)]
+    assert main(["events", "AS131279", *files, "--json", "--tz", "Asia/Pyongyang"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    # The outage is also the loss of the only upstream, as the upstream detector says.
+    assert [(e["type"], e["onset"]) for e in out["events"]] == [
+        ("origin_change", "2014-12-22T00:05:00Z"), ("lost_upstream", "2014-12-22T01:00:00Z"),
+        ("outage", "2014-12-22T01:00:00Z")]
+    assert out["events"][2]["onset_local"] == "2014-12-22T10:00:00+09:00"
+    assert out["events"][2]["end"] is None and out["baseline"] == [4837]
+    assert [(v["reason"], v["onset"]) for v in out["vantage_lost"]] == [
+        ("session down", "2014-12-22T00:15:00Z")]
+    assert out["detectors"] == ["upstream", "outage", "origin"]
+    assert main(["events", "AS131279", *files, "--json", "--detect", "origin"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [e["type"] for e in out["events"]] == ["origin_change"] and "baseline" not in out
+    assert main(["events", "AS131279", *files]) == 0
+    text = capsys.readouterr().out
+    assert "outage" in text and "vantage points lost" in text and "session down" in text
+    assert main(["events", "AS131279", *files, "--detect", "hijacks"]) == 2
+    assert "unknown detector 'hijacks'" in capsys.readouterr().err

@@ -249,7 +249,7 @@ class _RouteProgress:
 
 
 def _replay_view(
-    args: argparse.Namespace, until: float | None = None, *, filtered: bool = False
+    args: argparse.Namespace, until: float | None = None, *, filtered: bool = False, tracker: Any = None
 ) -> TargetView:
     from transitwatch.sources.mrt import MrtError
     from transitwatch.state.view import target_view
@@ -258,7 +258,9 @@ def _replay_view(
         return _store_view(args, until)
     target, notices, stream = _route_inputs(args, filtered=filtered)
     try:
-        view = target_view(target, stream, until=until, notices=notices)
+        # `tracker` (a LivenessTracker) records collector silences on the way.
+        view = target_view(target, tracker.watch(stream) if tracker is not None else stream,
+                           until=until, notices=notices)
     except (MrtError, OSError) as exc:
         raise UserError(str(exc)) from None
     finally:
@@ -313,26 +315,81 @@ def _cmd_events(args: argparse.Namespace) -> int:
         raise UserError(str(exc)) from None
     if args.min_peers < 1:
         raise UserError("--min-peers must be at least 1")
+    detectors = _detectors_from_args(args)
     # Upstream changes need only the target's routes (plus RIB dumps, withdrawals and session
-    # changes, which the filter always passes). Detectors that watch all peers must not filter.
-    view = _replay_view(args, filtered=True)
+    # changes, which the filter always passes). Detectors that watch all peers must not filter:
+    # the outage detector needs every record's time to see collectors go quiet.
+    tracker = _liveness_tracker(detectors)
+    view = _replay_view(args, filtered=tracker is None, tracker=tracker)
     changes = upstream_changes(view, min_peers=args.min_peers, min_duration=min_duration,
                                baseline=baseline)
     if getattr(args, "db", None) is not None:
         _keep_events_in_window(changes, args)
+    others = _other_events(view, tracker, detectors)
     if args.json:
-        out = changes.to_dict(args.tz)
+        out: dict[str, Any] = (changes.to_dict(args.tz) if "upstream" in detectors
+                               else {"target": str(view.target)})
+        _merge_other_events(out, others, args.tz)
         if args.timeline:
             out["timeline"] = upstream_timeline(view, args.buckets or 48).to_dict()
         print(json.dumps(out, indent=2))
     else:
         buckets = args.buckets or (timeline_buckets(shutil.get_terminal_size().columns)
                                    if sys.stdout.isatty() else 48)
-        timeline = upstream_timeline(view, buckets) if not args.no_timeline else None
-        print_events(changes, timeline, tz=args.tz, rich=sys.stdout.isatty(), file=sys.stdout)
+        if "upstream" in detectors:
+            timeline = upstream_timeline(view, buckets) if not args.no_timeline else None
+            print_events(changes, timeline, tz=args.tz, rich=sys.stdout.isatty(), file=sys.stdout)
+        _print_other_events(others, args.tz)
     if not view.spans:
         print(f"transitwatch: note: no route to {changes.target} in the input", file=sys.stderr)
     return 0
+
+
+def _detectors_from_args(args: argparse.Namespace) -> tuple[str, ...]:
+    from transitwatch.detect.events import parse_detectors
+
+    try:
+        return parse_detectors(getattr(args, "detect", None))
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+
+
+def _liveness_tracker(detectors: tuple[str, ...]) -> Any:
+    """A LivenessTracker when the outage detector runs (it needs the unfiltered stream), else None."""
+    from transitwatch.state.liveness import LivenessTracker
+
+    return LivenessTracker() if "outage" in detectors else None
+
+
+def _other_events(view: TargetView, tracker: Any, detectors: tuple[str, ...]) -> Any:
+    """Outages, lost vantage points and origin changes of ``view`` (None when none was asked)."""
+    from transitwatch.detect.events import detect_events
+
+    others = tuple(d for d in detectors if d != "upstream")
+    if not others:
+        return None
+    return detect_events(view, tracker.liveness() if tracker is not None else None, detectors=others)
+
+
+def _merge_other_events(out: dict[str, Any], others: Any, tz: str | None) -> None:
+    """Add outage/origin events to an events JSON object: one ``events`` list (every type, by
+    onset), transients likewise, plus ``vantage_lost`` and the collector ``silences`` seen."""
+    if others is None:
+        return
+    found = others.to_dict(tz)
+    out["events"] = sorted([*out.get("events", []), *found["events"]], key=lambda e: e["onset"])
+    out["transients"] = sorted([*out.get("transients", []), *found["transients"]], key=lambda e: e["onset"])
+    out["detectors"] = found["detectors"] if "baseline" not in out else ["upstream", *found["detectors"]]
+    out["vantage_lost"] = found["vantage_lost"]
+    out["silences"] = found["silences"]
+
+
+def _print_other_events(others: Any, tz: str | None) -> None:
+    from transitwatch.render_events import print_other_events
+
+    if others is not None:
+        print_other_events(others.events, others.transients, tz=tz, rich=sys.stdout.isatty(),
+                           file=sys.stdout, vantage_lost=others.vantage_lost)
 
 
 def _detector_view(args: argparse.Namespace, tracker: Any = None) -> tuple[TargetView, str | None]:
@@ -908,7 +965,13 @@ def build_parser() -> argparse.ArgumentParser:
             "for less than --min-duration is a transient, listed apart. Session resets and RIB dumps\n"
             "refreshing a table are not changes. Times are UTC (Z); --tz adds local time with the\n"
             "offset in force then (Pyongyang was UTC+8:30 in 2017). Below the table, a timeline: one\n"
-            "row per upstream, bar height = peers seeing the target through it in each time bucket.")
+            "row per upstream, bar height = peers seeing the target through it in each time bucket.\n\n"
+            "Beside upstream changes (--detect, default all): outage / partial_outage (the visible\n"
+            "address space below 20% / 80% of its last hour's level, lost by most vantage points),\n"
+            "origin_change (a prefix from another origin AS) and more_specific (a more-specific of a\n"
+            "target prefix from another origin; watch the prefixes too, e.g. AS131279,175.45.176.0/22).\n"
+            "A session going down or a collector going quiet is listed as a lost vantage point, not an\n"
+            "outage. See docs/cli.md.")
     _add_route_args(p)
     _add_country_args(p)
     p.add_argument("--min-peers", type=int, default=2, metavar="N",
@@ -921,6 +984,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="timeline buckets (default: the terminal's width, 48 in pipes)")
     p.add_argument("--no-timeline", action="store_true", help="no timeline under the events table")
     p.add_argument("--timeline", action="store_true", help="with --json: include the timeline buckets")
+    p.add_argument("--detect", default="all", metavar="NAMES",
+                   help="detectors to run, comma-separated: upstream, outage, origin (default all); "
+                        "outage reads every record (slower than upstream alone)")
 
     p = add("visibility", _cmd_visibility,
             "How visible a target is over time: prefixes, address space, and the peers that see it.",

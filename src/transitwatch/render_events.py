@@ -8,6 +8,7 @@ of peers seeing the target as a row of shaded cells under it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import IO, Any
 
 from rich.console import Console
@@ -82,8 +83,10 @@ def event_line(event: Any, tz: str | None) -> tuple[str, list[str]]:
 
 
 def print_other_events(events: list[Any], transients: list[Any], *, tz: str | None, rich: bool,
-                       file: IO[str], title: str = "outages, origin changes, vantage points") -> None:
-    """One block per event (summary line, then indented evidence), then transients."""
+                       file: IO[str], vantage_lost: Sequence[Any] = (),
+                       title: str = "outages and origin changes") -> None:
+    """One block per event (summary line, then indented evidence), then lost vantage points and
+    transients."""
     console = Console(file=file, highlight=False, soft_wrap=True) if rich else None
 
     def out(text: str, style: str = "") -> None:
@@ -99,6 +102,11 @@ def print_other_events(events: list[Any], transients: list[Any], *, tz: str | No
         out("  " + head, style)
         for line in lines:
             out("      " + line, "dim")
+    if vantage_lost:
+        out(f"vantage points lost (not outages of the target): {len(vantage_lost)}", "bold")
+        for v in vantage_lost:
+            head, _ = event_line(v, tz)
+            out("  " + head, "dim")
     if transients:
         out(f"transients (did not last): {len(transients)}", "bold")
         for t in transients:

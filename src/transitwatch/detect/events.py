@@ -4,12 +4,14 @@
 >>> view = target_view("AS131279", tracker.watch(read_files(paths)))       # doctest: +SKIP
 >>> found = detect_events(view, tracker.liveness())                        # doctest: +SKIP
 >>> [(e.type, iso_utc(e.onset)) for e in found.events]                     # doctest: +SKIP
-[('vantage_point_lost', '2014-12-22T10:02:00Z'), ('outage', '2014-12-22T16:40:12Z')]
+[('new_upstream', '2014-12-22T10:02:00Z'), ('outage', '2014-12-22T16:40:12Z')]
 
-``events`` holds every confirmed event of the chosen detectors, by onset; each has ``type``,
-``onset`` and ``to_dict(tz)`` with the shared keys (``type``, ``target``, ``onset``,
-``onset_local`` with a zone, ``peers``, ``evidence``; outages, origin changes and lost vantage
-points also ``end``). A pure function of the view (and the collector liveness recorded with it).
+``events`` holds every confirmed event of the chosen detectors about the target, by onset; each
+has ``type``, ``onset`` and ``to_dict(tz)`` with the shared keys (``type``, ``target``,
+``onset``, ``onset_local`` with a zone, ``peers``, ``evidence``; outages and origin changes also
+``end``). Lost vantage points (a peer's session down, a collector quiet) are not events of the
+target: they are listed apart in ``vantage_lost``. A pure function of the view (and the
+collector liveness recorded with it).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from transitwatch.detect.origin_change import OriginEvent, origin_events
-from transitwatch.detect.outage import OutageReport, outage_changes
+from transitwatch.detect.outage import OutageReport, VantageLost, outage_changes
 from transitwatch.detect.upstream_change import UpstreamChanges, upstream_changes
 from transitwatch.observation import Observation
 from transitwatch.state.liveness import DEFAULT_QUIET_AFTER, Liveness, LivenessTracker
@@ -57,12 +59,14 @@ def parse_detectors(text: str | Iterable[str] | None) -> tuple[str, ...]:
 @dataclass
 class DetectedEvents:
     """What the chosen detectors found in one view: ``events`` (all types, by onset),
-    ``transients`` (candidates that did not last), and each detector's own result."""
+    ``transients`` (candidates that did not last), ``vantage_lost`` (views of the target that went
+    away), and each detector's own result."""
 
     target: Target
     detectors: tuple[str, ...]
     events: list[Any] = field(default_factory=list)
     transients: list[Any] = field(default_factory=list)
+    vantage_lost: list[VantageLost] = field(default_factory=list)
     upstream: UpstreamChanges | None = None
     outages: OutageReport | None = None
     origins: list[OriginEvent] = field(default_factory=list)
@@ -70,13 +74,14 @@ class DetectedEvents:
     notices: list[str] = field(default_factory=list)
 
     def to_dict(self, tz: str | None = None) -> dict[str, Any]:
-        """``{"target", "detectors", "events": [...], "transients": [...], "silences": [...],
-        "notices"}``: events of every type in one list, each with its ``type``."""
+        """``{"target", "detectors", "events": [...], "transients": [...], "vantage_lost": [...],
+        "silences": [...], "notices"}``: events of every type in one list, each with its ``type``."""
         return {
             "target": str(self.target),
             "detectors": list(self.detectors),
             "events": [e.to_dict(tz) for e in self.events],
             "transients": [t.to_dict(tz) for t in self.transients],
+            "vantage_lost": [v.to_dict(tz) for v in self.vantage_lost],
             "silences": [s.to_dict() for s in self.liveness.silences] if self.liveness else [],
             "notices": self.notices,
         }
@@ -109,7 +114,7 @@ def detect_events(
     if "outage" in chosen:
         found.outages = outage_changes(view, liveness, **(outage or {}))
         events.extend(found.outages.events)
-        events.extend(found.outages.vantage_lost)
+        found.vantage_lost = list(found.outages.vantage_lost)
         transients.extend(found.outages.transients)
     if "origin" in chosen:
         found.origins = origin_events(view, **(origin or {}))
