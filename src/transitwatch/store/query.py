@@ -44,6 +44,8 @@ __all__ = [
     "countries_at",
     "country_upstreams_at",
     "search_targets",
+    "originated_prefixes",
+    "country_view",
 ]
 
 #: A target whose history has more route intervals than this is refused (a clear error, not a
@@ -324,6 +326,15 @@ def with_local_times(event: dict[str, Any], tz: str | None) -> dict[str, Any]:
     return out
 
 
+def originated_prefixes(store: Store, asn: int, limit: int = 10_000) -> list[str]:
+    """Prefixes that ``asn`` originated at some time in the stored history."""
+    rows = store.cursor().execute(
+        """SELECT DISTINCT x.prefix FROM aspaths a JOIN routes r ON r.aspath_id = a.aspath_id
+           JOIN prefixes x ON x.prefix_id = r.prefix_id WHERE a.origin = ? ORDER BY 1 LIMIT ?""",
+        [asn, limit]).fetchall()
+    return [r[0] for r in rows]
+
+
 def search_targets(store: Store, text: str, limit: int = 10) -> list[dict[str, Any]]:
     """Suggestions for a search box: watched targets, origin ASes and prefixes starting with ``text``."""
     cur = store.cursor()
@@ -353,3 +364,89 @@ def search_targets(store: Store, text: str, limit: int = 10) -> list[dict[str, A
 
 def _iso(t: float | None) -> str | None:
     return iso_utc(t) if t is not None else None
+
+
+# -- a country over time ---------------------------------------------------------------------------
+
+
+def _feed_origins(store: Store, registry: Any, until: float | None) -> None:
+    # The registry derives AS countries from what each AS originates (as country_view does).
+    limit = float("inf") if until is None else until
+    pairs = store.cursor().execute(
+        """SELECT DISTINCT a.origin, x.prefix FROM routes r JOIN aspaths a ON a.aspath_id = r.aspath_id
+           JOIN prefixes x ON x.prefix_id = r.prefix_id WHERE a.origin IS NOT NULL AND r.t_start <= ?""",
+        [limit]).fetchall()
+    registry.add_origins((int(origin), prefix) for origin, prefix in pairs)
+
+
+def country_view(
+    store: Store, country: str, registry: Any, *, until: float | None = None,
+    max_intervals: int = DEFAULT_MAX_INTERVALS,
+) -> TargetView:
+    """The country's routes over time from the store, as
+    :func:`transitwatch.metrics.country.country_view` builds them from files: spans of the
+    domestic prefixes (placed by ``registry``) whose ``upstream`` is the country's international
+    upstream, so the AS-level metrics and detectors apply. Raises UnknownCountryError."""
+    import ipaddress
+
+    from transitwatch.metrics.country import country_upstream_of_path
+    from transitwatch.registry import normalise_country
+    from transitwatch.state.view import RouteSpan
+
+    cc = normalise_country(country)
+    _feed_origins(store, registry, until)
+    cur = store.cursor()
+    domestic = [(xid, prefix) for xid, prefix in cur.execute("SELECT prefix_id, prefix FROM prefixes")
+                .fetchall() if registry.country_of_prefix(prefix)[0] == cc]
+    limit = float("inf") if until is None else until
+    rows = cur.execute(
+        """SELECT p.collector, p.peer_ip, p.peer_asn, x.prefix, r.path_id, a.as_path,
+                  r.t_start, CAST(r.start_cause AS VARCHAR), fs.path, r.start_offset, r.last_seen,
+                  r.t_end, CAST(r.end_cause AS VARCHAR), fe.path, r.end_offset
+           FROM routes r JOIN peers p ON p.peer_id = r.peer_id JOIN prefixes x ON x.prefix_id = r.prefix_id
+           JOIN aspaths a ON a.aspath_id = r.aspath_id
+           LEFT JOIN files fs ON fs.file_id = r.start_file LEFT JOIN files fe ON fe.file_id = r.end_file
+           WHERE list_contains(?::UBIGINT[], r.prefix_id) AND r.t_start <= ?
+           ORDER BY p.collector, p.peer_ip, x.prefix, r.path_id, r.t_start LIMIT ?""",
+        [[xid for xid, _ in domestic], limit, max_intervals + 1]).fetchall()
+    if len(rows) > max_intervals:
+        raise TargetTooBroad(f"{cc}: more than {max_intervals:,} route intervals")
+    spans: list[RouteSpan] = []
+    open_span: RouteSpan | None = None
+    open_key: tuple[Any, ...] | None = None
+    for (coll, ip, asn, prefix, path_id, path, start, start_cause, start_src, start_off, last_seen,
+         end, end_cause, end_src, end_off) in rows:
+        peer = PeerKey(coll, ip, int(asn))
+        key = (peer, prefix, path_id)
+        upstream = country_upstream_of_path(path, cc, registry)
+        if until is not None and last_seen > until:
+            last_seen = until
+        continuing = open_span is not None and open_key == key and open_span.end is None
+        if continuing and open_span is not None and upstream == open_span.upstream:
+            open_span.last_seen = max(start, last_seen)  # same upstream: the span goes on
+        else:
+            if continuing and open_span is not None:
+                open_span.end, open_span.end_cause, open_span.end_path = start, start_cause, path
+                open_span.end_source, open_span.end_offset = start_src or "", start_off
+            open_span = RouteSpan(peer=peer, prefix=prefix, upstream=upstream, start=start,
+                                  start_cause=start_cause, path=path, source=start_src or "",
+                                  offset=start_off or 0, last_seen=last_seen,
+                                  path_id=None if path_id is None else int(path_id))
+            open_key = key
+            spans.append(open_span)
+        if end is not None and (until is None or end <= until) and end_cause not in ("announce", "rib"):
+            open_span.end, open_span.end_cause, open_span.end_path = end, end_cause, None
+            open_span.end_source, open_span.end_offset = end_src or "", end_off
+    networks = tuple(ipaddress.ip_network(p, strict=False) for _, p in sorted(domestic, key=lambda d: d[1]))
+    target = Target(asns=frozenset(), networks=networks, label=cc) if networks else Target(
+        asns=frozenset({0}), label=cc)  # a Target needs something; AS0 never appears in a path
+    builder_sessions = ViewBuilder(target)
+    for session in _sessions(store, until):
+        builder_sessions.session(session)
+    first, last = data_range(store)
+    return TargetView(
+        target=target,
+        spans=sorted(spans, key=lambda s: (s.start, s.peer, s.prefix, s.path_id or -1)),
+        sessions=sorted(builder_sessions.sessions, key=lambda e: (e.time, e.peer)),
+        start=first, end=last if until is None or last is None else min(until, last), notices=[],
+    )

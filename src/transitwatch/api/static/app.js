@@ -1,0 +1,254 @@
+// transitwatch dashboard: plain JS over the JSON API; the chart is uPlot (vendored, works offline).
+"use strict";
+
+const PALETTE = ["#5fb3ff", "#f5b94a", "#3ecf8e", "#ff6b6b", "#b48cff", "#4dd4d4", "#ff9f5a", "#e67ab8",
+  "#9ccc65", "#c0c8d8"];
+const state = { chart: null, target: null, summary: null };
+
+function $(sel) { return document.querySelector(sel); }
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "class") node.className = v;
+    else if (k === "style") node.style.cssText = v;
+    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else node.setAttribute(k, v);
+  }
+  for (const c of children.flat()) {
+    if (c === null || c === undefined) continue;
+    node.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return node;
+}
+
+async function api(path) {
+  const res = await fetch(path);
+  const body = await res.json().catch(() => ({}));
+  if (!res.ok) throw new Error(body.detail || `${res.status} ${res.statusText}`);
+  return body;
+}
+
+const epoch = (iso) => Date.parse(iso) / 1000;
+const utc = (iso) => iso ? iso.replace("T", " ").replace("Z", " UTC") : "—";
+const local = (iso) => iso ? iso.replace("T", " ") : "";
+function asLabel(asn, names) {
+  const info = names && names[String(asn)];
+  return info && info.name ? `AS${asn} ${info.name}` : `AS${asn}`;
+}
+function shortName(name) { return name ? name.split(/[ ,]/).slice(0, 3).join(" ") : ""; }
+
+// -- header -------------------------------------------------------------------------------------
+async function loadSummary() {
+  const s = await api("/api/summary");
+  state.summary = s;
+  $("#dbpath").textContent = s.path;
+  const range = s.first_time ? `${utc(new Date(s.first_time * 1000).toISOString().replace(".000", ""))} → ` +
+    `${utc(new Date(s.last_time * 1000).toISOString().replace(".000", ""))}` : "empty";
+  $("#dbinfo").innerHTML = "";
+  $("#dbinfo").append(
+    el("div", {}, `${s.files} files · ${s.route_intervals.toLocaleString()} route intervals · ${s.peers} peers`),
+    el("div", {}, `${s.collectors.join(", ") || "no collector"} · ${range}`));
+  return s;
+}
+
+let suggestTimer = null;
+function wireSearch() {
+  $("#search").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const t = $("#q").value.trim();
+    if (t) location.hash = encodeURIComponent(t);
+  });
+  $("#q").addEventListener("input", () => {
+    clearTimeout(suggestTimer);
+    suggestTimer = setTimeout(async () => {
+      const text = $("#q").value.trim();
+      if (!text) return;
+      const res = await api(`/api/search?q=${encodeURIComponent(text)}`).catch(() => ({ results: [] }));
+      const list = $("#suggestions");
+      list.innerHTML = "";
+      for (const r of res.results) list.append(el("option", { value: r.target }, r.name || r.kind));
+    }, 150);
+  });
+  window.addEventListener("hashchange", () => showTarget(decodeURIComponent(location.hash.slice(1))));
+}
+
+// -- one target -----------------------------------------------------------------------------------
+async function showTarget(target) {
+  state.target = target;
+  $("#q").value = target;
+  $("#target-title").textContent = target;
+  $("#target-sub").textContent = "loading…";
+  document.body.dataset.ready = "0";
+  const isCountry = /^[A-Za-z]{2}$/.test(target);
+  const enc = encodeURIComponent(target);
+  const eventsUrl = isCountry ? `/api/events?country=${enc}` : `/api/events?target=${enc}`;
+  const [up, line, events] = await Promise.allSettled([
+    api(`/api/upstreams/${enc}`), api(`/api/timeline/${enc}?buckets=160`), api(eventsUrl)]);
+  if (up.status === "rejected") {
+    $("#target-sub").innerHTML = "";
+    $("#target-sub").append(el("div", { class: "error" }, up.reason.message));
+    $("#upstream-cards").innerHTML = ""; $("#strips").innerHTML = ""; $("#events").innerHTML = "";
+    if (state.chart) { state.chart.destroy(); state.chart = null; }
+    document.body.dataset.ready = "1";
+    return;
+  }
+  renderUpstreams(up.value, isCountry);
+  const evs = events.status === "fulfilled" ? events.value : null;
+  if (line.status === "fulfilled") renderTimeline(line.value, evs);
+  renderEvents(evs, events.status === "rejected" ? events.reason.message : null);
+  document.body.dataset.ready = "1";
+}
+
+function renderUpstreams(r, isCountry) {
+  const cards = $("#upstream-cards");
+  cards.innerHTML = "";
+  const tz = r.timezone_used || r.timezone;
+  $("#tz-note").textContent = tz ? `local times: ${tz}` : "";
+  if (isCountry) {
+    $("#target-title").textContent = `${r.country} ${r.name || ""}`;
+    $("#target-sub").textContent = `${r.prefixes.length} domestic prefixes, ${r.addresses.toLocaleString()} ` +
+      `${r.address_family} addresses · international upstreams at ${utc(r.time)}` +
+      (r.time_local ? ` (${local(r.time_local)})` : "");
+    r.upstreams.forEach((u, i) => cards.append(el("div", { class: "card", style: `--c:${PALETTE[i % 10]}` },
+      el("div", { class: "asn" }, `AS${u.asn}`), el("div", { class: "name" }, `${u.name || ""} ${u.country ? "· " + u.country : ""}`),
+      el("div", { class: "stat" }, `${Math.round(u.share * 100)}% of the address space · ${u.peers} peers`),
+      el("div", { class: "stat muted mono" }, u.prefixes.join(" ")))));
+    return;
+  }
+  $("#target-sub").textContent = `${r.prefixes.length} prefixes seen by ${r.peers} peers at ${utc(r.at)}` +
+    (r.at_local ? ` (${local(r.at_local)})` : "");
+  r.upstreams.forEach((u, i) => cards.append(el("div", { class: "card", style: `--c:${PALETTE[i % 10]}` },
+    el("div", { class: "asn" }, `AS${u.asn}`),
+    el("div", { class: "name" }, (r.names[String(u.asn)] || {}).name || ""),
+    el("div", { class: "stat" }, `${u.peers} peers (${Math.round(u.share * 100)}%) · ${u.prefixes.length} prefixes`),
+    el("div", { class: "stat muted" }, `first seen ${utc(u.first_seen)}`))));
+}
+
+function renderTimeline(line, events) {
+  const edges = line.edges.map(epoch);
+  const xs = edges.slice(0, -1);
+  const asns = Object.keys(line.upstreams);
+  const data = [xs, line.peers, ...asns.map((a) => line.upstreams[a])];
+  const series = [
+    {},
+    { label: "all peers", stroke: "#8b96ad", dash: [4, 4], width: 1, paths: uPlot.paths.stepped({ align: 1 }) },
+    ...asns.map((a, i) => ({
+      label: asLabel(a, line.names).slice(0, 40), stroke: PALETTE[i % 10], width: 2,
+      fill: PALETTE[i % 10] + "22", paths: uPlot.paths.stepped({ align: 1 }),
+    })),
+  ];
+  const marks = (events && events.events || []).map((e) => ({ t: epoch(e.onset), type: e.type, up: e.upstream }));
+  const width = Math.max(320, $("#chart").clientWidth || 900);
+  const opts = {
+    width, height: 300, series,
+    tzDate: (ts) => uPlot.tzDate(new Date(ts * 1e3), "Etc/UTC"),
+    scales: { x: { time: true }, y: { range: (u, lo, hi) => [0, Math.max(1, hi) * 1.15] } },
+    axes: [
+      { stroke: "#8b96ad", grid: { stroke: "#232d44" }, ticks: { stroke: "#232d44" }, space: 70,
+        values: (u, splits) => splits.map((ts, i) => {
+          const iso = new Date(ts * 1000).toISOString();
+          return i === 0 || iso.slice(11, 16) === "00:00" ? `${iso.slice(11, 16)}\n${iso.slice(0, 10)}` : iso.slice(11, 16);
+        }) },
+      { stroke: "#8b96ad", grid: { stroke: "#232d44" }, ticks: { stroke: "#232d44" }, label: "peers" },
+    ],
+    legend: { live: true },
+    hooks: {
+      draw: [(u) => {
+        const ctx = u.ctx;
+        ctx.save();
+        for (const m of marks) {
+          const x = u.valToPos(m.t, "x", true);
+          if (x < u.bbox.left || x > u.bbox.left + u.bbox.width) continue;
+          ctx.strokeStyle = m.type === "new_upstream" ? "#3ecf8e" : "#ff6b6b";
+          ctx.lineWidth = 2 * devicePixelRatio;
+          ctx.setLineDash([6 * devicePixelRatio, 4 * devicePixelRatio]);
+          ctx.beginPath(); ctx.moveTo(x, u.bbox.top); ctx.lineTo(x, u.bbox.top + u.bbox.height); ctx.stroke();
+          ctx.setLineDash([]);
+          ctx.fillStyle = ctx.strokeStyle;
+          ctx.font = `${11 * devicePixelRatio}px system-ui, sans-serif`;
+          ctx.fillText(`${m.type === "new_upstream" ? "+" : "−"}AS${m.up}`, x + 4 * devicePixelRatio, u.bbox.top + 12 * devicePixelRatio);
+        }
+        ctx.restore();
+      }],
+    },
+  };
+  if (state.chart) state.chart.destroy();
+  $("#chart").innerHTML = "";
+  state.chart = new uPlot(opts, data, $("#chart"));
+
+  // "Which upstream when": one strip per upstream, shaded by the share of peers using it.
+  const strips = $("#strips");
+  strips.innerHTML = "";
+  asns.forEach((a, i) => {
+    const counts = line.upstreams[a];
+    const cells = el("div", { class: "cells" });
+    counts.forEach((n, j) => {
+      const total = line.peers[j] || 1;
+      const alpha = n ? Math.max(0.18, n / total) : 0;
+      cells.append(el("div", { class: "cell", title: `${asLabel(a, line.names)}: ${n} of ${line.peers[j]} peers`,
+        style: `background:${PALETTE[i % 10]};opacity:${alpha}` }));
+    });
+    const info = line.names[String(a)] || {};
+    strips.append(el("div", { class: "strip" },
+      el("div", { class: "muted", title: asLabel(a, line.names) }, `AS${a} ${shortName(info.name)}`), cells));
+  });
+}
+
+function renderEvents(r, error) {
+  const box = $("#events");
+  box.innerHTML = "";
+  if (error) { box.append(el("div", { class: "error" }, error)); $("#events-count").textContent = ""; return; }
+  const events = r.events || [];
+  $("#events-count").textContent = `${r.total ?? events.length} · times UTC and ${r.timezone_used || "UTC"}`;
+  if (!events.length) box.append(el("div", { class: "muted" }, "No upstream change in the stored history."));
+  for (const e of events) {
+    const name = e.upstream_name ? ` ${e.upstream_name}` : "";
+    const evidence = el("table", {}, el("thead", {}, el("tr", {},
+      el("th", {}, "peer"), el("th", {}, "time (UTC)"), el("th", {}, "prefix"), el("th", {}, "AS path"), el("th", {}, "file @ offset"))),
+      el("tbody", {}, (e.evidence || []).map((x) => el("tr", {},
+        el("td", { class: "mono" }, `${x.peer_ip} AS${x.peer_asn}`), el("td", { class: "mono" }, utc(x.time)),
+        el("td", { class: "mono" }, x.prefix), el("td", { class: "mono" }, x.as_path + (x.new_as_path ? ` → ${x.new_as_path}` : "")),
+        el("td", { class: "mono" }, `${(x.source || "").split("/").pop()} @ ${x.offset}`)))));
+    box.append(el("div", { class: "event" },
+      el("div", { class: "top" }, el("span", { class: `badge ${e.type}` }, e.type.replace("_", " ")),
+        el("span", { class: "who" }, `AS${e.upstream}${name}`), el("span", { class: "muted" }, `for ${e.target}`)),
+      el("div", { class: "times" },
+        el("b", {}, "onset"), el("span", {}, `${utc(e.onset)}${e.onset_local ? "  ·  " + local(e.onset_local) : ""}`),
+        el("b", {}, "confirmed"), el("span", {}, `${utc(e.confirmed)}${e.confirmed_local ? "  ·  " + local(e.confirmed_local) : ""} (by ${e.confirmed_by}, ${e.peers} peers)`)),
+      el("details", events.indexOf(e) === 0 ? { open: "" } : {},
+        el("summary", {}, `evidence (${(e.evidence || []).length})`), evidence)));
+  }
+}
+
+// -- countries --------------------------------------------------------------------------------------
+async function loadCountries() {
+  const body = $("#countries tbody");
+  try {
+    const r = await api("/api/countries?limit=300");
+    body.innerHTML = "";
+    r.countries.forEach((c, i) => body.append(el("tr", { onclick: () => { location.hash = c.country; } },
+      el("td", { class: "muted" }, i + 1), el("td", {}, el("b", {}, c.country), " ", c.name || ""),
+      el("td", {}, c.upstreams), el("td", {}, c.top_upstream ? `AS${c.top_upstream} ${shortName(c.top_name)}` : "—"),
+      el("td", {}, el("span", { class: "bar" }, el("span", { style: `width:${Math.round(c.top_share * 100)}%` })),
+        ` ${Math.round(c.top_share * 100)}%`),
+      el("td", {}, c.hhi.toFixed(2)))));
+    if (!r.countries.length) body.append(el("tr", {}, el("td", { colspan: 6, class: "muted" }, "no country seen")));
+  } catch (err) {
+    body.innerHTML = "";
+    body.append(el("tr", {}, el("td", { colspan: 6, class: "error" }, err.message)));
+  }
+  document.body.dataset.countries = "1";
+}
+
+async function main() {
+  wireSearch();
+  const summary = await loadSummary().catch((err) => { $("#dbinfo").textContent = err.message; return null; });
+  loadCountries();
+  const first = decodeURIComponent(location.hash.slice(1)) || (summary && summary.watched[0]) || "";
+  if (first) await showTarget(first);
+  else { $("#target-sub").textContent = "Search an AS, a prefix or a country."; document.body.dataset.ready = "1"; }
+}
+window.addEventListener("resize", () => {
+  if (state.chart) state.chart.setSize({ width: $("#chart").clientWidth, height: 300 });
+});
+main();

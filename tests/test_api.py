@@ -1,0 +1,130 @@
+"""The HTTP API through httpx (FastAPI's TestClient): shapes as the CLI's --json, clear errors,
+bounded results, read-only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from test_store import KP, table_contents, write_demo_history
+from transitwatch.api.app import MAX_LIMIT, create_app
+from transitwatch.detect.upstream_change import changes_of
+from transitwatch.metrics.upstreams import upstreams_of
+from transitwatch.sources.files import read_files
+from transitwatch.store import Store, StoreError, ingest
+from transitwatch.times import parse_time
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Path]]:
+    root = tmp_path_factory.mktemp("api")
+    paths = write_demo_history(root / "mrt")
+    db = root / "demo.duckdb"
+    with Store(db) as store:
+        ingest(store, paths, watch_targets=[KP])
+    return db, paths
+
+
+@pytest.fixture(scope="module")
+def client(demo: tuple[Path, list[Path]]) -> TestClient:
+    return TestClient(create_app(demo[0]))
+
+
+def test_upstreams_same_shape_as_cli_json(client: TestClient, demo: tuple[Path, list[Path]]) -> None:
+    at = "2017-10-01T09:30:00Z"
+    res = client.get(f"/api/upstreams/{KP}", params={"at": at, "tz": "Asia/Pyongyang"})
+    assert res.status_code == 200
+    body = res.json()
+    expected = upstreams_of(KP, read_files(demo[1]), parse_time(at)).to_dict("Asia/Pyongyang")
+    for key in ("notices",):
+        body.pop(key), expected.pop(key)
+    names, zone = body.pop("names"), body.pop("timezone_used")
+    assert body == expected
+    assert {u["asn"] for u in body["upstreams"]} == {4837, 20485}
+    assert set(names) == {"4837", "20485"} and zone == "Asia/Pyongyang"
+    # Without tz, the target's own zone (AS131279 is in KP) gives the local times.
+    own = client.get("/api/upstreams/131279", params={"at": at}).json()
+    assert own["timezone_used"] == "Asia/Pyongyang" and own["at_local"] == "2017-10-01T18:00:00+08:30"
+
+
+def test_events_for_a_target_a_country_and_all_watched(
+    client: TestClient, demo: tuple[Path, list[Path]]
+) -> None:
+    body = client.get("/api/events", params={"target": KP, "tz": "Asia/Pyongyang"}).json()
+    expected = changes_of(KP, read_files(demo[1])).to_dict("Asia/Pyongyang")
+    without_names = [{k: v for k, v in e.items() if k != "upstream_name"} for e in body["events"]]
+    assert without_names == expected["events"]
+    assert body["events"][0]["onset_local"] == "2017-10-01T17:38:00+08:30"
+    assert body["total"] == len(expected["events"])
+
+    country = client.get("/api/events", params={"country": "kp"}).json()
+    assert country["country"] == "KP" and country["timezone_used"] == "Asia/Pyongyang"
+    assert [e["upstream"] for e in country["events"] if e["type"] == "new_upstream"] == [20485]
+
+    stored = client.get("/api/events").json()
+    assert stored["total"] >= 1 and stored["events"][0]["target"] == KP
+    window = client.get("/api/events", params={"from": "2017-10-01T10:00Z", "to": "2017-10-01T11:00Z"}).json()
+    assert window["total"] == 0 and window["events"] == []
+    page = client.get("/api/events", params={"target": KP, "limit": 1, "offset": 5}).json()
+    assert page["events"] == [] and page["limit"] == 1
+
+
+def test_timeline_and_countries(client: TestClient) -> None:
+    line = client.get(f"/api/timeline/{KP}", params={"buckets": 16}).json()
+    assert len(line["edges"]) == 17 and len(line["peers"]) == 16
+    assert line["upstreams"]["4837"][0] > 0 and line["upstreams"]["20485"][0] == 0
+    assert max(line["upstreams"]["20485"]) >= 2
+    window = client.get(f"/api/timeline/{KP}", params={"from": "2017-10-01T09:00Z", "to": "2017-10-01T10:00Z",
+                                                       "buckets": 4}).json()
+    assert window["edges"][0] == "2017-10-01T09:00:00Z" and window["edges"][-1] == "2017-10-01T10:00:00Z"
+    countries = client.get("/api/countries", params={"limit": 3}).json()
+    assert len(countries["countries"]) == 3 and countries["total"] >= 3
+    kp = client.get("/api/upstreams/KP").json()
+    assert kp["country"] == "KP" and {u["asn"] for u in kp["upstreams"]} == {4837, 20485}
+
+
+@pytest.mark.parametrize(("url", "status", "message"), [
+    ("/api/upstreams/AS131279?at=yesterday-ish", 400, "at: cannot read time"),
+    ("/api/upstreams/not-a-target", 400, "unknown target"),
+    ("/api/upstreams/AS64500", 404, "no route to AS64500"),
+    ("/api/upstreams/XX", 404, "unknown country code"),
+    ("/api/timeline/AS131279?from=2017-10-01T10:00Z&to=2017-10-01T09:00Z", 400, "to must be after from"),
+    ("/api/events?target=AS131279&country=KP", 400, "not both"),
+    ("/api/upstreams/AS131279?tz=Mars/Olympus", 400, "unknown time zone"),
+    (f"/api/events?limit={MAX_LIMIT + 1}", 422, "less than or equal"),
+])
+def test_bad_parameters_get_clear_errors(client: TestClient, url: str, status: int, message: str) -> None:
+    res = client.get(url)
+    assert res.status_code == status
+    assert message in str(res.json()["detail"])
+
+
+def test_injection_is_just_a_bad_target(client: TestClient, demo: tuple[Path, list[Path]]) -> None:
+    before = table_contents(demo[0])
+    for text in ["AS1; DROP TABLE routes", "1' OR '1'='1", "175.45.176.0/22'--"]:
+        assert client.get(f"/api/upstreams/{text}").status_code in (400, 404)
+        assert client.get("/api/search", params={"q": text}).status_code == 200
+    assert table_contents(demo[0]) == before
+
+
+def test_read_only_and_openapi(client: TestClient, demo: tuple[Path, list[Path]]) -> None:
+    schema = client.get("/openapi.json").json()
+    assert {"/api/upstreams/{target}", "/api/events", "/api/timeline/{target}", "/api/countries"} <= set(
+        schema["paths"])
+    assert client.get("/docs").status_code == 200
+    assert client.post("/api/events").status_code == 405
+    # The server holds the file read-only: a writer in this process is refused, not given a copy.
+    with pytest.raises(StoreError):
+        Store(demo[0])
+
+
+def test_dashboard_assets_are_local(client: TestClient) -> None:
+    page = client.get("/")
+    assert page.status_code == 200 and "transitwatch" in page.text
+    assert "http://" not in page.text and "https://" not in page.text  # no CDN: works offline
+    for asset in ("/static/app.js", "/static/app.css", "/static/vendor/uplot/uPlot.iife.min.js",
+                  "/static/vendor/uplot/uPlot.min.css", "/static/vendor/uplot/LICENSE"):
+        res = client.get(asset)
+        assert res.status_code == 200 and len(res.content) > 500, asset
