@@ -179,3 +179,42 @@ def test_random_streams_match(files: list[tuple[bool, list[Observation]]], targe
         run = parallel_target_view(target, paths, until=until, scheduler="inline")
         assert sorted(f.path for f in run.failures) == sorted(set(paths) - set(readable))
         assert_same(run.view, single(target, readable, until=until), notices=until is None)
+
+
+# -- the command line ----------------------------------------------------------------------------
+def cli_json(argv: list[str], capsys: pytest.CaptureFixture[str]) -> dict[str, object]:
+    import json
+
+    from transitwatch.cli import main
+
+    assert main(argv) == 0
+    out = json.loads(capsys.readouterr().out)
+    out.pop("notices", None)
+    return out
+
+
+@pytest.mark.parametrize("command", ["upstreams", "events"])
+def test_cli_workers_and_scheduler_give_the_one_process_answer(
+        workload: list[str], command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    extra = ["--detect", "upstream"] if command == "events" else []
+    one = cli_json([command, "AS131279", *workload, "--json", "--workers", "1", *extra], capsys)
+    two = cli_json([command, "AS131279", *workload, "--json", "--workers", "2", *extra], capsys)
+    assert one == two
+    if command == "events":
+        assert [e["upstream"] for e in one["events"]] == [NEW_UPSTREAM]  # type: ignore[index]
+        dask = cli_json([command, "AS131279", *workload, "--json", "--scheduler", "local", "--workers", "2",
+                         *extra], capsys)
+        assert dask == one
+
+
+def test_cli_reports_a_bad_file_and_goes_on(workload: list[str], tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    from transitwatch.cli import main
+
+    bad = tmp_path / "updates.20171001.0930.gz"
+    bad.write_bytes(b"\x1f\x8b\x08\x00garbage")
+    assert main(["upstreams", "AS131279", *workload, str(bad), "--json", "--workers", "2"]) == 0
+    captured = capsys.readouterr()
+    assert f"transitwatch: note: {bad}" in captured.err and "(file left out)" in captured.err
+    assert main(["upstreams", "AS131279", *workload, "--workers", "0"]) == 2
+    assert "--workers must be at least 1" in capsys.readouterr().err

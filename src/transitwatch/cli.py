@@ -70,7 +70,7 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
             archive_urls=archive.parse_archive_urls(args.archive_url or []),
             cache_dir=args.cache_dir, bridge=not args.no_bridge,
         )
-        report = archive.fetch(files, workers=args.workers, dry_run=args.dry_run,
+        report = archive.fetch(files, workers=args.workers or 4, dry_run=args.dry_run,
                                progress=not args.json and not args.dry_run)
         report.raise_if_empty()
     except archive.ArchiveError as exc:
@@ -98,7 +98,9 @@ def _add_archive_window_args(p: argparse.ArgumentParser, *, required: bool) -> N
     p.add_argument("--archive-url", action="append", metavar="NAME=URL",
                    help="mirror for a project (ris, routeviews) or one collector; repeatable")
     p.add_argument("--cache-dir", type=Path, metavar="DIR", help="archive cache folder (default: XDG cache)")
-    p.add_argument("--workers", type=int, default=4, metavar="N", help="parallel downloads (default 4)")
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="parallel downloads (default 4); for commands that read routes, also the processes "
+                        "decoding the files (default: all cores; 1: one process)")
 
 
 def _archive_window_files(args: argparse.Namespace) -> list[Path]:
@@ -112,7 +114,7 @@ def _archive_window_files(args: argparse.Namespace) -> list[Path]:
         return archive.files_for_window(
             args.collector, args.start, args.end,
             archive_urls=archive.parse_archive_urls(args.archive_url or []),
-            cache_dir=args.cache_dir, workers=args.workers, progress=True,
+            cache_dir=args.cache_dir, workers=args.workers or 4, progress=True,
         )
     except archive.ArchiveError as exc:
         raise UserError(str(exc)) from None
@@ -256,6 +258,12 @@ def _replay_view(
 
     if getattr(args, "db", None) is not None:
         return _store_view(args, until)
+    if _parallel_wanted(args):
+        if tracker is None:
+            return _parallel_view(args, until)
+        if args.scheduler or (args.workers or 1) > 1:
+            print("transitwatch: note: outage detection reads every record in one process; "
+                  "--workers/--scheduler apply to --detect upstream,origin", file=sys.stderr)
     target, notices, stream = _route_inputs(args, filtered=filtered)
     try:
         # `tracker` (a LivenessTracker) records collector silences on the way.
@@ -269,6 +277,56 @@ def _replay_view(
     for line in view.notices:
         print(f"transitwatch: note: {line}", file=sys.stderr)
     return view
+
+
+def _parallel_wanted(args: argparse.Namespace) -> bool:
+    """Whether to decode in parallel: a --scheduler, or several files and more than one worker."""
+    if getattr(args, "scheduler", None):
+        return True
+    workers = getattr(args, "workers", None)
+    if workers is not None and workers < 1:
+        raise UserError("--workers must be at least 1")
+    if workers == 1:
+        return False
+    from transitwatch.parallel import default_workers
+
+    many_files = len(args.files) > 1 if args.files else True
+    return many_files and (workers or default_workers()) > 1
+
+
+def _parallel_view(args: argparse.Namespace, until: float | None) -> TargetView:
+    """The target's view from files decoded by --workers processes or on a Dask --scheduler (the
+    single-process view; unreadable files are noted and left out instead of stopping the run)."""
+    from transitwatch.parallel import parallel_target_view
+    from transitwatch.state.target import Target, TargetError
+
+    try:
+        target = Target.parse(args.target)
+    except TargetError as exc:
+        raise UserError(str(exc)) from None
+    if args.files:
+        if args.start or args.end:
+            raise UserError("give either MRT files or --from/--to, not both")
+        if args.collector and "," in args.collector:
+            raise UserError("with FILES, --collector names the one collector the files come from")
+        files, override = list(args.files), args.collector
+    else:
+        files, override = [str(p) for p in _archive_window_files(args)], None
+    for path in files:
+        if not Path(path).exists():
+            raise UserError(f"{path}: no such file")
+    progress = _RouteProgress(len(files)) if sys.stderr.isatty() and not args.json else None
+    try:
+        run = parallel_target_view(target, files, collector=override, until=until, workers=args.workers,
+                                   scheduler=args.scheduler, progress=progress.update if progress else None)
+    except (RuntimeError, OSError, ValueError) as exc:
+        raise UserError(str(exc)) from None
+    finally:
+        if progress is not None:
+            progress.close()
+    for line in run.view.notices:
+        print(f"transitwatch: note: {line}", file=sys.stderr)
+    return run.view
 
 
 def _cmd_upstreams(args: argparse.Namespace) -> int:
@@ -484,6 +542,12 @@ def _add_route_args(p: argparse.ArgumentParser) -> None:
                    help="also show local times in this IANA zone, e.g. Asia/Pyongyang")
     _add_archive_window_args(p, required=False)
     _add_db_arg(p, reading=True)
+
+
+def _add_parallel_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="decode on a Dask cluster: its scheduler address (tcp://HOST:8786), or 'local' to "
+                        "start one here with --workers processes; files must be at the same paths there")
 
 
 def _country_state(args: argparse.Namespace) -> tuple[Any, list[str]]:
@@ -950,8 +1014,12 @@ def build_parser() -> argparse.ArgumentParser:
             "An upstream is the AS just before the target's ASNs in a path (for a prefix: before its\n"
             "origin). For each: the target prefixes it carries, the peers that see it and their share,\n"
             "first and last seen. Files are merged by time; with FILES, --collector names their collector.\n"
-            "No route to the target is not an error: an empty result, exit 0.")
+            "No route to the target is not an error: an empty result, exit 0.\n\n"
+            "Several files are decoded on all cores (--workers N to choose, 1 for one process), or on a\n"
+            "Dask cluster with --scheduler tcp://HOST:8786 (--scheduler local: a cluster on this machine);\n"
+            "the result is the one-process result. See docs/scaling.md.")
     _add_route_args(p)
+    _add_parallel_args(p)
     _add_country_args(p)
     p.add_argument("--at", metavar="TIME", help="the state at this time (ISO 8601 or epoch), not at the end")
 
@@ -971,8 +1039,10 @@ def build_parser() -> argparse.ArgumentParser:
             "origin_change (a prefix from another origin AS) and more_specific (a more-specific of a\n"
             "target prefix from another origin; watch the prefixes too, e.g. AS131279,175.45.176.0/22).\n"
             "A session going down or a collector going quiet is listed as a lost vantage point, not an\n"
-            "outage. See docs/cli.md.")
+            "outage. See docs/cli.md. --workers/--scheduler decode files in parallel as for upstreams,\n"
+            "for --detect upstream,origin (outage detection reads every record in one process).")
     _add_route_args(p)
+    _add_parallel_args(p)
     _add_country_args(p)
     p.add_argument("--min-peers", type=int, default=2, metavar="N",
                    help="peers that must see a change to confirm it at once (default 2)")
