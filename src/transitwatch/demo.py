@@ -446,7 +446,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print_demo(result, console)
     cli_ok = run_cli(result, console, run=not args.no_cli)
-    if not result.ok or not cli_ok:
+    # Chapter 2: the December 2014 outage (transitwatch.demo_outage), in its own folder.
+    from transitwatch.demo_outage import print_outage_chapter, run_outage_chapter
+
+    try:
+        chapter = run_outage_chapter(Path(args.out) / "2014-12-outage")
+    except (ScenarioError, OSError) as exc:
+        print(f"transitwatch demo: error: {exc}", file=sys.stderr)
+        return 2
+    print_outage_chapter(chapter, console)
+    if not result.ok or not cli_ok or not chapter.ok:
         console.print(Text("The pipeline's result does not match the scenario: see FAIL above.",
                            style="bold red"))
         return 1
