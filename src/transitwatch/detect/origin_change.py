@@ -11,11 +11,15 @@ A pure function of a :class:`~transitwatch.state.view.TargetView`. The rules:
   moment: the whole RIB dump when the input starts with one). For an AS target, the target's own
   ASNs are always usual for the prefixes they originate. A prefix first seen later, and not inside
   a prefix seen before, gets its first origin as usual.
-- ``origin_change``: a route to a prefix with usual origins whose origin is none of them (MOAS).
-  For an AS target the view keeps routes through the target only; a peer that *replaced* the
-  target's route with one from another origin still shows it (the route that ended the span).
+- ``origin_change``: a route to a prefix with usual origins whose origin is none of them (MOAS)
+  and whose path does not pass through one of them (a usual origin carrying the route is handing
+  the prefix to a customer, not losing it). For an AS target the view keeps routes through the
+  target only; a peer that *replaced* the target's route with one from another origin still shows
+  it (the route that ended the span).
 - ``more_specific``: a route to a prefix strictly inside a prefix with usual origins, with none of
-  those origins, and not itself a prefix seen in the baseline: a possible sub-prefix hijack. An
+  those origins on its path (a provider's customer announcing space it was given is routed
+  through the provider), and not itself a prefix seen in the baseline: a possible sub-prefix
+  hijack. An
   AS target's view only has routes through the target, so to see more-specifics of its prefixes
   watch them too (``AS131279,175.45.176.0/22``) or watch the country.
 - One event per (type, prefix, origin): the peers that saw it, ``onset`` (first time), ``end``
@@ -122,6 +126,12 @@ class _Sighting:
     cause: str
 
 
+def _through(path: str, origins: set[int]) -> bool:
+    """Whether one of ``origins`` is on ``path`` before its origin (it carries the route)."""
+    tokens = path.split()[:-1]
+    return any(t.isdigit() and int(t) in origins for t in tokens)
+
+
 def _sightings(view: TargetView) -> list[_Sighting]:
     """Every (peer, prefix, origin) interval in the view: spans, plus the foreign routes that
     replaced a target route (they end the span; they last until the peer's next span)."""
@@ -185,14 +195,16 @@ def origin_events(
     for s in sightings:
         known = usual.get(s.prefix)
         if known is not None:
-            if s.origin not in known:
+            if s.origin not in known and not _through(s.path, known):
                 key = (ORIGIN_CHANGE, s.prefix, s.origin)
                 groups.setdefault(key, []).append(s)
                 cover_of[key] = s.prefix
             continue
         parent = covering(s.prefix)
-        if parent is None or s.origin in usual[parent]:
-            usual[s.prefix] = {s.origin}  # a new prefix, or a deaggregate by the usual origin
+        if parent is None or s.origin in usual[parent] or _through(s.path, usual[parent]):
+            # A new prefix, a deaggregate by the usual origin, or space the usual origin gave a
+            # customer (announced through it): its first origin is its usual one.
+            usual[s.prefix] = {s.origin}
             continue
         key = (MORE_SPECIFIC, s.prefix, s.origin)
         groups.setdefault(key, []).append(s)

@@ -8,9 +8,12 @@
 A pure function of a :class:`~transitwatch.state.view.TargetView` (and, optionally, the collector
 :class:`~transitwatch.state.liveness.Liveness` recorded while it was built). The rules:
 
-- **Vantage points.** A peer counts while its session is up, its collector is not silent (no
-  observation for ``quiet_after``, see :mod:`transitwatch.state.liveness`), and it has held a
-  target route within the last ``window`` seconds. For ``settle`` seconds after its session comes
+- **Vantage points.** A peer counts once its whole table is known (its collector's RIB dump was
+  read, or its session came up: with update files only, a peer's announcements are not all it
+  had, and ordinary withdrawals would look like outages; ``require_table=False`` lifts this),
+  while its session is up, its collector is not silent (no observation for ``quiet_after``, see
+  :mod:`transitwatch.state.liveness`), and it has held a target route within the last ``window``
+  seconds. For ``settle`` seconds after its session comes
   back it does not count (it is still re-announcing its table). A vantage point that goes away
   while it saw the target is reported as ``vantage_point_lost`` ("session down" or "collector
   quiet"): losing a view of the target is not an outage of the target.
@@ -255,6 +258,7 @@ class _Peer:
     settle_until: float = float("-inf")
     empty_since: float | None = None   # when it last stopped holding any target route
     vantage: bool = False
+    complete: bool = False             # its whole table is known (RIB dump, or session start)
 
 
 class _RollingMax:
@@ -304,6 +308,7 @@ def outage_changes(
     min_duration: float = DEFAULT_MIN_DURATION,
     window: float = DEFAULT_WINDOW,
     settle: float = DEFAULT_SETTLE,
+    require_table: bool = True,
 ) -> OutageReport:
     """Detect outages, partial outages and lost vantage points in ``view`` (module doc: rules)."""
     if not 0 < threshold <= partial <= 1:
@@ -313,7 +318,7 @@ def outage_changes(
     if min_duration < 0 or window <= 0 or settle < 0:
         raise ValueError("min_duration and settle must not be negative, window must be positive")
     params = {"threshold": threshold, "partial": partial, "quorum": quorum, "min_duration": min_duration,
-              "window": window, "settle": settle,
+              "window": window, "settle": settle, "require_table": float(require_table),
               "quiet_after": liveness.quiet_after if liveness is not None else 0.0}
     target = view.target
     index = PrefixIndex(s.prefix for s in view.spans)
@@ -336,6 +341,9 @@ def outage_changes(
 
     peers: dict[PeerKey, _Peer] = {}
     quiet: set[str] = set()
+    # Collectors whose RIB dump was read: their peers' tables are complete from then on. Without
+    # one (update files only), what a peer announced is not all it had: no baseline to fall from.
+    dumped: set[str] = set()
     holders: Counter[str] = Counter()     # prefix -> vantage points holding it
     visible = PrefixSpace(index)
     baseline = _RollingMax(window)
@@ -347,11 +355,12 @@ def outage_changes(
     def peer_of(key: PeerKey) -> _Peer:
         p = peers.get(key)
         if p is None:
-            p = peers[key] = _Peer(key, Counter(), PrefixSpace(index), quiet=key.collector in quiet)
+            p = peers[key] = _Peer(key, Counter(), PrefixSpace(index), quiet=key.collector in quiet,
+                                   complete=not require_table)
         return p
 
     def is_vantage(p: _Peer, now: float) -> bool:
-        if p.down or p.quiet or now < p.settle_until:
+        if p.down or p.quiet or now < p.settle_until or not (p.complete or p.key.collector in dumped):
             return False
         if p.routes:
             return True
@@ -391,10 +400,13 @@ def outage_changes(
                 p.down = True
             elif kind == _UP:
                 p.down = False
+                p.complete = True  # a session that comes up sends its whole table (after `settle`)
                 p.settle_until = time + settle
                 heapq.heappush(queue, (time + max(settle, _EPS), _TIMER, next(seq), None))
             elif kind == _START:
                 p.down = False
+                if payload.start_cause == "rib":
+                    dumped.add(key.collector)  # its collector dumped every peer's table
                 prefix = payload.prefix
                 p.routes[prefix] += 1
                 if p.routes[prefix] == 1:
@@ -476,7 +488,11 @@ def outage_changes(
     if active is not None:
         _close(active, None, view, index, family, threshold, partial, min_duration, events, transients)
     vantage_lost = _vantage_lost(view, silences, window)
-    return OutageReport(target, events, transients, vantage_lost, params, list(view.notices))
+    notices = list(view.notices)
+    if view.spans and not any(p.complete or p.key.collector in dumped for p in peers.values()):
+        notices.append("outages not assessed: no RIB dump and no session coming up in the input, so "
+                       "the target's full visibility (the baseline) is unknown; read a RIB dump first")
+    return OutageReport(target, events, transients, vantage_lost, params, notices)
 
 
 def _close(active: _Open, end: float | None, view: TargetView, index: PrefixIndex, family: int,
