@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from importlib import resources
 from typing import Any, TypeVar
@@ -35,6 +36,8 @@ __all__ = ["create_app", "MAX_LIMIT", "MAX_BUCKETS"]
 
 MAX_LIMIT = 1000
 MAX_BUCKETS = 1000
+#: Target views kept in memory (least recently used dropped first); each holds one target's spans.
+MAX_CACHED_VIEWS = 32
 
 T = TypeVar("T")
 
@@ -88,6 +91,7 @@ class _Service:
         self._registry = registry
         self._lock = threading.Lock()
         self._cache: dict[tuple[Any, ...], Any] = {}
+        self._views: OrderedDict[str, Any] = OrderedDict()
 
     @property
     def registry(self) -> Registry:
@@ -103,13 +107,32 @@ class _Service:
                 return self._cache[key]  # type: ignore[no-any-return]
         value = compute()
         with self._lock:
-            if len(self._cache) > 256:
+            if len(self._cache) > 4096:
                 self._cache.clear()
             self._cache[key] = value
         return value
 
+    def view(self, target: Target) -> Any:
+        """The target's whole stored history as a TargetView, computed once per target: every
+        question about one moment or window is then a pure function of it."""
+        with self._lock:
+            view = self._views.get(target.label)
+            if view is not None:
+                self._views.move_to_end(target.label)
+                return view
+        view = q.target_view(self.store, target)
+        with self._lock:
+            self._views[target.label] = view
+            while len(self._views) > MAX_CACHED_VIEWS:
+                self._views.popitem(last=False)  # least recently used
+        return view
+
     def zone_of(self, target: Target | str) -> str | None:
         """The target's own time zone: a country's, or that of the country of an AS."""
+        key = target if isinstance(target, str) else target.label
+        return self.cached(("zone", key), lambda: self._zone_of(target))
+
+    def _zone_of(self, target: Target | str) -> str | None:
         registry = self.registry
         if isinstance(target, str):
             own = registry.timezone_of(target)
@@ -127,12 +150,14 @@ class _Service:
         return None
 
     def names(self, asns: list[int]) -> dict[str, Any]:
-        registry = self.registry
         out = {}
         for asn in asns:
-            info = registry.as_info(asn)
-            out[str(asn)] = {"name": info.name, "country": info.country}
+            out[str(asn)] = self.cached(("name", asn), lambda a=asn: self._name(a))  # type: ignore[misc]
         return out
+
+    def _name(self, asn: int) -> dict[str, Any]:
+        info = self.registry.as_info(asn)
+        return {"name": info.name, "country": info.country}
 
 
 def create_app(db: str | os.PathLike[str], *, registry: Registry | None = None) -> FastAPI:
@@ -192,7 +217,10 @@ def create_app(db: str | os.PathLike[str], *, registry: Registry | None = None) 
                 raise HTTPException(404, f"no route to a prefix of {cc} in the database")
             return out
         tgt = _target(target)
-        result = q.upstreams_at(service.store, tgt, when)
+        from transitwatch.metrics.upstreams import upstream_report
+
+        view = service.view(tgt)
+        result = upstream_report(view, when if when is not None else view.end)
         if result.empty and not result.peers:
             raise HTTPException(404, f"no route to {tgt} in the database"
                                      + (f" at {at}" if at else ""))
@@ -217,7 +245,7 @@ def create_app(db: str | os.PathLike[str], *, registry: Registry | None = None) 
             zone_name = service.zone_of(cc)
         else:
             tgt = _target(target)
-            view = q.target_view(service.store, tgt)
+            view = service.view(tgt)
             zone_name = service.zone_of(tgt)
         if not view.spans:
             raise HTTPException(404, f"no route to {target} in the database")
@@ -257,7 +285,7 @@ def create_app(db: str | os.PathLike[str], *, registry: Registry | None = None) 
             out = country_changes_dict(changes, service.registry, zone_name)
         elif target:
             tgt = _target(target)
-            view = q.target_view(service.store, tgt)
+            view = service.view(tgt)
             if not view.spans:
                 raise HTTPException(404, f"no route to {tgt} in the database")
             changes = upstream_changes(view, min_peers=min_peers, min_duration=min_duration)
