@@ -27,6 +27,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[test,bench]'
 	$(BIN)/python bench/decode.py
+	$(BIN)/python bench/api.py
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info src/transitwatch/sources/*.so
