@@ -221,7 +221,7 @@ def test_watch_config_live_alerts_reach_the_webhook_after_retries(
             LocalWebsocketServer(SCRIPTS, expect_subscriptions=expected_subscriptions()) as server:
         config = write_config(tmp_path, hook, "notices = true\n")  # the rate channel hears gaps too
         code = main(["watch", "--config", str(config), "--live", "--ris-live-url", server.url,
-                     "--for", "1.5s", "--backoff", "0.01", "--baseline", "0"])
+                     "--for", "2.5s", "--backoff", "0.01", "--baseline", "0"])
     out, err = capsys.readouterr()
     assert code == 0
     assert len(out.splitlines()) == 1

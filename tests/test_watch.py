@@ -197,8 +197,11 @@ def test_live_watch_survives_drops_and_junk_and_reports_the_new_upstream_once() 
     watcher = Watcher([WatchTarget.parse("AS131279")], on_event=emitted.append, on_notice=notices.append)
     stats = LiveStats()
     with LocalWebsocketServer(SCRIPTS, expect_subscriptions=expected_subscriptions()) as server:
-        asyncio.run(asyncio.wait_for(
-            watch_live(watcher, server.url, duration=1.5, check_every=0.2, backoff=0.01, stats=stats), 10))
+        def everything_arrived() -> bool:
+            return stats.connections == 3 and watcher.observations == 4 * 3 + 2 + 2 + 1
+
+        asyncio.run(watch_live(watcher, server.url, duration=10, check_every=0.2, backoff=0.01,
+                               stats=stats, stop=everything_arrived))
     assert stats.connections == 3
     assert kept(emitted) == [("new_upstream", 20485, T + 1200)]
     event = emitted[0].event
@@ -220,7 +223,7 @@ def test_live_watch_survives_drops_and_junk_and_reports_the_new_upstream_once() 
 def test_cli_watch_live_prints_the_event_once_and_reports_gap_and_junk(
         capsys: pytest.CaptureFixture[str]) -> None:
     with LocalWebsocketServer(SCRIPTS, expect_subscriptions=expected_subscriptions()) as server:
-        code = main(["watch", "AS131279", "--live", "--ris-live-url", server.url, "--for", "1.5s",
+        code = main(["watch", "AS131279", "--live", "--ris-live-url", server.url, "--for", "2.5s",
                      "--backoff", "0.01", "--baseline", "0", "--tz", "Asia/Pyongyang",
                      "--registry-dir", str(REGISTRY_DIR)])
     out, err = capsys.readouterr()

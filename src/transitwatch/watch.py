@@ -598,7 +598,7 @@ class Watcher:
         if not near:
             return "emit"
         candidate.uncertain = "; ".join(
-            f"{g.describe()}: the change may have happened during it" for g in near)
+            f"{g.describe()}: what happened during it was not seen" for g in near)
         if ev.type == LOST_UPSTREAM and any(now < g.resync_until for g in near):
             return "hold"
         return "emit"
@@ -675,11 +675,13 @@ async def watch_live(
     max_events: int | None = None,
     check_every: float = 1.0,
     stats: LiveStats | None = None,
+    stop: Callable[[], bool] | None = None,
     **stream_options: Any,
 ) -> LiveStats:
     """Follow RIS Live for the watcher's targets until ``duration`` wall seconds have passed or
-    ``max_events`` events were emitted (None: until cancelled or the stream gives up, which raises
-    :class:`~transitwatch.sources.rislive.RisLiveError`).
+    ``max_events`` events were emitted, or ``stop()`` says so (checked after each batch and quiet
+    period); without any, until cancelled or the stream gives up, which raises
+    :class:`~transitwatch.sources.rislive.RisLiveError`.
 
     Subscribes with :meth:`Watcher.subscriptions` (following prefixes seen on watched paths);
     reports gaps and malformed messages to the watcher; checks on every batch of messages and
@@ -711,6 +713,8 @@ async def watch_live(
     try:
         while True:
             if max_events is not None and len(watcher.events) - start_events >= max_events:
+                break
+            if stop is not None and stop():
                 break
             timeout = check_every
             if deadline is not None:
