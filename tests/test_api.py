@@ -128,3 +128,36 @@ def test_dashboard_assets_are_local(client: TestClient) -> None:
                   "/static/vendor/uplot/uPlot.min.css", "/static/vendor/uplot/LICENSE"):
         res = client.get(asset)
         assert res.status_code == 200 and len(res.content) > 500, asset
+
+
+def test_serve_command(demo: tuple[Path, list[Path]], tmp_path: Path) -> None:
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    serve = [sys.executable, "-m", "transitwatch", "serve", "--db"]
+    missing = subprocess.run([*serve, str(tmp_path / "no.db")], capture_output=True, text=True, timeout=60)
+    assert missing.returncode == 2 and "no database here" in missing.stderr
+    assert "Traceback" not in missing.stderr
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "transitwatch", "serve", "--db", str(demo[0]),
+                             "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                res = httpx.get(f"http://127.0.0.1:{port}/api/upstreams/{KP}", timeout=2)
+                break
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline and proc.poll() is None, "server did not start"
+                time.sleep(0.1)
+        assert res.status_code == 200 and res.json()["target"] == KP
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=15)
+    assert "warning" not in err  # the default host needs no warning
