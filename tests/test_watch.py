@@ -108,6 +108,22 @@ def test_replay_emits_the_offline_events_once_in_confirmation_order(tmp_path: Pa
     assert emitted[0].to_dict()["emitted_at"].startswith("2014-12-22T01:0")
 
 
+def test_replay_of_real_collector_updates_finds_what_events_finds(shared_data: Path) -> None:
+    files = sorted((shared_data / "mrt" / "caida-2015").iterdir())  # RIS rrc06, RouteViews jinx
+    settings = WatchSettings(min_peers=1, min_duration=60)
+    watcher = Watcher([WatchTarget.parse("AS6939")], settings=settings)
+    emitted = replay(watcher, read_files(files))
+    offline = upstream_changes(target_view("AS6939", read_files(files)), min_peers=1, min_duration=60)
+    assert len(offline.events) > 10
+    assert sorted((e.type, e.event.upstream, e.onset, e.event.confirmed) for e in emitted) == sorted(
+        (e.type, e.upstream, e.onset, e.confirmed) for e in offline.events)
+    assert len({e.key for e in emitted}) == len(emitted)
+    # emitted as confirmed: in confirmation order, at most one check interval late
+    assert [e.emitted_at for e in emitted] == sorted(e.emitted_at for e in emitted)
+    assert all(e.event.confirmed <= e.emitted_at <= e.event.confirmed + settings.check_every + 60
+               for e in emitted)
+
+
 def test_country_target_replays_through_the_country_view(tmp_path: Path) -> None:
     paths = flapping_history(tmp_path)
     watcher = Watcher([WatchTarget.parse("KP")], registry=Registry.load(REGISTRY_DIR))
@@ -180,6 +196,35 @@ def test_lost_and_regained_while_resynchronising_is_not_reported() -> None:
     assert len(watcher.events) == 1
     assert notices[-1].kind == "dropped" and "lost and regained AS20485" in notices[-1].text
     assert watcher.status()["dropped"] == 2
+
+
+def session(time: float, peer: str, up: bool) -> Observation:
+    ip, asn = PEERS[peer]
+    return Observation(time=time, kind="state", peer_ip=ip, peer_asn=asn, old_state=6 if not up else 5,
+                       new_state=6 if up else 1, collector="rrc01")
+
+
+@pytest.mark.parametrize("gap", [False, True])
+def test_a_loss_after_a_session_reset_is_dropped_when_reannouncements_may_have_been_missed(gap: bool) -> None:
+    notices: list[Notice] = []
+    watcher = Watcher([WatchTarget.parse("AS131279")], on_notice=notices.append,
+                      settings=WatchSettings(check_every=1))
+    watcher.feed([obs(T + i, p, k, "4837 131279") for i, p in enumerate(PEERS) for k in KP])
+    watcher.feed([obs(T + 100, "a", KP[2], "20485 131279"), obs(T + 101, "b", KP[2], "20485 131279")])
+    # both sessions reset; back at T+250: what they do not re-announce by T+550 is lost then
+    watcher.feed([session(T + 200, "a", False), session(T + 201, "b", False)])
+    watcher.feed([session(T + 250, "a", True), session(T + 250, "b", True)])
+    if gap:  # disconnected while they were re-announcing
+        watcher.gap(LiveGap(1.0, 2.0, "connection dropped"))
+    watcher.feed([obs(T + 400, "c", KP[0], "4837 131279")])
+    watcher.feed([obs(T + 1000, "c", KP[1], "4837 131279")])
+    lost = [e for e in watcher.events if e.type == "lost_upstream"]
+    if gap:
+        assert lost == [] and any(n.kind == "dropped" and "re-announced during a RIS Live gap" in n.text
+                                  for n in notices)
+    else:
+        assert [(e.onset, e.event.evidence[0].cause) for e in lost] == [
+            (T + 550, "not re-announced after session reset")]
 
 
 def test_routes_are_kept_through_a_gap() -> None:
