@@ -38,15 +38,21 @@ def flap(times: list[float]) -> list[WatchEvent]:
 
 # --- config ---------------------------------------------------------------------------------------
 
-def test_the_example_config_loads() -> None:
-    config = load_config(EXAMPLE)
+def test_the_example_config_loads(tmp_path: Path) -> None:
+    text = EXAMPLE.read_text()
+    head, marker, webhook = text.partition("# --- a webhook (Slack-compatible): uncomment")
+    assert marker and "\n[[channels]]" not in webhook  # shipped commented out: no URL to post to
+    uncommented = "\n".join(line.removeprefix("# ") for line in webhook.splitlines()[1:])
+    (tmp_path / "alerts.toml").write_text(head + uncommented)
+    assert [c.type for c in load_config(EXAMPLE).channels] == ["stdout", "log"]
+    config = load_config(tmp_path / "alerts.toml")
     assert [t.label for t in config.targets] == ["AS131279", "175.45.176.0/22", "KP"]
     assert config.targets[2].subscription() == ([], ["131279$"])
     assert [c.type for c in config.channels] == ["stdout", "log", "webhook"]
     slack = config.channels[2]
     assert (slack.format, slack.retries, slack.backoff, slack.rate_limit, slack.dedupe) == (
         "slack", 5, 2.0, 5, 3600.0)
-    assert config.channels[1].path == EXAMPLE.parent / "transitwatch-alerts.jsonl"
+    assert config.channels[1].path == tmp_path / "transitwatch-alerts.jsonl"  # next to the config
     assert config.settings.min_duration == 300 and config.timezone == "Asia/Pyongyang"
     assert "XXXX" not in json.dumps(config.to_dict())  # the webhook's secret path is not shown
 
