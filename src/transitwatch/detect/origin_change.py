@@ -184,18 +184,23 @@ def origin_events(
         for origins in usual.values():
             if origins & target.asns:
                 origins.intersection_update(target.asns)
-    # Nearest covering prefix with usual origins: walk up the index of every prefix seen.
+    # Nearest covering prefix of the target's own with usual origins: walk up the index of every
+    # prefix seen. The target's own prefixes: inside its networks, or usually originated by its
+    # ASNs (an AS target's view also holds the routes it carries for others: not its prefixes).
     index = PrefixIndex(s.prefix for s in sightings)
 
+    def own(prefix: str) -> bool:
+        return target.selects_prefix(prefix) or not usual[prefix].isdisjoint(target.asns)
+
     def covering(prefix: str) -> str | None:
-        return next((p for p in index.covering(prefix) if p in usual), None)
+        return next((p for p in index.covering(prefix) if p in usual and own(p)), None)
 
     groups: dict[tuple[str, str, int], list[_Sighting]] = {}
     cover_of: dict[tuple[str, str, int], str] = {}
     for s in sightings:
         known = usual.get(s.prefix)
         if known is not None:
-            if s.origin not in known and not _through(s.path, known):
+            if s.origin not in known and not _through(s.path, known) and own(s.prefix):
                 key = (ORIGIN_CHANGE, s.prefix, s.origin)
                 groups.setdefault(key, []).append(s)
                 cover_of[key] = s.prefix

@@ -25,8 +25,9 @@ detector.
 
 from __future__ import annotations
 
-import ipaddress
+import functools
 import math
+import socket
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ __all__ = [
     "PrefixIndex",
     "PrefixSpace",
     "VisibilityPoint",
+    "parse_prefix",
     "VisibilitySeries",
     "view_changes",
     "visibility",
@@ -50,6 +52,30 @@ DEFAULT_RESOLUTION = 300.0
 
 
 # -- address space of a changing set of prefixes ------------------------------------------------
+
+
+@functools.lru_cache(maxsize=1 << 17)
+def parse_prefix(prefix: str) -> tuple[int, int, int] | None:
+    """``"10.0.0.0/8"`` -> ``(4, 167772160, 8)`` (version, first address as int, length), host
+    bits cleared; None when it is not a prefix. Fast path for the usual text, ipaddress otherwise."""
+    addr, sep, length_text = prefix.partition("/")
+    try:
+        length = int(length_text) if sep else -1
+        if ":" in addr:
+            if not 0 <= length <= 128:
+                return None
+            value = int.from_bytes(socket.inet_pton(socket.AF_INET6, addr), "big")
+            return 6, value >> (128 - length) << (128 - length), length
+        parts = addr.split(".")
+        if len(parts) != 4 or not 0 <= length <= 32:
+            return None
+        a, b, c, d = int(parts[0]), int(parts[1]), int(parts[2]), int(parts[3])
+        if min(a, b, c, d) < 0 or max(a, b, c, d) > 255:
+            return None
+        value = (a << 24) | (b << 16) | (c << 8) | d
+        return 4, value >> (32 - length) << (32 - length), length
+    except (ValueError, OSError):
+        return None
 
 
 class PrefixIndex:
@@ -66,17 +92,18 @@ class PrefixIndex:
         self.children: dict[str, list[str]] = {}
         keyed: list[tuple[int, int, int, int, str]] = []
         for prefix in set(prefixes):
-            try:
-                net = ipaddress.ip_network(prefix, strict=False)
-            except ValueError:
+            parsed = parse_prefix(prefix)
+            if parsed is None:
                 self.size[prefix], self.version[prefix], self.parent[prefix] = 0.0, 0, None
                 continue
-            unit = 24 if net.version == 4 else 48
-            self.size[prefix] = math.ldexp(1.0, unit - net.prefixlen)
-            self.version[prefix] = net.version
-            first = int(net.network_address)
-            keyed.append((net.version, first, net.prefixlen, first + net.num_addresses - 1, prefix))
+            version, first, length = parsed
+            bits = 32 if version == 4 else 128
+            self.size[prefix] = math.ldexp(1.0, (24 if version == 4 else 48) - length)
+            self.version[prefix] = version
+            keyed.append((version, first, length, first + (1 << (bits - length)) - 1, prefix))
         keyed.sort()
+        #: prefix -> (version, first address, length), in address order (for sorting output).
+        self.order = {k[4]: i for i, k in enumerate(keyed)}
         # Sorted by (version, first address, length): a prefix's covering prefixes come before it,
         # on a stack of the prefixes whose ranges are still open.
         stack: list[tuple[int, int, str]] = []
@@ -284,7 +311,7 @@ def visibility(
     if lo is None or hi is None or hi < lo:
         return series
     index = PrefixIndex(s.prefix for s in view.spans)
-    ordered = sorted(index.size, key=_prefix_sort_key)
+    ordered = sorted(index.size, key=lambda p: index.order.get(p, len(index.order)))
     rows: dict[str, list[int]] = {p: [] for p in ordered}
     visible = PrefixSpace(index)
     holders: Counter[str] = Counter()          # prefix -> peers holding it
@@ -347,11 +374,3 @@ def visibility(
         series.points.append(point)
     series.prefix_peers = rows
     return series
-
-
-def _prefix_sort_key(prefix: str) -> tuple[int, int, int]:
-    try:
-        net = ipaddress.ip_network(prefix, strict=False)
-    except ValueError:
-        return (9, 0, 0)
-    return (net.version, int(net.network_address), net.prefixlen)

@@ -12,8 +12,8 @@ and whatever happened meanwhile is unknown. Detectors use the silences recorded 
 
 :meth:`LivenessTracker.watch` passes observations through unchanged, in chunks, checking times
 once per chunk: a chunk that cannot contain a silence (its span from each collector's previous
-observation is shorter than ``quiet_after``) costs no per-observation work beyond a set of the
-collectors it holds.
+observation is shorter than ``quiet_after``) costs no per-observation Python code, only C-level
+iteration and a set of the collectors it holds.
 """
 
 from __future__ import annotations
@@ -98,8 +98,11 @@ class LivenessTracker:
         self._end: float | None = None
 
     def watch(self, observations: Iterable[Observation]) -> Iterator[Observation]:
-        """Yield ``observations`` unchanged, recording each collector's silences."""
-        it = iter(observations)
+        """``observations`` unchanged, recording each collector's silences on the way (the items
+        pass through C-level iterators; Python code runs once per chunk)."""
+        return itertools.chain.from_iterable(self._chunks(iter(observations)))
+
+    def _chunks(self, it: Iterator[Observation]) -> Iterator[list[Observation]]:
         quiet = self.quiet_after
         first, last = self._first, self._last
         while True:
@@ -124,7 +127,7 @@ class LivenessTracker:
                 else:
                     # Every gap inside is shorter than t1 - before: only the last time is needed.
                     last[name] = self._last_time(chunk, name)
-            yield from chunk
+            yield chunk
 
     def _scan(self, chunk: list[Observation], name: str, previous: float) -> None:
         quiet = self.quiet_after
