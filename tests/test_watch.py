@@ -133,6 +133,21 @@ def test_country_target_replays_through_the_country_view(tmp_path: Path) -> None
     assert "TRANSTELECOM" in watcher.events[0].summary()  # the registry names the upstream
 
 
+def test_every_detector_runs_incrementally_and_an_outage_is_reported_while_it_lasts(tmp_path: Path) -> None:
+    from transitwatch.detect.events import events_of
+    from transitwatch.scenario import load_scenario
+
+    paths = load_scenario("kp-2014-12-outage").write_mrt(tmp_path)  # written by the project's MRT writer
+    offline = events_of("AS131279", read_files(paths))
+    watcher = Watcher([WatchTarget.parse("AS131279")], settings=WatchSettings(detectors=("all",)))
+    replay(watcher, read_files(paths))
+    assert [(e.type, e.onset) for e in watcher.events] == [(e.type, e.onset) for e in offline.events]
+    (outage,) = [e for e in watcher.events if e.type == "outage"]
+    (recovered,) = [e for e in offline.events if e.type == "outage"]
+    assert recovered.end is not None and outage.emitted_at < recovered.end  # alerted while down
+    assert outage.emitted_at - outage.onset <= 300 + 2 * 60 + 240
+
+
 def test_targets_and_settings_reject_bad_input() -> None:
     with pytest.raises(WatchError, match="unknown target 'AS13x'"):
         WatchTarget.parse("AS13x")

@@ -59,6 +59,7 @@ from transitwatch.metrics.country import country_view
 from transitwatch.observation import STATE, Observation
 from transitwatch.registry import Registry, normalise_country
 from transitwatch.sources.rislive import RIS_LIVE_URL, LiveGap, LiveStats, RisLiveError, ris_live_stream
+from transitwatch.state.liveness import LivenessTracker
 from transitwatch.state.table import RoutingState
 from transitwatch.state.target import Target, TargetError
 from transitwatch.state.view import TargetView, ViewBuilder
@@ -408,7 +409,10 @@ class Watcher:
 
     ``on_event`` gets each :class:`WatchEvent`, ``on_notice`` each :class:`Notice`. ``live``
     makes the clock advance with wall time between observations. ``registry`` is needed for
-    country targets (and gives upstream names when it knows them).
+    country targets (and gives upstream names when it knows them). With the outage detector,
+    ``liveness`` (a :class:`~transitwatch.state.liveness.LivenessTracker`, made when not given)
+    records collector silences in replays, as ``transitwatch events`` does; a filtered live feed
+    says nothing about collector silences, so it is not fed live.
     """
 
     def __init__(
@@ -421,6 +425,7 @@ class Watcher:
         on_event: Callable[[WatchEvent], Any] | None = None,
         on_notice: Callable[[Notice], Any] | None = None,
         wall_clock: Callable[[], float] = time.monotonic,
+        liveness: LivenessTracker | None = None,
     ) -> None:
         if not targets:
             raise WatchError("nothing to watch: give at least one AS, prefix or country")
@@ -433,6 +438,8 @@ class Watcher:
         self.on_event = on_event
         self.on_notice = on_notice
         self._wall = wall_clock
+        self.liveness = liveness if liveness is not None or "outage" not in self.settings.detectors \
+            else LivenessTracker()
         self._trackers: list[_RoutesTracker | _CountryTracker] = []
         for t in self.targets:
             if t.target is not None:
@@ -537,7 +544,8 @@ class Watcher:
         for tracker in self._trackers:
             watched = tracker.watched
             found = detect_events(
-                tracker.view(now), None, detectors=s.detectors,
+                tracker.view(now), self.liveness.liveness() if self.liveness is not None else None,
+                detectors=s.detectors,
                 upstream={"min_peers": s.min_peers, "min_duration": s.min_duration, "baseline": s.baseline},
                 outage={"min_duration": s.min_duration},
                 origin={"baseline": s.baseline},
@@ -656,6 +664,8 @@ def replay(watcher: Watcher, observations: Iterable[Observation]) -> list[WatchE
     live: detectors run every ``check_every`` stream seconds, events come out in the order they
     were confirmed. Ends with :meth:`Watcher.finish`. Returns every event emitted."""
     before = len(watcher.events)
+    if watcher.liveness is not None:
+        observations = watcher.liveness.watch(observations)
     for chunk in _chunks(observations, watcher.settings.check_every):
         watcher.feed(chunk)
     watcher.finish()
