@@ -1062,14 +1062,19 @@ def _cmd_watch(args: argparse.Namespace) -> int:
     try:
         if files:
             notices: list[str] = []
+            progress = _RouteProgress(len(files)) if sys.stderr.isatty() and not args.json else None
             try:
-                stream = read_files(files, collector=args.collector, notices=notices)
+                stream = read_files(files, collector=args.collector, notices=notices,
+                                    progress=progress.update if progress else None)
                 if args.live:
                     watching.seed(watcher, stream)
                 else:
                     watching.replay(watcher, stream)
             except (MrtError, OSError) as exc:
                 raise UserError(str(exc)) from None
+            finally:
+                if progress is not None:
+                    progress.close()
             for line in notices:
                 print(f"transitwatch: note: {line}", file=sys.stderr)
         if args.live:

@@ -310,8 +310,8 @@ class WatchEvent:
 @dataclass(frozen=True)
 class Notice:
     """Something the watcher says besides events: ``kind`` is ``"gap"``, ``"problem"``
-    (a malformed message...), ``"held"`` / ``"released"`` / ``"dropped"`` (gap rules 4-5),
-    ``"subscription"``; ``time`` the watcher's clock (None before the first observation)."""
+    (a malformed message, a reconnection...), ``"resync"`` (data again after a gap), ``"held"`` /
+    ``"dropped"`` (gap rules 4-5); ``time`` the watcher's clock (None before the first observation)."""
 
     kind: str
     text: str
