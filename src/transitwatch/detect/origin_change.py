@@ -187,7 +187,7 @@ def origin_events(
     # Nearest covering prefix of the target's own with usual origins: walk up the index of every
     # prefix seen. The target's own prefixes: inside its networks, or usually originated by its
     # ASNs (an AS target's view also holds the routes it carries for others: not its prefixes).
-    index = PrefixIndex(s.prefix for s in sightings)
+    index = PrefixIndex.of_view(view)  # sightings are of the spans' prefixes
 
     def own(prefix: str) -> bool:
         return target.selects_prefix(prefix) or not usual[prefix].isdisjoint(target.asns)

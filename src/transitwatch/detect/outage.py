@@ -321,7 +321,7 @@ def outage_changes(
               "window": window, "settle": settle, "require_table": float(require_table),
               "quiet_after": liveness.quiet_after if liveness is not None else 0.0}
     target = view.target
-    index = PrefixIndex(s.prefix for s in view.spans)
+    index = PrefixIndex.of_view(view)
     family = 4 if any(v == 4 for v in index.version.values()) else 6
     silences = list(liveness.silences) if liveness is not None else []
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 import functools
 import math
 import socket
+import weakref
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -122,6 +123,18 @@ class PrefixIndex:
     def __len__(self) -> int:
         return len(self.size)
 
+    @classmethod
+    def of_view(cls, view: TargetView) -> PrefixIndex:
+        """The index of a view's span prefixes, built once per view (the detectors and the
+        visibility series share it; a view that gained spans since gets a new one)."""
+        cached = _VIEW_INDEX.get(id(view))
+        if cached is not None and cached[0]() is view and cached[1] == len(view.spans):
+            return cached[2]
+        index = cls(s.prefix for s in view.spans)
+        _VIEW_INDEX.clear()  # one view at a time is the common case; keeps memory bounded
+        _VIEW_INDEX[id(view)] = (weakref.ref(view), len(view.spans), index)
+        return index
+
     def covering(self, prefix: str) -> list[str]:
         """The prefixes of the index that strictly cover ``prefix``, nearest first."""
         out = []
@@ -130,6 +143,9 @@ class PrefixIndex:
             out.append(parent)
             parent = self.parent.get(parent)
         return out
+
+
+_VIEW_INDEX: dict[int, tuple[weakref.ref[TargetView], int, PrefixIndex]] = {}
 
 
 class PrefixSpace:
@@ -310,7 +326,7 @@ def visibility(
     hi = end if end is not None else view.end
     if lo is None or hi is None or hi < lo:
         return series
-    index = PrefixIndex(s.prefix for s in view.spans)
+    index = PrefixIndex.of_view(view)
     ordered = sorted(index.size, key=lambda p: index.order.get(p, len(index.order)))
     rows: dict[str, list[int]] = {p: [] for p in ordered}
     visible = PrefixSpace(index)
