@@ -736,7 +736,7 @@ def _add_country_args(p: argparse.ArgumentParser) -> None:
 
 
 def _add_db_arg(p: argparse.ArgumentParser, *, reading: bool = False) -> None:
-    from transitwatch.store.db import default_db_path
+    from transitwatch.dirs import default_db_path  # not the store itself: --help stays fast
 
     if reading:
         p.add_argument("--db", nargs="?", const=default_db_path(), type=Path, metavar="PATH",

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import bisect
 import ipaddress
-import os
 import re
 import time
 from collections.abc import Iterable, Mapping
@@ -31,6 +30,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from transitwatch.dirs import cache_dir
 from transitwatch.sources.download import DownloadError, download_file
 
 __all__ = [
@@ -70,8 +70,7 @@ class RegistryFileError(Exception):
 
 def default_registry_dir() -> Path:
     """``$XDG_CACHE_HOME/transitwatch/registry`` (``~/.cache/transitwatch/registry``)."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "transitwatch" / "registry"
+    return cache_dir("registry")
 
 
 def file_name_for(key: str, url: str) -> str:

@@ -20,7 +20,6 @@ path), skipping files already there and reporting, not raising, what is missing.
 from __future__ import annotations
 
 import difflib
-import os
 import re
 import sys
 import threading
@@ -32,6 +31,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
+from transitwatch.dirs import cache_dir
 from transitwatch.sources.download import DownloadError, download_file
 
 __all__ = [
@@ -160,8 +160,7 @@ def _one_edit_apart(a: str, b: str) -> bool:
 
 def default_cache_dir() -> Path:
     """``$XDG_CACHE_HOME/transitwatch/archive`` (``~/.cache/...`` when XDG_CACHE_HOME is unset)."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "transitwatch" / "archive"
+    return cache_dir("archive")
 
 
 def parse_time(value: str | datetime) -> datetime:

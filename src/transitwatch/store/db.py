@@ -30,6 +30,8 @@ from typing import Any
 
 import duckdb
 
+from transitwatch import dirs
+
 __all__ = [
     "SCHEMA_VERSION", "SQL_STABLE_ID", "TABLES", "Store", "StoreError",
     "default_db_path", "file_id_of", "stable_id",
@@ -95,8 +97,7 @@ class StoreError(Exception):
 
 def default_db_path() -> Path:
     """``$XDG_DATA_HOME/transitwatch/transitwatch.duckdb`` (``~/.local/share/...`` by default)."""
-    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
-    return Path(base) / "transitwatch" / "transitwatch.duckdb"
+    return dirs.default_db_path()
 
 
 def stable_id(text: str) -> int:
