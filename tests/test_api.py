@@ -3,6 +3,7 @@ bounded results, read-only."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -113,7 +114,13 @@ def test_read_only_and_openapi(client: TestClient, demo: tuple[Path, list[Path]]
     schema = client.get("/openapi.json").json()
     assert {"/api/upstreams/{target}", "/api/events", "/api/timeline/{target}", "/api/countries"} <= set(
         schema["paths"])
-    assert client.get("/docs").status_code == 200
+    docs = client.get("/docs")
+    assert docs.status_code == 200
+    # the API documentation works offline: every script and style sheet is served by us
+    assets = re.findall(r'(?:src|href)="([^"]+)"', docs.text)
+    assert assets and all(a.startswith("/") for a in assets), assets
+    for asset in assets:
+        assert client.get(asset).status_code == 200, asset
     assert client.post("/api/events").status_code == 405
     # The server holds the file read-only: a writer in this process is refused, not given a copy.
     with pytest.raises(StoreError):

@@ -23,7 +23,8 @@ from importlib import resources
 from typing import Any, TypeVar
 
 from fastapi import FastAPI, HTTPException, Query
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from transitwatch.registry import Registry, UnknownCountryError, normalise_country
@@ -171,6 +172,7 @@ def create_app(db: str | os.PathLike[str], *, registry: Registry | None = None) 
                     "upstreams, events with evidence, timelines and the country ranking, from a "
                     "transitwatch database (read-only).",
         version="1",
+        docs_url=None,  # served below from vendored files: no CDN, works offline
     )
     app.state.service = service
 
@@ -317,6 +319,15 @@ def create_app(db: str | os.PathLike[str], *, registry: Registry | None = None) 
 
     static = _static_dir()
     app.mount("/static", StaticFiles(directory=static), name="static")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json", title="transitwatch API",
+            swagger_js_url="/static/vendor/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url="/static/vendor/swagger-ui/swagger-ui.css",
+            swagger_favicon_url="/static/favicon.svg",
+        )
 
     @app.get("/", include_in_schema=False)
     def index() -> FileResponse:
