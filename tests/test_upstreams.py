@@ -165,9 +165,19 @@ def test_lost_upstream() -> None:
     lost = upstream_events(target_view("AS131279", stream))[1].to_dict()
     assert lost["evidence"][0]["as_path"] == "3356 4837 131279"
     assert lost["evidence"][0]["new_as_path"] == "3356 20485 131279"
-    # withdrawals by every peer: lost too
+    # withdrawals of every route by every peer: the target is gone (an outage, reported by the
+    # outage detector), not an upstream change; coming back through the same upstream is no event
     gone = baseline_rib() + [ob(ONSET + p, "withdraw", p, prefix) for p in range(3) for prefix in NK]
-    assert events(gone + [tick(ONSET + 3600)]) == [("lost_upstream", 4837, ONSET, ONSET + 2, 3)]
+    assert events(gone + [tick(ONSET + 3600)]) == []
+    back = [ob(ONSET + 3 * 3600 + p, "announce", p, prefix, via(p, 4837))
+            for p in range(3) for prefix in NK]
+    assert events(gone + back + [tick(ONSET + 5 * 3600)]) == []
+    # ... but coming back through another upstream is a change: the new one at once, the old one
+    # once it has not come back within min_duration
+    moved = [ob(ONSET + 3 * 3600 + p, "announce", p, prefix, via(p, 20485))
+             for p in range(3) for prefix in NK]
+    assert [e[:2] for e in events(gone + moved + [tick(ONSET + 5 * 3600)])] == [
+        ("new_upstream", 20485), ("lost_upstream", 4837)]
 
 
 def test_update_only_input_baseline_is_first_state() -> None:

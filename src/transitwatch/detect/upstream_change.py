@@ -15,7 +15,10 @@ streams first). The rules:
 - **Per peer.** A peer *gains* an upstream when its routes to the target start going through it,
   and *loses* it when none does any more. A session reset is not a change: the peer's upstreams
   are kept as *stale* while it is down and matched against what it re-announces; those it has not
-  re-announced ``min_duration`` after the session came back are lost then. A RIB dump that
+  re-announced ``min_duration`` after the session came back are lost then. The same holds when a
+  peer loses *every* route to the target (all withdrawn): that is an outage as this peer sees it
+  (:mod:`~transitwatch.detect.outage`), not an upstream change, and the target coming back
+  through the same upstream is no event. A RIB dump that
   refreshes a table changes the state silently (it says what is, not when it changed).
 - **Onset and confirmation.** ``new_upstream``: the onset is the first gain of an upstream that
   no peer had; it is confirmed when ``min_peers`` peers have seen it, or when it has stayed
@@ -245,6 +248,7 @@ def _peer_deltas(view: TargetView, baseline_end: float, grace: float) -> list[_D
         current: Counter[int] = Counter()
         stale: dict[int, Evidence | None] = {}
         stale_deadline: float | None = None
+        dark = False
         known = False
         own_baseline_until = float("-inf")
         for time in sorted(by_time):
@@ -264,23 +268,34 @@ def _peer_deltas(view: TargetView, baseline_end: float, grace: float) -> list[_D
                     current[span.upstream] += 1
                     starting.setdefault(span.upstream, span)
             after = {up for up, n in current.items() if n > 0}
-            if group["down"] or any(s.end_cause == "down" for s in group["end"]):
-                # Session reset: what the peer had becomes stale, not lost.
+            session_down = bool(group["down"] or any(s.end_cause == "down" for s in group["end"]))
+            # The peer lost every route to the target (withdrawn, not a session reset): that is the
+            # target's visibility (the outage detector's question), not a change of upstream. Its
+            # upstreams become stale like after a session reset, and are matched against what
+            # comes back: the same upstream returning is no event, another one is a change.
+            went_dark = bool(before) and not after and not session_down
+            if session_down or went_dark:
                 for up in before - after:
                     stale.setdefault(up, _span_end_evidence(ending[up]) if up in ending else None)
                 stale_deadline = None
+            if went_dark:
+                dark = True
             if group["up"]:
                 if stale:
                     stale_deadline = time + grace
                 if not known:
                     own_baseline_until = time + grace
+            if dark and after and not session_down:
+                dark = False
+                if stale:
+                    stale_deadline = time + grace
             for up in after & set(stale):
                 del stale[up]  # re-announced after the reset: restored, not gained
             gained = {up: starting[up] for up in after - before - set(stale) if up in starting}
             lost: dict[int, Evidence | None] = {
                 up: _span_end_evidence(ending[up]) for up in before - after if up in ending
             }
-            if group["down"] or any(s.end_cause == "down" for s in group["end"]):
+            if session_down or went_dark:
                 lost = {}
             if gained or lost:
                 first_view = not known and not before
