@@ -83,7 +83,19 @@ def run_mode(mode: str, target: str, paths: list[str]) -> dict[str, Any]:
     workers_rss: list[int] = []
     extra: dict[str, Any] = {}
     if mode == "single":
-        view = target_view(target, read_files(paths))
+        counted = [0]
+
+        def counting(stream: Any) -> Any:
+            for obs in stream:
+                counted[0] += 1
+                yield obs
+
+        view = target_view(target, counting(read_files(paths)))
+        observations = counted[0]
+    elif mode == "single-filtered":  # what the CLI runs in one process
+        from transitwatch.state.target import Target
+
+        view = target_view(target, read_files(paths, route_filter=Target.parse(target).route_filter()))
         observations = None
     elif mode.startswith("workers"):
         n = int(mode[len("workers") :])
@@ -133,7 +145,7 @@ def main() -> None:
         "--work", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "transitwatch-bench"
     )
     parser.add_argument("--target", default="AS131279")
-    parser.add_argument("--modes", default="single,workers1,workers2,dask2")
+    parser.add_argument("--modes", default="single,single-filtered,workers1,workers2,dask2")
     parser.add_argument("--run", help=argparse.SUPPRESS)
     args = parser.parse_args()
     paths = make_workload(args.work, args.scale)
@@ -166,9 +178,12 @@ def main() -> None:
         )
         results.append(json.loads(out.stdout.strip().splitlines()[-1]))
         print(json.dumps(results[-1]), file=sys.stderr)
-    observations = next((r["observations"] for r in results if r["observations"]), None)
+    # every observation in the files (the unfiltered single-process run counts them)
+    observations = next((r["observations"] for r in results if r["mode"] == "single"), None)
     base = next((r["seconds"] for r in results if r["mode"] == "workers1"), None)
     for r in results:
+        if r["mode"].startswith("workers"):
+            r["passed_route_filter"] = r["observations"]
         r["observations"] = observations
         r["obs_per_s"] = round(observations / r["seconds"]) if observations else None
         r["speedup_vs_1_worker"] = round(base / r["seconds"], 2) if base else None

@@ -232,7 +232,7 @@ def synthetic_updates(
         i = rng.randrange(len(peers))
         prefix = prefixes[rng.randrange(len(TARGET_PREFIXES), len(prefixes))]
         ip, asn = peers[i]
-        if roll < 0.45:
+        if roll < 0.2:
             withdrawn.append((i, prefix))
             out.append(Observation(time=float(t), kind=WITHDRAW, peer_ip=ip, peer_asn=asn, prefix=prefix))
         else:
