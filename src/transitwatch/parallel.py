@@ -281,6 +281,7 @@ class WorkPool:
         self._executor: ProcessPoolExecutor | None = None
         self._client: Any = None
         self._cluster: Any = None
+        self._completed: Any = None  # distributed.as_completed: finished futures pushed to us
         if scheduler == "inline":
             # Tasks run in this process, one at a time: for debugging and for tests of the logic.
             self.workers, self.backend = 1, "inline"
@@ -325,17 +326,30 @@ class WorkPool:
             done: Future[Any] = Future()
             done.set_result(fn(arg))
             return done
-        return self._client.submit(fn, arg, pure=False)
+        future = self._client.submit(fn, arg, pure=False)
+        if self._completed is None or self._completed.is_empty():
+            from distributed import as_completed
+
+            self._completed = as_completed([future])
+        else:
+            self._completed.add(future)
+        return future
+
+    @property
+    def in_flight(self) -> int:
+        """Tasks to keep submitted: one per worker locally; twice that on Dask, whose round trip
+        through the scheduler would otherwise leave workers idle between tasks."""
+        return self.workers if self._client is None else 2 * self.workers
 
     def wait_any(self, pending: set[Any]) -> tuple[set[Any], set[Any]]:
         """(finished, still pending)."""
         if self._executor is not None or self._client is None:
             done, rest = wait(pending, return_when=FIRST_COMPLETED)
             return set(done), set(rest)
-        from distributed import wait as dask_wait
-
-        result = dask_wait(list(pending), return_when="FIRST_COMPLETED")
-        return set(result.done), set(result.not_done)
+        done = {self._completed.next()}
+        if self._completed.has_ready():
+            done.update(self._completed.next_batch(block=False))
+        return done, pending - done
 
     def close(self) -> None:
         if self._executor is not None:
@@ -406,14 +420,20 @@ class ParallelView:
 class _Selectors:
     """For each selected prefix, the two earliest-starting files that selected it."""
 
-    def __init__(self, parts: Iterable[FilePart]) -> None:
-        self.earliest: dict[str, list[tuple[float, int]]] = {}
+    def __init__(self, parts: Iterable[FilePart], collectors: dict[int, str]) -> None:
+        self.collectors = collectors
+        self.prefixes: set[str] = set()
+        # (collector, prefix) -> the two earliest-starting files of that collector selecting it:
+        # peers do not span collectors, so only those can make this file's peers hold the prefix.
+        self.earliest: dict[tuple[str, str], list[tuple[float, int]]] = {}
         for part in parts:
             # Lower bound of the times of the file's records (the first one read, dropped or not).
             start = min((t for t in (part.first_record_time, part.first_time) if t is not None),
                         default=float("inf"))
+            self.prefixes.update(part.selected)
+            collector = collectors[part.index]
             for prefix in part.selected:
-                best = self.earliest.setdefault(prefix, [])
+                best = self.earliest.setdefault((collector, prefix), [])
                 best.append((start, part.index))
                 if len(best) > 2:
                     best.sort()
@@ -423,10 +443,11 @@ class _Selectors:
         """Whether a file that may come earlier in the merge selected a prefix this file's task
         did not know about: this file may have dropped its withdrawals or replacements."""
         used = part.relevant_used  # a subset of the final prefixes: compare sizes first
-        if len(used) == len(self.earliest) or part.max_time is None:
+        if len(used) == len(self.prefixes) or part.max_time is None:
             return False
-        for prefix in self.earliest.keys() - used:
-            for start, index in self.earliest[prefix]:
+        collector = self.collectors[part.index]
+        for prefix in self.prefixes - used:
+            for start, index in self.earliest.get((collector, prefix), ()):
                 if index != part.index and start <= part.max_time:
                     return True
         return False
@@ -496,7 +517,7 @@ def parallel_target_view(
             in_flight: dict[Any, FileTask] = {}
             # One task per worker in flight: each new task carries every prefix learnt so far.
             while queue or in_flight:
-                while queue and len(in_flight) < work.workers:
+                while queue and len(in_flight) < work.in_flight:
                     task = queue.pop()
                     if adaptive:
                         task = FileTask(task.index, task.path, task.collector, task.target,
@@ -521,8 +542,8 @@ def parallel_target_view(
             return (when if when is not None else float("inf"), 0 if _is_rib(task.path) else 1, task.index)
 
         run(sorted(tasks, key=order), adaptive=True)
-        selectors = _Selectors(parts.values())
-        final = frozenset(selectors.earliest)
+        selectors = _Selectors(parts.values(), {t.index: t.collector for t in tasks})
+        final = frozenset(selectors.prefixes)
         again = [
             FileTask(t.index, t.path, t.collector, t.target, final, t.until, t.route_filter)
             for t in tasks
