@@ -36,6 +36,7 @@ import os
 import re
 import tempfile
 import time
+from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -105,6 +106,8 @@ class FilePart:
     index: int
     path: str
     kept: list[Observation] = field(default_factory=list)
+    ghost_times: array[float] = field(default_factory=lambda: array("d"))
+    ghost_at: array[int] = field(default_factory=lambda: array("q"))
     selected: frozenset[str] = frozenset()
     relevant_used: frozenset[str] = frozenset()
     first_time: float | None = None
@@ -155,11 +158,14 @@ def reduce_file(task: FileTask) -> FilePart:
     hints = target.prefix_hints
     kept: list[Observation] = []
     keep = kept.append
+    # Structural observations that carry nothing but their time travel as (time, position in
+    # kept): a float instead of an Observation, so the merge's memory stays small.
+    ghost_times, ghost_at = part.ghost_times, part.ghost_at
     running_max = float("-inf")
     prev_time: float | None = None
     prev_rib = False
     run_peers: set[str] = set()
-    dropped_latest: Observation | None = None  # latest dropped non-RIB observation since the last kept
+    dropped_latest: float | None = None  # time of the latest dropped non-RIB observation since the last kept
     last: Observation | None = None
     last_kept = False
     count = 0
@@ -176,9 +182,10 @@ def reduce_file(task: FileTask) -> FilePart:
                     break
                 count += 1
                 kind = obs.kind
-                wanted = t > running_max
-                if wanted:
+                structural = t > running_max
+                if structural:
                     running_max = t
+                wanted = False
                 if kind == "rib":
                     if not prev_rib or t != prev_time:
                         run_peers = set()
@@ -208,14 +215,19 @@ def reduce_file(task: FileTask) -> FilePart:
                         wanted = True
                     elif prefix in relevant:
                         wanted = True
-                if wanted:
+                if wanted or structural:
                     if dropped_latest is not None:
-                        keep(dropped_latest)
+                        ghost_times.append(dropped_latest)
+                        ghost_at.append(len(kept))
                         dropped_latest = None
-                    keep(obs)
-                elif kind != "rib" and (dropped_latest is None or t > dropped_latest.time):
-                    dropped_latest = obs
-                last, last_kept = obs, wanted
+                    if wanted or kind == "rib":
+                        keep(obs)
+                    else:
+                        ghost_times.append(t)
+                        ghost_at.append(len(kept))
+                elif kind != "rib" and (dropped_latest is None or t > dropped_latest):
+                    dropped_latest = t
+                last, last_kept = obs, wanted or structural
             if part.cut:
                 break
     except (MrtError, OSError) as exc:
@@ -225,9 +237,14 @@ def reduce_file(task: FileTask) -> FilePart:
         return FilePart(index=task.index, path=task.path, error=f"{task.path}: {type(exc).__name__}: {exc}",
                         cpu=time.process_time() - started, pid=os.getpid())
     if last is not None and not last_kept:
-        if dropped_latest is not None and dropped_latest is not last:
-            keep(dropped_latest)
-        keep(last)
+        if dropped_latest is not None:
+            ghost_times.append(dropped_latest)
+            ghost_at.append(len(kept))
+        if last.kind == "rib":
+            keep(last)
+        else:
+            ghost_times.append(last.time)
+            ghost_at.append(len(kept))
     part.kept = kept
     # Upper bound of the file's record times, dropped records included (the repair check).
     part.max_time = until if part.cut else running_max if count else None
@@ -563,17 +580,24 @@ def parallel_target_view(
         if part.error is not None:
             failures.append(FileFailure(part.path, part.error))
     view = target_view(tgt, _MergedParts(ordered, notes), until=until, notices=notes)
-    if route_filter and until is None:
-        # The first observation may be an announcement the filter dropped: start at the first
-        # record read, as the view ends at the last one.
+    if route_filter:
+        # The first and last observations may be announcements the filter dropped: the input
+        # starts and ends with the records read (of files read to their end, when `until` cut).
         firsts = [p.first_record_time for p in ordered if p.error is None and p.first_record_time is not None]
-        if firsts and (view.start is None or min(firsts) < view.start):
-            view.start = min(firsts)
+        lasts = [p.last_record_time for p in ordered if p.error is None and p.last_record_time is not None]
+        if firsts and lasts:
+            first, last = min(firsts), max(lasts)
+            if until is not None:
+                last = min(last, until)
+            if view.start is None or first < view.start:
+                view.start = first
+            if view.end is None or last > view.end:
+                view.end = last
     for failure in failures:
         view.notices.append(f"{failure} (file left out)")
     return ParallelView(
         view=view, failures=failures, files=len(files), observations=decoded,
-        kept=sum(len(p.kept) for p in ordered), repaired=repaired, backend=work.backend,
+        kept=sum(len(p.kept) + len(p.ghost_times) for p in ordered), repaired=repaired, backend=work.backend,
         workers=work.workers, seconds=time.perf_counter() - started, worker_cpu=worker_cpu,
     )
 
@@ -631,8 +655,23 @@ class _Never:
 _NEVER: Any = _Never()
 
 
+def _ghost(time: float) -> Observation:
+    """A stand-in for a dropped observation: a withdrawal of no prefix, which the routing state
+    skips, so only its time acts (it may close RIB dumps, start or end the input)."""
+    return Observation(time=time, kind="withdraw", peer_ip="", peer_asn=0, prefix="")
+
+
 def _finishing(part: FilePart, notes: list[str]) -> Iterator[Observation]:
-    yield from part.kept
+    ghosts = zip(part.ghost_at, part.ghost_times, strict=True)
+    pending = next(ghosts, None)
+    for position, obs in enumerate(part.kept):
+        while pending is not None and pending[0] == position:
+            yield _ghost(pending[1])
+            pending = next(ghosts, None)
+        yield obs
+    while pending is not None:
+        yield _ghost(pending[1])
+        pending = next(ghosts, None)
     if part.damage is not None:
         notes.append(part.damage)
 
