@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -189,6 +189,68 @@ def _cmd_registry(args: argparse.Namespace) -> int:
     return 0
 
 
+def _target_arg(text: str) -> Target:
+    """TARGET (an AS, a prefix, or several joined by commas) parsed; errors as UserError."""
+    from transitwatch.state.target import Target, TargetError
+
+    try:
+        return Target.parse(text)
+    except TargetError as exc:
+        raise UserError(str(exc)) from None
+
+
+def _check_zone(tz: str | None) -> None:
+    """A time zone the user gave (or a country's) must be a known IANA zone; None is fine."""
+    from transitwatch.times import zone
+
+    if tz:
+        try:
+            zone(tz)
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+
+
+def _time_arg(text: str | None) -> float | None:
+    """A TIME option (ISO 8601 or epoch) as epoch seconds; None when not given."""
+    from transitwatch.times import parse_time
+
+    if not text:
+        return None
+    try:
+        return parse_time(text)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+
+
+def _check_one_collector(args: argparse.Namespace) -> None:
+    """With FILES, --collector is the one collector they all come from, not a list."""
+    if args.collector and "," in args.collector:
+        raise UserError("with FILES, --collector names the one collector the files come from")
+
+
+def _route_files(args: argparse.Namespace) -> tuple[list[str], str | None]:
+    """(files, collector override) for commands that read FILES or an archive window: the FILES
+    and their --collector, or the cached archive files of --collector/--from/--to (their collector
+    comes from their paths)."""
+    if args.files:
+        if args.start or args.end:
+            raise UserError("give either MRT files or --from/--to, not both")
+        _check_one_collector(args)
+        return list(args.files), args.collector
+    return [str(p) for p in _archive_window_files(args)], None
+
+
+def _route_progress(args: argparse.Namespace, files: list[str]) -> _RouteProgress | None:
+    """Progress while ``files`` are decoded: on a terminal, and not with --json."""
+    return _RouteProgress(len(files)) if sys.stderr.isatty() and not args.json else None
+
+
+def _print_notes(lines: Iterable[str]) -> None:
+    """Notices of the readers and detectors (left-out files, damage, ...) as notes on stderr."""
+    for line in lines:
+        print(f"transitwatch: note: {line}", file=sys.stderr)
+
+
 def _route_inputs(
     args: argparse.Namespace, *, filtered: bool = False
 ) -> tuple[Target, list[str], Iterator[Observation]]:
@@ -196,30 +258,12 @@ def _route_inputs(
     ``filtered``: the decoder drops announcements that cannot concern the target (fast path for
     questions about the target's own routes only)."""
     from transitwatch.sources.files import read_files
-    from transitwatch.state.target import Target, TargetError
-    from transitwatch.times import zone
 
-    try:
-        target = Target.parse(args.target)
-    except TargetError as exc:
-        raise UserError(str(exc)) from None
-    if args.tz:
-        try:
-            zone(args.tz)
-        except ValueError as exc:
-            raise UserError(str(exc)) from None
-    if args.files:
-        if args.start or args.end:
-            raise UserError("give either MRT files or --from/--to, not both")
-        if args.collector and "," in args.collector:
-            raise UserError("with FILES, --collector names the one collector the files come from")
-        files: list[str] = list(args.files)
-        override = args.collector
-    else:
-        files = [str(p) for p in _archive_window_files(args)]
-        override = None
+    target = _target_arg(args.target)
+    _check_zone(args.tz)
+    files, override = _route_files(args)
     notices: list[str] = []
-    progress = _RouteProgress(len(files)) if sys.stderr.isatty() and not args.json else None
+    progress = _route_progress(args, files)
     try:
         stream = read_files(files, collector=override, notices=notices,
                             progress=progress.update if progress else None,
@@ -253,9 +297,6 @@ class _RouteProgress:
 def _replay_view(
     args: argparse.Namespace, until: float | None = None, *, filtered: bool = False, tracker: Any = None
 ) -> TargetView:
-    from transitwatch.sources.mrt import MrtError
-    from transitwatch.state.view import target_view
-
     if getattr(args, "db", None) is not None:
         return _store_view(args, until)
     if _parallel_wanted(args):
@@ -264,19 +305,29 @@ def _replay_view(
         if args.scheduler or (args.workers or 1) > 1:
             print("transitwatch: note: outage detection reads every record in one process; "
                   "--workers/--scheduler apply to --detect upstream,origin", file=sys.stderr)
+    view = _one_process_view(args, until, filtered=filtered, tracker=tracker)
+    _print_notes(view.notices)
+    return view
+
+
+def _one_process_view(
+    args: argparse.Namespace, until: float | None, *, filtered: bool, tracker: Any
+) -> TargetView:
+    """The target's view from FILES or the archive window, decoded in this process (its notices
+    are the caller's to print)."""
+    from transitwatch.sources.mrt import MrtError
+    from transitwatch.state.view import target_view
+
     target, notices, stream = _route_inputs(args, filtered=filtered)
     try:
         # `tracker` (a LivenessTracker) records collector silences on the way.
-        view = target_view(target, tracker.watch(stream) if tracker is not None else stream,
+        return target_view(target, tracker.watch(stream) if tracker is not None else stream,
                            until=until, notices=notices)
     except (MrtError, OSError) as exc:
         raise UserError(str(exc)) from None
     finally:
         if args._progress is not None:
             args._progress.close()
-    for line in view.notices:
-        print(f"transitwatch: note: {line}", file=sys.stderr)
-    return view
 
 
 def _parallel_wanted(args: argparse.Namespace) -> bool:
@@ -298,24 +349,13 @@ def _parallel_view(args: argparse.Namespace, until: float | None) -> TargetView:
     """The target's view from files decoded by --workers processes or on a Dask --scheduler (the
     single-process view; unreadable files are noted and left out instead of stopping the run)."""
     from transitwatch.parallel import parallel_target_view
-    from transitwatch.state.target import Target, TargetError
 
-    try:
-        target = Target.parse(args.target)
-    except TargetError as exc:
-        raise UserError(str(exc)) from None
-    if args.files:
-        if args.start or args.end:
-            raise UserError("give either MRT files or --from/--to, not both")
-        if args.collector and "," in args.collector:
-            raise UserError("with FILES, --collector names the one collector the files come from")
-        files, override = list(args.files), args.collector
-    else:
-        files, override = [str(p) for p in _archive_window_files(args)], None
+    target = _target_arg(args.target)
+    files, override = _route_files(args)
     for path in files:
         if not Path(path).exists():
             raise UserError(f"{path}: no such file")
-    progress = _RouteProgress(len(files)) if sys.stderr.isatty() and not args.json else None
+    progress = _route_progress(args, files)
     try:
         run = parallel_target_view(target, files, collector=override, until=until, workers=args.workers,
                                    scheduler=args.scheduler, progress=progress.update if progress else None)
@@ -324,8 +364,7 @@ def _parallel_view(args: argparse.Namespace, until: float | None) -> TargetView:
     finally:
         if progress is not None:
             progress.close()
-    for line in run.view.notices:
-        print(f"transitwatch: note: {line}", file=sys.stderr)
+    _print_notes(run.view.notices)
     return run.view
 
 
@@ -336,14 +375,8 @@ def _cmd_upstreams(args: argparse.Namespace) -> int:
 
     from transitwatch.metrics.upstreams import upstream_report
     from transitwatch.render_upstreams import print_upstreams
-    from transitwatch.times import parse_time
 
-    at = None
-    if args.at:
-        try:
-            at = parse_time(args.at)
-        except ValueError as exc:
-            raise UserError(str(exc)) from None
+    at = _time_arg(args.at)
     view = _replay_view(args, until=at, filtered=True)
     report = upstream_report(view, at)
     if args.json:
@@ -364,15 +397,8 @@ def _cmd_events(args: argparse.Namespace) -> int:
     from transitwatch.detect.upstream_change import upstream_changes
     from transitwatch.metrics.upstreams import upstream_timeline
     from transitwatch.render_upstreams import print_events, timeline_buckets
-    from transitwatch.times import parse_duration
 
-    try:
-        min_duration = parse_duration(args.min_duration)
-        baseline = parse_duration(args.baseline)
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
-    if args.min_peers < 1:
-        raise UserError("--min-peers must be at least 1")
+    min_duration, baseline = _upstream_rule_args(args)
     detectors = _detectors_from_args(args)
     # Upstream changes need only the target's routes (plus RIB dumps, withdrawals and session
     # changes, which the filter always passes). Detectors that watch all peers must not filter:
@@ -401,6 +427,20 @@ def _cmd_events(args: argparse.Namespace) -> int:
     if not view.spans:
         print(f"transitwatch: note: no route to {changes.target} in the input", file=sys.stderr)
     return 0
+
+
+def _upstream_rule_args(args: argparse.Namespace) -> tuple[float, float]:
+    """(min_duration, baseline) in seconds from --min-duration and --baseline; --min-peers checked."""
+    from transitwatch.times import parse_duration
+
+    try:
+        min_duration = parse_duration(args.min_duration)
+        baseline = parse_duration(args.baseline)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    if args.min_peers < 1:
+        raise UserError("--min-peers must be at least 1")
+    return min_duration, baseline
 
 
 def _detectors_from_args(args: argparse.Namespace) -> tuple[str, ...]:
@@ -457,28 +497,14 @@ def _detector_view(args: argparse.Namespace, tracker: Any = None) -> tuple[Targe
     (a LivenessTracker) watches it."""
     from transitwatch.sources.files import read_files
     from transitwatch.sources.mrt import MrtError
-    from transitwatch.state.view import target_view
 
     text = (args.target or "").strip()
     if len(text) == 2 and text.isalpha():
         from transitwatch.metrics.country import country_view
-        from transitwatch.registry import UnknownCountryError, normalise_country
-        from transitwatch.times import zone
 
-        try:
-            cc = normalise_country(text)
-        except UnknownCountryError as exc:
-            raise UserError(str(exc)) from None
+        cc = _country_code(text)
         registry = _registry_from_args(args)
-        tz = args.tz
-        if not tz:
-            own = registry.timezone_of(cc)
-            tz = str(own) if own is not None else None
-        if tz:
-            try:
-                zone(tz)
-            except ValueError as exc:
-                raise UserError(str(exc)) from None
+        tz = _country_zone(args.tz, registry, cc)
         files = list(args.files) if args.files else [str(p) for p in _archive_window_files(args)]
         notices: list[str] = []
         try:
@@ -489,18 +515,9 @@ def _detector_view(args: argparse.Namespace, tracker: Any = None) -> tuple[Targe
         except (MrtError, OSError) as exc:
             raise UserError(str(exc)) from None
     else:
-        target, notices, stream = _route_inputs(args)
-        try:
-            view = target_view(target, tracker.watch(stream) if tracker is not None else stream,
-                               notices=notices)
-        except (MrtError, OSError) as exc:
-            raise UserError(str(exc)) from None
-        finally:
-            if args._progress is not None:
-                args._progress.close()
+        view = _one_process_view(args, None, filtered=False, tracker=tracker)
         tz = args.tz
-    for line in view.notices:
-        print(f"transitwatch: note: {line}", file=sys.stderr)
+    _print_notes(view.notices)
     return view, tz
 
 
@@ -555,14 +572,8 @@ def _country_state(args: argparse.Namespace) -> tuple[Any, list[str]]:
     from transitwatch.sources.files import read_files
     from transitwatch.sources.mrt import MrtError
     from transitwatch.state.table import RoutingState
-    from transitwatch.times import parse_time
 
-    until = None
-    if getattr(args, "at", None):
-        try:
-            until = parse_time(args.at)
-        except ValueError as exc:
-            raise UserError(str(exc)) from None
+    until = _time_arg(getattr(args, "at", None))
     notices: list[str] = []
     if getattr(args, "db", None) is not None:
         return _store_state(args, until), notices
@@ -572,8 +583,7 @@ def _country_state(args: argparse.Namespace) -> tuple[Any, list[str]]:
         state = RoutingState().replay(read_files(args.files, notices=notices), until=until)
     except (MrtError, OSError) as exc:
         raise UserError(str(exc)) from None
-    for line in notices:
-        print(f"transitwatch: note: {line}", file=sys.stderr)
+    _print_notes(notices)
     return state, notices
 
 
@@ -607,31 +617,35 @@ def _country_inputs(args: argparse.Namespace) -> tuple[str, str | None, Registry
 
     With --country, the TARGET position holds the first FILE. The time zone defaults to the
     country's own (``--country KP`` prints Pyongyang times)."""
-    from transitwatch.registry import UnknownCountryError, normalise_country
-    from transitwatch.times import zone
-
-    try:
-        cc = normalise_country(args.country)
-    except UnknownCountryError as exc:
-        raise UserError(str(exc)) from None
+    cc = _country_code(args.country)
     if args.start or args.end:
         raise UserError("--country reads MRT FILES; --from/--to are not supported with it yet")
-    if args.collector and "," in args.collector:
-        raise UserError("with FILES, --collector names the one collector the files come from")
+    _check_one_collector(args)
     registry = _registry_from_args(args)
-    tz = args.tz
-    if not tz:
-        own = registry.timezone_of(cc)
-        tz = str(own) if own is not None else None
-    if tz:
-        try:
-            zone(tz)
-        except ValueError as exc:
-            raise UserError(str(exc)) from None
+    tz = _country_zone(args.tz, registry, cc)
     files = [f for f in [args.target, *args.files] if f]
     if not files:
         raise UserError("give the MRT files to read after --country CC")
     return cc, tz, registry, files
+
+
+def _country_code(text: str) -> str:
+    """A country code the user gave, normalised (``kp`` -> ``KP``); unknown ones as UserError."""
+    from transitwatch.registry import UnknownCountryError, normalise_country
+
+    try:
+        return normalise_country(text)
+    except UnknownCountryError as exc:
+        raise UserError(str(exc)) from None
+
+
+def _country_zone(tz: str | None, registry: Registry, cc: str) -> str | None:
+    """--tz, or else the country's own zone (None when the registry knows none); checked."""
+    if not tz:
+        own = registry.timezone_of(cc)
+        tz = str(own) if own is not None else None
+    _check_zone(tz)
+    return tz
 
 
 def _country_stream(args: argparse.Namespace, files: list[str], notices: list[str]) -> Any:
@@ -650,22 +664,16 @@ def _cmd_country_upstreams(args: argparse.Namespace) -> int:
     from transitwatch.render_country import print_country_upstreams
     from transitwatch.sources.mrt import MrtError
     from transitwatch.state.table import RoutingState
-    from transitwatch.times import iso_local, parse_time
+    from transitwatch.times import iso_local
 
     cc, tz, registry, files = _country_inputs(args)
-    at = None
-    if args.at:
-        try:
-            at = parse_time(args.at)
-        except ValueError as exc:
-            raise UserError(str(exc)) from None
+    at = _time_arg(args.at)
     notices: list[str] = []
     try:
         state = RoutingState().replay(_country_stream(args, files, notices), until=at)
     except (MrtError, OSError) as exc:
         raise UserError(str(exc)) from None
-    for line in notices:
-        print(f"transitwatch: note: {line}", file=sys.stderr)
+    _print_notes(notices)
     report = country_upstreams(state, cc, registry)
     if at is not None:
         report.time = at
@@ -689,23 +697,15 @@ def _cmd_country_events(args: argparse.Namespace) -> int:
     from transitwatch.metrics.upstreams import upstream_timeline
     from transitwatch.render_upstreams import print_events
     from transitwatch.sources.mrt import MrtError
-    from transitwatch.times import parse_duration
 
     cc, tz, registry, files = _country_inputs(args)
-    try:
-        min_duration = parse_duration(args.min_duration)
-        baseline = parse_duration(args.baseline)
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
-    if args.min_peers < 1:
-        raise UserError("--min-peers must be at least 1")
+    min_duration, baseline = _upstream_rule_args(args)
     notices: list[str] = []
     try:
         view = country_view(cc, _country_stream(args, files, notices), registry, notices=notices)
     except (MrtError, OSError) as exc:
         raise UserError(str(exc)) from None
-    for line in notices:
-        print(f"transitwatch: note: {line}", file=sys.stderr)
+    _print_notes(notices)
     changes = upstream_changes(view, min_peers=args.min_peers, min_duration=min_duration, baseline=baseline)
     buckets = args.buckets or 48
     if args.json:
@@ -757,20 +757,14 @@ def _open_store(path: Path, *, read_only: bool) -> Any:
 
 
 def _store_view(args: argparse.Namespace, until: float | None) -> TargetView:
-    from transitwatch.state.target import Target, TargetError
     from transitwatch.store import TargetTooBroad, target_view
-    from transitwatch.times import parse_time, zone
 
     if args.files:
         raise UserError("give either MRT files or --db, not both")
-    try:
-        target = Target.parse(args.target)
-        if args.tz:
-            zone(args.tz)
-        if until is None and args.end and args.command == "upstreams":
-            until = parse_time(args.end)
-    except (TargetError, ValueError) as exc:
-        raise UserError(str(exc)) from None
+    target = _target_arg(args.target)
+    _check_zone(args.tz)
+    if until is None and args.end and args.command == "upstreams":
+        until = _time_arg(args.end)
     with _open_store(args.db, read_only=True) as store:
         try:
             return target_view(store, target, until=until)
@@ -844,8 +838,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
             if progress is not None:
                 progress.close()
         summary = store.summary()
-    for line in report.notices:
-        print(f"transitwatch: note: {line}", file=sys.stderr)
+    _print_notes(report.notices)
     if args.json:
         print(json.dumps({**report.to_dict(), "database": summary}, indent=2))
         return 0
@@ -964,7 +957,7 @@ def _cmd_watch(args: argparse.Namespace) -> int:
     from transitwatch.sources.files import read_files
     from transitwatch.sources.mrt import MrtError
     from transitwatch.sources.rislive import RIS_LIVE_URL, LiveStats, RisLiveError
-    from transitwatch.times import parse_duration, zone
+    from transitwatch.times import parse_duration
     from transitwatch.watch import LIVE_BASELINE
 
     target_texts, files = _watch_inputs(args)
@@ -987,11 +980,7 @@ def _cmd_watch(args: argparse.Namespace) -> int:
     if not args.live and not files:
         raise UserError("give MRT FILES to replay, or --live to follow RIS Live")
     tz = args.tz or (config.timezone if config is not None else None)
-    if tz:
-        try:
-            zone(tz)
-        except ValueError as exc:
-            raise UserError(str(exc)) from None
+    _check_zone(tz)
     base = config.settings if config is not None else watching.WatchSettings()
     try:
         if args.baseline:
@@ -1062,7 +1051,7 @@ def _cmd_watch(args: argparse.Namespace) -> int:
     try:
         if files:
             notices: list[str] = []
-            progress = _RouteProgress(len(files)) if sys.stderr.isatty() and not args.json else None
+            progress = _route_progress(args, files)
             try:
                 stream = read_files(files, collector=args.collector, notices=notices,
                                     progress=progress.update if progress else None)
@@ -1075,8 +1064,7 @@ def _cmd_watch(args: argparse.Namespace) -> int:
             finally:
                 if progress is not None:
                     progress.close()
-            for line in notices:
-                print(f"transitwatch: note: {line}", file=sys.stderr)
+            _print_notes(notices)
         if args.live:
             url = args.ris_live_url or (config.ris_live_url if config is not None else None) or RIS_LIVE_URL
             prefixes, paths = watcher.subscriptions()
