@@ -59,6 +59,20 @@ def test_as_path_errors(bad: str) -> None:
         parse_as_path(bad)
 
 
+def test_origin_of_path_text() -> None:
+    from transitwatch.detect import origin_change
+    from transitwatch.state.aspath import origin_of
+
+    assert origin_of("2914 4837 131279") == 131279
+    assert origin_of("2914 4837 131279 ") == 131279
+    assert origin_of("(65001 65002) 3356") == 3356
+    assert origin_of("3356 1.10") == 65546               # asdot: the full parse
+    assert origin_of("3356 {4134,4809}") is None          # an AS_SET origin
+    assert origin_of("3356 {}") is None                   # unparsable
+    assert origin_of("") is None and origin_of(None) is None
+    assert origin_change.origin_of is origin_of           # one definition for detectors and metrics
+
+
 def test_upstream_of_runs() -> None:
     p = parse_as_path("2914 4837 131279 64000")
     assert p.upstream_of({131279}) == 4837

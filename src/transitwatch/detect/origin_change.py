@@ -36,7 +36,7 @@ from typing import Any
 from transitwatch.detect.upstream_change import Evidence
 from transitwatch.metrics.visibility import PrefixIndex
 from transitwatch.observation import Observation
-from transitwatch.state.aspath import ASPathError, parse_as_path
+from transitwatch.state.aspath import origin_of
 from transitwatch.state.table import PeerKey
 from transitwatch.state.target import Target
 from transitwatch.state.view import RouteSpan, TargetView, target_view
@@ -46,20 +46,6 @@ __all__ = ["MORE_SPECIFIC", "ORIGIN_CHANGE", "OriginEvent", "origin_events", "or
 
 ORIGIN_CHANGE = "origin_change"
 MORE_SPECIFIC = "more_specific"
-
-
-def origin_of(path: str | None) -> int | None:
-    """The origin AS of a path text (None for an empty path or an AS_SET origin)."""
-    if not path:
-        return None
-    tail = path.rstrip().rpartition(" ")[2]
-    if tail.isdigit():
-        return int(tail)
-    try:
-        origin = parse_as_path(path).origin
-    except ASPathError:
-        return None
-    return origin if isinstance(origin, int) else None
 
 
 @dataclass

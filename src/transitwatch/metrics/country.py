@@ -33,7 +33,7 @@ from typing import Any
 
 from transitwatch.observation import Observation
 from transitwatch.registry import Registry, normalise_country
-from transitwatch.state.aspath import ASPathError, Hop, parse_as_path
+from transitwatch.state.aspath import ASPathError, Hop, origin_of, parse_as_path
 from transitwatch.state.table import PeerKey, RouteChange, RouteKey, RoutingState, SessionChange
 from transitwatch.state.target import Target
 from transitwatch.state.view import RouteSpan, SessionEvent, TargetView
@@ -159,25 +159,13 @@ class CountryConcentration:
 
 
 # -- building blocks ------------------------------------------------------------------------------
-def _origin_asn(path: str) -> int | None:
-    """The origin AS of a bgpdump path text, cheaply (no full parse for plain sequences)."""
-    tail = path.rstrip().rpartition(" ")[2]
-    if tail.isdigit():
-        return int(tail)
-    try:
-        origin = parse_as_path(path).origin
-    except ASPathError:
-        return None
-    return origin if isinstance(origin, int) else None
-
-
 def feed_origins(registry: Registry, state: RoutingState) -> None:
     """Tell the registry which AS originates which prefix, from every route in ``state`` (AS
     countries and names that no registry file gives are derived from these)."""
     pairs: set[tuple[int, str]] = set()
     for table in state.tables():
         for key, path in table.items():
-            origin = _origin_asn(path)
+            origin = origin_of(path)
             if origin is not None:
                 pairs.add((origin, key if isinstance(key, str) else key[0]))
     registry.add_origins(pairs)
@@ -268,7 +256,7 @@ def _summarise(cc: str, routes: list[_Route], registry: Registry, time: float | 
         if route.prefix not in prefix_source:
             prefix_source[route.prefix] = registry.country_of_prefix(route.prefix)[1] or "?"
         if detail:
-            origin = _origin_asn(route.path)
+            origin = origin_of(route.path)
             if origin is not None:
                 origins[route.prefix].add(origin)
         known = walked.get(route.path)
@@ -382,7 +370,7 @@ class _CountryRecorder:
 
     def route(self, change: RouteChange) -> None:
         if change.new_path is not None:
-            origin = _origin_asn(change.new_path)
+            origin = origin_of(change.new_path)
             if origin is not None:
                 self.origins.add((origin, change.prefix))
         if self.registry.country_of_prefix(change.prefix)[0] == self.cc:

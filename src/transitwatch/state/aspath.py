@@ -13,7 +13,7 @@ import functools
 import re
 from dataclasses import dataclass
 
-__all__ = ["ASPath", "ASPathError", "Hop", "parse_as_path", "parse_asn", "reserved_asn_reason"]
+__all__ = ["ASPath", "ASPathError", "Hop", "origin_of", "parse_as_path", "parse_asn", "reserved_asn_reason"]
 
 #: One hop of a cleaned path: an ASN, or an AS_SET (aggregated, order unknown).
 Hop = int | frozenset[int]
@@ -182,3 +182,18 @@ def parse_as_path(text: str) -> ASPath:
         reserved=tuple(sorted(reserved)),
         asns=frozenset(seen),
     )
+
+
+def origin_of(path: str | None) -> int | None:
+    """The origin AS of a path text (None for an empty or unparsable path, or an AS_SET origin);
+    cheap for plain sequences, which need no full parse."""
+    if not path:
+        return None
+    tail = path.rstrip().rpartition(" ")[2]
+    if tail.isdigit():
+        return int(tail)
+    try:
+        origin = parse_as_path(path).origin
+    except ASPathError:
+        return None
+    return origin if isinstance(origin, int) else None
