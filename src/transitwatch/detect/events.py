@@ -20,6 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from transitwatch.detect._common import flat_event_records
 from transitwatch.detect.origin_change import OriginEvent, origin_events
 from transitwatch.detect.outage import OutageReport, VantageLost, outage_changes
 from transitwatch.detect.upstream_change import UpstreamChanges, upstream_changes
@@ -88,8 +89,7 @@ class DetectedEvents:
 
     def to_records(self, tz: str | None = None) -> list[dict[str, Any]]:
         """One flat dict per event (no evidence or peer lists) for pandas."""
-        return [{k: v for k, v in e.to_dict(tz).items() if k not in ("evidence", "peer_list")}
-                for e in self.events]
+        return flat_event_records(self.events, tz)
 
 
 def detect_events(

@@ -33,6 +33,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from transitwatch.detect._common import onset_end_fields
 from transitwatch.detect.upstream_change import Evidence
 from transitwatch.metrics.visibility import PrefixIndex
 from transitwatch.observation import Observation
@@ -40,7 +41,7 @@ from transitwatch.state.aspath import origin_of
 from transitwatch.state.table import PeerKey
 from transitwatch.state.target import Target
 from transitwatch.state.view import RouteSpan, TargetView, target_view
-from transitwatch.times import iso_local, iso_utc
+from transitwatch.times import iso_utc
 
 __all__ = ["MORE_SPECIFIC", "ORIGIN_CHANGE", "OriginEvent", "origin_events", "origin_changes_of", "origin_of"]
 
@@ -79,12 +80,7 @@ class OriginEvent:
 
     def to_dict(self, tz: str | None = None) -> dict[str, Any]:
         """The event JSON shape shared with upstream events, plus prefix/origin fields."""
-        out: dict[str, Any] = {"type": self.type, "target": str(self.target), "onset": iso_utc(self.onset)}
-        if tz:
-            out["onset_local"] = iso_local(self.onset, tz)
-        out["end"] = iso_utc(self.end) if self.end is not None else None
-        if tz and self.end is not None:
-            out["end_local"] = iso_local(self.end, tz)
+        out = onset_end_fields(self.type, self.target, self.onset, self.end, tz)
         out.update({
             "duration": self.duration,
             "last_seen": iso_utc(self.last_seen),

@@ -40,6 +40,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from transitwatch.detect._common import flat_event_records, onset_end_fields
 from transitwatch.detect.upstream_change import Evidence
 from transitwatch.metrics.visibility import PrefixIndex, PrefixSpace
 from transitwatch.observation import Observation
@@ -152,12 +153,7 @@ class OutageEvent:
     def to_dict(self, tz: str | None = None) -> dict[str, Any]:
         """The event JSON shape shared with upstream events: ``type``, ``target``, ``onset``
         (``onset_local`` with ``tz``), ``end``, ``peers``, ``evidence``, plus the outage fields."""
-        out: dict[str, Any] = {"type": self.type, "target": str(self.target), "onset": iso_utc(self.onset)}
-        if tz:
-            out["onset_local"] = iso_local(self.onset, tz)
-        out["end"] = iso_utc(self.end) if self.end is not None else None
-        if tz and self.end is not None:
-            out["end_local"] = iso_local(self.end, tz)
+        out = onset_end_fields(self.type, self.target, self.onset, self.end, tz)
         out.update({
             "duration": self.duration,
             "ongoing_at": iso_utc(self.input_end) if self.end is None and self.input_end else None,
@@ -196,12 +192,7 @@ class VantageLost:
         return len(self.peer_list)
 
     def to_dict(self, tz: str | None = None) -> dict[str, Any]:
-        out: dict[str, Any] = {"type": self.type, "target": str(self.target), "onset": iso_utc(self.onset)}
-        if tz:
-            out["onset_local"] = iso_local(self.onset, tz)
-        out["end"] = iso_utc(self.end) if self.end is not None else None
-        if tz and self.end is not None:
-            out["end_local"] = iso_local(self.end, tz)
+        out = onset_end_fields(self.type, self.target, self.onset, self.end, tz)
         out.update({
             "duration": self.end - self.onset if self.end is not None else None,
             "reason": self.reason,
@@ -238,8 +229,7 @@ class OutageReport:
 
     def to_records(self, tz: str | None = None) -> list[dict[str, Any]]:
         """One flat dict per event (no evidence) for pandas."""
-        return [{k: v for k, v in e.to_dict(tz).items() if k not in ("evidence", "peer_list")}
-                for e in self.events]
+        return flat_event_records(self.events, tz)
 
 
 # -- the sweep ------------------------------------------------------------------------------------
@@ -542,10 +532,7 @@ def _close(active: _Open, end: float | None, view: TargetView, index: PrefixInde
         evidence.append(PeerOutageView(
             peer=key, before=before, minimum=minimum, saw_drop=dropped,
             lost=sorted({s.prefix for s in spans}, key=_prefix_key),
-            first_loss=Evidence(peer=key, time=first.end or 0.0, prefix=first.prefix, as_path=first.path,
-                                source=first.end_source or "", offset=first.end_offset,
-                                cause=first.end_cause or "", new_as_path=first.end_path)
-            if first is not None else None,
+            first_loss=Evidence.of_span_end(first) if first is not None else None,
             recovered=returns.get(key) if dropped else None,
         ))
     kind = OUTAGE if active.worst_ratio < threshold - _EPS else PARTIAL_OUTAGE

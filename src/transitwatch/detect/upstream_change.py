@@ -35,6 +35,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from transitwatch.detect._common import flat_event_records
 from transitwatch.observation import Observation
 from transitwatch.state.table import PeerKey
 from transitwatch.state.target import Target
@@ -91,6 +92,15 @@ class Evidence:
         if tz:
             out["time_local"] = iso_local(self.time, tz)
         return out
+
+    @classmethod
+    def of_span_end(cls, span: RouteSpan) -> Evidence:
+        """The observation that ended ``span`` (a withdrawal, a replacing path, a session down)."""
+        return cls(
+            peer=span.peer, time=span.end if span.end is not None else span.start, prefix=span.prefix,
+            as_path=span.path, source=span.end_source or "", offset=span.end_offset,
+            cause=span.end_cause or "", new_as_path=span.end_path,
+        )
 
 
 @dataclass
@@ -191,8 +201,7 @@ class UpstreamChanges:
 
     def to_records(self, tz: str | None = None) -> list[dict[str, Any]]:
         """One flat dict per event (no evidence) for pandas."""
-        return [{k: v for k, v in e.to_dict(tz).items() if k not in ("evidence", "peer_list")}
-                for e in self.events]
+        return flat_event_records(self.events, tz)
 
 
 # -- per-peer changes --------------------------------------------------------------------------
@@ -206,14 +215,6 @@ class _Delta:
     lost: dict[int, Evidence | None]
     gains_count: bool
     losses_count: bool
-
-
-def _span_end_evidence(span: RouteSpan) -> Evidence:
-    return Evidence(
-        peer=span.peer, time=span.end if span.end is not None else span.start, prefix=span.prefix,
-        as_path=span.path, source=span.end_source or "", offset=span.end_offset,
-        cause=span.end_cause or "", new_as_path=span.end_path,
-    )
 
 
 def _expire(
@@ -276,7 +277,7 @@ def _peer_deltas(view: TargetView, baseline_end: float, grace: float) -> list[_D
             went_dark = bool(before) and not after and not session_down
             if session_down or went_dark:
                 for up in before - after:
-                    stale.setdefault(up, _span_end_evidence(ending[up]) if up in ending else None)
+                    stale.setdefault(up, Evidence.of_span_end(ending[up]) if up in ending else None)
                 stale_deadline = None
             if went_dark:
                 dark = True
@@ -293,7 +294,7 @@ def _peer_deltas(view: TargetView, baseline_end: float, grace: float) -> list[_D
                 del stale[up]  # re-announced after the reset: restored, not gained
             gained = {up: starting[up] for up in after - before - set(stale) if up in starting}
             lost: dict[int, Evidence | None] = {
-                up: _span_end_evidence(ending[up]) for up in before - after if up in ending
+                up: Evidence.of_span_end(ending[up]) for up in before - after if up in ending
             }
             if session_down or went_dark:
                 lost = {}
