@@ -29,6 +29,20 @@ def _when(seconds: float, tz: str | None) -> str:
     return iso_utc(seconds) + (f" ({iso_local(seconds, tz)})" if tz else "")
 
 
+class _LinePrinter:
+    """Prints one line at a time to ``file``: styled through rich with ``rich``, plain otherwise."""
+
+    def __init__(self, file: IO[str], rich: bool) -> None:
+        self._file = file
+        self._console = Console(file=file, highlight=False, soft_wrap=True) if rich else None
+
+    def __call__(self, text: str, style: str = "") -> None:
+        if self._console is not None:
+            self._console.print(Text(text, style=style))
+        else:
+            print(text, file=self._file)
+
+
 def _duration(seconds: float | None) -> str:
     if seconds is None:
         return "ongoing"
@@ -87,14 +101,7 @@ def print_other_events(events: list[Any], transients: list[Any], *, tz: str | No
                        title: str = "outages and origin changes") -> None:
     """One block per event (summary line, then indented evidence), then lost vantage points and
     transients."""
-    console = Console(file=file, highlight=False, soft_wrap=True) if rich else None
-
-    def out(text: str, style: str = "") -> None:
-        if console is not None:
-            console.print(Text(text, style=style))
-        else:
-            print(text, file=file)
-
+    out = _LinePrinter(file, rich)
     out(f"{title}: {len(events)} event(s)", "bold")
     for event in events:
         head, lines = event_line(event, tz)
@@ -153,14 +160,7 @@ def print_visibility(series: VisibilitySeries, *, tz: str | None, rich: bool, fi
                      width: int = 72, changes_only: bool = True) -> None:
     """Header, chart, then one row per point where something changed (all rows without
     ``changes_only``)."""
-    console = Console(file=file, highlight=False, soft_wrap=True) if rich else None
-
-    def out(text: str, style: str = "") -> None:
-        if console is not None:
-            console.print(Text(text, style=style))
-        else:
-            print(text, file=file)
-
+    out = _LinePrinter(file, rich)
     n = len(series.points)
     head = f"visibility of {series.target}: {n} point(s) every {series.resolution:g}s"
     if n:
