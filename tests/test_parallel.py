@@ -285,3 +285,49 @@ def test_cli_reports_a_bad_file_and_goes_on(
     assert f"transitwatch: note: {bad}" in captured.err and "(file left out)" in captured.err
     assert main(["upstreams", "AS131279", *workload, "--workers", "0"]) == 2
     assert "--workers must be at least 1" in capsys.readouterr().err
+
+
+# -- full tables per collector (countries) ----------------------------------------------------------
+@pytest.mark.parametrize("compact", [True, False])
+def test_full_tables_per_collector_match_one_process(
+    workload: list[str], pool: WorkPool, compact: bool
+) -> None:
+    from transitwatch.parallel import parallel_routing_state
+    from transitwatch.state.table import RoutingState
+
+    whole = RoutingState().replay(read_files(workload))
+    run = parallel_routing_state(workload, pool=pool, compact=compact)
+    assert run.failures == [] and len(run.states) == 2  # one per collector
+    assert sorted(map(str, (tuple(r.values()) for r in run.to_records()))) == sorted(
+        map(str, (tuple(r.values()) for r in whole.to_records()))
+    )
+    assert len(run.to_records()) > 10_000
+    assert sorted(run.peers()) == sorted(whole.peers())
+    assert (run.start, run.time) == (whole.start, whole.time)
+    assert run.routes("175.45.176.0/24") == whole.routes("175.45.176.0/24")
+    peer = whole.peers()[0]
+    assert dict(run.table(peer).items()) == dict(whole.table(peer).items())
+
+
+def test_countries_ranking_in_parallel(workload: list[str], pool: WorkPool, tmp_path: Path) -> None:
+    from transitwatch.metrics.country import countries_ranking
+    from transitwatch.parallel import parallel_routing_state
+    from transitwatch.registry import Registry
+    from transitwatch.state.table import RoutingState
+
+    bad = tmp_path / "rrc00" / "updates.20171001.0830.gz"
+    bad.parent.mkdir()
+    bad.write_bytes(b"not mrt at all, not even compressed" * 10)
+    whole = RoutingState().replay(read_files(workload))
+    run = parallel_routing_state([*workload, str(bad)], pool=pool)
+    assert [f.path for f in run.failures] == [str(bad)]
+    expected = [r.to_dict() for r in countries_ranking(whole, Registry())]
+    assert [r.to_dict() for r in countries_ranking(run, Registry())] == expected  # type: ignore[arg-type]
+    assert len(expected) > 5
+
+
+def test_cli_countries_with_workers(workload: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    one = cli_json(["countries", *workload, "--json", "--workers", "1"], capsys)
+    default = cli_json(["countries", *workload, "--json"], capsys)  # two collectors: parallel by default
+    two = cli_json(["countries", *workload, "--json", "--workers", "2"], capsys)
+    assert one == default == two and len(one["countries"]) > 5  # type: ignore[arg-type]

@@ -52,15 +52,20 @@ from transitwatch.state.view import TargetView, target_view
 from transitwatch.times import iso_utc
 
 __all__ = [
+    "CollectorPart",
+    "CollectorTask",
     "FileFailure",
     "FilePart",
     "FileTask",
+    "ParallelState",
     "ParallelView",
     "WorkPool",
     "default_workers",
     "open_pool",
+    "parallel_routing_state",
     "parallel_target_view",
     "reduce_file",
+    "replay_collector",
 ]
 
 # Same rule as sources.files (RIB dumps first among equal times); kept in step by the tests that
@@ -316,7 +321,7 @@ class WorkPool:
             raise RuntimeError("a scheduler needs dask: pip install 'dask[distributed]'") from exc
         if isinstance(scheduler, str) and scheduler == "local":
             self._cluster = LocalCluster(n_workers=workers or default_workers(), threads_per_worker=1,
-                                         processes=True, dashboard_address=None)
+                                         processes=True, dashboard_address=None, host="127.0.0.1")
             self._client = Client(self._cluster)
             self.backend = "dask-local"
         elif isinstance(scheduler, str):
@@ -710,3 +715,177 @@ def _merge_by_time(
                 heapq.heappush(heap, (obs.time, rank, index, obs, it))
                 break
             yield obs
+
+
+# -- full tables, one task per collector ----------------------------------------------------------
+@dataclass(frozen=True)
+class CollectorTask:
+    """All files of one collector, replayed into full tables by one worker."""
+
+    collector: str
+    paths: tuple[str, ...]
+    override: str | None
+    until: float | None
+    compact: bool
+
+
+@dataclass
+class CollectorPart:
+    """A collector's tables (a CompactRoutingState or RoutingState), what its reader noted, and
+    the files it had to leave out."""
+
+    collector: str
+    state: Any = None
+    notices: list[str] = field(default_factory=list)
+    failures: list[FileFailure] = field(default_factory=list)
+    cpu: float = 0.0
+    pid: int = 0
+
+
+def replay_collector(task: CollectorTask) -> CollectorPart:
+    """Replay one collector's files in time order into full tables (runs in a worker). A file
+    that cannot be read is left out and the replay starts again without it."""
+    from transitwatch.sources.files import read_files
+    from transitwatch.state.compact import CompactRoutingState
+    from transitwatch.state.table import RoutingState
+
+    started = time.process_time()
+    part = CollectorPart(task.collector, pid=os.getpid())
+    paths = list(task.paths)
+    while True:
+        notes: list[str] = []
+        state: Any = CompactRoutingState() if task.compact else RoutingState()
+        try:
+            state.replay(read_files(paths, collector=task.override, notices=notes), until=task.until)
+        except MrtError as exc:
+            part.failures.append(FileFailure(exc.path, str(exc)))
+            if exc.path not in paths:
+                break
+            paths.remove(exc.path)
+            continue
+        except OSError as exc:
+            part.failures.append(FileFailure(task.collector or "?", str(exc)))
+            break
+        part.state, part.notices = state, notes
+        break
+    part.cpu = time.process_time() - started
+    return part
+
+
+@dataclass
+class ParallelState:
+    """Full routing tables built collector by collector in parallel, read as one state (what
+    :func:`~transitwatch.metrics.country.countries_ranking` and the other full-table metrics read:
+    ``tables()``, ``peers()``, ``table()``, ``routes()``, ``to_records()``, ``start``, ``time``).
+
+    Exact: a peer belongs to one collector, so its table depends on its collector's files only.
+    ``notices`` are the readers' notes per collector; ``failures`` the files left out.
+    """
+
+    states: list[Any] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
+    failures: list[FileFailure] = field(default_factory=list)
+    backend: str = ""
+    workers: int = 0
+    seconds: float = 0.0
+    worker_cpu: dict[int, float] = field(default_factory=dict)
+
+    @property
+    def start(self) -> float | None:
+        times = [s.start for s in self.states if s.start is not None]
+        return min(times) if times else None
+
+    @property
+    def time(self) -> float | None:
+        times = [s.time for s in self.states if s.time is not None]
+        return max(times) if times else None
+
+    @property
+    def observations(self) -> int:
+        return sum(s.observations for s in self.states)
+
+    def tables(self) -> list[Any]:
+        return [t for s in self.states for t in s.tables()]
+
+    def peers(self) -> list[Any]:
+        return [p for s in self.states for p in s.peers()]
+
+    def table(self, peer: Any) -> Any:
+        for s in self.states:
+            found = s.table(peer)
+            if found is not None:
+                return found
+        return None
+
+    def routes(self, prefix: str) -> dict[Any, str]:
+        out: dict[Any, str] = {}
+        for s in self.states:
+            out.update(s.routes(prefix))
+        return out
+
+    def to_records(self) -> list[dict[str, Any]]:
+        return [r for s in self.states for r in s.to_records()]
+
+
+def parallel_routing_state(
+    paths: Iterable[str | os.PathLike[str]],
+    *,
+    collector: str | None = None,
+    until: float | None = None,
+    workers: int | None = None,
+    scheduler: str | Any | None = None,
+    pool: WorkPool | None = None,
+    compact: bool = True,
+) -> ParallelState:
+    """Every peer's full table after ``paths`` (up to ``until``), one task per collector.
+
+    ``RoutingState().replay(read_files(paths))``, spread over collectors (the collector comes from
+    each path, or ``collector`` for all). ``compact`` keeps each collector's tables in a
+    :class:`~transitwatch.state.compact.CompactRoutingState` (a quarter of the memory). Files that
+    cannot be read are left out and listed in ``failures``.
+    """
+    started = time.perf_counter()
+    groups: dict[str, list[str]] = {}
+    failures: list[FileFailure] = []
+    seen: set[str] = set()
+    for p in (os.fspath(p) for p in paths):
+        real = os.path.realpath(p)
+        if real in seen:
+            continue
+        seen.add(real)
+        if not os.path.isfile(p):
+            why = "no such file" if not os.path.exists(p) else "not a file"
+            failures.append(FileFailure(p, f"{p}: {why}"))
+            continue
+        named, _ = collector_and_time_from_name(p)
+        groups.setdefault(collector or named or "", []).append(p)
+    tasks = [CollectorTask(c, tuple(ps), collector, until, compact) for c, ps in sorted(groups.items())]
+    own_pool = pool is None
+    work = pool if pool is not None else open_pool(workers, scheduler)
+    result = ParallelState(failures=failures, backend=work.backend, workers=work.workers)
+    try:
+        futures = {work.submit(replay_collector, t): t for t in tasks}
+        pending = set(futures)
+        parts: dict[str, CollectorPart] = {}
+        while pending:
+            done, pending = work.wait_any(pending)
+            for future in done:
+                task = futures[future]
+                try:
+                    parts[task.collector] = future.result()
+                except Exception as exc:  # the worker process died
+                    parts[task.collector] = CollectorPart(task.collector, failures=[
+                        FileFailure(task.collector, f"{task.collector}: worker failed: {exc}")])
+    finally:
+        if own_pool:
+            work.close()
+    for task in tasks:
+        part = parts[task.collector]
+        if part.state is not None:
+            result.states.append(part.state)
+        result.notices.extend(part.notices)
+        result.failures.extend(part.failures)
+        result.worker_cpu[part.pid] = result.worker_cpu.get(part.pid, 0.0) + part.cpu
+    result.notices.extend(f"{f} (file left out)" for f in result.failures)
+    result.seconds = time.perf_counter() - started
+    return result
