@@ -12,15 +12,20 @@ How the work is split (per file, so a year of archives spreads over any number o
    selected route used (``relevant``: the prefixes known when the task was sent, plus those the
    file itself selects), session state changes, and a few *structural* observations that make the
    replay of the kept ones behave exactly like the replay of all of them (see :func:`reduce_file`).
-2. **Repair.** A file sent before another file revealed a relevant prefix may have dropped that
-   prefix's withdrawals; such files are reduced again with the final prefix set. Files are sent in
-   time order with at most one task per worker in flight, so after the first RIB dumps the set is
-   complete and repairs are rare (the first wave only).
+   With ``route_filter`` (the default) the decoder drops non-target announcements before they
+   become Python objects, primed with the relevant prefixes so replacements still pass.
+2. **Repair.** A file sent before another file of its collector revealed a relevant prefix may
+   have dropped that prefix's withdrawals; such files are reduced again with the final prefix set.
+   Files are sent in time order with one task per worker in flight (two on Dask), so after the
+   first RIB dumps the set is complete and repairs are rare (the first wave only).
 3. **Merge.** The kept observations of all files are merged by time with the same galloping merge
    as :func:`~transitwatch.sources.files.read_files` and replayed by
    :func:`~transitwatch.state.view.target_view` in this process: the merged kept stream is a
    subsequence of the single-process stream on which the routing state takes the same steps, so
-   spans, sessions, start and end are the same, event for event.
+   spans, sessions, start and end are the same, event for event (with ``route_filter=False``
+   always; with the filter, on archive data: see :func:`parallel_target_view`).
+
+:func:`parallel_routing_state` builds full tables instead (``countries``), one task per collector.
 
 A file that cannot be read (missing, not MRT) is listed in :attr:`ParallelView.failures` and
 named in the view's notices; the run goes on with the other files. Backends: a local process pool
@@ -149,7 +154,9 @@ def reduce_file(task: FileTask) -> FilePart:
     new running maximum of time (where the time merge of files can switch files), the first RIB
     entry of each peer in each run of equal-time RIB entries (opens that peer's dump), the latest
     of each run of dropped non-RIB observations (may close open dumps, as in the full replay),
-    and the last observation (the end time of the input). Never raises: errors are returned.
+    and the last observation (the end time of the input). Structural observations that matter
+    only by their time are returned as times (``ghost_times``/``ghost_at``), replayed as
+    withdrawals of no prefix. Never raises: errors are returned.
     """
     started = time.process_time()
     part = FilePart(index=task.index, path=task.path, pid=os.getpid())
