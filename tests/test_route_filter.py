@@ -57,3 +57,28 @@ def test_filtered_view_equals_unfiltered_view(shared_data: Path) -> None:
             assert fast.spans == full.spans and fast.sessions == full.sessions, (name, text)
             assert fast.end == full.end
             assert len(full.spans) > 0, (name, text)
+
+
+def test_filter_sees_a_replacement_in_a_later_file(tmp_path: Path) -> None:
+    """The target route sits deep in a RIB dump (a late decoding chunk); the update file replaces
+    it. Files are decoded in merge order, so the filter has learnt the prefix from the dump before
+    it meets the replacement, which must end the target route (not leave it held forever)."""
+    from transitwatch import Observation
+    from transitwatch.sources.mrt_writer import write_mrt
+
+    t0 = 1506844800.0
+    peer = {"peer_ip": "192.0.2.1", "peer_asn": 64600, "origin": "IGP", "next_hop": "192.0.2.1"}
+    rib = [Observation(time=t0, kind="rib", prefix=f"{10 + i // 65536}.{(i // 256) % 256}.{i % 256}.0/24",
+                       as_path="64600 174 3356 15169", **peer) for i in range(60_000)]
+    rib.append(Observation(time=t0, kind="rib", prefix="175.45.176.0/24", as_path="64600 4837 131279",
+                           **peer))
+    write_mrt(tmp_path / "bview.20171001.0800.gz", rib)
+    replace = Observation(time=t0 + 30, kind="announce", prefix="175.45.176.0/24", as_path="64600 174 9999",
+                          **peer)
+    write_mrt(tmp_path / "updates.20171001.0800.gz", [replace])
+    paths = [str(tmp_path / "updates.20171001.0800.gz"), str(tmp_path / "bview.20171001.0800.gz")]
+    target = Target.parse("AS131279")
+    fast = target_view(target, read_files(paths, route_filter=target.route_filter()))
+    full = target_view(target, read_files(paths))
+    assert [(s.end, s.end_cause) for s in full.spans] == [(t0 + 30, "announce")]
+    assert fast.spans == full.spans

@@ -294,3 +294,25 @@ def test_read_files_merge_is_a_stable_time_sort(tmp_path_factory: pytest.TempPat
     for i in range(len(files)):
         mine = [p for _, p in merged if p.startswith(f"10.{i}.")]
         assert mine == sorted(mine, key=lambda p: int(p.split(".")[2]))
+
+
+def test_rib_dump_not_closed_by_another_collectors_records() -> None:
+    """A dump's records may span several seconds; another collector's updates merged in between
+    must not close it (that used to drop the routes read before the interruption)."""
+    from transitwatch.state.compact import CompactRoutingState
+
+    def o(t: float, kind: str, collector: str, prefix: str, source: str) -> Observation:
+        return Observation(time=t, kind=kind, collector=collector, peer_ip="192.0.2.1", peer_asn=64500,
+                           prefix=prefix, as_path="64500 3", source=source, record_type="TABLE_DUMP2")
+
+    stream = [
+        o(100.0, "rib", "rrc00", "10.0.0.0/8", "rrc00/bview.gz"),
+        o(100.5, "announce", "rrc01", "11.0.0.0/8", "rrc01/updates.gz"),
+        o(101.0, "rib", "rrc00", "12.0.0.0/8", "rrc00/bview.gz"),
+        o(102.0, "announce", "rrc00", "13.0.0.0/8", "rrc00/updates.gz"),
+    ]
+    for state in (RoutingState(), CompactRoutingState()):
+        state.replay(stream)
+        table = state.table(("rrc00", "192.0.2.1"))
+        assert table is not None
+        assert sorted(p for p, _ in table.items()) == ["10.0.0.0/8", "12.0.0.0/8", "13.0.0.0/8"]

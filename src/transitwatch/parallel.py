@@ -110,7 +110,8 @@ class FilePart:
     ``observations`` observations read (up to ``until``) · ``cut`` whether observations after
     ``until`` were left unread · ``damage`` the reader's one-line report when records were
     skipped · ``error`` why the file could not be read at all (then nothing else is set) ·
-    ``cpu`` CPU seconds the worker spent · ``pid`` the worker process.
+    ``cpu`` CPU seconds the worker spent · ``pid`` the worker process · ``collector`` the
+    collector recorded for the file.
     """
 
     index: int
@@ -130,6 +131,7 @@ class FilePart:
     error: str | None = None
     cpu: float = 0.0
     pid: int = 0
+    collector: str = ""
 
 
 @dataclass(frozen=True)
@@ -159,7 +161,7 @@ def reduce_file(task: FileTask) -> FilePart:
     withdrawals of no prefix. Never raises: errors are returned.
     """
     started = time.process_time()
-    part = FilePart(index=task.index, path=task.path, pid=os.getpid())
+    part = FilePart(index=task.index, path=task.path, pid=os.getpid(), collector=task.collector)
     target = task.target
     until = task.until
     relevant = set(task.relevant)
@@ -667,10 +669,11 @@ class _Never:
 _NEVER: Any = _Never()
 
 
-def _ghost(time: float) -> Observation:
+def _ghost(time: float, collector: str) -> Observation:
     """A stand-in for a dropped observation: a withdrawal of no prefix, which the routing state
-    skips, so only its time acts (it may close RIB dumps, start or end the input)."""
-    return Observation(time=time, kind="withdraw", peer_ip="", peer_asn=0, prefix="")
+    skips, so only its time and collector act (it may close that collector's RIB dumps, start or
+    end the input)."""
+    return Observation(time=time, kind="withdraw", peer_ip="", peer_asn=0, prefix="", collector=collector)
 
 
 def _finishing(part: FilePart, notes: list[str]) -> Iterator[Observation]:
@@ -678,11 +681,11 @@ def _finishing(part: FilePart, notes: list[str]) -> Iterator[Observation]:
     pending = next(ghosts, None)
     for position, obs in enumerate(part.kept):
         while pending is not None and pending[0] == position:
-            yield _ghost(pending[1])
+            yield _ghost(pending[1], part.collector)
             pending = next(ghosts, None)
         yield obs
     while pending is not None:
-        yield _ghost(pending[1])
+        yield _ghost(pending[1], part.collector)
         pending = next(ghosts, None)
     if part.damage is not None:
         notes.append(part.damage)

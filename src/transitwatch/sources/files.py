@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import PurePath
 
 from transitwatch.observation import Observation
-from transitwatch.sources.mrt import MrtReader, RouteFilter
+from transitwatch.sources.mrt import MrtReader, RouteFilter, first_record_time
 from transitwatch.times import iso_utc
 
 __all__ = ["collector_and_time_from_name", "read_files", "FileProgress"]
@@ -159,23 +159,37 @@ def _merged(
         if progress is not None:
             progress(counters["observations"], counters["done"], total)
 
-    streams: dict[int, tuple[list[Observation], int, Iterator[list[Observation]]]] = {}
-    heap: list[_Head] = []
-    for index, path in enumerate(paths):
+    def open_stream(index: int) -> tuple[list[Observation], int, Iterator[list[Observation]]] | None:
+        path = paths[index]
         named_collector, _ = collector_and_time_from_name(path)
         it = batches(MrtReader(path, collector=collector or named_collector or "", route_filter=route_filter))
         first = next(it, None)
         if first is None:
             notes.append(f"{path}: no observations")
+            return None
+        return first, 0, it
+
+    # Files are opened when the merge reaches them (their first record's time is peeked), not all
+    # at once: memory and open files stay bounded for long inputs, and a file is decoded only
+    # after the files before it, which a route filter relies on to learn the target's prefixes
+    # (from a RIB dump) before the updates that may replace them.
+    streams: dict[int, tuple[list[Observation], int, Iterator[list[Observation]]]] = {}
+    heap: list[_Head] = []
+    for index, path in enumerate(paths):
+        rank = 0 if _is_rib_name(path) else 1  # RIB dumps first among equal times
+        peeked = first_record_time(path)
+        if peeked is not None:
+            heap.append((peeked, rank, index))
             continue
-        streams[index] = (first, 0, it)
-        # RIB dumps first among equal times: a dump is the state *at* its time.
-        heap.append((first[0].time, 0 if _is_rib_name(path) else 1, index))
+        opened = open_stream(index)  # unreadable start: open now, so errors come as before
+        if opened is not None:
+            streams[index] = opened
+            heap.append((opened[0][0].time, rank, index))
     heap.sort()
     order = [h[2] for h in heap]
     if order != sorted(order):
         notes.append("files given out of time order; reading them in time order")
-    yield from _merge_batches(heap, streams, paths, notes)
+    yield from _merge_batches(heap, streams, paths, notes, open_stream)
 
 
 def _merge_batches(
@@ -183,6 +197,7 @@ def _merge_batches(
     streams: dict[int, tuple[list[Observation], int, Iterator[list[Observation]]]],
     paths: list[str],
     notes: list[str],
+    open_stream: Callable[[int], tuple[list[Observation], int, Iterator[list[Observation]]] | None],
 ) -> Iterator[list[Observation]]:
     # Galloping merge over decoded batches: hand out whole batches while they end no later than
     # every other file's next record, so files that follow each other cost nothing per record;
@@ -191,6 +206,12 @@ def _merge_batches(
     overlapping: set[tuple[int, int]] = set()
     while heap:
         _, rank, index = heapq.heappop(heap)
+        if index not in streams:
+            opened = open_stream(index)
+            if opened is not None:
+                streams[index] = opened
+                heapq.heappush(heap, (opened[0][0].time, rank, index))
+            continue
         batch, pos, it = streams[index]
         bound = heap[0][0] if heap else float("inf")
         while True:

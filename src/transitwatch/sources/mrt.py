@@ -291,6 +291,29 @@ class MrtReader:
         st.damage = [Damage(o, m) for o, m in decoder.errors]
 
 
+def first_record_time(path: str | os.PathLike[str]) -> float | None:
+    """The time of the file's first MRT record, reading only its first bytes; None when the
+    start of the file cannot be read (the reader then says why)."""
+    p = os.fspath(path)
+    try:
+        with _open_raw(p) as raw:
+            kind = detect_compression(raw.read(6))
+            raw.seek(0)
+            head = b""
+            for chunk in _decompressed_chunks(raw, p, kind, 4096):
+                head += chunk
+                if len(head) >= 16:
+                    break
+    except (MrtError, OSError):
+        return None
+    if len(head) < 16:
+        return None
+    seconds, kind_code = int.from_bytes(head[0:4], "big"), int.from_bytes(head[4:6], "big")
+    if kind_code in (17, 33, 49):  # _ET types: microseconds first in the body
+        return seconds + int.from_bytes(head[12:16], "big") / 1e6
+    return float(seconds)
+
+
 def read_mrt(
     path: str | os.PathLike[str], *, collector: str | None = None, strict: bool = False,
     route_filter: RouteFilter | None = None,

@@ -227,7 +227,10 @@ class CompactRoutingState:
         self._prefixes = _Interner()
         self._paths = _Interner()
         self._open_dumps: list[CompactPeerTable] = []
-        self._dump_until = float("-inf")
+        # Per collector: the latest RIB record time of its open dumps. A dump closes when its own
+        # collector's stream moves past it; records of other collectors, merged in between, do not
+        # close it (a dump's records may span several seconds).
+        self._dump_until: dict[str, float] = {}
 
     # -- reading the state ------------------------------------------------------------------
     def peers(self) -> list[PeerKey]:
@@ -292,9 +295,9 @@ class CompactRoutingState:
         obs: Observation | None = None
         for obs in it:
             kind = obs.kind
-            if dumps_open and kind != "rib" and obs.time > self._dump_until:
-                self._close_dumps()
-                dumps_open = False
+            if dumps_open and kind != "rib" and obs.time > self._dump_until.get(obs.collector, obs.time):
+                self._close_dumps(obs.collector)
+                dumps_open = bool(self._open_dumps)
             if kind == "announce":
                 self._set(self._table_for(obs), obs, ANNOUNCE_CAUSE)
             elif kind == "withdraw":
@@ -370,8 +373,8 @@ class CompactRoutingState:
             table._seen = bytearray(len(self._prefixes.texts))
             table._seen_addpath = set()
             self._open_dumps.append(table)
-        if obs.time > self._dump_until:
-            self._dump_until = obs.time
+        if obs.time > self._dump_until.get(obs.collector, float("-inf")):
+            self._dump_until[obs.collector] = obs.time
         self._set(table, obs, RIB_CAUSE)
 
     def _close_dump(self, table: CompactPeerTable) -> None:
@@ -396,11 +399,19 @@ class CompactRoutingState:
         if gone:
             table.updated = table._dump_start
 
-    def _close_dumps(self) -> None:
+    def _close_dumps(self, collector: str | None = None) -> None:
+        """Close the open dumps of ``collector`` (all when None)."""
+        keep = []
         for table in self._open_dumps:
-            self._close_dump(table)
-        self._open_dumps = []
-        self._dump_until = float("-inf")
+            if collector is None or table.peer.collector == collector:
+                self._close_dump(table)
+            else:
+                keep.append(table)
+        self._open_dumps = keep
+        if collector is None:
+            self._dump_until.clear()
+        else:
+            self._dump_until.pop(collector, None)
 
     def _state(self, obs: Observation) -> None:
         table = self._table_for(obs)

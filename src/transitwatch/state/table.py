@@ -150,7 +150,10 @@ class RoutingState:
         # hot loop skip withdrawals and foreign announcements of prefixes nobody holds.
         self._held: dict[str, int] = {}
         self._open_dumps: list[PeerTable] = []
-        self._dump_until = float("-inf")
+        # Per collector: the latest RIB record time of its open dumps. A dump closes when its own
+        # collector's stream moves past it; records of other collectors, merged in between, do not
+        # close it (a dump's records may span several seconds).
+        self._dump_until: dict[str, float] = {}
 
     # -- reading the state ------------------------------------------------------------------
 
@@ -223,9 +226,9 @@ class RoutingState:
         obs: Observation | None = None
         for count, obs in enumerate(it, 1):  # noqa: B007 (count and obs are used after the loop)
             kind = obs.kind
-            if dumps_open and kind != "rib" and obs.time > self._dump_until:
-                self._close_dumps()
-                dumps_open = False
+            if dumps_open and kind != "rib" and obs.time > self._dump_until.get(obs.collector, obs.time):
+                self._close_dumps(obs.collector)
+                dumps_open = bool(self._open_dumps)
             if kind == "announce":
                 if full:
                     announce(obs, True)
@@ -343,8 +346,8 @@ class RoutingState:
                 self._close_dump(table)
             table._dump, table._dump_seen, table._dump_start = source, set(), obs.time
             self._open_dumps.append(table)
-        if obs.time > self._dump_until:
-            self._dump_until = obs.time
+        if obs.time > self._dump_until.get(obs.collector, float("-inf")):
+            self._dump_until[obs.collector] = obs.time
         select = self.select
         if select is None:
             selected = True
@@ -376,11 +379,19 @@ class RoutingState:
         if gone:
             table.updated = table._dump_start
 
-    def _close_dumps(self) -> None:
+    def _close_dumps(self, collector: str | None = None) -> None:
+        """Close the open dumps of ``collector`` (all when None)."""
+        keep = []
         for table in self._open_dumps:
-            self._close_dump(table)
-        self._open_dumps = []
-        self._dump_until = float("-inf")
+            if collector is None or table.peer.collector == collector:
+                self._close_dump(table)
+            else:
+                keep.append(table)
+        self._open_dumps = keep
+        if collector is None:
+            self._dump_until.clear()
+        else:
+            self._dump_until.pop(collector, None)
 
     def _state(self, obs: Observation) -> None:
         table = self._table_for(obs)
