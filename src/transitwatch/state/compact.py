@@ -34,7 +34,7 @@ from typing import Any
 
 from transitwatch.observation import ESTABLISHED, Observation
 from transitwatch.state.aspath import ASPath, parse_as_path
-from transitwatch.state.table import PeerKey, RouteChange, RouteKey, SessionChange
+from transitwatch.state.table import PeerKey, RibDumps, RouteChange, RouteKey, SessionChange
 
 __all__ = ["CompactPeerTable", "CompactRoutingState"]
 
@@ -226,11 +226,7 @@ class CompactRoutingState:
         self._tables: dict[tuple[str, str], CompactPeerTable] = {}
         self._prefixes = _Interner()
         self._paths = _Interner()
-        self._open_dumps: list[CompactPeerTable] = []
-        # Per collector: the latest RIB record time of its open dumps. A dump closes when its own
-        # collector's stream moves past it; records of other collectors, merged in between, do not
-        # close it (a dump's records may span several seconds).
-        self._dump_until: dict[str, float] = {}
+        self._dumps: RibDumps[CompactPeerTable] = RibDumps(self._close_dump)
 
     # -- reading the state ------------------------------------------------------------------
     def peers(self) -> list[PeerKey]:
@@ -290,14 +286,14 @@ class CompactRoutingState:
         if until is not None:
             limit = until
             it = itertools.takewhile(lambda o: o.time <= limit, it)
-        dumps_open = bool(self._open_dumps)
+        dumps = self._dumps
+        dumps_open = bool(dumps)
         count = 0
         obs: Observation | None = None
         for obs in it:
             kind = obs.kind
-            if dumps_open and kind != "rib" and obs.time > self._dump_until.get(obs.collector, obs.time):
-                self._close_dumps(obs.collector)
-                dumps_open = bool(self._open_dumps)
+            if dumps_open and kind != "rib":
+                dumps_open = dumps.moved_past(obs.collector, obs.time)
             if kind == "announce":
                 self._set(self._table_for(obs), obs, ANNOUNCE_CAUSE)
             elif kind == "withdraw":
@@ -317,7 +313,7 @@ class CompactRoutingState:
 
     def finish(self) -> None:
         """Close open RIB dumps (remove the routes they did not contain)."""
-        self._close_dumps()
+        self._dumps.close()
 
     # -- rules (as in RoutingState) -----------------------------------------------------------
     def _table_for(self, obs: Observation) -> CompactPeerTable:
@@ -372,9 +368,8 @@ class CompactRoutingState:
             table._dump, table._dump_start = source, obs.time
             table._seen = bytearray(len(self._prefixes.texts))
             table._seen_addpath = set()
-            self._open_dumps.append(table)
-        if obs.time > self._dump_until.get(obs.collector, float("-inf")):
-            self._dump_until[obs.collector] = obs.time
+            self._dumps.opened(obs.collector, table)
+        self._dumps.saw_rib(obs.collector, obs.time)
         self._set(table, obs, RIB_CAUSE)
 
     def _close_dump(self, table: CompactPeerTable) -> None:
@@ -399,19 +394,6 @@ class CompactRoutingState:
         if gone:
             table.updated = table._dump_start
 
-    def _close_dumps(self, collector: str | None = None) -> None:
-        """Close the open dumps of ``collector`` (all when None)."""
-        keep = []
-        for table in self._open_dumps:
-            if collector is None or table.peer.collector == collector:
-                self._close_dump(table)
-            else:
-                keep.append(table)
-        self._open_dumps = keep
-        if collector is None:
-            self._dump_until.clear()
-        else:
-            self._dump_until.pop(collector, None)
 
     def _state(self, obs: Observation) -> None:
         table = self._table_for(obs)

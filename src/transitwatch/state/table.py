@@ -26,13 +26,15 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, NamedTuple
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from transitwatch.observation import ESTABLISHED, Observation
 from transitwatch.state.aspath import ASPath, parse_as_path
 from transitwatch.state.target import Target
 
-__all__ = ["PeerKey", "PeerTable", "RouteChange", "RouteKey", "RoutingState", "SessionChange"]
+__all__ = ["PeerKey", "PeerTable", "RibDumps", "RouteChange", "RouteKey", "RoutingState", "SessionChange"]
+
+_T = TypeVar("_T")
 
 #: A route's key in a peer table: the prefix, or (prefix, ADD-PATH path id).
 RouteKey = str | tuple[str, int]
@@ -81,6 +83,49 @@ class SessionChange(NamedTuple):
     time: float
     up: bool
     obs: Observation | None
+
+
+class RibDumps(Generic[_T]):
+    """The RIB dumps being read, per collector: a dump closes when its own collector's stream
+    moves past its last record time; records of other collectors merged in between do not close
+    it (a dump's records may span several seconds). ``close_table`` is the state's own rule for
+    what closing one peer's dump means (drop the routes the dump did not contain)."""
+
+    def __init__(self, close_table: Callable[[_T], None]) -> None:
+        self._close_table = close_table
+        self._open: list[tuple[str, _T]] = []
+        self._until: dict[str, float] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self._open)
+
+    def opened(self, collector: str, table: _T) -> None:
+        self._open.append((collector, table))
+
+    def saw_rib(self, collector: str, time: float) -> None:
+        if time > self._until.get(collector, float("-inf")):
+            self._until[collector] = time
+
+    def moved_past(self, collector: str, time: float) -> bool:
+        """A non-RIB record of ``collector`` at ``time``: close that collector's dumps when it is
+        past them. Returns whether any dump is still open."""
+        if time > self._until.get(collector, time):
+            self.close(collector)
+        return bool(self._open)
+
+    def close(self, collector: str | None = None) -> None:
+        """Close the open dumps of ``collector`` (all when None)."""
+        keep = []
+        for owner, table in self._open:
+            if collector is None or owner == collector:
+                self._close_table(table)
+            else:
+                keep.append((owner, table))
+        self._open = keep
+        if collector is None:
+            self._until.clear()
+        else:
+            self._until.pop(collector, None)
 
 
 class PeerTable:
@@ -149,11 +194,7 @@ class RoutingState:
         # prefix -> number of peer tables holding a route for it (only with `select`): lets the
         # hot loop skip withdrawals and foreign announcements of prefixes nobody holds.
         self._held: dict[str, int] = {}
-        self._open_dumps: list[PeerTable] = []
-        # Per collector: the latest RIB record time of its open dumps. A dump closes when its own
-        # collector's stream moves past it; records of other collectors, merged in between, do not
-        # close it (a dump's records may span several seconds).
-        self._dump_until: dict[str, float] = {}
+        self._dumps: RibDumps[PeerTable] = RibDumps(self._close_dump)
 
     # -- reading the state ------------------------------------------------------------------
 
@@ -221,14 +262,14 @@ class RoutingState:
         needle = needles[0] if len(needles) == 1 else None
         held = self._held
         announce, withdraw, rib, state = self._announce, self._withdraw, self._rib, self._state
-        dumps_open = bool(self._open_dumps)
+        dumps = self._dumps
+        dumps_open = bool(dumps)
         count = 0
         obs: Observation | None = None
         for count, obs in enumerate(it, 1):  # noqa: B007 (count and obs are used after the loop)
             kind = obs.kind
-            if dumps_open and kind != "rib" and obs.time > self._dump_until.get(obs.collector, obs.time):
-                self._close_dumps(obs.collector)
-                dumps_open = bool(self._open_dumps)
+            if dumps_open and kind != "rib":
+                dumps_open = dumps.moved_past(obs.collector, obs.time)
             if kind == "announce":
                 if full:
                     announce(obs, True)
@@ -264,7 +305,7 @@ class RoutingState:
 
     def finish(self) -> None:
         """Close open RIB dumps (remove the routes they did not contain)."""
-        self._close_dumps()
+        self._dumps.close()
 
     # -- slow paths (one call per kept route change) -----------------------------------------
 
@@ -345,9 +386,8 @@ class RoutingState:
             if table._dump_seen is not None:
                 self._close_dump(table)
             table._dump, table._dump_seen, table._dump_start = source, set(), obs.time
-            self._open_dumps.append(table)
-        if obs.time > self._dump_until.get(obs.collector, float("-inf")):
-            self._dump_until[obs.collector] = obs.time
+            self._dumps.opened(obs.collector, table)
+        self._dumps.saw_rib(obs.collector, obs.time)
         select = self.select
         if select is None:
             selected = True
@@ -379,19 +419,6 @@ class RoutingState:
         if gone:
             table.updated = table._dump_start
 
-    def _close_dumps(self, collector: str | None = None) -> None:
-        """Close the open dumps of ``collector`` (all when None)."""
-        keep = []
-        for table in self._open_dumps:
-            if collector is None or table.peer.collector == collector:
-                self._close_dump(table)
-            else:
-                keep.append(table)
-        self._open_dumps = keep
-        if collector is None:
-            self._dump_until.clear()
-        else:
-            self._dump_until.pop(collector, None)
 
     def _state(self, obs: Observation) -> None:
         table = self._table_for(obs)
