@@ -859,21 +859,26 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
         raise UserError(str(exc)) from None
     if not args.files and not args.watch:
         raise UserError("give MRT files to ingest (and/or --watch TARGET)")
+    workers = _ingest_workers(args)
     progress = _IngestProgress() if sys.stderr.isatty() and not args.json else None
     with _open_store(args.db, read_only=False) as store:
         try:
             report = ingest(store, args.files, collector=args.collector, watch_targets=args.watch or (),
-                            min_peers=args.min_peers, min_duration=min_duration, progress=progress)
-        except (MrtError, OSError, StoreError, TargetError) as exc:
+                            min_peers=args.min_peers, min_duration=min_duration, progress=progress,
+                            workers=workers, scheduler=args.scheduler)
+        except (MrtError, OSError, StoreError, TargetError, RuntimeError, ValueError) as exc:
             raise UserError(str(exc)) from None
         finally:
             if progress is not None:
                 progress.close()
         summary = store.summary()
     _print_notes(report.notices)
+    for failure in report.failures:
+        print(f"transitwatch: error: {failure}", file=sys.stderr)
+    status = 1 if report.failures else 0
     if args.json:
         print(json.dumps({**report.to_dict(), "database": summary}, indent=2))
-        return 0
+        return status
     modes = ", ".join(f"{c} {m}" for c, m in report.collectors.items()) or "nothing new"
     rate = report.observations / report.seconds if report.seconds else 0.0
     print(f"{len(report.ingested)} files ingested, {len(report.skipped)} already there ({modes}); "
@@ -883,7 +888,24 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
         print(f"events of watched targets ({', '.join(summary['watched']) or 'none'}): {report.events}")
     print(f"{summary['path']}: {summary['files']} files, {summary['route_intervals']:,} route intervals, "
           f"{summary['peers']} peers, {', '.join(summary['collectors']) or 'no collector'}")
-    return 0
+    return status
+
+
+def _ingest_workers(args: argparse.Namespace) -> int | None:
+    """--workers for ingest: as given; by default all cores (None) when the files come from
+    several collectors (one collector is one task), else 1 (this process)."""
+    from transitwatch.sources.files import collector_and_time_from_name
+
+    if args.workers is not None:
+        if args.workers < 1:
+            raise UserError("--workers must be at least 1")
+        return int(args.workers)
+    if args.scheduler:
+        return None  # as many as the cluster has
+    if args.collector:
+        return 1  # one collector for all files
+    collectors = {collector_and_time_from_name(f)[0] for f in args.files}
+    return None if len(collectors) > 1 else 1
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
@@ -927,10 +949,19 @@ def _add_store_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
             "upstream events of --watch targets; not every update. A file is known by its SHA-256.\n"
             "Files older than what a collector already has make its history derived again from all\n"
             "its files (same result as ingesting everything in order). Each collector is one\n"
-            "transaction: an interrupted ingest loses nothing committed; run it again to finish.")
+            "transaction: an interrupted ingest loses nothing committed; run it again to finish.\n\n"
+            "Files of several collectors are derived on all cores, one collector per task (--workers N\n"
+            "to choose, 1 for one process), or on a Dask cluster with --scheduler tcp://HOST:8786\n"
+            "(--scheduler local: a cluster here); this process writes each collector as it arrives,\n"
+            "and the database is the one-process database. A collector that fails there is reported\n"
+            "(exit 1) and not written; the others are. See docs/scaling.md.")
     p.add_argument("files", nargs="*", metavar="FILE", help="MRT files (RIB dumps and updates, any order)")
     _add_db_arg(p)
     p.add_argument("--collector", metavar="NAME", help="collector of all FILES (default: from their paths)")
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="derive collectors on N processes, one collector per task (default: all cores "
+                        "when the files come from several collectors; 1: one process)")
+    _add_parallel_args(p)
     p.add_argument("--watch", action="append", metavar="TARGET",
                    help="keep upstream events of this AS or prefix (repeatable)")
     p.add_argument("--min-peers", type=int, default=2, metavar="N", help="for --watch events (default 2)")

@@ -15,6 +15,9 @@
   intervals are derived again from all its files in time order (paths from this call when given
   again, else the stored paths, checked by hash). Either way the result equals ingesting every
   file at once, in order.
+- Collectors are independent (a peer belongs to one), so ``workers``/``scheduler`` derive them in
+  parallel: a worker replays one collector's files into rows (Arrow tables) and this process, the
+  only writer, commits each collector in its own transaction as it arrives; the same database.
 - Upstream events of the watched targets (``watch``) are recomputed after every change, from the
   intervals, by :func:`transitwatch.detect.upstream_change.upstream_changes`.
 """
@@ -34,13 +37,16 @@ import pyarrow as pa
 
 from transitwatch.observation import Observation
 from transitwatch.sources.files import collector_and_time_from_name, read_files
-from transitwatch.sources.mrt import MrtReader
+from transitwatch.sources.mrt import MrtError, MrtReader
 from transitwatch.state.aspath import ASPathError, parse_as_path
 from transitwatch.state.table import RouteChange, RouteKey, RoutingState, SessionChange
 from transitwatch.state.target import Target
 from transitwatch.store.db import SQL_STABLE_ID, Store, StoreError, file_id_of, stable_id
 
-__all__ = ["FileResult", "IngestProgress", "IngestReport", "ingest", "sha256_of", "watch", "refresh_events"]
+__all__ = [
+    "CollectorJob", "CollectorRows", "FileResult", "IngestProgress", "IngestReport", "derive_collector",
+    "ingest", "refresh_events", "sha256_of", "watch",
+]
 
 #: Progress callback: (collector, observations replayed so far in this collector, files in it).
 IngestProgress = Callable[[str, int, int], None]
@@ -97,7 +103,8 @@ class FileResult:
 @dataclass
 class IngestReport:
     """The outcome of :func:`ingest`: each file, each collector's mode (``"append"`` or
-    ``"rebuild"``), observations replayed, route intervals written, events recomputed, seconds."""
+    ``"rebuild"``; ``"failed"`` when a parallel run could not derive it), observations replayed,
+    route intervals written, events recomputed, seconds, and ``failures`` (one line each)."""
 
     files: list[FileResult] = field(default_factory=list)
     collectors: dict[str, str] = field(default_factory=dict)
@@ -106,6 +113,7 @@ class IngestReport:
     events: int | None = None
     seconds: float = 0.0
     notices: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
 
     @property
     def ingested(self) -> list[FileResult]:
@@ -126,6 +134,7 @@ class IngestReport:
             "events": self.events,
             "seconds": round(self.seconds, 3),
             "notices": self.notices,
+            "failures": self.failures,
         }
 
 
@@ -145,7 +154,9 @@ class _Deriver:
     """RoutingState callbacks that turn route changes into intervals and write them in batches."""
 
     def __init__(self, con: Any, collector: str, file_ids: dict[str, int]) -> None:
+        # con None: keep the tables in ``batches`` (a worker; the main process writes them).
         self.con = con
+        self.batches: list[tuple[str, pa.Table]] = []
         self.collector = collector
         self.file_ids = file_ids
         # (peer ip, route key) -> [peer_id, prefix, path_id, aspath_id, path, t_start,
@@ -217,24 +228,40 @@ class _Deriver:
                 origin = parsed.origin
                 origins.append(origin if isinstance(origin, int) else None)
                 asns.append(sorted(parsed.asns))
-            _insert_new(self.con, "aspaths", "aspath_id", pa.table(
+            self._emit("aspaths", pa.table(
                 [[self.path_ids[p] for p in self.new_paths], self.new_paths, origins, asns],
                 schema=_ASPATH_SCHEMA))
             self.new_paths = []
         if rows:
             columns = list(zip(*rows, strict=True))
-            self.con.register("_batch", pa.table([list(c) for c in columns], schema=_ROUTE_SCHEMA))
-            try:
-                self.con.execute(_INSERT_PREFIXES)
-                self.con.execute(_INSERT_ROUTES)
-            finally:
-                self.con.unregister("_batch")
+            self._emit("routes", pa.table([list(c) for c in columns], schema=_ROUTE_SCHEMA))
             self.written += len(rows)
         self.closed = []
         if self.sessions:
             columns = list(zip(*self.sessions, strict=True))
-            _insert(self.con, "sessions", pa.table([list(c) for c in columns], schema=_SESSION_SCHEMA))
+            self._emit("sessions", pa.table([list(c) for c in columns], schema=_SESSION_SCHEMA))
             self.sessions = []
+
+    def _emit(self, table: str, data: pa.Table) -> None:
+        if self.con is None:
+            self.batches.append((table, data))
+        else:
+            _write_batch(self.con, table, data)
+
+
+def _write_batch(con: Any, table: str, data: pa.Table) -> None:
+    """Insert one batch of derived rows (``table``: aspaths, routes, sessions or peers)."""
+    if table == "aspaths":
+        _insert_new(con, "aspaths", "aspath_id", data)
+    elif table == "routes":
+        con.register("_batch", data)
+        try:
+            con.execute(_INSERT_PREFIXES)
+            con.execute(_INSERT_ROUTES)
+        finally:
+            con.unregister("_batch")
+    else:
+        _insert(con, table, data)
 
 
 def _insert(con: Any, table: str, data: pa.Table) -> None:
@@ -289,10 +316,21 @@ def ingest(
     min_peers: int = 2,
     min_duration: float = 300.0,
     progress: IngestProgress | None = None,
+    workers: int | None = 1,
+    scheduler: str | Any | None = None,
+    pool: Any = None,
 ) -> IngestReport:
     """Ingest MRT files into ``store`` (see the module doc). ``collector`` overrides the collector
     named by the paths. ``watch_targets`` adds targets whose upstream events are kept (with
     ``min_peers`` / ``min_duration`` as in ``transitwatch events``).
+
+    Collectors are derived in parallel with ``workers`` > 1 (None: all cores) when several have
+    new files, or on a Dask ``scheduler`` (an address, or ``"local"``), or on an open
+    :class:`~transitwatch.parallel.WorkPool` ``pool``: each worker replays one collector's files
+    into rows and this process, the only writer, commits each collector in its own transaction as
+    it arrives. The database is the same as with ``workers=1`` (one process). A collector whose
+    files fail in a worker is not written; the failure is in :attr:`IngestReport.failures` and the
+    other collectors go on.
 
     Raises FileNotFoundError / MrtError (one line naming the file) for unreadable input and
     :class:`StoreError` when a rebuild needs a file that is no longer where it was.
@@ -305,6 +343,8 @@ def ingest(
             raise FileNotFoundError(f"{p}: no such file")
         if os.path.isdir(p):
             raise IsADirectoryError(f"{p}: is a directory, not an MRT file")
+    if workers is not None and workers < 1:
+        raise ValueError("workers must be at least 1")
     con = store.con
     known = {sha: (fid, path) for sha, fid, path in con.execute(
         "SELECT sha256, file_id, path FROM files").fetchall()}
@@ -329,8 +369,24 @@ def ingest(
     by_collector: dict[str, list[_NewFile]] = {}
     for f in new_files:
         by_collector.setdefault(f.collector, []).append(f)
-    for coll in sorted(by_collector):
-        _ingest_collector(store, coll, by_collector[coll], given_by_hash, collector, report, progress)
+    plans = [_plan_collector(store, coll, by_collector[coll], given_by_hash, report)
+             for coll in sorted(by_collector)]
+    if pool is not None or scheduler is not None or (workers != 1 and len(plans) > 1):
+        from transitwatch.parallel import default_workers, open_pool
+
+        if pool is None and scheduler is None and (workers or default_workers()) == 1:
+            for plan in plans:
+                _ingest_collector(store, plan, collector, report, progress)
+        else:
+            work = pool if pool is not None else open_pool(workers, scheduler)
+            try:
+                _ingest_in_parallel(store, plans, collector, report, progress, work)
+            finally:
+                if pool is None:
+                    work.close()
+    else:
+        for plan in plans:
+            _ingest_collector(store, plan, collector, report, progress)
 
     if store.meta("events_dirty"):
         report.events = refresh_events(store)
@@ -338,15 +394,24 @@ def ingest(
     return report
 
 
-def _ingest_collector(
-    store: Store,
-    coll: str,
-    files: list[_NewFile],
-    given_by_hash: dict[str, str],
-    collector_override: str | None,
-    report: IngestReport,
-    progress: IngestProgress | None,
-) -> None:
+@dataclass
+class _Plan:
+    """One collector's part of an ingest: its new files, the files to replay (in order) and
+    whether they are appended to the stored history or the history is derived again."""
+
+    collector: str
+    files: list[_NewFile]
+    replay: list[_NewFile]
+    append: bool
+
+    @property
+    def file_ids(self) -> dict[str, int]:
+        return {f.path: file_id_of(f.sha256) for f in self.replay}
+
+
+def _plan_collector(
+    store: Store, coll: str, files: list[_NewFile], given_by_hash: dict[str, str], report: IngestReport
+) -> _Plan:
     con = store.con
     row = con.execute("SELECT max(last_time) FROM files WHERE collector = ?", [coll]).fetchone()
     stored_last = row[0] if row else None
@@ -368,47 +433,170 @@ def _ingest_collector(
             replay.append(_NewFile(source, sha, coll, size, collector_and_time_from_name(source)[1], None))
             report.files.append(FileResult(source, sha, coll, "replayed"))
     replay.sort(key=_order_key)
-    file_ids = {f.path: file_id_of(f.sha256) for f in replay}
+    return _Plan(coll, files, replay, append)
 
+
+@dataclass
+class _Snapshot:
+    """A collector's routing state at the end of its stored history: its peers and open
+    intervals, as read from the database (what an append starts from)."""
+
+    peers: list[tuple[Any, ...]]
+    routes: list[tuple[Any, ...]]
+
+
+@dataclass(frozen=True)
+class CollectorJob:
+    """What a worker needs to derive one collector's rows: the files to replay in order, their
+    file ids, the collector override and, when appending, the stored state to start from."""
+
+    collector: str
+    paths: tuple[str, ...]
+    file_ids: dict[str, int]
+    override: str | None
+    snapshot: _Snapshot | None
+
+
+@dataclass
+class CollectorRows:
+    """A collector's derived rows (Arrow tables per database table, in write order), per-file
+    counts, the reader's notices, or ``error`` when its files could not be replayed."""
+
+    collector: str
+    batches: list[tuple[str, pa.Table]] = field(default_factory=list)
+    stats: dict[str, list[Any]] = field(default_factory=dict)
+    notices: list[str] = field(default_factory=list)
+    written: int = 0
+    error: str | None = None
+    cpu: float = 0.0
+    pid: int = 0
+
+
+def derive_collector(job: CollectorJob) -> CollectorRows:
+    """Replay one collector's files into rows without touching the database (runs in a worker).
+    Never raises for unreadable input: the one-line error is returned."""
+    started = _time.process_time()
+    rows = CollectorRows(job.collector, pid=os.getpid())
+    deriver = _Deriver(None, job.collector, job.file_ids)
+    try:
+        rows.stats, rows.notices = _derive(job, deriver, None)
+    except (MrtError, OSError) as exc:
+        rows.error = str(exc)
+    except Exception as exc:  # a bug must not kill the other collectors' work: report it
+        rows.error = f"collector {job.collector or '(unnamed)'}: {type(exc).__name__}: {exc}"
+    if rows.error is None:
+        rows.batches, rows.written = deriver.batches, deriver.written
+    rows.cpu = _time.process_time() - started
+    return rows
+
+
+def _derive(
+    job: CollectorJob, deriver: _Deriver, progress: IngestProgress | None
+) -> tuple[dict[str, list[Any]], list[str]]:
+    """Replay the job's files through ``deriver`` (intervals, sessions, then peers); returns the
+    per-file counts and the reader's notices."""
+    state = RoutingState()
+    if job.snapshot is not None:
+        _restore(job.snapshot, job.collector, state, deriver)
+    state.on_change = deriver.route
+    state.on_session = deriver.session
+    stats: dict[str, list[Any]] = {p: [0, 0, 0, 0, 0, None, None] for p in job.paths}
+    notices: list[str] = []
+    if job.paths:
+        stream = read_files(list(job.paths), collector=job.override, notices=notices)
+        state.replay(_counted(stream, stats, job.collector, len(job.paths), progress))
+    deriver.flush(final=True)
+    peer_rows = [(deriver.peer_id(t.peer.ip), job.collector, t.peer.ip, t.peer.asn, t.established)
+                 for t in state.tables()]
+    if peer_rows:
+        columns = [list(c) for c in zip(*peer_rows, strict=True)]
+        deriver._emit("peers", pa.table(columns, schema=_PEER_SCHEMA))
+    return stats, notices
+
+
+def _ingest_collector(
+    store: Store, plan: _Plan, override: str | None, report: IngestReport, progress: IngestProgress | None
+) -> None:
+    """One collector in this process: rows are written as they are derived (bounded batches)."""
+    con = store.con
+    coll = plan.collector
     with store.transaction():
-        deriver = _Deriver(con, coll, file_ids)
-        state = RoutingState()
-        if append:
-            _restore(con, coll, state, deriver)
-        else:
-            peers = "SELECT peer_id FROM peers WHERE collector = ?"
-            con.execute(f"DELETE FROM routes WHERE peer_id IN ({peers})", [coll])
-            con.execute(f"DELETE FROM sessions WHERE peer_id IN ({peers})", [coll])
-            con.execute("DELETE FROM peers WHERE collector = ?", [coll])
-        state.on_change = deriver.route
-        state.on_session = deriver.session
+        snapshot = _read_snapshot(con, coll) if plan.append else None
+        _clear_collector(con, coll, plan.append)
+        job = CollectorJob(coll, tuple(f.path for f in plan.replay), plan.file_ids, override, snapshot)
+        deriver = _Deriver(con, coll, job.file_ids)
+        stats, notices = _derive(job, deriver, progress)
+        _record_files(store, plan, stats, notices, deriver.written, report)
 
-        stats: dict[str, list[Any]] = {f.path: [0, 0, 0, 0, 0, None, None] for f in replay}
-        notices: list[str] = []
-        if replay:
-            stream = read_files([f.path for f in replay], collector=collector_override, notices=notices)
-            state.replay(_counted(stream, stats, coll, len(replay), progress))
-        deriver.flush(final=True)
-        peer_rows = [(deriver.peer_id(t.peer.ip), coll, t.peer.ip, t.peer.asn, t.established)
-                     for t in state.tables()]
-        if peer_rows:
-            columns = [list(c) for c in zip(*peer_rows, strict=True)]
-            _insert(con, "peers", pa.table(columns, schema=_PEER_SCHEMA))
 
-        now = datetime.now(UTC)
-        for f in files:
-            n, ann, wd, rib, st, first, last = stats.get(f.path, [0, 0, 0, 0, 0, None, None])
-            notes = [line for line in notices if line.startswith(f.path + ":")
-                     and ("damaged" in line or "no observations" in line)]
-            con.execute(
-                "INSERT INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [file_id_of(f.sha256), f.sha256, os.path.abspath(f.path), coll, f.size, first, last, n, ann,
-                 wd, rib, st, json.dumps(notes), now])
-            report.files.append(FileResult(f.path, f.sha256, coll, "ingested", n, first, last))
-        report.observations += sum(s[0] for s in stats.values())
-        report.route_intervals += deriver.written
-        store.set_meta("events_dirty", "1")
-        report.notices.extend(n for n in notices if "damaged" in n)
+def _ingest_in_parallel(
+    store: Store, plans: list[_Plan], override: str | None, report: IngestReport,
+    progress: IngestProgress | None, work: Any,
+) -> None:
+    """Collectors derived on ``work`` (a WorkPool), each committed here in its own transaction as
+    it arrives. The largest collectors go first; a few are in flight at a time, so the stored
+    state each append starts from is read just before its job is sent."""
+    con = store.con
+    queue = sorted(plans, key=lambda p: sum(f.size for f in p.replay))  # popped from the end
+    in_flight: dict[Any, _Plan] = {}
+
+    def send() -> None:
+        while queue and len(in_flight) < work.in_flight:
+            plan = queue.pop()
+            snapshot = _read_snapshot(con, plan.collector) if plan.append else None
+            job = CollectorJob(plan.collector, tuple(f.path for f in plan.replay), plan.file_ids, override,
+                               snapshot)
+            in_flight[work.submit(derive_collector, job)] = plan
+
+    send()
+    while in_flight:
+        done, _ = work.wait_any(set(in_flight))
+        arrived: list[tuple[_Plan, CollectorRows]] = []
+        for future in done:
+            plan = in_flight.pop(future)
+            try:
+                rows = future.result()
+            except Exception as exc:  # the worker process died (killed, out of memory)
+                rows = CollectorRows(plan.collector, error=f"collector {plan.collector or '(unnamed)'}: "
+                                                           f"worker failed: {exc}")
+            arrived.append((plan, rows))
+        send()  # keep the workers busy while this process writes
+        for plan, rows in arrived:
+            name = plan.collector or "(unnamed)"
+            if rows.error is not None:
+                report.collectors[name] = "failed"
+                report.failures.append(f"{rows.error} (collector {name} not ingested; its files are "
+                                       "retried by the next ingest)")
+                continue
+            with store.transaction():
+                _clear_collector(con, plan.collector, plan.append)
+                for table, data in rows.batches:
+                    _write_batch(con, table, data)
+                _record_files(store, plan, rows.stats, rows.notices, rows.written, report)
+            if progress is not None:
+                progress(plan.collector, sum(s[0] for s in rows.stats.values()), len(plan.replay))
+
+
+def _record_files(
+    store: Store, plan: _Plan, stats: dict[str, list[Any]], notices: list[str], written: int,
+    report: IngestReport,
+) -> None:
+    """The files rows of a collector's new files (inside its transaction), and the report."""
+    con = store.con
+    now = datetime.now(UTC)
+    for f in plan.files:
+        n, ann, wd, rib, st, first, last = stats.get(f.path, [0, 0, 0, 0, 0, None, None])
+        notes = [line for line in notices if line.startswith(f.path + ":")
+                 and ("damaged" in line or "no observations" in line)]
+        con.execute(
+            "INSERT INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [file_id_of(f.sha256), f.sha256, os.path.abspath(f.path), plan.collector, f.size, first, last, n,
+             ann, wd, rib, st, json.dumps(notes), now])
+        report.files.append(FileResult(f.path, f.sha256, plan.collector, "ingested", n, first, last))
+    report.observations += sum(s[0] for s in stats.values())
+    report.route_intervals += written
+    store.set_meta("events_dirty", "1")
+    report.notices.extend(n for n in notices if "damaged" in n)
 
 
 def _counted(
@@ -435,13 +623,36 @@ def _counted(
         progress(coll, total, nfiles)
 
 
-def _restore(con: Any, coll: str, state: RoutingState, deriver: _Deriver) -> None:
-    """Put the collector's routing state at the end of the stored history back into ``state``
-    (open intervals -> tables, session flags) and ``deriver`` (open intervals), then remove those
-    rows: they are written again, closed or still open, at the end of this ingest."""
+def _read_snapshot(con: Any, coll: str) -> _Snapshot:
+    """The collector's peers and open intervals at the end of its stored history."""
     peers = con.execute(
         "SELECT peer_id, peer_ip, peer_asn, established FROM peers WHERE collector = ?", [coll]).fetchall()
-    for peer_id, ip, asn, established in peers:
+    routes = con.execute(
+        """SELECT p.peer_ip, r.peer_id, x.prefix, r.path_id, r.aspath_id, a.as_path,
+                  r.t_start, CAST(r.start_cause AS VARCHAR), r.start_file, r.start_offset, r.last_seen
+           FROM routes r JOIN peers p ON r.peer_id = p.peer_id
+           JOIN prefixes x ON x.prefix_id = r.prefix_id JOIN aspaths a ON a.aspath_id = r.aspath_id
+           WHERE p.collector = ? AND r.t_end IS NULL""", [coll]).fetchall()
+    return _Snapshot(peers, routes)
+
+
+def _clear_collector(con: Any, coll: str, append: bool) -> None:
+    """Remove the rows the collector's ingest writes again: when appending, its open intervals
+    and peers (restored from the snapshot, written again closed or still open); when rebuilding,
+    all its intervals, sessions and peers."""
+    peers = "SELECT peer_id FROM peers WHERE collector = ?"
+    if append:
+        con.execute(f"DELETE FROM routes WHERE t_end IS NULL AND peer_id IN ({peers})", [coll])
+    else:
+        con.execute(f"DELETE FROM routes WHERE peer_id IN ({peers})", [coll])
+        con.execute(f"DELETE FROM sessions WHERE peer_id IN ({peers})", [coll])
+    con.execute("DELETE FROM peers WHERE collector = ?", [coll])
+
+
+def _restore(snapshot: _Snapshot, coll: str, state: RoutingState, deriver: _Deriver) -> None:
+    """Put the collector's stored state back into ``state`` (open intervals -> tables, session
+    flags) and ``deriver`` (open intervals)."""
+    for peer_id, ip, asn, established in snapshot.peers:
         deriver.peer_ids[ip] = peer_id
         # A session-up observation creates the peer's table (callbacks are not attached yet).
         state.apply(Observation(time=0.0, kind="state", peer_ip=ip, peer_asn=asn, collector=coll,
@@ -449,22 +660,13 @@ def _restore(con: Any, coll: str, state: RoutingState, deriver: _Deriver) -> Non
         table = state.table((coll, ip))
         assert table is not None
         table.established = established
-    rows = con.execute(
-        """SELECT p.peer_ip, r.peer_id, x.prefix, r.path_id, r.aspath_id, a.as_path,
-                  r.t_start, CAST(r.start_cause AS VARCHAR), r.start_file, r.start_offset, r.last_seen
-           FROM routes r JOIN peers p ON r.peer_id = p.peer_id
-           JOIN prefixes x ON x.prefix_id = r.prefix_id JOIN aspaths a ON a.aspath_id = r.aspath_id
-           WHERE p.collector = ? AND r.t_end IS NULL""", [coll]).fetchall()
     tables = {t.peer.ip: t for t in state.tables()}
-    for ip, peer_id, prefix, path_id, aspath_id, as_path, start, cause, sfile, soff, last in rows:
+    for ip, peer_id, prefix, path_id, aspath_id, as_path, start, cause, sfile, soff, last in snapshot.routes:
         key: RouteKey = prefix if path_id is None else (prefix, int(path_id))
         tables[ip].routes[key] = as_path
         deriver.path_ids[as_path] = aspath_id
         deriver.open[(ip, key)] = [peer_id, prefix, path_id, aspath_id, as_path, start, cause, sfile, soff,
                                    last]
-    con.execute("DELETE FROM routes WHERE t_end IS NULL AND peer_id IN "
-                "(SELECT peer_id FROM peers WHERE collector = ?)", [coll])
-    con.execute("DELETE FROM peers WHERE collector = ?", [coll])
 
 
 # -- watched targets and their events -----------------------------------------------------------------
