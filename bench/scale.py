@@ -8,7 +8,9 @@ and 24 five-minute update files, the watched AS moving to a new upstream in the 
 mode in a fresh process: the single-process reference ``target_view(read_files(...))``, and
 ``parallel_target_view`` with 1 and 2 local workers and on a LocalCluster of 2 workers. Reports
 wall time, observations per second, speed-up over 1 worker, peak RSS of the main process and of
-each worker (VmHWM), and checks every mode gave the same spans.
+each worker (VmHWM), and checks every mode gave the same spans. Modes ``ingest1``/``ingest2``
+ingest the same files into a new DuckDB store in one process and with 2 workers (one collector per
+task) and check the two databases hold the same rows.
 """
 
 from __future__ import annotations
@@ -108,6 +110,8 @@ def run_mode(mode: str, target: str, paths: list[str]) -> dict[str, Any]:
             "repaired": run.repaired,
             "worker_cpu_s": [round(c, 1) for c in run.worker_cpu.values()],
         }
+    elif mode.startswith("ingest"):
+        return _run_ingest(int(mode[len("ingest") :]), paths)
     else:
         from distributed import Client, LocalCluster
 
@@ -137,6 +141,35 @@ def run_mode(mode: str, target: str, paths: list[str]) -> dict[str, Any]:
     }
 
 
+def _run_ingest(workers: int, paths: list[str]) -> dict[str, Any]:
+    import tempfile
+
+    from transitwatch.store import Store, ingest
+
+    with tempfile.TemporaryDirectory(prefix="transitwatch-bench-ingest-") as tmp:
+        with Store(Path(tmp) / "bench.duckdb") as store:
+            started, cpu = time.perf_counter(), time.process_time()
+            report = ingest(store, paths, workers=workers)
+            seconds = time.perf_counter() - started
+            # What the database holds, cheaply: rows per table and an order-free hash of the routes.
+            row = store.con.execute(
+                "SELECT count(*), sum(hash(peer_id, prefix_id, path_id, aspath_id, t_start, start_cause, "
+                "last_seen, t_end, end_cause) % 1000000007) FROM routes").fetchone()
+            digest = hashlib.sha256(json.dumps([store.counts(), str(row)]).encode()).hexdigest()[:16]
+            db_mb = round(os.path.getsize(Path(tmp) / "bench.duckdb") / 2**20)
+    return {
+        "mode": f"ingest{workers}",
+        "seconds": round(seconds, 2),
+        "main_cpu_s": round(time.process_time() - cpu, 2),
+        "observations": report.observations,
+        "route_intervals": report.route_intervals,
+        "db_digest": digest,
+        "db_mb": db_mb,
+        "main_peak_rss_mb": round(_vm_hwm() / 2**20),
+        "load_avg_1min": round(os.getloadavg()[0], 2),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -146,7 +179,7 @@ def main() -> None:
         "--work", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "transitwatch-bench"
     )
     parser.add_argument("--target", default="AS131279")
-    parser.add_argument("--modes", default="single,single-filtered,workers1,workers2,dask2")
+    parser.add_argument("--modes", default="single,single-filtered,workers1,workers2,dask2,ingest1,ingest2")
     parser.add_argument("--run", help=argparse.SUPPRESS)
     args = parser.parse_args()
     paths = make_workload(args.work, args.scale)
@@ -182,7 +215,12 @@ def main() -> None:
     # every observation in the files (the unfiltered single-process run counts them)
     observations = next((r["observations"] for r in results if r["mode"] == "single"), None)
     base = next((r["seconds"] for r in results if r["mode"] == "workers1"), None)
+    ingest_base = next((r["seconds"] for r in results if r["mode"] == "ingest1"), None)
     for r in results:
+        if r["mode"].startswith("ingest"):
+            r["obs_per_s"] = round(r["observations"] / r["seconds"])
+            r["speedup_vs_1_worker"] = round(ingest_base / r["seconds"], 2) if ingest_base else None
+            continue
         if r["mode"].startswith("workers"):
             r["passed_route_filter"] = r["observations"]
         r["observations"] = observations
@@ -194,7 +232,8 @@ def main() -> None:
     for r in results:
         if one and r.get("worker_cpu_s"):
             r["cpu_speedup_vs_1_worker"] = round(sum(one["worker_cpu_s"]) / max(r["worker_cpu_s"]), 2)
-    same = len({r["digest"] for r in results}) == 1
+    same = len({r["digest"] for r in results if "digest" in r}) <= 1
+    same = same and len({r["db_digest"] for r in results if "db_digest" in r}) <= 1
     print(
         json.dumps(
             {
