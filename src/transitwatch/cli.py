@@ -189,10 +189,12 @@ def _cmd_registry(args: argparse.Namespace) -> int:
     return 0
 
 
-def _target_arg(text: str) -> Target:
+def _target_arg(text: str | None) -> Target:
     """TARGET (an AS, a prefix, or several joined by commas) parsed; errors as UserError."""
     from transitwatch.state.target import Target, TargetError
 
+    if not text:
+        raise UserError("give a TARGET (an AS such as AS131279, or a prefix), or --country CC")
     try:
         return Target.parse(text)
     except TargetError as exc:
@@ -549,9 +551,9 @@ def _cmd_visibility(args: argparse.Namespace) -> int:
 
 
 def _add_route_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("target", metavar="TARGET",
+    p.add_argument("target", metavar="TARGET", nargs="?",
                    help="an AS (AS131279 or 131279), a prefix (175.45.176.0/22, covers more-specifics), "
-                        "or several joined by commas")
+                        "or several joined by commas (not with --country)")
     p.add_argument("files", nargs="*", metavar="FILE",
                    help="MRT files (RIB dumps and updates, any order: merged by time)")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -651,14 +653,20 @@ def _country_inputs(args: argparse.Namespace) -> tuple[str, str | None, Registry
     With --country, the TARGET position holds the first FILE. The time zone defaults to the
     country's own (``--country KP`` prints Pyongyang times)."""
     cc = _country_code(args.country)
-    if args.start or args.end:
-        raise UserError("--country reads MRT FILES; --from/--to are not supported with it yet")
-    _check_one_collector(args)
+    files = [f for f in [args.target, *args.files] if f]
+    args._window = bool(args.start or args.end)
+    if args._window:
+        if files:
+            raise UserError("give either MRT files or --from/--to, not both")
+    else:
+        _check_one_collector(args)
+        if not files:
+            raise UserError("give the MRT files to read after --country CC, or --collector/--from/--to")
     registry = _registry_from_args(args)
     tz = _country_zone(args.tz, registry, cc)
-    files = [f for f in [args.target, *args.files] if f]
-    if not files:
-        raise UserError("give the MRT files to read after --country CC")
+    if args._window:
+        # the archive files of --collector/--from/--to (their collectors come from their paths)
+        files = [str(p) for p in _archive_window_files(args)]
     return cc, tz, registry, files
 
 
@@ -685,7 +693,8 @@ def _country_stream(args: argparse.Namespace, files: list[str], notices: list[st
     from transitwatch.sources.files import read_files
 
     try:
-        return read_files(files, collector=args.collector, notices=notices)
+        override = None if getattr(args, "_window", False) else args.collector
+        return read_files(files, collector=override, notices=notices)
     except OSError as exc:
         raise UserError(str(exc)) from None
 
