@@ -49,7 +49,7 @@ from pathlib import PurePath
 from typing import Any
 
 from transitwatch.observation import RIB, Observation
-from transitwatch.sources.files import FileProgress, collector_and_time_from_name
+from transitwatch.sources.files import FileProgress, collector_and_time_from_name, note_overlap
 from transitwatch.sources.mrt import MrtError, MrtReader, RouteFilter
 from transitwatch.sources.mrt_writer import write_mrt
 from transitwatch.state.target import Target
@@ -714,14 +714,7 @@ def _merge_by_time(
         bound = heap[0][0]
         for obs in it:
             if obs.time > bound:
-                other = heap[0][2]
-                pair = (min(index, other), max(index, other))
-                if pair not in overlapping:
-                    overlapping.add(pair)
-                    notes.append(
-                        f"{paths[index]} overlaps {paths[other]} in time (records after "
-                        f"{iso_utc(bound)} in both); merged by time"
-                    )
+                note_overlap(notes, overlapping, paths, index, heap[0][2], bound)
                 heapq.heappush(heap, (obs.time, rank, index, obs, it))
                 break
             yield obs

@@ -227,17 +227,24 @@ def _merge_batches(
             # runs past it: the two files overlap in time.
             cut = bisect.bisect_right(batch, bound, lo=pos, key=_time)
             yield batch[pos:cut]
-            other = heap[0][2]
-            pair = (min(index, other), max(index, other))
-            if pair not in overlapping:
-                overlapping.add(pair)
-                notes.append(
-                    f"{paths[index]} overlaps {paths[other]} in time (records after "
-                    f"{iso_utc(bound)} in both); merged by time"
-                )
+            note_overlap(notes, overlapping, paths, index, heap[0][2], bound)
             streams[index] = (batch, cut, it)
             heapq.heappush(heap, (batch[cut].time, rank, index))
             break
+
+
+def note_overlap(
+    notes: list[str], overlapping: set[tuple[int, int]], paths: list[str], index: int, other: int,
+    bound: float,
+) -> None:
+    """Say once per pair of files that they overlap in time (the merge interleaves them)."""
+    pair = (min(index, other), max(index, other))
+    if pair not in overlapping:
+        overlapping.add(pair)
+        notes.append(
+            f"{paths[index]} overlaps {paths[other]} in time (records after "
+            f"{iso_utc(bound)} in both); merged by time"
+        )
 
 
 def _time(obs: Observation) -> float:
