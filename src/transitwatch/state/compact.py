@@ -34,7 +34,7 @@ from typing import Any
 
 from transitwatch.observation import ESTABLISHED, Observation
 from transitwatch.state.aspath import ASPath, parse_as_path
-from transitwatch.state.table import PeerKey, RibDumps, RouteChange, RouteKey, SessionChange
+from transitwatch.state.table import PeerKey, PeerTables, RibDumps, RouteChange, RouteKey, SessionChange
 
 __all__ = ["CompactPeerTable", "CompactRoutingState"]
 
@@ -202,7 +202,7 @@ class CompactPeerTable:
         return out
 
 
-class CompactRoutingState:
+class CompactRoutingState(PeerTables[CompactPeerTable]):
     """Every (collector, peer)'s full table, replayed from observations in time order, compactly.
 
     Same API and rules as :class:`~transitwatch.state.table.RoutingState` without ``select``:
@@ -229,36 +229,6 @@ class CompactRoutingState:
         self._dumps: RibDumps[CompactPeerTable] = RibDumps(self._close_dump)
 
     # -- reading the state ------------------------------------------------------------------
-    def peers(self) -> list[PeerKey]:
-        return [t.peer for t in self._tables.values()]
-
-    def tables(self) -> list[CompactPeerTable]:
-        return list(self._tables.values())
-
-    def table(self, peer: PeerKey | tuple[str, str] | str) -> CompactPeerTable | None:
-        """A peer's table by :class:`PeerKey`, (collector, ip), or ip (first match)."""
-        if isinstance(peer, str):
-            return next((t for (_, ip), t in self._tables.items() if ip == peer), None)
-        return self._tables.get((peer[0], peer[1]))
-
-    def routes(self, prefix: str) -> dict[PeerKey, str]:
-        """Every peer's AS path for ``prefix`` (no ADD-PATH id)."""
-        out = {}
-        for t in self._tables.values():
-            path = t.get(prefix)
-            if path is not None:
-                out[t.peer] = path
-        return out
-
-    def to_records(self) -> list[dict[str, Any]]:
-        """All routes as flat dicts (collector, peer_ip, peer_asn, prefix, path_id, as_path)."""
-        out = []
-        for t in self._tables.values():
-            for key, path in t.items():
-                prefix, path_id = (key, None) if isinstance(key, str) else key
-                out.append({**t.peer.to_dict(), "prefix": prefix, "path_id": path_id, "as_path": path})
-        return out
-
     @property
     def interned(self) -> dict[str, int]:
         """How many distinct prefixes and AS paths are stored."""

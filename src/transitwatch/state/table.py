@@ -26,13 +26,16 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, Generic, NamedTuple, TypeVar
+from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
 from transitwatch.observation import ESTABLISHED, Observation
 from transitwatch.state.aspath import ASPath, parse_as_path
 from transitwatch.state.target import Target
 
-__all__ = ["PeerKey", "PeerTable", "RibDumps", "RouteChange", "RouteKey", "RoutingState", "SessionChange"]
+__all__ = [
+    "PeerKey", "PeerTable", "PeerTables", "RibDumps", "RouteChange", "RouteKey", "RoutingState",
+    "SessionChange",
+]
 
 _T = TypeVar("_T")
 
@@ -166,7 +169,58 @@ class PeerTable:
         return iter(self.routes.items())
 
 
-class RoutingState:
+class _Table(Protocol):
+    peer: PeerKey
+
+    def get(self, prefix: str, path_id: int | None = None) -> str | None: ...
+
+    def items(self) -> Iterator[tuple[RouteKey, str]]: ...
+
+
+_TableT = TypeVar("_TableT", bound=_Table)
+
+
+class PeerTables(Generic[_TableT]):
+    """Reading the per-peer tables of a routing state (shared by :class:`RoutingState` and
+    :class:`~transitwatch.state.compact.CompactRoutingState`): ``_tables`` maps (collector, ip)
+    to a table with ``peer``, ``get(prefix)`` and ``items()``."""
+
+    _tables: dict[tuple[str, str], _TableT]
+
+    def peers(self) -> list[PeerKey]:
+        """Every peer seen so far."""
+        return [t.peer for t in self._tables.values()]
+
+    def tables(self) -> list[_TableT]:
+        """Every peer's table."""
+        return list(self._tables.values())
+
+    def table(self, peer: PeerKey | tuple[str, str] | str) -> _TableT | None:
+        """A peer's table by :class:`PeerKey`, (collector, ip), or ip (first match)."""
+        if isinstance(peer, str):
+            return next((t for (_, ip), t in self._tables.items() if ip == peer), None)
+        return self._tables.get((peer[0], peer[1]))
+
+    def routes(self, prefix: str) -> dict[PeerKey, str]:
+        """Every peer's AS path for ``prefix`` (no ADD-PATH id)."""
+        out = {}
+        for t in self._tables.values():
+            path = t.get(prefix)
+            if path is not None:
+                out[t.peer] = path
+        return out
+
+    def to_records(self) -> list[dict[str, Any]]:
+        """All routes as flat dicts (collector, peer_ip, peer_asn, prefix, path_id, as_path)."""
+        out = []
+        for t in self._tables.values():
+            for key, path in t.items():
+                prefix, path_id = (key, None) if isinstance(key, str) else key
+                out.append({**t.peer.to_dict(), "prefix": prefix, "path_id": path_id, "as_path": path})
+        return out
+
+
+class RoutingState(PeerTables[PeerTable]):
     """Routing tables of every (collector, peer), replayed from observations in time order.
 
     ``select``: keep only this target's routes (fast). ``on_change`` / ``on_session``: callbacks
@@ -195,35 +249,6 @@ class RoutingState:
         # hot loop skip withdrawals and foreign announcements of prefixes nobody holds.
         self._held: dict[str, int] = {}
         self._dumps: RibDumps[PeerTable] = RibDumps(self._close_dump)
-
-    # -- reading the state ------------------------------------------------------------------
-
-    def peers(self) -> list[PeerKey]:
-        """Every peer seen so far."""
-        return [t.peer for t in self._tables.values()]
-
-    def tables(self) -> list[PeerTable]:
-        """Every peer's table."""
-        return list(self._tables.values())
-
-    def table(self, peer: PeerKey | tuple[str, str] | str) -> PeerTable | None:
-        """A peer's table by :class:`PeerKey`, (collector, ip), or ip (first match)."""
-        if isinstance(peer, str):
-            return next((t for (_, ip), t in self._tables.items() if ip == peer), None)
-        return self._tables.get((peer[0], peer[1]))
-
-    def routes(self, prefix: str) -> dict[PeerKey, str]:
-        """Every peer's AS path for ``prefix`` (no ADD-PATH id)."""
-        return {t.peer: t.routes[prefix] for t in self._tables.values() if prefix in t.routes}
-
-    def to_records(self) -> list[dict[str, Any]]:
-        """All routes as flat dicts (collector, peer_ip, peer_asn, prefix, path_id, as_path)."""
-        out = []
-        for t in self._tables.values():
-            for key, path in t.routes.items():
-                prefix, path_id = (key, None) if isinstance(key, str) else key
-                out.append({**t.peer.to_dict(), "prefix": prefix, "path_id": path_id, "as_path": path})
-        return out
 
     # -- replay -----------------------------------------------------------------------------
 
