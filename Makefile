@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml setup.py src/transitwatch/sources/_mrt.c
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m transitwatch.demo
+	$(BIN)/python -m transitwatch.scenarios.demo
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests bench

@@ -147,7 +147,7 @@ def measure_api(db: Path, target: str, clients: int, seconds: float) -> dict[str
 
 
 def demo_database(out: Path) -> Path:
-    from transitwatch.scenario import load_scenario
+    from transitwatch.scenarios.scenario import load_scenario
     from transitwatch.store import Store, ingest
 
     paths = load_scenario("kp-2017-transtelecom").write_mrt(out / "mrt")

@@ -3,7 +3,7 @@
     .venv/bin/python bench/memory.py [--prefixes 1000000] [--peers 40] [--work DIR]
 
 Writes (once, cached in --work) a synthetic full table with the project's MRT writer, shaped like
-a real RIB (transitwatch.synthetic: prefix lengths and path lengths of RIS bview.20020722.2337),
+a real RIB (transitwatch.scenarios.synthetic: prefix lengths and path lengths of RIS bview.20020722.2337),
 as two collectors' RIB dumps of peers/2 full-table peers each, then replays it in a fresh process
 into ``RoutingState()`` (every route of every peer kept) and reports the peak RSS (VmHWM) and
 what it holds. The same files read by ``parallel_target_view`` are measured per worker in
@@ -26,8 +26,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _write(args: tuple[str, int, int, int, int]) -> str:
+    from transitwatch.scenarios.synthetic import SyntheticInternet, synthetic_rib
     from transitwatch.sources.mrt_writer import write_mrt
-    from transitwatch.synthetic import SyntheticInternet, synthetic_rib
 
     path, prefixes, peers, first_peer, seed = args
     net = SyntheticInternet(prefixes=prefixes, peers=peers + first_peer, seed=seed)

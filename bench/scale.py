@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/scale.py [--scale 1.0] [--work DIR] [--target AS131279]
 
-Generates (once, cached in --work) a workload with transitwatch.synthetic: 4 collectors (two
+Generates (once, cached in --work) a workload with transitwatch.scenarios.synthetic: 4 collectors (two
 with gzip files like RIS, two with bzip2 like RouteViews), each a RIB dump of 10 full-table peers
 and 24 five-minute update files, the watched AS moving to a new upstream in the middle. Then, each
 mode in a fresh process: the single-process reference ``target_view(read_files(...))``, and
@@ -37,7 +37,7 @@ def _vm_hwm(pid: int | str = "self") -> int:
 
 
 def _write_collector(args: tuple[str, str, str, int, int, int, int]) -> list[str]:
-    from transitwatch.synthetic import SyntheticInternet, write_workload
+    from transitwatch.scenarios.synthetic import SyntheticInternet, write_workload
 
     work, collector, compression, prefixes, files, updates, seed = args
     net = SyntheticInternet(prefixes=prefixes, peers=10, seed=seed)
@@ -77,7 +77,7 @@ def _digest(view: Any) -> str:
 
 
 def run_mode(mode: str, target: str, paths: list[str]) -> dict[str, Any]:
-    from transitwatch.parallel import open_pool, parallel_target_view
+    from transitwatch.engine.parallel import open_pool, parallel_target_view
     from transitwatch.sources.files import read_files
     from transitwatch.state.view import target_view
 

@@ -12,7 +12,9 @@ import pytest
 from local_webhook import HANG_UP, WebhookReceiver
 from local_ws import LocalWebsocketServer
 from test_watch import SCRIPTS, T, expected_subscriptions, flapping_history
-from transitwatch.alerts import (
+from transitwatch.cli.main import main
+from transitwatch.detect.upstream_change import UpstreamEvent
+from transitwatch.live.alerts import (
     AlertConfigError,
     AlertDispatcher,
     ChannelConfig,
@@ -20,10 +22,8 @@ from transitwatch.alerts import (
     WebhookChannel,
     load_config,
 )
-from transitwatch.cli import main
-from transitwatch.detect.upstream_change import UpstreamEvent
+from transitwatch.live.watch import WatchEvent
 from transitwatch.state.target import Target
-from transitwatch.watch import WatchEvent
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "alerts.toml"
 

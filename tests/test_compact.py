@@ -11,10 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from transitwatch.observation import Observation
+from transitwatch.scenarios.synthetic import SyntheticInternet, write_workload
 from transitwatch.sources.files import read_files
 from transitwatch.state.compact import CompactRoutingState
 from transitwatch.state.table import RouteChange, RoutingState, SessionChange
-from transitwatch.synthetic import SyntheticInternet, write_workload
 
 T0 = 1_506_848_000.0
 PREFIXES = ["175.45.176.0/24", "175.45.177.0/24", "10.0.0.0/8", "2001:db8::/32"]

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from transitwatch.cli import main
+from transitwatch.cli.main import main
+from transitwatch.scenarios.synthetic import SyntheticInternet, write_workload
 from transitwatch.sources.files import read_files
 from transitwatch.state.table import RoutingState
-from transitwatch.synthetic import SyntheticInternet, write_workload
 from transitwatch.times import parse_time
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from test_country import baseline, transtelecom
-from transitwatch.cli import main
+from transitwatch.cli.main import main
 from transitwatch.sources.mrt_writer import write_mrt
 
 

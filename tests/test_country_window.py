@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from local_http import LocalHTTPServer, ServedFile
-from transitwatch.cli import main
-from transitwatch.scenario import load_scenario
+from transitwatch.cli.main import main
+from transitwatch.scenarios.scenario import load_scenario
 
 
 def test_country_upstreams_and_events_from_an_archive_window(

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from transitwatch.demo import DemoResult, main, run_demo
-from transitwatch.scenario import load_scenario
+from transitwatch.scenarios.demo import DemoResult, main, run_demo
+from transitwatch.scenarios.scenario import load_scenario
 from transitwatch.sources.mrt import read_mrt
 from transitwatch.times import iso_local, iso_utc
 
@@ -91,8 +91,8 @@ def test_the_story_does_not_depend_on_the_noise(tmp_path: Path) -> None:
 
 
 def test_python_m_transitwatch_demo(tmp_path: Path) -> None:
-    run = subprocess.run([sys.executable, "-m", "transitwatch.demo"], cwd=tmp_path, capture_output=True,
-                         text=True, timeout=120)
+    run = subprocess.run([sys.executable, "-m", "transitwatch.scenarios.demo"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     out = run.stdout
     for line in (

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from transitwatch.demo_outage import OutageChapter, print_outage_chapter, run_outage_chapter
-from transitwatch.scenario import load_scenario
+from transitwatch.scenarios.demo_outage import OutageChapter, print_outage_chapter, run_outage_chapter
+from transitwatch.scenarios.scenario import load_scenario
 from transitwatch.sources.mrt import read_mrt
 from transitwatch.times import iso_local, iso_utc
 

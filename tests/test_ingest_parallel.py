@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from test_store import KP, table_contents, write_demo_history
-from transitwatch.parallel import WorkPool
+from transitwatch.engine.parallel import WorkPool
 from transitwatch.store import Store, ingest
 from transitwatch.store.ingestion import CollectorJob, derive_collector
 

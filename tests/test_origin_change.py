@@ -82,7 +82,7 @@ def test_origin_of() -> None:
 def test_cli_events_beside_upstream_changes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     import json
 
-    from transitwatch.cli import main
+    from transitwatch.cli.main import main
 
     h = four_peers()
     h.announce(T0 + 300, "ntt", KP[1], "2914 666")                      # MOAS at one peer

@@ -211,7 +211,7 @@ def test_bad_parameters() -> None:
 def test_cli_visibility(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     import json
 
-    from transitwatch.cli import main
+    from transitwatch.cli.main import main
 
     down, back = T0 + 600, T0 + 600 + 3 * HOURS
     files = [str(p) for p in _outage_history(KP, down, back, T0 + 4 * HOURS + 60).write(tmp_path)]

@@ -12,13 +12,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from transitwatch.detect.upstream_change import upstream_changes
+from transitwatch.engine.parallel import WorkPool, open_pool, parallel_target_view, reduce_file
 from transitwatch.metrics.upstreams import upstream_report
 from transitwatch.observation import ANNOUNCE, RIB, STATE, WITHDRAW, Observation
-from transitwatch.parallel import WorkPool, open_pool, parallel_target_view, reduce_file
+from transitwatch.scenarios.synthetic import NEW_UPSTREAM, TARGET_UPSTREAM, SyntheticInternet, write_workload
 from transitwatch.sources.files import read_files
 from transitwatch.sources.mrt_writer import write_mrt
 from transitwatch.state.view import TargetView, target_view
-from transitwatch.synthetic import NEW_UPSTREAM, TARGET_UPSTREAM, SyntheticInternet, write_workload
 
 TARGETS = ["AS131279", "175.45.176.0/22", "AS4837"]
 
@@ -138,7 +138,7 @@ def test_dask_local_cluster_matches_one_process(workload: list[str]) -> None:
 
 
 def test_reduce_file_reports_errors_instead_of_raising(tmp_path: Path) -> None:
-    from transitwatch.parallel import FileTask
+    from transitwatch.engine.parallel import FileTask
     from transitwatch.state.target import Target
 
     part = reduce_file(FileTask(0, str(tmp_path / "nope.gz"), "", Target.parse("AS1"), frozenset()))
@@ -248,7 +248,7 @@ def test_random_streams_match(
 def cli_json(argv: list[str], capsys: pytest.CaptureFixture[str]) -> dict[str, object]:
     import json
 
-    from transitwatch.cli import main
+    from transitwatch.cli.main import main
 
     assert main(argv) == 0
     out = json.loads(capsys.readouterr().out)
@@ -276,7 +276,7 @@ def test_cli_workers_and_scheduler_give_the_one_process_answer(
 def test_cli_reports_a_bad_file_and_goes_on(
     workload: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from transitwatch.cli import main
+    from transitwatch.cli.main import main
 
     bad = tmp_path / "updates.20171001.0930.gz"
     bad.write_bytes(b"\x1f\x8b\x08\x00garbage")
@@ -292,7 +292,7 @@ def test_cli_reports_a_bad_file_and_goes_on(
 def test_full_tables_per_collector_match_one_process(
     workload: list[str], pool: WorkPool, compact: bool
 ) -> None:
-    from transitwatch.parallel import parallel_routing_state
+    from transitwatch.engine.parallel import parallel_routing_state
     from transitwatch.state.table import RoutingState
 
     whole = RoutingState().replay(read_files(workload))
@@ -310,8 +310,8 @@ def test_full_tables_per_collector_match_one_process(
 
 
 def test_countries_ranking_in_parallel(workload: list[str], pool: WorkPool, tmp_path: Path) -> None:
+    from transitwatch.engine.parallel import parallel_routing_state
     from transitwatch.metrics.country import countries_ranking
-    from transitwatch.parallel import parallel_routing_state
     from transitwatch.registry import Registry
     from transitwatch.state.table import RoutingState
 

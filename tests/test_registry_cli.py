@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from local_http import LocalHTTPServer, ServedFile
-from transitwatch.cli import main
+from transitwatch.cli.main import main
 
 FIXTURES = Path(__file__).parent / "data" / "registry"
 

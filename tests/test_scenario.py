@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from transitwatch import Observation
-from transitwatch.scenario import Scenario, ScenarioError, list_scenarios, load_scenario
+from transitwatch.scenarios.scenario import Scenario, ScenarioError, list_scenarios, load_scenario
 from transitwatch.sources.mrt import read_mrt
 
 KP = "kp-2017-transtelecom"

@@ -18,7 +18,7 @@ import pytest
 
 from transitwatch.detect.upstream_change import changes_of
 from transitwatch.metrics.upstreams import upstream_timeline, upstreams_of
-from transitwatch.scenario import load_scenario
+from transitwatch.scenarios.scenario import load_scenario
 from transitwatch.sources.files import read_files
 from transitwatch.state.view import target_view as file_target_view
 from transitwatch.store import (

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from transitwatch import Observation
-from transitwatch.cli import main
+from transitwatch.cli.main import main
 from transitwatch.detect.upstream_change import upstream_changes, upstream_events
 from transitwatch.metrics.upstreams import upstream_report, upstream_timeline, upstreams_of
 from transitwatch.sources.files import read_files

@@ -13,13 +13,9 @@ import pytest
 from local_ws import CLOSE, DROP, PAUSE, LocalWebsocketServer
 from routing_fixture import KP, T0, four_peers
 from transitwatch import Observation
-from transitwatch.cli import main
+from transitwatch.cli.main import main
 from transitwatch.detect.upstream_change import upstream_changes
-from transitwatch.registry import Registry
-from transitwatch.sources.files import read_files
-from transitwatch.sources.rislive import LiveGap, LiveStats
-from transitwatch.state.view import target_view
-from transitwatch.watch import (
+from transitwatch.live.watch import (
     Notice,
     Watcher,
     WatchError,
@@ -29,6 +25,10 @@ from transitwatch.watch import (
     replay,
     watch_live,
 )
+from transitwatch.registry import Registry
+from transitwatch.sources.files import read_files
+from transitwatch.sources.rislive import LiveGap, LiveStats
+from transitwatch.state.view import target_view
 
 REGISTRY_DIR = Path(__file__).parent / "data" / "registry"
 #: 2017-10-01T08:00:00Z
@@ -135,7 +135,7 @@ def test_country_target_replays_through_the_country_view(tmp_path: Path) -> None
 
 def test_every_detector_runs_incrementally_and_an_outage_is_reported_while_it_lasts(tmp_path: Path) -> None:
     from transitwatch.detect.events import events_of
-    from transitwatch.scenario import load_scenario
+    from transitwatch.scenarios.scenario import load_scenario
 
     paths = load_scenario("kp-2014-12-outage").write_mrt(tmp_path)  # written by the project's MRT writer
     offline = events_of("AS131279", read_files(paths))

@@ -1,5 +1,5 @@
 import sys
 
-from transitwatch.cli import main
+from transitwatch.cli.main import main
 
 sys.exit(main())

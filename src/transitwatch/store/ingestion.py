@@ -326,7 +326,7 @@ def ingest(
 
     Collectors are derived in parallel with ``workers`` > 1 (None: all cores) when several have
     new files, or on a Dask ``scheduler`` (an address, or ``"local"``), or on an open
-    :class:`~transitwatch.parallel.WorkPool` ``pool``: each worker replays one collector's files
+    :class:`~transitwatch.engine.parallel.WorkPool` ``pool``: each worker replays one collector's files
     into rows and this process, the only writer, commits each collector in its own transaction as
     it arrives. The database is the same as with ``workers=1`` (one process). A collector whose
     files fail in a worker is not written; the failure is in :attr:`IngestReport.failures` and the
@@ -372,7 +372,7 @@ def ingest(
     plans = [_plan_collector(store, coll, by_collector[coll], given_by_hash, report)
              for coll in sorted(by_collector)]
     if pool is not None or scheduler is not None or (workers != 1 and len(plans) > 1):
-        from transitwatch.parallel import default_workers, open_pool
+        from transitwatch.engine.parallel import default_workers, open_pool
 
         if pool is None and scheduler is None and (workers or default_workers()) == 1:
             for plan in plans:

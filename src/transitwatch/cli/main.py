@@ -341,7 +341,7 @@ def _parallel_wanted(args: argparse.Namespace) -> bool:
         raise UserError("--workers must be at least 1")
     if workers == 1:
         return False
-    from transitwatch.parallel import default_workers
+    from transitwatch.engine.parallel import default_workers
 
     many_files = len(args.files) > 1 if args.files else True
     return many_files and (workers or default_workers()) > 1
@@ -350,7 +350,7 @@ def _parallel_wanted(args: argparse.Namespace) -> bool:
 def _parallel_view(args: argparse.Namespace, until: float | None) -> TargetView:
     """The target's view from files decoded by --workers processes or on a Dask --scheduler (the
     single-process view; unreadable files are noted and left out instead of stopping the run)."""
-    from transitwatch.parallel import parallel_target_view
+    from transitwatch.engine.parallel import parallel_target_view
 
     target = _target_arg(args.target)
     files, override = _route_files(args)
@@ -375,8 +375,8 @@ def _cmd_upstreams(args: argparse.Namespace) -> int:
         return _cmd_country_upstreams(args)
     import json
 
+    from transitwatch.cli.render_upstreams import print_upstreams
     from transitwatch.metrics.upstreams import upstream_report
-    from transitwatch.render_upstreams import print_upstreams
 
     at = _time_arg(args.at)
     view = _replay_view(args, until=at, filtered=True)
@@ -396,9 +396,9 @@ def _cmd_events(args: argparse.Namespace) -> int:
     import json
     import shutil
 
+    from transitwatch.cli.render_upstreams import print_events, timeline_buckets
     from transitwatch.detect.upstream_change import upstream_changes
     from transitwatch.metrics.upstreams import upstream_timeline
-    from transitwatch.render_upstreams import print_events, timeline_buckets
 
     min_duration, baseline = _upstream_rule_args(args)
     detectors = _detectors_from_args(args)
@@ -485,7 +485,7 @@ def _merge_other_events(out: dict[str, Any], others: Any, tz: str | None) -> Non
 
 
 def _print_other_events(others: Any, tz: str | None) -> None:
-    from transitwatch.render_events import print_other_events
+    from transitwatch.cli.render_events import print_other_events
 
     if others is not None:
         print_other_events(others.events, others.transients, tz=tz, rich=sys.stdout.isatty(),
@@ -527,8 +527,8 @@ def _cmd_visibility(args: argparse.Namespace) -> int:
     import json
     import shutil
 
+    from transitwatch.cli.render_events import print_visibility
     from transitwatch.metrics.visibility import visibility
-    from transitwatch.render_events import print_visibility
     from transitwatch.times import parse_duration
 
     try:
@@ -595,7 +595,7 @@ def _country_state(args: argparse.Namespace) -> tuple[Any, list[str]]:
 def _parallel_countries_wanted(args: argparse.Namespace) -> bool:
     """Per-collector parallel tables: asked for, or by default when the files come from several
     collectors and there are several cores (one collector is one task: nothing to share)."""
-    from transitwatch.parallel import default_workers
+    from transitwatch.engine.parallel import default_workers
     from transitwatch.sources.files import collector_and_time_from_name
 
     if getattr(args, "scheduler", None):
@@ -610,7 +610,7 @@ def _parallel_countries_wanted(args: argparse.Namespace) -> bool:
 def _parallel_country_state(args: argparse.Namespace, until: float | None) -> tuple[Any, list[str]]:
     """Full tables built per collector on --workers processes or a Dask --scheduler (compact
     tables; unreadable files noted and left out)."""
-    from transitwatch.parallel import parallel_routing_state
+    from transitwatch.engine.parallel import parallel_routing_state
 
     if args.workers is not None and args.workers < 1:
         raise UserError("--workers must be at least 1")
@@ -625,8 +625,8 @@ def _parallel_country_state(args: argparse.Namespace, until: float | None) -> tu
 def _cmd_countries(args: argparse.Namespace) -> int:
     import json
 
+    from transitwatch.cli.render_country import print_countries
     from transitwatch.metrics.country import countries_ranking
-    from transitwatch.render_country import print_countries
 
     registry = _registry_from_args(args)
     state, notices = _country_state(args)
@@ -702,8 +702,8 @@ def _country_stream(args: argparse.Namespace, files: list[str], notices: list[st
 def _cmd_country_upstreams(args: argparse.Namespace) -> int:
     import json
 
+    from transitwatch.cli.render_country import print_country_upstreams
     from transitwatch.metrics.country import country_upstreams
-    from transitwatch.render_country import print_country_upstreams
     from transitwatch.sources.mrt import MrtError
     from transitwatch.state.table import RoutingState
     from transitwatch.times import iso_local
@@ -733,11 +733,11 @@ def _cmd_country_upstreams(args: argparse.Namespace) -> int:
 def _cmd_country_events(args: argparse.Namespace) -> int:
     import json
 
+    from transitwatch.cli.render_upstreams import print_events
     from transitwatch.detect.country_change import country_changes_dict
     from transitwatch.detect.upstream_change import upstream_changes
     from transitwatch.metrics.country import country_view
     from transitwatch.metrics.upstreams import upstream_timeline
-    from transitwatch.render_upstreams import print_events
     from transitwatch.sources.mrt import MrtError
 
     cc, tz, registry, files = _country_inputs(args)
@@ -1025,13 +1025,13 @@ def _cmd_watch(args: argparse.Namespace) -> int:
     import json
     import time
 
-    from transitwatch import alerts as alerting
-    from transitwatch import watch as watching
+    from transitwatch.live import alerts as alerting
+    from transitwatch.live import watch as watching
+    from transitwatch.live.watch import LIVE_BASELINE
     from transitwatch.sources.files import read_files
     from transitwatch.sources.mrt import MrtError
     from transitwatch.sources.rislive import RIS_LIVE_URL, LiveStats, RisLiveError
     from transitwatch.times import parse_duration
-    from transitwatch.watch import LIVE_BASELINE
 
     target_texts, files = _watch_inputs(args)
     config = None

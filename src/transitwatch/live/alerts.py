@@ -40,8 +40,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from transitwatch.live.watch import Notice, WatchError, WatchEvent, WatchSettings, WatchTarget
 from transitwatch.times import iso_utc, parse_duration, zone
-from transitwatch.watch import Notice, WatchError, WatchEvent, WatchSettings, WatchTarget
 
 __all__ = [
     "AlertConfig",

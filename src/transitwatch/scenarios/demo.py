@@ -1,7 +1,8 @@
 """``make demo``: a reconstruction of 2017-10-01, when North Korea gained a second upstream.
 
-``python -m transitwatch.demo`` writes a bundled scenario (:mod:`transitwatch.scenario`) as RIS-style
-MRT files with the project's own writer, runs the real pipeline on those files (read_files ->
+``python -m transitwatch.scenarios.demo`` writes a bundled scenario
+(:mod:`transitwatch.scenarios.scenario`) as RIS-style MRT files with the project's own writer,
+runs the real pipeline on those files (read_files ->
 target_view -> upstreams_of / upstream_changes / upstream_timeline), prints the upstreams before
 and after, the event with its evidence and the timeline, checks the result against what the public
 reports say, and runs the equivalent command line on the same files. No network, a second or two.
@@ -28,13 +29,13 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from transitwatch.cli.render_country import print_country_upstreams
+from transitwatch.cli.render_upstreams import timeline_lines
 from transitwatch.detect.upstream_change import UpstreamChanges, UpstreamEvent, upstream_changes
 from transitwatch.metrics.country import CountryUpstreams, country_upstreams_from_view, country_view
 from transitwatch.metrics.upstreams import UpstreamReport, UpstreamTimeline, upstream_timeline, upstreams_of
 from transitwatch.registry import Registry
-from transitwatch.render_country import print_country_upstreams
-from transitwatch.render_upstreams import timeline_lines
-from transitwatch.scenario import Scenario, ScenarioError, load_scenario
+from transitwatch.scenarios.scenario import Scenario, ScenarioError, load_scenario
 from transitwatch.sources.files import read_files
 from transitwatch.state.table import PeerKey
 from transitwatch.state.view import TargetView, target_view
@@ -418,12 +419,12 @@ def run_cli(result: DemoResult, console: Console, *, run: bool = True) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m transitwatch.demo",
+        prog="python -m transitwatch.scenarios.demo",
         description="Reconstruct 2017-10-01 (North Korea gains TransTelecom AS20485 beside China Unicom "
                     "AS4837) as MRT files and run the real pipeline on them.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="examples:\n  make demo\n  python -m transitwatch.demo --out /tmp/kp\n"
-               "  python -m transitwatch.demo --seed 7 --no-cli\n\n"
+        epilog="examples:\n  make demo\n  python -m transitwatch.scenarios.demo --out /tmp/kp\n"
+               "  python -m transitwatch.scenarios.demo --seed 7 --no-cli\n\n"
                "The scenario is a reconstruction from public reports, not recorded data; see\n"
                "src/transitwatch/scenarios/ and docs/data.md. Exit 1 if the pipeline's result does not\n"
                "match the scenario's expectations, 2 on a bad scenario file.",
@@ -446,8 +447,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print_demo(result, console)
     cli_ok = run_cli(result, console, run=not args.no_cli)
-    # Chapter 2: the December 2014 outage (transitwatch.demo_outage), in its own folder.
-    from transitwatch.demo_outage import print_outage_chapter, run_outage_chapter
+    # Chapter 2: the December 2014 outage (transitwatch.scenarios.demo_outage), in its own folder.
+    from transitwatch.scenarios.demo_outage import print_outage_chapter, run_outage_chapter
 
     try:
         chapter = run_outage_chapter(Path(args.out) / "2014-12-outage")

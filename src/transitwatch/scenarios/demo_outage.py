@@ -24,11 +24,11 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from transitwatch.cli.render_events import event_line, visibility_chart
 from transitwatch.detect.events import DetectedEvents, detect_events
 from transitwatch.detect.outage import OUTAGE, OutageEvent, OutageReport, outage_changes
 from transitwatch.metrics.visibility import VisibilitySeries, visibility
-from transitwatch.render_events import event_line, visibility_chart
-from transitwatch.scenario import Scenario, load_scenario
+from transitwatch.scenarios.scenario import Scenario, load_scenario
 from transitwatch.sources.files import read_files
 from transitwatch.state.liveness import LivenessTracker
 from transitwatch.state.view import TargetView, target_view

@@ -298,7 +298,7 @@ class WatchEvent:
                 if ev.type == LOST_UPSTREAM:
                     text += f" -> {e.new_as_path or 'withdrawn'}"
         else:
-            from transitwatch.render_events import event_line
+            from transitwatch.cli.render_events import event_line
 
             head, _ = event_line(ev, tz)
             text = f"{ev.type}: {who} " + head[len(ev.type):].strip()

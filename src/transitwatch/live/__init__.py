@@ -1,0 +1,1 @@
+"""Running watch: incremental detectors over replays and RIS Live, and the alert channels."""
