@@ -87,13 +87,13 @@ def test_bgpkit_form_of_a_ris_live_message(shared_data: Path) -> None:
 
 
 def test_written_update_with_every_attribute() -> None:
-    text = update(1.5, "2001:db8::1", 64500, [64500, 3356, [64512, 64513]], ["2001:db8:100::/40"],
+    text = update(1506848880.5, "2001:db8::1", 64500, [64500, 3356, [64512, 64513]], ["2001:db8:100::/40"],
                   withdrawals=["192.0.2.0/24"], community=[[3356, 100], [64500, 2]],
                   large_community=[[64500, 1, 2]], med=10, aggregator="64513:10.0.0.1")
     data = json.loads(text)
     data["data"]["announcements"][0]["next_hop"] = "2001:db8::1,fe80::1"
     withdraw, announce = parse_message(json.dumps(data), source="ws://x")
-    assert withdraw == Observation(time=1.5, kind="withdraw", peer_ip="2001:db8::1", peer_asn=64500,
+    assert withdraw == Observation(time=1506848880.5, kind="withdraw", peer_ip="2001:db8::1", peer_asn=64500,
                                    prefix="192.0.2.0/24", record_type="RIS_LIVE", collector="rrc01",
                                    source="ws://x")
     assert announce.as_path == "64500 3356 {64512,64513}"
@@ -104,8 +104,8 @@ def test_written_update_with_every_attribute() -> None:
 
 def test_peer_connected_and_routeless_messages() -> None:
     up = json.dumps({"type": "ris_message", "data": {
-        "timestamp": 2.0, "peer": "10.0.0.1", "peer_asn": "65000", "host": "rrc21", "type": "RIS_PEER_STATE",
-        "state": "connected"}})
+        "timestamp": 1506848880, "peer": "10.0.0.1", "peer_asn": "65000", "host": "rrc21",
+        "type": "RIS_PEER_STATE", "state": "connected"}})
     (state,) = parse_message(up)
     assert (state.kind, state.old_state, state.new_state, state.collector) == ("state", None, 6, "rrc21")
     assert parse_message({"type": "ris_message", "data": {"type": "KEEPALIVE"}}) == []

@@ -1148,11 +1148,23 @@ def _cmd_watch(args: argparse.Namespace) -> int:
                 run_for = parse_duration(args.run_for) if args.run_for else None
             except ValueError as exc:
                 raise UserError(str(exc)) from None
+            from transitwatch.live.watchdog import Watchdog, WatchdogExpired
+
+            # --for ends the run even if something is stuck (watch_live itself stops on time
+            # otherwise; the watchdog only fires a little after that).
+            guard = Watchdog(run_for + 2.0, what="watch --for") if run_for is not None else None
             try:
+                if guard is not None:
+                    guard.__enter__()
                 asyncio.run(watching.watch_live(watcher, url, duration=run_for, stats=stats,
                                                 backoff=args.backoff))
             except RisLiveError as exc:
                 raise UserError(str(exc)) from None
+            except WatchdogExpired as exc:
+                raise UserError(f"{exc}; stopped") from None
+            finally:
+                if guard is not None:
+                    guard.__exit__(None, None, None)
     finally:
         if dispatcher is not None:
             dispatcher.close()
@@ -1161,7 +1173,7 @@ def _cmd_watch(args: argparse.Namespace) -> int:
                  f"{status['observations']:,} observations"]
         if args.live:
             parts.append(f"{stats.messages:,} messages in {time.monotonic() - started:.0f} s, "
-                         f"{len(stats.gaps)} gap(s), {stats.malformed} malformed")
+                         f"{len(stats.gaps)} gap(s), {stats.dropped_text()}")
         if status["held"] or status["dropped"]:
             parts.append(f"{status['held']} held, {status['dropped']} dropped after gaps")
         print(f"transitwatch: watch: {'; '.join(parts)}", file=sys.stderr)

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import math
 from collections import Counter, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -305,6 +306,8 @@ def outage_changes(
         raise ValueError("need 0 < threshold <= partial <= 1")
     if not 0 < quorum < 1:
         raise ValueError("quorum must be between 0 and 1 (exclusive)")
+    if not all(math.isfinite(x) for x in (threshold, partial, quorum, min_duration, window, settle)):
+        raise ValueError("outage parameters must be finite numbers")
     if min_duration < 0 or window <= 0 or settle < 0:
         raise ValueError("min_duration and settle must not be negative, window must be positive")
     params = {"threshold": threshold, "partial": partial, "quorum": quorum, "min_duration": min_duration,
@@ -327,6 +330,8 @@ def outage_changes(
         queue.append((silence.start, _QUIET, next(seq), silence.collector))
         if not silence.open:
             queue.append((silence.end, _AWAKE, next(seq), silence.collector))
+    # A time that is not finite (NaN never equals itself) would never be popped below: leave it out.
+    queue = [item for item in queue if math.isfinite(item[0])]
     heapq.heapify(queue)
 
     peers: dict[PeerKey, _Peer] = {}
@@ -364,7 +369,7 @@ def outage_changes(
     while queue:
         # One time at once; timers pushed while handling it are later, so popping stays ordered.
         time = queue[0][0]
-        items = []
+        items = [heapq.heappop(queue)]  # always progress, whatever the times compare as
         while queue and queue[0][0] == time:
             items.append(heapq.heappop(queue))
         touched: dict[PeerKey, float] = {}     # peer -> its space before this time

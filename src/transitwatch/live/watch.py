@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -473,7 +474,8 @@ class Watcher:
     def feed(self, observations: Iterable[Observation]) -> list[WatchEvent]:
         """Apply observations (time order) to every target; check when due. Returns the events
         emitted by that check."""
-        batch = list(observations)
+        # A time that is not finite cannot be ordered (NaN would stall detectors): never applied.
+        batch = [o for o in observations if math.isfinite(o.time)]
         if not batch:
             return []
         latest = max(o.time for o in batch)
@@ -767,6 +769,8 @@ async def watch_live(
             await task
         except asyncio.CancelledError:
             pass
+        if stats.malformed:
+            watcher.problem(f"RIS Live: {stats.dropped_text()} message(s) dropped")
     return stats
 
 

@@ -25,7 +25,9 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import json
+import math
 import random
+import re
 import time
 import urllib.parse
 from collections.abc import AsyncGenerator, Callable, Iterable, Iterator, Mapping, Sequence
@@ -37,12 +39,15 @@ from typing import Any
 from transitwatch.observation import ANNOUNCE, ESTABLISHED, STATE, WITHDRAW, Observation
 
 __all__ = [
+    "MAX_DEPTH",
+    "MAX_MESSAGE_BYTES",
     "RIS_LIVE_URL",
     "RECORD_TYPE",
     "LiveGap",
     "LiveStats",
     "MalformedMessage",
     "RisLiveError",
+    "loads_bounded",
     "parse_message",
     "read_ris_live_file",
     "ris_live_observations",
@@ -58,8 +63,29 @@ _WELL_KNOWN = {"NoExport": "no-export", "NoAdvertise": "no-advertise",
                "NoExportSubConfed": "no-export-subconfed"}
 
 
+#: A RIS Live message is one BGP UPDATE (at most 64 KiB on the wire, RFC 8654) in JSON: far below
+#: this. Bigger messages are dropped unread; the websocket refuses frames over 4x this outright.
+MAX_MESSAGE_BYTES = 1 << 20
+#: The deepest real message nests 5 levels (data / announcements / prefixes, path / AS_SET).
+MAX_DEPTH = 16
+#: Timestamps before this (1995-01-01, before any BGP collector archive) are not plausible.
+MIN_TIME = 788918400.0
+#: How far ahead of this machine's clock a timestamp may be (clock skew), for files and the feed:
+#: a timestamp from the future would move the watcher's clock and confirm events early.
+MAX_FUTURE = 600.0
+
+# Strings (with escapes) or brackets: depth is counted outside strings only.
+_ASN_TEXT = re.compile(r"-?[0-9]{1,20}")
+_JSON_TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
 class MalformedMessage(ValueError):
-    """A message that is not valid RIS Live JSON; the text says what is wrong (one line)."""
+    """A message that is not valid RIS Live JSON; the text says what is wrong (one line);
+    ``reason`` is a short category for counting drops (``"invalid JSON"``, ``"bad timestamp"``...)."""
+
+    def __init__(self, text: str, reason: str = "bad field") -> None:
+        super().__init__(text)
+        self.reason = reason
 
 
 class RisLiveError(Exception):
@@ -71,7 +97,7 @@ class RisLiveError(Exception):
 def _as_path(path: Any) -> str:
     """RIS Live path (ints, nested lists for AS_SETs) -> bgpdump notation."""
     if not isinstance(path, list):
-        raise MalformedMessage(f"path is {type(path).__name__}, not a list")
+        raise MalformedMessage(f"path is {type(path).__name__}, not a list", "bad AS path")
     parts = []
     for hop in path:
         if isinstance(hop, list):
@@ -82,24 +108,44 @@ def _as_path(path: Any) -> str:
 
 
 def _asn(value: Any) -> int:
-    if isinstance(value, bool):
-        raise MalformedMessage(f"bad AS number {value!r}")
-    try:
-        asn = int(value)
-    except (TypeError, ValueError):
-        raise MalformedMessage(f"bad AS number {value!r}") from None
+    # Only integers or digit strings: int() would take 1.9 (truncating) or "1_000" or 4300 digits.
+    if isinstance(value, bool) or not (isinstance(value, int) or (
+            isinstance(value, str) and _ASN_TEXT.fullmatch(value))):
+        raise MalformedMessage(f"bad AS number {_short(value)}", "bad AS number")
+    asn = int(value)
     if not 0 <= asn < 2**32:
-        raise MalformedMessage(f"AS number out of range: {asn}")
+        raise MalformedMessage(f"AS number out of range: {_short(asn)}", "bad AS number")
     return asn
 
 
+def _short(value: Any) -> str:
+    """repr() of a hostile value, cut so that an error line stays one short line."""
+    text = repr(value) if not isinstance(value, int) or value.bit_length() < 1000 else "<huge number>"
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _uint(value: Any, what: str, bits: int = 32) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**bits:
+        raise MalformedMessage(f"{what} {_short(value)} is not an integer in 0..{2**bits - 1}")
+    return value
+
+
+def _address(value: Any, what: str) -> str:
+    if not isinstance(value, str) or len(value) > 64:
+        raise MalformedMessage(f"{what} {_short(value)} is not an IP address", f"bad {what}")
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        raise MalformedMessage(f"{what} {_short(value)} is not an IP address", f"bad {what}") from None
+
+
 def _prefix(value: Any) -> str:
-    if not isinstance(value, str):
-        raise MalformedMessage(f"prefix {value!r} is not a string")
+    if not isinstance(value, str) or len(value) > 64:
+        raise MalformedMessage(f"prefix {_short(value)} is not a string", "bad prefix")
     try:
         return str(ipaddress.ip_network(value, strict=False))
     except ValueError:
-        raise MalformedMessage(f"bad prefix {value!r}") from None
+        raise MalformedMessage(f"bad prefix {_short(value)}", "bad prefix") from None
 
 
 def _pairs(values: Any, what: str, width: int) -> str | None:
@@ -107,7 +153,9 @@ def _pairs(values: Any, what: str, width: int) -> str | None:
         return None
     if not isinstance(values, list) or not all(isinstance(v, list) and len(v) == width for v in values):
         raise MalformedMessage(f"{what} is not a list of {width}-number lists")
-    return " ".join(":".join(str(int(x)) for x in v) for v in values)
+    bits = [16, 16] if width == 2 else [32, 32, 32]  # RFC 1997 and RFC 8092 field widths
+    return " ".join(":".join(str(_uint(x, what, b)) for x, b in zip(v, bits, strict=True))
+                    for v in values)
 
 
 def _aggregator(value: Any) -> str | None:
@@ -115,31 +163,44 @@ def _aggregator(value: Any) -> str | None:
         return None
     asn, sep, ip = str(value).partition(":")  # RIS Live writes "ASN:IP"
     if not sep:
-        raise MalformedMessage(f"bad aggregator {value!r}")
-    return f"{_asn(asn)} {ip}"
+        raise MalformedMessage(f"bad aggregator {_short(value)}")
+    return f"{_asn(asn)} {_address(ip, 'aggregator')}"
 
 
 def _number(data: Mapping[str, Any], key: str) -> float:
     value = data.get(key)
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise MalformedMessage(f"{key} is {value!r}, not a number")
-    return float(value)
+        raise MalformedMessage(f"{key} is {_short(value)}, not a number", f"bad {key}")
+    try:
+        return float(value)
+    except OverflowError:  # an integer with hundreds of digits
+        raise MalformedMessage(f"{key} is {_short(value)}, out of range", f"bad {key}") from None
 
 
-def _text(data: Mapping[str, Any], key: str) -> str:
-    value = data.get(key)
-    if not isinstance(value, str) or not value:
-        raise MalformedMessage(f"{key} is {value!r}, not a string")
+def _time(data: Mapping[str, Any], key: str, latest: float | None) -> float:
+    """A timestamp that is finite and plausible: after 1995, not ahead of ``latest`` (default:
+    this machine's clock plus MAX_FUTURE). NaN would stall detectors, 1e300 overflow dates."""
+    t = _number(data, key)
+    latest = time.time() + MAX_FUTURE if latest is None else latest
+    if not math.isfinite(t) or not MIN_TIME <= t <= latest:
+        raise MalformedMessage(f"{key} {_short(t)} is not a plausible time", "bad timestamp")
+    return t
+
+
+def _host(data: Mapping[str, Any]) -> str:
+    value = data.get("host") or ""
+    if not isinstance(value, str) or len(value) > 64 or not value.isprintable():
+        raise MalformedMessage(f"host {_short(value)} is not a collector name")
     return value
 
 
-def _update(data: Mapping[str, Any], source: str, offset: int | None) -> list[Observation]:
+def _update(data: Mapping[str, Any], source: str, offset: int | None,
+            latest: float | None) -> list[Observation]:
     common = {
-        "time": _number(data, "timestamp"),
-        "peer_ip": _text(data, "peer"),
+        "peer_ip": _address(data.get("peer"), "peer"),
         "peer_asn": _asn(data.get("peer_asn")),
         "record_type": RECORD_TYPE,
-        "collector": str(data.get("host") or ""),
+        "collector": _host(data),
         "source": source,
         "offset": offset,
     }
@@ -153,7 +214,7 @@ def _update(data: Mapping[str, Any], source: str, offset: int | None) -> list[Ob
         attributes = {
             "as_path": _as_path(data.get("path", [])),
             "origin": _ORIGINS[origin_text],
-            "med": None if med is None else int(med),
+            "med": None if med is None else _uint(med, "med"),
             "communities": _pairs(data.get("community"), "community", 2),
             "large_communities": _pairs(data.get("large_community"), "large_community", 3),
             "aggregator": _aggregator(data.get("aggregator")),
@@ -163,11 +224,16 @@ def _update(data: Mapping[str, Any], source: str, offset: int | None) -> list[Ob
             if not isinstance(group, dict):
                 raise MalformedMessage("an announcement is not an object")
             # IPv6 next hops come as "global,link-local": keep the global one, like bgpdump.
-            next_hop = str(group.get("next_hop", "")).split(",")[0] or None
+            hop = group.get("next_hop") or ""
+            if not isinstance(hop, str):
+                raise MalformedMessage(f"next_hop {_short(hop)} is not a string", "bad next_hop")
+            next_hop = _address(hop.split(",")[0], "next_hop") if hop else None
             for p in _list(group, "prefixes"):
                 out.append(Observation(kind=ANNOUNCE, prefix=_prefix(p), next_hop=next_hop,
                                        **attributes, **common))
-    return out
+    # Checked last: a message with a bad prefix is reported as that, whatever its time.
+    t = _time(data, "timestamp", latest)
+    return [o.replace(time=t) for o in out]
 
 
 def _list(data: Mapping[str, Any], key: str) -> list[Any]:
@@ -179,22 +245,24 @@ def _list(data: Mapping[str, Any], key: str) -> list[Any]:
     return value
 
 
-def _peer_state(data: Mapping[str, Any], source: str, offset: int | None) -> list[Observation]:
+def _peer_state(data: Mapping[str, Any], source: str, offset: int | None,
+                latest: float | None) -> list[Observation]:
     state = data.get("state")
     if state == "connected":
         old, new = None, ESTABLISHED  # RIS Live does not say which state the session came from
     elif state == "down":
         old, new = ESTABLISHED, _IDLE
     else:
-        raise MalformedMessage(f"unknown peer state {state!r}")
+        raise MalformedMessage(f"unknown peer state {_short(state)}")
     return [Observation(
-        time=_number(data, "timestamp"), kind=STATE, peer_ip=_text(data, "peer"),
+        time=_time(data, "timestamp", latest), kind=STATE, peer_ip=_address(data.get("peer"), "peer"),
         peer_asn=_asn(data.get("peer_asn")), old_state=old, new_state=new, record_type=RECORD_TYPE,
-        collector=str(data.get("host") or ""), source=source, offset=offset,
+        collector=_host(data), source=source, offset=offset,
     )]
 
 
-def _bgpkit_elems(message: Mapping[str, Any], source: str, offset: int | None) -> list[Observation]:
+def _bgpkit_elems(message: Mapping[str, Any], source: str, offset: int | None,
+                  latest: float | None) -> list[Observation]:
     """The form bgpkit-parser gives RIS Live messages ({"meta": ..., "elems": [...]})."""
     meta = message.get("meta") or {}
     has_local_pref = any("LocalPreference" in (a.get("value") or {})
@@ -207,16 +275,18 @@ def _bgpkit_elems(message: Mapping[str, Any], source: str, offset: int | None) -
         if kind is None:
             raise MalformedMessage(f"unknown element type {elem.get('type')!r}")
         fields: dict[str, Any] = {
-            "time": _number(elem, "timestamp"), "kind": kind, "peer_ip": _text(elem, "peer_ip"),
+            "time": _time(elem, "timestamp", latest), "kind": kind,
+            "peer_ip": _address(elem.get("peer_ip"), "peer"),
             "peer_asn": _asn(elem.get("peer_asn")), "prefix": _prefix(elem.get("prefix")),
-            "record_type": RECORD_TYPE, "collector": str(meta.get("host") or ""), "source": source,
+            "record_type": RECORD_TYPE, "collector": _host(meta), "source": source,
             "offset": offset,
         }
         if kind == ANNOUNCE:
             communities = []
             for c in elem.get("communities") or []:
                 if isinstance(c, dict) and isinstance(c.get("Custom"), list) and len(c["Custom"]) == 2:
-                    communities.append(f"{int(c['Custom'][0])}:{int(c['Custom'][1])}")
+                    communities.append(f"{_uint(c['Custom'][0], 'community', 16)}:"
+                                       f"{_uint(c['Custom'][1], 'community', 16)}")
                 elif c in _WELL_KNOWN:
                     communities.append(_WELL_KNOWN[c])
                 else:
@@ -225,57 +295,92 @@ def _bgpkit_elems(message: Mapping[str, Any], source: str, offset: int | None) -
             fields.update(
                 as_path=_as_path(elem.get("as_path") or []),
                 origin=_ORIGINS.get(str(elem.get("origin")).lower()),
-                next_hop=elem.get("next_hop"), med=elem.get("med"),
-                local_pref=elem.get("local_pref") if has_local_pref else None,
+                next_hop=_address(elem["next_hop"], "next_hop") if elem.get("next_hop") else None,
+                med=None if elem.get("med") is None else _uint(elem["med"], "med"),
+                local_pref=(None if elem.get("local_pref") is None or not has_local_pref
+                            else _uint(elem["local_pref"], "local_pref")),
                 communities=" ".join(communities) or None, atomic_aggregate=bool(elem.get("atomic")),
-                aggregator=f"{_asn(aggr_asn)} {aggr_ip}" if aggr_asn is not None else None,
+                aggregator=(f"{_asn(aggr_asn)} {_address(aggr_ip, 'aggregator')}"
+                            if aggr_asn is not None else None),
             )
         out.append(Observation(**fields))
     return out
 
 
+def loads_bounded(text: str | bytes, *, max_bytes: int = MAX_MESSAGE_BYTES,
+                  max_depth: int = MAX_DEPTH) -> Any:
+    """``json.loads`` for untrusted text: at most ``max_bytes`` (UTF-8) and ``max_depth`` levels of
+    nesting, checked before decoding (the json module recurses: 200,000 ``[`` would raise
+    RecursionError, and memory grows with size). NaN and Infinity are refused (not JSON).
+    MalformedMessage (with a ``reason``) otherwise."""
+    raw = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else bytes(text)
+    if len(raw) > max_bytes:
+        raise MalformedMessage(f"message of {len(raw):,} bytes, over the {max_bytes:,} limit", "too large")
+    # Cheap common case: fewer brackets than the limit cannot nest deeper than it.
+    if raw.count(b"[") + raw.count(b"{") > max_depth:
+        depth = 0
+        for token in _JSON_TOKENS.finditer(raw):
+            c = token.group()
+            if c in (b"[", b"{"):
+                depth += 1
+                if depth > max_depth:
+                    raise MalformedMessage(f"JSON nested deeper than {max_depth} levels", "too deep")
+            elif c in (b"]", b"}"):
+                depth -= 1
+
+    def constant(name: str) -> Any:
+        raise MalformedMessage(f"invalid JSON: {name} is not a JSON number", "invalid JSON")
+
+    try:
+        return json.loads(raw, parse_constant=constant)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise MalformedMessage(f"invalid JSON: {exc}", "invalid JSON") from None
+    except RecursionError:  # only if the scan above was fooled; never out of the reader
+        raise MalformedMessage(f"JSON nested deeper than {max_depth} levels", "too deep") from None
+
+
 def parse_message(message: str | bytes | Mapping[str, Any], *, source: str = "",
-                  offset: int | None = None) -> list[Observation]:
+                  offset: int | None = None, latest: float | None = None) -> list[Observation]:
     """The observations in one RIS Live message (JSON text or an already decoded dict).
 
     Returns ``[]`` for messages without routes (OPEN, KEEPALIVE, NOTIFICATION, pong, subscription
-    acknowledgements). Raises :class:`MalformedMessage` for invalid JSON or shapes and
-    :class:`RisLiveError` for a ``ris_error`` message from the server.
+    acknowledgements). Raises :class:`MalformedMessage` for invalid JSON or shapes and values out
+    of range (text over MAX_MESSAGE_BYTES or nested over MAX_DEPTH; AS numbers outside 0..2^32-1;
+    invalid prefixes and addresses; timestamps not finite, before 1995 or after ``latest``,
+    default: now plus MAX_FUTURE), and :class:`RisLiveError` for a ``ris_error`` message.
     """
     if isinstance(message, str | bytes):
-        try:
-            decoded = json.loads(message)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise MalformedMessage(f"invalid JSON: {exc}") from None
+        decoded = loads_bounded(message)
     else:
         decoded = message
     if not isinstance(decoded, dict):
-        raise MalformedMessage(f"a message is a JSON object, not {type(decoded).__name__}")
+        raise MalformedMessage(f"a message is a JSON object, not {type(decoded).__name__}", "not an object")
     kind = decoded.get("type")
     data = decoded.get("data")
     if kind == "ris_error":
         detail = data.get("message") if isinstance(data, dict) else data
-        raise RisLiveError(f"server error: {detail}")
-    if kind != "ris_message":
-        if "elems" in decoded and "meta" in decoded:
-            return _bgpkit_elems(decoded, source, offset)
-        if kind in ("pong", "ris_subscribe_ok", "ris_rrc_list"):
-            return []
-        raise MalformedMessage(f"unknown message type {kind!r}")
-    if not isinstance(data, dict):
-        raise MalformedMessage("ris_message without a data object")
+        text = str(detail).replace("\n", " ")
+        raise RisLiveError(f"server error: {text[:200]}")
     try:
+        if kind != "ris_message":
+            if "elems" in decoded and "meta" in decoded:
+                return _bgpkit_elems(decoded, source, offset, latest)
+            if kind in ("pong", "ris_subscribe_ok", "ris_rrc_list"):
+                return []
+            raise MalformedMessage(f"unknown message type {_short(kind)}", "unknown type")
+        if not isinstance(data, dict):
+            raise MalformedMessage("ris_message without a data object", "not an object")
         if data.get("type") == "UPDATE":
-            return _update(data, source, offset)
+            return _update(data, source, offset, latest)
         if data.get("type") == "RIS_PEER_STATE":
-            return _peer_state(data, source, offset)
-    except (TypeError, ValueError, OverflowError) as exc:
+            return _peer_state(data, source, offset, latest)
+    except (TypeError, ValueError, OverflowError, AttributeError, KeyError) as exc:
         if isinstance(exc, MalformedMessage):
             raise
-        raise MalformedMessage(f"bad field value: {exc}") from None
+        raise MalformedMessage(f"bad field value: {str(exc)[:100]}") from None
     if data.get("type") in ("OPEN", "KEEPALIVE", "NOTIFICATION"):
         return []
-    raise MalformedMessage(f"unknown ris_message type {data.get('type')!r}")
+    raise MalformedMessage(f"unknown ris_message type {_short(data.get('type'))}", "unknown type")
 
 
 @dataclass
@@ -285,6 +390,8 @@ class LiveStats:
     messages: int = 0
     observations: int = 0
     malformed: int = 0
+    #: Malformed messages by reason ("invalid JSON", "too deep", "bad timestamp", ...).
+    dropped: dict[str, int] = field(default_factory=dict)
     server_errors: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     connections: int = 0
@@ -294,6 +401,28 @@ class LiveStats:
         out = asdict(self)
         out["gaps"] = [g.to_dict() for g in self.gaps]
         return out
+
+    def drop(self, exc: Exception) -> bool:
+        """Count a dropped message by reason; True while that reason is worth describing (the
+        first REPORT_EACH of each), so a hostile stream cannot flood the log."""
+        self.malformed += 1
+        reason = getattr(exc, "reason", None) or "internal error"
+        self.dropped[reason] = self.dropped.get(reason, 0) + 1
+        if len(self.problems) > 10_000:
+            del self.problems[:5_000]  # bounded memory on an endless hostile stream
+        return self.dropped[reason] <= REPORT_EACH
+
+    def dropped_text(self) -> str:
+        """``"3 malformed (2 bad timestamp, 1 too deep)"``."""
+        if not self.malformed:
+            return "0 malformed"
+        counts = sorted(self.dropped.items(), key=lambda x: (-x[1], x[0]))
+        parts = ", ".join(f"{n:,} {why}" for why, n in counts)
+        return f"{self.malformed:,} malformed ({parts})"
+
+
+#: Dropped messages described one by one per reason; further ones are only counted.
+REPORT_EACH = 5
 
 
 def read_ris_live_file(path: str | Path, *, strict: bool = False,
@@ -312,32 +441,34 @@ def read_ris_live_file(path: str | Path, *, strict: bool = False,
     source = str(path)
 
     def bad(offset: int, exc: Exception) -> None:
-        stats.malformed += 1
+        report = stats.drop(exc)
         problem = f"{path}: byte {offset}: {exc}"
-        stats.problems.append(problem)
         if strict:
-            raise MalformedMessage(problem) from None
-        if on_problem is not None:
-            on_problem(problem)
+            raise MalformedMessage(problem, getattr(exc, "reason", "bad field")) from None
+        if report:
+            stats.problems.append(problem)
+            if on_problem is not None:
+                on_problem(problem)
 
     def one(message: Any, offset: int) -> Iterator[Observation]:
         stats.messages += 1
         try:
             observations = parse_message(message, source=source, offset=offset)
-        except (MalformedMessage, RisLiveError) as exc:
-            if isinstance(exc, RisLiveError):
-                stats.server_errors.append(str(exc))
-                if on_problem is not None:
-                    on_problem(f"{path}: byte {offset}: {exc}")
-                return
+        except RisLiveError as exc:
+            stats.server_errors.append(str(exc))
+            if on_problem is not None:
+                on_problem(f"{path}: byte {offset}: {exc}")
+            return
+        except Exception as exc:  # noqa: BLE001 - no message may stop the reader
             bad(offset, exc)
             return
         stats.observations += len(observations)
         yield from observations
 
     try:
-        whole = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        # A whole-file document may be big, but not deep.
+        whole = loads_bounded(raw, max_bytes=max(len(raw), 1))
+    except MalformedMessage:
         whole = None
     if isinstance(whole, list):
         for message in whole:  # no per-message offsets inside one JSON document
@@ -511,7 +642,7 @@ async def ris_live_stream(
 
     while True:
         try:
-            async with connect(target, open_timeout=open_timeout, max_size=2**22) as ws:
+            async with connect(target, open_timeout=open_timeout, max_size=4 * MAX_MESSAGE_BYTES) as ws:
                 stats.connections += 1
                 for m in [*messages, *(follow_message(p) for p in sorted(followed))]:
                     await ws.send(m)
@@ -526,13 +657,17 @@ async def ris_live_stream(
                     stats.messages += 1
                     try:
                         observations = parse_message(raw, source=url)
-                    except MalformedMessage as exc:
-                        stats.malformed += 1
-                        problem(f"RIS Live: malformed message #{stats.messages} skipped: {exc}")
-                        continue
                     except RisLiveError as exc:
-                        stats.server_errors.append(str(exc))
-                        problem(f"RIS Live: {exc}")
+                        if len(stats.server_errors) < 1000:
+                            stats.server_errors.append(str(exc))
+                            problem(f"RIS Live: {exc}")
+                        continue
+                    except Exception as exc:  # noqa: BLE001 - no message may stop the reader
+                        if stats.drop(exc):
+                            why = getattr(exc, "reason", None) or "internal error"
+                            more = (f" (further '{why}' drops are only counted)"
+                                    if stats.dropped.get(why) == REPORT_EACH else "")
+                            problem(f"RIS Live: malformed message #{stats.messages} skipped: {exc}{more}")
                         continue
                     stats.observations += len(observations)
                     if follow_prefixes:
