@@ -76,3 +76,225 @@ def _schema(names: list[str], rows: list[dict[str, Any]]) -> pyarrow.Schema | No
         return pa.schema(fields)
     except (pa.ArrowInvalid, TypeError):
         return None
+
+
+# -- the results of the API functions (transitwatch.engine.queries) ------------------------------------
+
+#: Keys whose values are times in the JSON shape (ISO 8601 text there, datetimes in records).
+_TIME_KEYS = frozenset({"time", "at", "onset", "end", "confirmed", "first_seen", "last_seen", "start",
+                        "baseline_time", "since", "until"})
+
+
+def _timed(row: dict[str, Any]) -> dict[str, Any]:
+    """A flat JSON row with its ISO 8601 times as aware UTC datetimes and no ``*_local`` copies
+    (a local time is a view of the same moment: ``df[col].dt.tz_convert(zone)``)."""
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        if key.endswith("_local"):
+            continue
+        if key in _TIME_KEYS and isinstance(value, str):
+            value = datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+        out[key] = value
+    return out
+
+
+class _Wrapped(Result):
+    """A Result around a lower layer's report object: its attributes are reachable directly
+    (``result.upstreams``, ``result.events``), ``to_dict`` is the CLI's ``--json`` document."""
+
+    _inner: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        inner = self.__dict__.get("_inner")
+        if inner is None or name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(inner, name)
+
+
+class UpstreamsResult(_Wrapped):
+    """Who carried a target at one moment (``tw.upstreams``): one row per (upstream, prefix)."""
+
+    columns = ("target", "upstream", "prefix", "peers", "share", "first_seen", "last_seen")
+
+    def __init__(self, report: Any, tz: str | None = None) -> None:
+        self._inner = self.report = report
+        self.tz = tz
+
+    @property
+    def time(self) -> datetime | None:
+        """The moment answered about (the end of the input unless ``at=`` was given)."""
+        return utc_datetime(self.report.at)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.report.to_dict(self.tz))
+
+    def records(self) -> list[dict[str, Any]]:
+        target = str(self.report.target)
+        return [{"target": target, "upstream": u.asn, "prefix": p, "peers": u.peers, "share": u.share,
+                 "first_seen": utc_datetime(u.first_seen), "last_seen": utc_datetime(u.last_seen)}
+                for u in self.report.upstreams for p in u.prefixes]
+
+    def _summary(self) -> str:
+        ups = ", ".join(f"AS{u.asn} ({u.share:.0%})" for u in self.report.upstreams[:6]) or "no route"
+        at = self.report.to_dict()["at"]
+        return f"{self.report.target} at {at}: {ups}"
+
+
+class EventsResult(Result):
+    """What changed for a target (``tw.events``): one row per confirmed event, every type.
+
+    ``changes`` (upstream changes, None when that detector was not asked), ``others`` (outage and
+    origin detectors' findings, None when none was asked), ``view`` (the target's routes over
+    time), ``timeline`` (upstream bars, when asked)."""
+
+    def __init__(self, view: Any, changes: Any, others: Any, detectors: tuple[str, ...], *,
+                 tz: str | None = None, timeline: Any = None, country: str | None = None,
+                 registry: Any = None) -> None:
+        self.view, self.changes, self.others = view, changes, others
+        self.detectors, self.tz, self.timeline = detectors, tz, timeline
+        self.country, self.registry = country, registry
+
+    @property
+    def target(self) -> Any:
+        return self.view.target
+
+    @property
+    def events(self) -> list[Any]:
+        """Every confirmed event, by onset."""
+        found = list(self.changes.events) if self.changes is not None else []
+        found += list(self.others.events) if self.others is not None else []
+        return sorted(found, key=lambda e: (e.onset, e.type))
+
+    @property
+    def transients(self) -> list[Any]:
+        found = list(self.changes.transients) if self.changes is not None else []
+        found += list(self.others.transients) if self.others is not None else []
+        return sorted(found, key=lambda e: (e.onset, e.type))
+
+    @property
+    def notices(self) -> list[str]:
+        return list(self.view.notices)
+
+    def to_dict(self) -> dict[str, Any]:
+        tz = self.tz
+        if self.country is not None:
+            from transitwatch.detect.country_change import country_changes_dict
+
+            out = country_changes_dict(self.changes, self.registry, tz)
+        elif self.changes is not None:
+            out = self.changes.to_dict(tz)
+        else:
+            out = {"target": str(self.view.target)}
+        if self.others is not None:
+            found = self.others.to_dict(tz)
+            out["events"] = sorted([*out.get("events", []), *found["events"]], key=lambda e: e["onset"])
+            out["transients"] = sorted([*out.get("transients", []), *found["transients"]],
+                                       key=lambda e: e["onset"])
+            out["detectors"] = (found["detectors"] if "baseline" not in out
+                                else ["upstream", *found["detectors"]])
+            out["vantage_lost"] = found["vantage_lost"]
+            out["silences"] = found["silences"]
+        if self.timeline is not None:
+            out["timeline"] = self.timeline.to_dict()
+        return out
+
+    def records(self) -> list[dict[str, Any]]:
+        return [_timed({k: v for k, v in row.items() if k not in ("evidence", "peer_list")})
+                for row in self.to_dict()["events"]]
+
+    def _summary(self) -> str:
+        kinds: dict[str, int] = {}
+        for e in self.events:
+            kinds[e.type] = kinds.get(e.type, 0) + 1
+        found = ", ".join(f"{n} {k}" for k, n in kinds.items()) or "no event"
+        return f"{self.view.target}: {found}, {len(self.transients)} transient"
+
+
+class VisibilityResult(_Wrapped):
+    """How visible a target was over time (``tw.visibility``): one row per point."""
+
+    columns = ("target", "time", "prefixes", "slash24", "slash48", "peers", "peers_up", "share",
+               "low_slash24", "low_slash48")
+
+    def __init__(self, series: Any, tz: str | None = None, view: Any = None) -> None:
+        self._inner = self.series = series
+        self.tz = tz
+        self.view = view
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.series.to_dict(self.tz))
+
+    def records(self) -> list[dict[str, Any]]:
+        return [_timed({"target": self.series.target, **p.to_dict()}) for p in self.series.points]
+
+    def _summary(self) -> str:
+        pts = self.series.points
+        if not pts:
+            return f"{self.series.target}: no point"
+        low = min(p.slash24 for p in pts)
+        return (f"{self.series.target}: {len(pts)} points every {self.series.resolution:g} s, "
+                f"{pts[0].to_dict()['time']} to {pts[-1].to_dict()['time']}, lowest {low:g} /24s")
+
+
+class CountriesResult(Result):
+    """Every country seen, ranked by how concentrated its international upstreams are
+    (``tw.countries``): one row per country."""
+
+    columns = ("country", "name", "upstreams", "top_upstream", "top_name", "top_share", "hhi",
+               "prefixes", "addresses", "address_family")
+
+    def __init__(self, rows: list[Any], notices: list[str], time: float | None = None) -> None:
+        self.rows, self.notices, self._time = rows, notices, time
+
+    @property
+    def time(self) -> datetime | None:
+        return utc_datetime(self._time)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"countries": [r.to_dict() for r in self.rows], "notices": self.notices}
+
+    def records(self) -> list[dict[str, Any]]:
+        return [r.to_dict() for r in self.rows]
+
+    def _summary(self) -> str:
+        top = ", ".join(f"{r.country} {r.top_share:.0%} AS{r.top_upstream}" for r in self.rows[:5])
+        return f"{len(self.rows)} countries" + (f"; most concentrated: {top}" if top else "")
+
+
+class CountryUpstreamsResult(_Wrapped):
+    """A country's international upstreams at one moment (``tw.country_upstreams``): one row per
+    upstream."""
+
+    columns = ("country", "asn", "name", "upstream_country", "prefixes", "addresses", "share", "peers")
+
+    def __init__(self, report: Any, tz: str | None = None, notices: list[str] | None = None) -> None:
+        self._inner = self.report = report
+        self.tz = tz
+        self.notices = notices if notices is not None else []
+
+    @property
+    def time(self) -> datetime | None:
+        return utc_datetime(self.report.time)
+
+    def to_dict(self) -> dict[str, Any]:
+        from transitwatch.times import iso_local
+
+        out = dict(self.report.to_dict())
+        if self.tz and self.report.time is not None:
+            out["time_local"] = iso_local(self.report.time, self.tz)
+        out["notices"] = self.notices
+        return out
+
+    def records(self) -> list[dict[str, Any]]:
+        cc = self.report.country
+        rows = []
+        for u in self.report.upstreams:
+            d = u.to_dict()
+            rows.append({"country": cc, "asn": d["asn"], "name": d["name"], "upstream_country": d["country"],
+                         "prefixes": d["prefixes"], "addresses": d["addresses"], "share": d["share"],
+                         "peers": d["peers"]})
+        return rows
+
+    def _summary(self) -> str:
+        ups = ", ".join(f"AS{u.asn} {u.name or '?'} ({u.share:.0%})" for u in self.report.upstreams[:5])
+        return f"{self.report.country}: {ups or 'no route'}"

@@ -19,8 +19,11 @@ if TYPE_CHECKING:
     from transitwatch.state.view import TargetView
 
 
-class UserError(Exception):
-    """A problem with the user's input: printed as one line on stderr, exit code 2."""
+from transitwatch.errors import TransitwatchError
+
+#: A problem with the user's input: printed as one line on stderr, exit code 2. The API's one
+#: exception type, so what the API raises and what the CLI raises are printed alike.
+UserError = TransitwatchError
 
 
 def _cmd_dump(args: argparse.Namespace) -> int:
@@ -1234,6 +1237,9 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Run 'transitwatch COMMAND --help' for examples of each command.",
     )
+    from transitwatch import __version__
+
+    parser.add_argument("--version", action="version", version=f"transitwatch {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def add(

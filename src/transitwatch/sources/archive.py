@@ -163,22 +163,15 @@ def default_cache_dir() -> Path:
     return cache_dir("archive")
 
 
-def parse_time(value: str | datetime) -> datetime:
-    """An aware UTC datetime from ISO 8601 text (``2017-10-01T08:00``, ``...Z``, ``...+08:30``)
-    or a datetime; times without a zone are UTC."""
-    if isinstance(value, datetime):
-        moment = value
-    else:
-        text = value.strip()
-        if text.endswith(("Z", "z")):
-            text = text[:-1] + "+00:00"
-        try:
-            moment = datetime.fromisoformat(text)
-        except ValueError:
-            raise ArchiveError(f"cannot read time {value!r}: use ISO 8601, e.g. 2017-10-01T08:00") from None
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+def parse_time(value: str | float | datetime) -> datetime:
+    """An aware UTC datetime from any time :func:`transitwatch.times.parse_time` reads (ISO 8601
+    with or without a zone, epoch seconds, ``now-1h``) or a datetime; times without a zone are UTC."""
+    from transitwatch.times import parse_time as seconds_of
+
+    try:
+        return datetime.fromtimestamp(seconds_of(value), tz=UTC)
+    except ValueError as exc:
+        raise ArchiveError(str(exc)) from None
 
 
 def parse_archive_urls(specs: Iterable[str]) -> dict[str, str]:
