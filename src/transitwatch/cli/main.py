@@ -947,7 +947,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
               "read the database (the API is read-only, without authentication)", file=sys.stderr)
     with _open_store(args.db, read_only=True):
         pass  # a clear error now for a missing or foreign database, before the server starts
-    serve(args.db, host=args.host, port=args.port)
+    serve(args.db, host=args.host, port=args.port, allow_hosts=args.allow_host or ())
     return 0
 
 
@@ -1006,6 +1006,10 @@ def _add_store_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
     _add_db_arg(p)
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8047, help="port (default 8047)")
+    p.add_argument("--allow-host", action="append", metavar="NAME",
+                   help="also answer requests for this Host name (repeatable; default: only the bound "
+                        "address and 127.0.0.1/localhost, against DNS rebinding; '*' for any, behind a "
+                        "proxy that checks it)")
 
 
 # -- watch: events as they are confirmed, live (RIS Live) or replaying files; alerts ---------------

@@ -1,0 +1,156 @@
+"""Heavy API work, computed once and never on the event loop.
+
+* :class:`SingleFlight` (threads): concurrent callers asking for the same key wait for one
+  computation; results are kept in a bounded LRU. Used for target views, which every question
+  about one target shares.
+* :class:`Gate` (asyncio): one request's answer is computed in a small worker pool (a concurrency
+  limit: the event loop stays free for ``/api/summary``, the dashboard's files and cached
+  answers), identical concurrent requests share one computation, finished answers are cached
+  (bounded LRU), and a request still waiting after ``deadline`` seconds gets
+  :class:`Busy` (HTTP 503 with ``Retry-After``) while the computation goes on and fills the cache
+  for the retry. Too many distinct computations queued at once are refused at once the same way.
+
+Caches are valid for one state of the database: :meth:`Gate.invalidate` /
+:meth:`SingleFlight.clear` drop them when it changes (a live service that writes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import Any, Generic, TypeVar
+
+__all__ = ["Busy", "Gate", "SingleFlight"]
+
+T = TypeVar("T")
+
+
+class Busy(Exception):
+    """The server cannot answer in time; ``retry_after`` seconds is a reasonable wait."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class SingleFlight(Generic[T]):
+    """A thread-safe bounded LRU cache whose misses are computed once per key at a time."""
+
+    def __init__(self, max_entries: int) -> None:
+        self.max_entries = max_entries
+        self._lock = threading.Lock()
+        self._done: OrderedDict[Hashable, T] = OrderedDict()
+        self._running: dict[Hashable, concurrent.futures.Future[T]] = {}
+        self.computed = 0  # how many computations ran (for tests and stats)
+
+    def get(self, key: Hashable, compute: Callable[[], T]) -> T:
+        with self._lock:
+            if key in self._done:
+                self._done.move_to_end(key)
+                return self._done[key]
+            future = self._running.get(key)
+            owner = future is None
+            if future is None:
+                future = self._running[key] = concurrent.futures.Future()
+        if not owner:
+            return future.result()
+        try:
+            value = compute()
+        except BaseException as exc:
+            with self._lock:
+                self._running.pop(key, None)
+            future.set_exception(exc)
+            raise
+        with self._lock:
+            self.computed += 1
+            self._running.pop(key, None)
+            self._done[key] = value
+            while len(self._done) > self.max_entries:
+                self._done.popitem(last=False)
+        future.set_result(value)
+        return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._done.clear()
+
+    def __len__(self) -> int:
+        return len(self._done)
+
+
+class Gate:
+    """Answers computed in ``workers`` threads, single-flight per key, cached (bounded), each
+    request bounded by ``deadline`` seconds (see the module doc)."""
+
+    def __init__(self, *, workers: int = 4, deadline: float = 20.0, max_pending: int = 64,
+                 max_entries: int = 2048) -> None:
+        self.workers = workers
+        self.deadline = deadline
+        self.max_pending = max_pending
+        self.max_entries = max_entries
+        self._executor = concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="transitwatch-api")
+        self._results: OrderedDict[Hashable, Any] = OrderedDict()
+        self._pending: dict[Hashable, asyncio.Future[Any]] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._generation = 0
+        self.computed = 0
+        self.refused = 0
+
+    @property
+    def retry_after(self) -> int:
+        return max(1, round(self.deadline / 2))
+
+    def cached(self, key: Hashable) -> tuple[bool, Any]:
+        if key in self._results:
+            self._results.move_to_end(key)
+            return True, self._results[key]
+        return False, None
+
+    async def run(self, key: Hashable, compute: Callable[[], T]) -> T:
+        """``compute()``'s value for ``key``: from the cache, from a computation already running
+        for the same key, or from a new one in the worker pool. Exceptions of ``compute`` (e.g.
+        HTTPException 404) reach every waiter and are not cached. Raises :class:`Busy`."""
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:  # a new event loop (a restarted server, a new test client)
+            self._loop, self._pending = loop, {}
+        hit, value = self.cached(key)
+        if hit:
+            return value  # type: ignore[no-any-return]
+        future = self._pending.get(key)
+        if future is None:
+            if len(self._pending) >= self.max_pending:
+                self.refused += 1
+                raise Busy(f"the server is busy ({len(self._pending)} answers being computed); "
+                           "try again shortly", self.retry_after)
+            future = loop.run_in_executor(self._executor, compute)
+            self._pending[key] = future
+            generation = self._generation
+
+            def finished(f: asyncio.Future[Any], key: Hashable = key) -> None:
+                if self._pending.get(key) is f:
+                    del self._pending[key]
+                if f.cancelled() or f.exception() is not None:
+                    return  # retrieved: no "exception never retrieved" warning
+                self.computed += 1
+                if generation == self._generation:
+                    self._results[key] = f.result()
+                    while len(self._results) > self.max_entries:
+                        self._results.popitem(last=False)
+
+            future.add_done_callback(finished)
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), self.deadline)
+        except TimeoutError:
+            raise Busy(f"this answer takes longer than {self.deadline:g} s to compute; it goes on "
+                       "in the background: try again shortly", self.retry_after) from None
+
+    def invalidate(self) -> None:
+        """Forget every cached answer (the data changed); running computations are not cached."""
+        self._generation += 1
+        self._results.clear()
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
