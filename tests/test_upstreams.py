@@ -213,7 +213,14 @@ def scenario_files(tmp_path: Path) -> list[str]:
         ob(ONSET + 31, "announce", 1, NK[3], via(1, 20485)),
         ob(T0 + 4199, "announce", 2, "8.8.8.0/24", "2914 15169"),
     ])
-    return [updates, bview]  # out of order on purpose
+    # The series between the dump and 09:05 (quiet: one background route each): without them the
+    # hour from 08:00 to 09:05 is a gap in the data, where nothing is known.
+    middle = []
+    for minute in range(0, 65, 5):
+        path = str(rrc / f"updates.20171001.{8 + minute // 60:02d}{minute % 60:02d}.gz")
+        write_mrt(path, [ob(T0 + minute * 60 + 10, "announce", 2, "8.8.8.0/24", "2914 15169")])
+        middle.append(path)
+    return [updates, bview, *middle]  # out of order on purpose
 
 
 def test_cli_events_json(scenario_files: list[str], capsys: pytest.CaptureFixture[str]) -> None:

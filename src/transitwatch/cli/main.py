@@ -327,7 +327,7 @@ def _one_process_view(
     try:
         # `tracker` (a LivenessTracker) records collector silences on the way.
         return target_view(target, tracker.watch(stream) if tracker is not None else stream,
-                           until=until, notices=notices)
+                           until=until, notices=notices, coverage=lambda: getattr(stream, "coverage", None))
     except (MrtError, OSError) as exc:
         raise UserError(str(exc)) from None
     finally:
@@ -388,7 +388,9 @@ def _cmd_upstreams(args: argparse.Namespace) -> int:
         print(json.dumps(report.to_dict(args.tz), indent=2))
     else:
         print_upstreams(report, tz=args.tz, rich=sys.stdout.isatty(), file=sys.stdout)
-    if report.empty:
+    if report.coverage.get("note"):
+        print(f"transitwatch: note: {report.coverage['note']}", file=sys.stderr)
+    elif report.empty:
         print(f"transitwatch: note: no route to {report.target} in the input", file=sys.stderr)
     return 0
 

@@ -74,8 +74,17 @@ def print_upstreams(report: UpstreamReport, *, tz: str | None, rich: bool, file:
         if rows:
             for line in _plain_table(header, rows):
                 print(line, file=file)
-    if report.empty:
+    note = report.coverage.get("note")
+    if note:
+        print(note, file=file)
+    elif report.empty:
         print(f"no route to {report.target} in the input", file=file)
+    else:
+        gaps = report.coverage.get("gaps") or []
+        if gaps:
+            print(f"answered from {report.coverage.get('peers', 0)} peer(s) of "
+                  f"{', '.join(report.coverage.get('collectors', []))}; no data then from "
+                  f"{', '.join(sorted({g['collector'] or '(unnamed)' for g in gaps}))}", file=file)
     if report.unattributed:
         print(f"{report.unattributed} route(s) have no single upstream (AS_SET before the target, "
               "or the peer is in the target)", file=file)

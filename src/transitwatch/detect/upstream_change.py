@@ -26,6 +26,11 @@ streams first). The rules:
   peer loses it; the onset is the earliest loss among the peers that lost it within
   ``min_duration`` before; confirmed when ``min_peers`` peers lost it, or it stays absent
   ``min_duration``. A candidate that ends before it is confirmed is a *transient*, reported apart.
+- **Gaps.** ``min_duration`` is observed time: when the view knows its coverage
+  (:mod:`~transitwatch.state.coverage`), time in which the collectors of the candidate's peers
+  have no data (a missing update file, a disconnected feed) does not count, so a change is never
+  "confirmed by duration" across hours with no data; a candidate whose data ends first stays a
+  transient ("input ended before it was confirmed"), in file mode and store mode alike.
 """
 
 from __future__ import annotations
@@ -380,13 +385,24 @@ def upstream_changes(
             pending_lost.pop(cand.upstream, None)
             recent_losses.pop(cand.upstream, None)
 
+    coverage = view.coverage if view.coverage is not None and view.coverage.windows else None
+
+    def deadline(cand: _Candidate, start: float) -> float | None:
+        # Confirmed by duration when it lasted min_duration of *observed* time: hours with no
+        # data from the collectors of the peers that saw it do not count (None: data ends first).
+        if coverage is None:
+            return start + min_duration
+        return coverage.reach({p.collector for p in cand.peers}, start, min_duration)
+
     def due(now: float) -> None:
         for cand in sorted(pending_new.values(), key=lambda c: c.onset):
-            if cand.onset + min_duration <= now:
-                confirm(cand, cand.onset + min_duration, "duration")
+            when = deadline(cand, cand.onset)
+            if when is not None and when <= now:
+                confirm(cand, when, "duration")
         for cand in sorted(pending_lost.values(), key=lambda c: c.vanish):
-            if cand.vanish + min_duration <= now:
-                confirm(cand, cand.vanish + min_duration, "duration")
+            when = deadline(cand, cand.vanish)
+            if when is not None and when <= now:
+                confirm(cand, when, "duration")
 
     for d in deltas:
         due(d.time)

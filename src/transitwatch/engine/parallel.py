@@ -52,6 +52,7 @@ from transitwatch.observation import RIB, Observation
 from transitwatch.sources.files import FileProgress, collector_and_time_from_name, note_overlap
 from transitwatch.sources.mrt import MrtError, MrtReader, RouteFilter
 from transitwatch.sources.mrt_writer import write_mrt
+from transitwatch.state.coverage import Coverage, FileSpan
 from transitwatch.state.target import Target
 from transitwatch.state.view import TargetView, target_view
 from transitwatch.times import iso_utc
@@ -628,6 +629,15 @@ class _MergedParts(Iterator[Observation]):
         times = [p.last_record_time for p in parts if p.error is None and p.last_record_time is not None]
         self.last_time: float | None = max(times) if times else None
         self._it = _merge_parts(parts, notes)
+        # What the files cover, as read_files' stream says it (files that failed cover nothing).
+        self.coverage = Coverage.of_files(
+            FileSpan(p.path, p.collector, collector_and_time_from_name(p.path)[1],
+                     p.first_record_time if p.first_record_time is not None else p.first_time,
+                     # cut at `until`: read up to there (target_view clips coverage to `until`)
+                     p.last_record_time if p.last_record_time is not None else p.max_time,
+                     True if _is_rib(p.path) else None,
+                     complete=p.damage is None or "truncated" not in p.damage)
+            for p in parts if p.error is None)
 
     def __next__(self) -> Observation:
         return next(self._it)

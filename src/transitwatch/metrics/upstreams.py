@@ -24,7 +24,8 @@ from transitwatch.state.view import TargetView, target_view
 from transitwatch.times import iso_local, iso_utc
 
 __all__ = [
-    "Upstream", "UpstreamReport", "UpstreamTimeline", "upstream_report", "upstream_timeline", "upstreams_of",
+    "Upstream", "UpstreamReport", "UpstreamTimeline", "coverage_at", "upstream_report", "upstream_timeline",
+    "upstreams_of",
 ]
 
 
@@ -73,7 +74,9 @@ class UpstreamReport:
 
     ``peers`` all peers that see the target at ``at`` (the denominator of each share);
     ``unattributed`` target routes without a single upstream; ``notices`` what the readers
-    reported. ``empty`` is True when no peer had a route to the target.
+    reported. ``empty`` is True when no peer had a route to the target. ``coverage``: the
+    vantage points whose data covers ``at`` (``{"peers": N, "collectors": [...], "gaps":
+    [...]}``, with a ``"note"`` when no data covers it): only they answer.
     """
 
     target: Target
@@ -83,6 +86,7 @@ class UpstreamReport:
     prefixes: list[str] = field(default_factory=list)
     unattributed: int = 0
     notices: list[str] = field(default_factory=list)
+    coverage: dict[str, Any] = field(default_factory=dict)
 
     @property
     def empty(self) -> bool:
@@ -103,6 +107,7 @@ class UpstreamReport:
             "peers": len(self.peers),
             "prefixes": self.prefixes,
             "unattributed_routes": self.unattributed,
+            "coverage": self.coverage,
             "notices": self.notices,
         }
         if tz and self.at is not None:
@@ -126,7 +131,9 @@ def upstream_report(view: TargetView, at: float | None = None) -> UpstreamReport
     when = view.end if at is None else at
     report = UpstreamReport(target=view.target, at=when, notices=list(view.notices))
     if when is None:
+        report.coverage = {"peers": 0, "collectors": [], "gaps": [], "note": "no observations in the input"}
         return report
+    report.coverage = coverage_at(view, when)
     by_asn: dict[int, dict[str, Any]] = {}
     all_peers: set[PeerKey] = set()
     all_prefixes: set[str] = set()
@@ -139,8 +146,11 @@ def upstream_report(view: TargetView, at: float | None = None) -> UpstreamReport
             if up not in first or span.start < first[up]:
                 first[up] = span.start
         # Active at the report time: started by then and not ended before it (a span ending
-        # exactly at `when` ended with an observation at `when`, which the state includes).
+        # exactly at `when` ended with an observation at `when`, which the state includes), and
+        # known then (its collector's data covers `when` without a gap since it was seen).
         if span.end is not None and span.end <= when:
+            continue
+        if not view.known_at(span, when):
             continue
         all_peers.add(span.peer)
         all_prefixes.add(span.prefix)
@@ -167,6 +177,27 @@ def upstream_report(view: TargetView, at: float | None = None) -> UpstreamReport
     report.peers = sorted(all_peers)
     report.prefixes = sorted(all_prefixes, key=_prefix_sort_key)
     return report
+
+
+def coverage_at(view: TargetView, when: float) -> dict[str, Any]:
+    """``{"peers": N, "collectors": [...], "gaps": [...]}``: the vantage points whose data covers
+    ``when``, the collectors that do, the gaps of those that do not (and a ``"note"`` when none
+    does)."""
+    peers = view.vantage_at(when)
+    cov = view.coverage
+    if cov is None or not cov.windows:
+        if view.start is not None and view.end is not None and not view.start <= when <= view.end:
+            return {"peers": 0, "collectors": [], "gaps": [],
+                    "note": f"no data covers {iso_utc(when)} (the input covers {iso_utc(view.start)} "
+                            f"to {iso_utc(view.end)})"}
+        return {"peers": len(peers), "collectors": sorted({p.collector for p in peers}), "gaps": []}
+    out: dict[str, Any] = {"peers": len(peers), **cov.at(when)}
+    if not out["collectors"]:
+        span = cov.span()
+        assert span is not None
+        out["note"] = (f"no data covers {iso_utc(when)}: the route is unknown then, not absent "
+                       f"(data from {iso_utc(span[0])} to {iso_utc(span[1])}, with gaps; see coverage.gaps)")
+    return out
 
 
 def upstreams_of(

@@ -24,6 +24,7 @@ from pathlib import PurePath
 
 from transitwatch.observation import Observation
 from transitwatch.sources.mrt import MrtReader, RouteFilter, first_record_time
+from transitwatch.state.coverage import Coverage, FileSpan
 from transitwatch.times import iso_utc
 
 __all__ = ["collector_and_time_from_name", "read_files", "FileProgress"]
@@ -120,11 +121,34 @@ def read_files(
 class ObservationStream(Iterator[Observation]):
     """The merged stream :func:`read_files` returns: an iterator of observations that also knows
     ``last_time``, the time of the latest record read in any file, including records a route
-    filter dropped (so "the end of the input" stays the end of the files)."""
+    filter dropped (so "the end of the input" stays the end of the files), and :attr:`coverage`,
+    the time windows the files cover (gaps where a file of a series is missing)."""
 
     def __init__(self) -> None:
         self._it: Iterator[Observation] = iter(())
         self.last_time: float | None = None
+        self.files: dict[str, FileSpan] = {}
+        self.reading: set[str] = set()
+
+    @property
+    def coverage(self) -> Coverage:
+        """What the files read so far (and those waiting, by their names) cover. A file the
+        replay stopped inside (``until``) covers up to where the replay stopped: its window is
+        open-ended here, and :func:`~transitwatch.state.view.target_view` clips it at ``until``."""
+        return Coverage.of_files(
+            FileSpan(f.path, f.collector, f.name_time, f.first, float("inf"), f.rib, f.complete)
+            if f.path in self.reading else f for f in self.files.values())
+
+    def _file(self, path: str, collector: str, first: float | None = None, last: float | None = None,
+              complete: bool = True) -> None:
+        old = self.files.get(path)
+        name_time = collector_and_time_from_name(path)[1]
+        if old is not None:
+            first = old.first if first is None else first if old.first is None else min(first, old.first)
+            last = old.last if last is None else last if old.last is None else max(last, old.last)
+            complete = complete and old.complete
+        self.files[path] = FileSpan(path, collector, name_time, first, last, _is_rib_name(path) or None,
+                                    complete)
 
     def __next__(self) -> Observation:
         return next(self._it)
@@ -150,10 +174,17 @@ def _merged(
             counters["observations"] += len(batch)
             if progress is not None:
                 progress(counters["observations"], counters["done"], total)
+            if stream is not None:
+                # Coverage so far (a replay may stop inside this file).
+                stream._file(reader.path, reader.collector, batch[0].time, batch[-1].time)
+                stream.reading.add(reader.path)
             yield batch
         counters["done"] += 1
         if stream is not None:
             stream._saw(reader.stats.last_time)
+            stream.reading.discard(reader.path)
+            stream._file(reader.path, reader.collector, reader.stats.first_time, reader.stats.last_time,
+                         complete=not reader.stats.fatal)
         if reader.stats.damaged:
             notes.append(f"{reader.stats.summary()} (damaged records skipped)")
         if progress is not None:
@@ -178,6 +209,8 @@ def _merged(
     for index, path in enumerate(paths):
         rank = 0 if _is_rib_name(path) else 1  # RIB dumps first among equal times
         peeked = first_record_time(path)
+        if stream is not None:
+            stream._file(path, collector or collector_and_time_from_name(path)[0] or "", peeked)
         if peeked is not None:
             heap.append((peeked, rank, index))
             continue

@@ -15,12 +15,13 @@ built from separate streams (other collectors, other peers, in parallel) combine
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from transitwatch.observation import Observation
 from transitwatch.state.aspath import Hop
+from transitwatch.state.coverage import Coverage
 from transitwatch.state.table import PeerKey, RouteChange, RouteKey, RoutingState, SessionChange
 from transitwatch.state.target import Target
 from transitwatch.times import iso_utc
@@ -99,7 +100,12 @@ class TargetView:
     """A target's route spans and peers' session events, plus the time range of the input.
 
     ``start``/``end`` are the first and last observation times read (any route, not only the
-    target's), ``notices`` what the readers reported (overlapping files...).
+    target's), ``notices`` what the readers reported (overlapping files...). ``coverage`` the
+    time windows the input covers per collector (:mod:`~transitwatch.state.coverage`; None: not
+    known, taken as continuous from ``start`` to ``end``). ``foreign`` holds routes inside the
+    address space an AS target originates that do not go through the target (a more-specific or
+    the same prefix from another origin: possible hijacks); the upstream and outage detectors do
+    not read them.
     """
 
     target: Target
@@ -108,11 +114,42 @@ class TargetView:
     start: float | None = None
     end: float | None = None
     notices: list[str] = field(default_factory=list)
+    coverage: Coverage | None = None
+    foreign: list[RouteSpan] = field(default_factory=list)
 
     @property
     def peers(self) -> list[PeerKey]:
         """Peers that held a target route at some time."""
         return sorted({s.peer for s in self.spans})
+
+    def known_at(self, span: RouteSpan, time: float) -> bool:
+        """Whether the data can say that ``span`` (active at ``time``) held then: its collector's
+        data covers ``time``, and the span was observed (started or confirmed) inside the same
+        unbroken window of data (a route seen before a gap is unknown after it until seen again)."""
+        cov = self.coverage
+        if cov is None or not cov.windows:
+            return True
+        win = cov.window_at(span.peer.collector, time)
+        if win is None:
+            return False
+        return span.start >= win[0] or win[0] <= span.last_seen <= win[1]
+
+    def vantage_at(self, time: float) -> list[PeerKey]:
+        """The peers that could see the target at ``time``: seen by then (holding a target
+        route or with a session event), their collector's data covering ``time``, their session
+        not down then."""
+        first: dict[PeerKey, float] = {}
+        for s in (*self.spans, *self.foreign):
+            if s.start <= time and (s.peer not in first or s.start < first[s.peer]):
+                first[s.peer] = s.start
+        down: dict[PeerKey, bool] = {}
+        for e in self.sessions:  # time order
+            if e.time <= time:
+                first.setdefault(e.peer, e.time)
+                down[e.peer] = not e.up
+        cov = self.coverage
+        return sorted(p for p in first if not down.get(p, False)
+                      and (cov is None or not cov.windows or cov.covers(p.collector, time)))
 
     def merge(self, *others: TargetView) -> TargetView:
         """Combine views of the same target built from disjoint (collector, peer) streams."""
@@ -129,11 +166,18 @@ class TargetView:
             start=min(starts) if starts else None,
             end=max(ends) if ends else None,
             notices=[n for v in views for n in v.notices],
+            coverage=_merge_coverage([v.coverage for v in views]),
+            foreign=sorted((s for v in views for s in v.foreign), key=lambda s: (s.start, s.peer, s.prefix)),
         )
 
     def to_records(self) -> list[dict[str, Any]]:
         """Spans as flat dicts (``pandas.DataFrame(view.to_records())``)."""
         return [s.to_dict() for s in self.spans]
+
+
+def _merge_coverage(items: list[Coverage | None]) -> Coverage | None:
+    known = [c for c in items if c is not None]
+    return known[0].merge(*known[1:]) if known else None
 
 
 class ViewBuilder:
@@ -200,12 +244,15 @@ def target_view(
     *,
     until: float | None = None,
     notices: Iterable[str] = (),
+    coverage: Coverage | Callable[[], Coverage | None] | None = None,
 ) -> TargetView:
     """Replay ``observations`` (time order) keeping only ``target``'s routes; return its view.
 
     ``until``: stop after the observations at that time. ``notices``: reader reports to carry
     along (pass the list given to :func:`~transitwatch.sources.files.read_files`; it is read
-    after the replay, so it includes what the readers found on the way).
+    after the replay, so it includes what the readers found on the way). ``coverage``: the
+    input's coverage, or a function giving it after the replay; by default the stream's own
+    (:func:`~transitwatch.sources.files.read_files` knows what its files cover).
     """
     tgt = Target.of(target)
     builder = ViewBuilder(tgt)
@@ -216,4 +263,9 @@ def target_view(
     last = getattr(observations, "last_time", None)
     if until is None and last is not None and (view.end is None or last > view.end):
         view.end = last
+    if coverage is None:
+        coverage = getattr(observations, "coverage", None)
+    view.coverage = coverage() if callable(coverage) else coverage
+    if until is not None and view.coverage is not None:
+        view.coverage = view.coverage.clip(until)
     return view
