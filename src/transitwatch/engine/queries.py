@@ -201,7 +201,8 @@ def target_view(
         from transitwatch.state.view import target_view as build_view
 
         return build_view(
-            tgt, tracker.watch(stream) if tracker is not None else stream, until=until, notices=notices
+            tgt, tracker.watch(stream) if tracker is not None else stream, until=until, notices=notices,
+            coverage=lambda: getattr(stream, "coverage", None),
         )
 
 

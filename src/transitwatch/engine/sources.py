@@ -446,7 +446,8 @@ def _readable() -> Iterator[None]:
 
 
 class _Checked(Iterator["Observation"]):
-    """The reader's stream with its errors turned into TransitwatchError; keeps ``last_time``."""
+    """The reader's stream with its errors turned into TransitwatchError; keeps ``last_time`` and
+    ``coverage`` (what the files cover)."""
 
     def __init__(self, stream: Iterator[Observation]) -> None:
         from transitwatch.sources.mrt import MrtError
@@ -463,6 +464,10 @@ class _Checked(Iterator["Observation"]):
     @property
     def last_time(self) -> float | None:
         return getattr(self._stream, "last_time", None)
+
+    @property
+    def coverage(self) -> Any:
+        return getattr(self._stream, "coverage", None)
 
 
 def _checked(stream: Iterator[Observation]) -> Iterator[Observation]:
