@@ -309,7 +309,7 @@ def test_cli_window_helper_for_other_commands(shared_data: Path, tmp_path: Path,
                                               capsys: pytest.CaptureFixture[str]) -> None:
     import argparse
 
-    from transitwatch.cli.main import UserError, _add_archive_window_args, _archive_window_files
+    from transitwatch.cli.common import UserError, _add_archive_window_args, _archive_window_files
 
     parser = argparse.ArgumentParser()
     parser.add_argument("files", nargs="*")

@@ -1,0 +1,240 @@
+"""Argument helpers shared by the command groups: inputs (FILES, archive windows, --db), targets,
+times, registry options, notes on stderr. Errors the user can fix are :class:`UserError` (the API's
+:class:`~transitwatch.errors.TransitwatchError`), printed as one line, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from transitwatch.errors import TransitwatchError
+
+if TYPE_CHECKING:
+    from transitwatch.registry import Registry
+    from transitwatch.state.target import Target
+
+#: A problem with the user's input: printed as one line on stderr, exit code 2. The API's one
+#: exception type, so what the API raises and what the CLI raises are printed alike.
+UserError = TransitwatchError
+
+
+def _add_archive_window_args(p: argparse.ArgumentParser, *, required: bool) -> None:
+    """--collector/--from/--to/--archive-url/--cache-dir/--workers, for commands that read the public
+    archives instead of (or, with required=False, as an alternative to) FILE arguments."""
+    p.add_argument("--collector", required=required, metavar="NAMES",
+                   help="comma-separated collectors, e.g. rrc00,route-views2,route-views.linx")
+    p.add_argument("--from", dest="start", required=required, metavar="TIME",
+                   help="window start, ISO 8601 (UTC unless a zone is given)")
+    p.add_argument("--to", dest="end", required=required, metavar="TIME", help="window end (exclusive)")
+    p.add_argument("--archive-url", action="append", metavar="NAME=URL",
+                   help="mirror for a project (ris, routeviews) or one collector; repeatable")
+    p.add_argument("--cache-dir", type=Path, metavar="DIR", help="archive cache folder (default: XDG cache)")
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="parallel downloads (default 4); for commands that read routes, also the processes "
+                        "decoding the files (default: all cores; 1: one process)")
+
+
+def _archive_window_files(args: argparse.Namespace) -> list[Path]:
+    """The cached archive files for --collector/--from/--to, fetching what is missing; each gap is a
+    warning on stderr. For commands that accept either FILEs or a window."""
+    from transitwatch.sources import archive
+
+    if not (args.collector and args.start and args.end):
+        raise UserError("give MRT files, or --collector, --from and --to to read the public archives")
+    try:
+        return archive.files_for_window(
+            args.collector, args.start, args.end,
+            archive_urls=archive.parse_archive_urls(args.archive_url or []),
+            cache_dir=args.cache_dir, workers=args.workers or 4, progress=True,
+        )
+    except archive.ArchiveError as exc:
+        raise UserError(str(exc)) from None
+
+
+def _registry_from_args(args: argparse.Namespace) -> Registry:
+    """The Registry the --registry-dir / --country-source options ask for (warnings on stderr)."""
+    from transitwatch.registry import Registry, RegistryFileError
+
+    try:
+        registry = Registry.load(getattr(args, "registry_dir", None),
+                                 prefix_source=getattr(args, "country_source", None) or "geo")
+    except RegistryFileError as exc:
+        raise UserError(str(exc)) from None
+    for warning in registry.warnings:
+        print(f"transitwatch: warning: {warning}", file=sys.stderr)
+    return registry
+
+
+def _target_arg(text: str | None) -> Target:
+    """TARGET (an AS, a prefix, or several joined by commas) parsed; errors as UserError."""
+    from transitwatch.state.target import Target, TargetError
+
+    if not text:
+        raise UserError("give a TARGET (an AS such as AS131279, or a prefix), or --country CC")
+    try:
+        return Target.parse(text)
+    except TargetError as exc:
+        raise UserError(str(exc)) from None
+
+
+def _check_zone(tz: str | None) -> None:
+    """A time zone the user gave (or a country's) must be a known IANA zone; None is fine."""
+    from transitwatch.times import zone
+
+    if tz:
+        try:
+            zone(tz)
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+
+
+def _time_arg(text: str | None) -> float | None:
+    """A TIME option (ISO 8601 or epoch) as epoch seconds; None when not given."""
+    from transitwatch.times import parse_time
+
+    if not text:
+        return None
+    try:
+        return parse_time(text)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+
+
+def _check_one_collector(args: argparse.Namespace) -> None:
+    """With FILES, --collector is the one collector they all come from, not a list."""
+    if args.collector and "," in args.collector:
+        raise UserError("with FILES, --collector names the one collector the files come from")
+
+
+def _route_files(args: argparse.Namespace) -> tuple[list[str], str | None]:
+    """(files, collector override) for commands that read FILES or an archive window: the FILES
+    and their --collector, or the cached archive files of --collector/--from/--to (their collector
+    comes from their paths)."""
+    if args.files:
+        if args.start or args.end:
+            raise UserError("give either MRT files or --from/--to, not both")
+        _check_one_collector(args)
+        return list(args.files), args.collector
+    return [str(p) for p in _archive_window_files(args)], None
+
+
+def _route_progress(args: argparse.Namespace, files: list[str]) -> _RouteProgress | None:
+    """Progress while ``files`` are decoded: on a terminal, and not with --json."""
+    return _RouteProgress(len(files)) if sys.stderr.isatty() and not args.json else None
+
+
+def _print_notes(lines: Iterable[str]) -> None:
+    """Notices of the readers and detectors (left-out files, damage, ...) as notes on stderr."""
+    for line in lines:
+        print(f"transitwatch: note: {line}", file=sys.stderr)
+
+
+class _RouteProgress:
+    """Progress on stderr while files are decoded (terminal only)."""
+
+    def __init__(self, files: int) -> None:
+        from rich.console import Console
+        from rich.progress import Progress, SpinnerColumn, TextColumn
+
+        self._progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), transient=True,
+                                  console=Console(stderr=True))
+        self._task = self._progress.add_task("reading", total=None)
+        self._progress.start()
+
+    def update(self, observations: int, done: int, total: int) -> None:
+        text = f"reading {done}/{total} files: {observations:,} observations"
+        self._progress.update(self._task, description=text)
+
+    def close(self) -> None:
+        self._progress.stop()
+
+
+def _upstream_rule_args(args: argparse.Namespace) -> tuple[float, float]:
+    """(min_duration, baseline) in seconds from --min-duration and --baseline; --min-peers checked."""
+    from transitwatch.times import parse_duration
+
+    try:
+        min_duration = parse_duration(args.min_duration)
+        baseline = parse_duration(args.baseline)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    if args.min_peers < 1:
+        raise UserError("--min-peers must be at least 1")
+    return min_duration, baseline
+
+
+def _add_route_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("target", metavar="TARGET", nargs="?",
+                   help="an AS (AS131279 or 131279), a prefix (175.45.176.0/22, covers more-specifics), "
+                        "or several joined by commas (not with --country)")
+    p.add_argument("files", nargs="*", metavar="FILE",
+                   help="MRT files (RIB dumps and updates, any order: merged by time)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--tz", metavar="ZONE",
+                   help="also show local times in this IANA zone, e.g. Asia/Pyongyang")
+    _add_archive_window_args(p, required=False)
+    _add_db_arg(p, reading=True)
+
+
+def _add_parallel_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="decode on a Dask cluster: its scheduler address (tcp://HOST:8786), or 'local' to "
+                        "start one here with --workers processes; files must be at the same paths there")
+
+
+def _add_registry_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--registry-dir", type=Path, metavar="DIR",
+                   help="RIR files to use (default: the XDG cache, if 'registry update' filled it)")
+    p.add_argument("--country-source", choices=["geo", "rir"], default="geo",
+                   help="what places a prefix in a country: geolocation (default) or RIR registration")
+
+
+def _country_code(text: str) -> str:
+    """A country code the user gave, normalised (``kp`` -> ``KP``); unknown ones as UserError."""
+    from transitwatch.registry import UnknownCountryError, normalise_country
+
+    try:
+        return normalise_country(text)
+    except UnknownCountryError as exc:
+        raise UserError(str(exc)) from None
+
+
+def _country_zone(tz: str | None, registry: Registry, cc: str) -> str | None:
+    """--tz, or else the country's own zone (None when the registry knows none); checked."""
+    if not tz:
+        own = registry.timezone_of(cc)
+        tz = str(own) if own is not None else None
+    _check_zone(tz)
+    return tz
+
+
+def _add_country_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--country", metavar="CC",
+                   help="watch a country (ISO code, e.g. KP) instead of TARGET: its international "
+                        "upstreams; then TARGET is the first FILE and --tz defaults to its own zone")
+    _add_registry_args(p)
+
+
+def _add_db_arg(p: argparse.ArgumentParser, *, reading: bool = False) -> None:
+    from transitwatch.dirs import default_db_path  # not the store itself: --help stays fast
+
+    if reading:
+        p.add_argument("--db", nargs="?", const=default_db_path(), type=Path, metavar="PATH",
+                       help="answer from a database made by 'transitwatch ingest' instead of FILES "
+                            f"(PATH defaults to {default_db_path()}); --from/--to then bound the events")
+    else:
+        p.add_argument("--db", type=Path, default=default_db_path(), metavar="PATH",
+                       help=f"the database file (default {default_db_path()})")
+
+
+def _open_store(path: Path, *, read_only: bool) -> Any:
+    from transitwatch.store import Store, StoreError
+
+    try:
+        return Store(path, read_only=read_only)
+    except StoreError as exc:
+        raise UserError(str(exc)) from None
+

@@ -1,0 +1,183 @@
+"""The store: ``transitwatch ingest``, ``export``, ``serve``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from transitwatch.cli.common import UserError, _add_db_arg, _add_parallel_args, _open_store, _print_notes
+
+
+class _IngestProgress:
+    """A rich progress line on a terminal while ingesting: observations per collector."""
+
+    def __init__(self) -> None:
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                                 transient=True)
+        self.progress.start()
+        self.task = self.progress.add_task("hashing files", total=None)
+
+    def __call__(self, collector: str, observations: int, files: int) -> None:
+        self.progress.update(self.task, description=f"{collector or 'files'}: {files} files, "
+                                                    f"{observations:,} observations replayed")
+
+    def close(self) -> None:
+        self.progress.stop()
+
+
+def _cmd_ingest(args: argparse.Namespace) -> int:
+    import json
+
+    from transitwatch.sources.mrt import MrtError
+    from transitwatch.state.target import TargetError
+    from transitwatch.store import StoreError, ingest
+    from transitwatch.times import parse_duration
+
+    try:
+        min_duration = parse_duration(args.min_duration)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    if not args.files and not args.watch:
+        raise UserError("give MRT files to ingest (and/or --watch TARGET)")
+    workers = _ingest_workers(args)
+    progress = _IngestProgress() if sys.stderr.isatty() and not args.json else None
+    with _open_store(args.db, read_only=False) as store:
+        try:
+            report = ingest(store, args.files, collector=args.collector, watch_targets=args.watch or (),
+                            min_peers=args.min_peers, min_duration=min_duration, progress=progress,
+                            workers=workers, scheduler=args.scheduler)
+        except (MrtError, OSError, StoreError, TargetError, RuntimeError, ValueError) as exc:
+            raise UserError(str(exc)) from None
+        finally:
+            if progress is not None:
+                progress.close()
+        summary = store.summary()
+    _print_notes(report.notices)
+    for failure in report.failures:
+        print(f"transitwatch: error: {failure}", file=sys.stderr)
+    status = 1 if report.failures else 0
+    if args.json:
+        print(json.dumps({**report.to_dict(), "database": summary}, indent=2))
+        return status
+    modes = ", ".join(f"{c} {m}" for c, m in report.collectors.items()) or "nothing new"
+    rate = report.observations / report.seconds if report.seconds else 0.0
+    print(f"{len(report.ingested)} files ingested, {len(report.skipped)} already there ({modes}); "
+          f"{report.observations:,} observations -> {report.route_intervals:,} route intervals "
+          f"in {report.seconds:.1f} s ({rate:,.0f}/s)")
+    if report.events is not None:
+        print(f"events of watched targets ({', '.join(summary['watched']) or 'none'}): {report.events}")
+    print(f"{summary['path']}: {summary['files']} files, {summary['route_intervals']:,} route intervals, "
+          f"{summary['peers']} peers, {', '.join(summary['collectors']) or 'no collector'}")
+    return status
+
+
+def _ingest_workers(args: argparse.Namespace) -> int | None:
+    """--workers for ingest: as given; by default all cores (None) when the files come from
+    several collectors (one collector is one task), else 1 (this process)."""
+    from transitwatch.sources.files import collector_and_time_from_name
+
+    if args.workers is not None:
+        if args.workers < 1:
+            raise UserError("--workers must be at least 1")
+        return int(args.workers)
+    if args.scheduler:
+        return None  # as many as the cluster has
+    if args.collector:
+        return 1  # one collector for all files
+    collectors = {collector_and_time_from_name(f)[0] for f in args.files}
+    return None if len(collectors) > 1 else 1
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    import json
+
+    from transitwatch.store.export import export
+
+    with _open_store(args.db, read_only=True) as store:
+        try:
+            written = export(store, args.out, args.format, args.table or None)
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+    if args.json:
+        print(json.dumps({"files": [str(p) for p in written]}, indent=2))
+    else:
+        for path in written:
+            print(path)
+    return 0
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from transitwatch.api.server import serve
+
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"transitwatch: warning: serving on {args.host}: anyone who can reach this address can "
+              "read the database (the API is read-only, without authentication)", file=sys.stderr)
+    with _open_store(args.db, read_only=True):
+        pass  # a clear error now for a missing or foreign database, before the server starts
+    serve(args.db, host=args.host, port=args.port, allow_hosts=args.allow_host or ())
+    return 0
+
+
+def add_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
+    p = add("ingest", _cmd_ingest,
+            "Store MRT files' route history in a database (incremental: known files are skipped).",
+            "examples:\n"
+            "  transitwatch ingest rrc00/2017.10/*.gz --db kp.duckdb --watch AS131279\n"
+            "  transitwatch ingest rrc00/2017.10/updates.20171001.1205.gz --db kp.duckdb  # appended\n"
+            "  transitwatch upstreams AS131279 --db kp.duckdb --at 2017-10-01T09:30Z\n\n"
+            "Keeps route intervals per (collector, peer, prefix), sessions, file provenance and the\n"
+            "upstream events of --watch targets; not every update. A file is known by its SHA-256.\n"
+            "Files older than what a collector already has make its history derived again from all\n"
+            "its files (same result as ingesting everything in order). Each collector is one\n"
+            "transaction: an interrupted ingest loses nothing committed; run it again to finish.\n\n"
+            "Files of several collectors are derived on all cores, one collector per task (--workers N\n"
+            "to choose, 1 for one process), or on a Dask cluster with --scheduler tcp://HOST:8786\n"
+            "(--scheduler local: a cluster here); this process writes each collector as it arrives,\n"
+            "and the database is the one-process database. A collector that fails there is reported\n"
+            "(exit 1) and not written; the others are. See docs/scaling.md.")
+    p.add_argument("files", nargs="*", metavar="FILE", help="MRT files (RIB dumps and updates, any order)")
+    _add_db_arg(p)
+    p.add_argument("--collector", metavar="NAME", help="collector of all FILES (default: from their paths)")
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="derive collectors on N processes, one collector per task (default: all cores "
+                        "when the files come from several collectors; 1: one process)")
+    _add_parallel_args(p)
+    p.add_argument("--watch", action="append", metavar="TARGET",
+                   help="keep upstream events of this AS or prefix (repeatable)")
+    p.add_argument("--min-peers", type=int, default=2, metavar="N", help="for --watch events (default 2)")
+    p.add_argument("--min-duration", default="5m", metavar="DURATION", help="for --watch events (default 5m)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    p = add("export", _cmd_export,
+            "Write the database's tables as Parquet or CSV files (for pandas, polars, Spark).",
+            "examples:\n"
+            "  transitwatch export --db kp.duckdb --format parquet --out kp-parquet/\n"
+            "  transitwatch export --db kp.duckdb --format csv --table route_intervals --out .\n\n"
+            "Tables: route_intervals (flat: collector, peer, prefix, AS path, start/end), sessions,\n"
+            "files, peers, events. Times are epoch seconds plus UTC timestamps.")
+    _add_db_arg(p)
+    p.add_argument("--format", choices=["parquet", "csv"], default="parquet", help="default parquet")
+    p.add_argument("--out", type=Path, default=Path("."), metavar="DIR", help="output folder (default .)")
+    p.add_argument("--table", action="append", metavar="NAME", help="only this table (repeatable)")
+    p.add_argument("--json", action="store_true", help="print the written paths as JSON")
+
+    p = add("serve", _cmd_serve,
+            "Serve the HTTP API and the web dashboard for a database (read-only).",
+            "examples:\n"
+            "  transitwatch serve --db kp.duckdb              # http://127.0.0.1:8047/\n"
+            "  transitwatch serve --db kp.duckdb --port 9000\n\n"
+            "JSON endpoints: /api/upstreams/{target}?at=, /api/events?target=&country=&from=&to=,\n"
+            "/api/timeline/{target}?from=&to=, /api/countries; OpenAPI docs at /docs. Binds to\n"
+            "127.0.0.1 unless --host says otherwise (with a warning: there is no authentication).\n"
+            "The database is opened read-only; stop the server before ingesting into it.")
+    _add_db_arg(p)
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8047, help="port (default 8047)")
+    p.add_argument("--allow-host", action="append", metavar="NAME",
+                   help="also answer requests for this Host name (repeatable; default: only the bound "
+                        "address and 127.0.0.1/localhost, against DNS rebinding; '*' for any, behind a "
+                        "proxy that checks it)")
