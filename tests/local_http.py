@@ -1,10 +1,16 @@
 """A tiny threaded HTTP server on 127.0.0.1 for download tests: serves byte strings by path,
-honours ``Range: bytes=N-``, and can cut the connection mid-body on chosen requests."""
+honours ``Range: bytes=N-``, and can cut the connection mid-body on chosen requests.
+
+Hostile behaviours (issue 16): ``stream`` sends chunks without a Content-Length (an endless
+body, say), ``trickle`` sleeps that many seconds between chunks of ``chunk`` bytes, ``location``
+answers 302 with that Location, ``headers`` adds or overrides response headers."""
 
 from __future__ import annotations
 
 import re
 import threading
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -19,6 +25,11 @@ class ServedFile:
     honour_range: bool = True
     status: int = 200
     requests: list[str | None] = field(default_factory=list)  # the Range header of each request
+    stream: Callable[[], Iterator[bytes]] | None = None
+    trickle: float = 0.0
+    chunk: int = 1 << 16
+    location: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 class LocalHTTPServer:
@@ -44,6 +55,28 @@ class LocalHTTPServer:
                 if entry.status != 200:
                     self.send_error(entry.status)
                     return
+                if entry.location is not None:
+                    self.send_response(302)
+                    self.send_header("Location", entry.location)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                if entry.stream is not None:  # no Content-Length: the body ends when we close
+                    self.send_response(200)
+                    for k, v in entry.headers.items():
+                        self.send_header(k, v)
+                    self.send_header("Connection", "close")
+                    self.end_headers()
+                    self.close_connection = True
+                    try:
+                        for piece in entry.stream():
+                            self.wfile.write(piece)
+                            if entry.trickle:
+                                self.wfile.flush()
+                                time.sleep(entry.trickle)
+                    except OSError:
+                        pass  # the client hung up: that is what the tests want
+                    return
                 body, start = entry.body, 0
                 match = re.fullmatch(r"bytes=(\d+)-", range_header or "")
                 if match and entry.honour_range:
@@ -58,7 +91,9 @@ class LocalHTTPServer:
                     self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
                 else:
                     self.send_response(200)
-                self.send_header("Content-Length", str(len(body) - start))
+                headers = {"Content-Length": str(len(body) - start), **entry.headers}
+                for k, v in headers.items():
+                    self.send_header(k, v)
                 self.end_headers()
                 payload = body[start:]
                 if entry.cut_after is not None and entry.cut_times > 0:
@@ -66,6 +101,15 @@ class LocalHTTPServer:
                     self.wfile.write(payload[: entry.cut_after])
                     self.wfile.flush()
                     self.close_connection = True
+                    return
+                if entry.trickle:
+                    try:
+                        for i in range(0, len(payload), entry.chunk):
+                            self.wfile.write(payload[i:i + entry.chunk])
+                            self.wfile.flush()
+                            time.sleep(entry.trickle)
+                    except OSError:
+                        pass
                     return
                 self.wfile.write(payload)
 

@@ -32,6 +32,7 @@ from typing import Any
 
 from transitwatch.dirs import cache_dir
 from transitwatch.sources.download import DownloadError, download_file
+from transitwatch.sources.verify import verify_registry
 
 __all__ = [
     "ASNAMES_FILE",
@@ -58,6 +59,8 @@ DEFAULT_URLS: dict[str, str] = {
     "asnames": "https://ftp.ripe.net/ripe/asnames/asn.txt",
 }
 ASNAMES_FILE = "asn.txt"
+#: The largest registry file (RIPE's delegated file) is ~15 MB: far below this.
+MAX_REGISTRY_SIZE = 512 << 20
 #: The RIRs publish daily; data older than this is flagged as stale.
 STALE_AFTER_DAYS = 30
 _CC = re.compile(r"[A-Z]{2}")
@@ -374,18 +377,24 @@ def update_registry(
     timeout: float = 60.0,
     retries: int = 3,
     progress: bool = False,
+    deadline: float = 900.0,
 ) -> list[UpdateResult]:
     """Download each source into ``directory`` (resuming interrupted downloads).
 
     Failures do not stop the others: each result says where its file went or why it failed, so a
     caller can report partial success. Files whose download failed keep their previous version.
+    Each file has ``deadline`` seconds and at most MAX_REGISTRY_SIZE bytes, and must look like a
+    delegated file or an AS names list (else it goes to ``directory/quarantine``).
     """
     directory.mkdir(parents=True, exist_ok=True)
     results: list[UpdateResult] = []
     for key, url in (urls if urls is not None else DEFAULT_URLS).items():
         dest = directory / file_name_for(key, url)
         try:
-            download_file(url, dest, timeout=timeout, retries=retries, progress=progress)
+            # Checked before it replaces the previous version: an error page is never loaded.
+            download_file(url, dest, timeout=timeout, retries=retries, progress=progress,
+                          max_size=MAX_REGISTRY_SIZE, deadline=deadline, verify=verify_registry,
+                          quarantine=directory / "quarantine")
         except DownloadError as exc:
             results.append(UpdateResult(key, url, None, str(exc)))
             continue

@@ -20,9 +20,11 @@ path), skipping files already there and reporting, not raising, what is missing.
 from __future__ import annotations
 
 import difflib
+import os
 import re
 import sys
 import threading
+import time
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -413,6 +415,13 @@ class FetchReport:
         return ", ".join(f"{counts[s]} {labels[s]}" for s in labels if s in counts) or "no files"
 
 
+#: Most bytes one archive file may have: several times the largest real ones (a RIS bview.gz is
+#: ~0.5 GB, a RouteViews rib.bz2 ~0.2 GB, an updates file a few MB to ~100 MB in a storm).
+MAX_SIZE: dict[str, int] = {"rib": 4 << 30, "updates": 1 << 30}
+#: Seconds one file may take, all attempts together (a trickling server is cut off).
+FILE_DEADLINE = 1800.0
+
+
 def _is_missing(message: str) -> bool:
     return "HTTP 404" in message or "HTTP 410" in message
 
@@ -431,6 +440,8 @@ def fetch(
     timeout: float = 30.0,
     retries: int = 3,
     on_outcome: Callable[[FetchOutcome], None] | None = None,
+    deadline: float | None = FILE_DEADLINE,
+    max_size: Mapping[str, int] | None = None,
 ) -> FetchReport:
     """Download ``files`` into the cache in parallel; never raises for a missing or failed file.
 
@@ -441,7 +452,16 @@ def fetch(
     that host's remaining files fail at once rather than each waiting out its retries.
     ``progress=True`` shows a rich bar on stderr when it is a terminal; ``on_outcome`` is called
     (from worker threads) as each file finishes.
+
+    The archive is not trusted: each file has ``deadline`` seconds and at most ``max_size[kind]``
+    bytes (default :data:`MAX_SIZE`, several times the largest real files), and must be MRT
+    (compressed or not, :func:`~transitwatch.sources.verify.verify_mrt`) before it enters the
+    cache; a file that is not, fetched now or found in the cache, is moved to
+    ``<cache>/quarantine/`` and reported as failed (a cached one is fetched again).
     """
+    from transitwatch.sources.verify import NotVerified, verify_mrt
+
+    sizes = {**MAX_SIZE, **(max_size or {})}
     if cache_dir is not None:
         files = [_relocate(f, Path(cache_dir)) for f in files]
     outcomes: list[FetchOutcome | None] = [None] * len(files)
@@ -453,7 +473,21 @@ def fetch(
         f = files[index]
         host = urllib.parse.urlsplit(f.url).netloc
         outcome: FetchOutcome
-        if f.cache_path.exists():
+        parents = f.cache_path.parents
+        quarantine = (parents[2] if len(parents) > 2 else f.cache_path.parent) / "quarantine"
+        cached = f.cache_path.exists()
+        if cached and not dry_run:
+            try:
+                verify_mrt(f.cache_path)
+            except NotVerified as exc:  # e.g. an error page saved by an older version
+                quarantine.mkdir(parents=True, exist_ok=True)
+                moved = quarantine / f"{f.cache_path.name}.{time.strftime('%Y%m%dT%H%M%S')}"
+                os.replace(f.cache_path, moved)
+                _warn(f"{f.cache_path}: {exc}; moved to {moved}, fetching it again")
+                cached = False
+            except OSError:
+                pass  # unreadable: the reader says so, with the file name
+        if cached:
             outcome = FetchOutcome(f, "cached", size=f.cache_path.stat().st_size)
         elif dry_run:
             outcome = FetchOutcome(f, "planned")
@@ -461,7 +495,8 @@ def fetch(
             outcome = FetchOutcome(f, "failed", f"not tried: {unreachable[host]}")
         else:
             try:
-                download_file(f.url, f.cache_path, timeout=timeout, retries=retries)
+                download_file(f.url, f.cache_path, timeout=timeout, retries=retries, deadline=deadline,
+                              max_size=sizes.get(f.kind), verify=verify_mrt, quarantine=quarantine)
                 outcome = FetchOutcome(f, "fetched", size=f.cache_path.stat().st_size)
             except DownloadError as exc:
                 message = str(exc).removeprefix(f"{f.url}: ")
