@@ -1,0 +1,513 @@
+"""AS relationships inferred from AS paths, after CAIDA's AS-Rank algorithm (Luckie et al., IMC 2013).
+
+>>> paths = PathSet.of(obs.as_path for obs in read_files(files))              # doctest: +SKIP
+>>> rels = infer_relationships(paths, source="rib.20151023")                  # doctest: +SKIP
+>>> rels.relationship(131279, 4837)                                           # doctest: +SKIP
+'provider'
+
+The steps (``docs/relationships.md`` says why each exists and how it was validated):
+
+1. *Sanitise.* Prepending is collapsed; confederation segments dropped; a path is cut at its
+   first AS_SET (the order inside a set is unknown, the hops before it are real); IXP
+   route-server ASNs are removed (they are not on the data path); paths with loops or with
+   private/reserved ASNs are discarded. Identical cleaned paths are counted once (the input is
+   deduplicated first: a full table has ~600k routes but ~80k distinct paths).
+2. *Transit degree.* The number of distinct neighbours an AS has where it sits in the middle of
+   a path (it carried traffic between them). ASes are ranked by transit degree, then degree,
+   then ASN.
+3. *Clique.* Bron-Kerbosch finds the largest clique among the 10 ASes of highest transit degree;
+   each of the next ones (down to rank 50) joins when it has a link with every member. Clique
+   members are peers of each other. Paths where a non-clique AS sits between two clique
+   members are discarded (a leak or poisoning).
+4. *Top-down.* Visiting ASes ``y`` in rank order, every triplet ``x y z`` where ``x`` is ``y``'s
+   provider or peer makes ``y`` the provider of ``z`` (valley-free: a route learnt from a
+   provider or peer is only passed to customers), unless ``z`` is in the clique or that would
+   close a provider-customer cycle.
+5. *Valley-free ordering.* Repeated until nothing changes: in every path, every link after the
+   first known peer or provider-to-customer link (reading from the vantage point) is
+   provider-to-customer.
+6. *Stubs of the clique.* An AS never seen in transit that is adjacent to a clique member is its
+   customer.
+7. *Everything else is peer-to-peer* (CAIDA's default: a link seen but never shown to carry
+   transit).
+
+Every link also gets a ``confidence``: the share of the routes crossing it whose path is
+valley-free under the inferred relationships (1.0: nothing contradicts it), and the ``step``
+that decided it.
+"""
+
+from __future__ import annotations
+
+import operator
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from transitwatch.observation import Observation
+from transitwatch.registry.relationships import P2P, Relationships
+from transitwatch.state.aspath import reserved_asn_reason
+
+__all__ = ["PathSet", "ROUTE_SERVER_ASNS", "InferenceStats", "infer_relationships", "sanitise_path"]
+
+#: Route-server ASNs of large IXPs (they may appear in paths but carry no traffic); from the
+#: IXPs' own documentation. Pass more with ``route_servers=``.
+ROUTE_SERVER_ASNS = frozenset({
+    6695,    # DE-CIX Frankfurt
+    6777,    # AMS-IX
+    8714,    # LINX
+    8631,    # MSK-IX
+    24115,   # Equinix route servers
+    42476,   # SwissIX
+})
+
+_PEER_AND_PATH = operator.attrgetter("peer_asn", "as_path")
+_CLIQUE_SEED = 10     # Bron-Kerbosch over the top ASes by transit degree (Luckie et al.)
+_CLIQUE_SCAN = 50     # further candidates, in rank order, join if linked to every member
+
+
+@dataclass
+class PathSet:
+    """Distinct AS path texts with the number of routes that carried each (the deduplicated
+    input of the inference)."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+    routes: int = 0
+    vantage_points: set[int] = field(default_factory=set)
+
+    @classmethod
+    def of(cls, paths: Iterable[str | None]) -> PathSet:
+        """From path texts as they are (the vantage point's own AS first when it prepends it)."""
+        out = cls()
+        counts = out.counts
+        n = 0
+        for path in paths:
+            if path:
+                counts[path] += 1
+                n += 1
+        out.routes = n
+        return out
+
+    @classmethod
+    def of_observations(cls, observations: Iterable[Observation]) -> PathSet:
+        """From announcements and RIB entries; a path that does not start with its peer's AS (a
+        route server, or a collector fed over iBGP such as PCH's) gets the peer's AS in front,
+        since that AS really is the first hop of the route (it gives the neighbour its transit
+        degree)."""
+        # Counting (peer AS, path) pairs runs in C; only the distinct pairs are looked at here.
+        pairs: Counter[tuple[int, str | None]] = Counter(map(_PEER_AND_PATH, observations))
+        out = cls()
+        counts = out.counts
+        for (peer, path), n in pairs.items():
+            if not path:
+                continue
+            if peer:
+                out.vantage_points.add(peer)
+                head = str(peer)
+                if not path.startswith(head) or (len(path) > len(head) and path[len(head)] != " "):
+                    path = f"{head} {path}"
+            counts[path] += n
+            out.routes += n
+        return out
+
+    def add(self, path: str | None, n: int = 1) -> None:
+        if path:
+            self.counts[path] += n
+            self.routes += n
+
+    def update(self, other: PathSet) -> None:
+        self.counts.update(other.counts)
+        self.routes += other.routes
+        self.vantage_points |= other.vantage_points
+
+
+@dataclass
+class InferenceStats:
+    """What the inference saw and discarded (reported in ``relationships --json``)."""
+
+    routes: int = 0
+    distinct_paths: int = 0
+    used_paths: int = 0
+    discarded: dict[str, int] = field(default_factory=dict)
+    transit_degree: dict[int, int] = field(default_factory=dict)
+    valley_free_share: float = 0.0
+    clique_source: str = "inferred"
+    #: CPU seconds per step (what bench/relationships.py reports).
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "routes": self.routes,
+            "distinct_paths": self.distinct_paths,
+            "used_paths": self.used_paths,
+            "discarded": dict(sorted(self.discarded.items())),
+            "valley_free_share": round(self.valley_free_share, 4),
+            "clique_source": self.clique_source,
+        }
+
+
+def _is_reserved(asn: int) -> bool:
+    # Ordinary ASNs are the vast majority: test the cheap ranges before the full rule.
+    if 0 < asn < 23456 or 23456 < asn < 64496 or 131071 < asn < 4200000000:
+        return False
+    return reserved_asn_reason(asn) is not None
+
+
+def sanitise_path(text: str, route_servers: frozenset[int] = ROUTE_SERVER_ASNS) -> tuple[int, ...] | str:
+    """The cleaned hops of one path text, or the reason it is discarded (``"loop"``,
+    ``"reserved"``, ``"malformed"``, ``"empty"``)."""
+    if text.replace(" ", "").isdigit():
+        raw = [int(t) for t in text.split()]
+    else:
+        raw = []
+        for token in text.replace("{", " { ").replace("}", " } ").replace("(", " ( ").replace(
+                ")", " ) ").replace("[", " [ ").replace("]", " ] ").replace(",", " ").split():
+            if token in "([":
+                raw.append(-2)   # confederation segment starts: skipped until it ends
+            elif token in ")]":
+                raw.append(-3)
+            elif token == "{":
+                raw.append(-1)   # AS_SET: the path is cut here
+                break
+            elif token == "}":
+                continue
+            elif token.isdigit():
+                raw.append(int(token))
+            else:
+                return "malformed"
+        cleaned: list[int] = []
+        in_confed = False
+        for hop in raw:
+            if hop == -2:
+                in_confed = True
+            elif hop == -3:
+                in_confed = False
+            elif hop == -1:
+                break
+            elif not in_confed:
+                cleaned.append(hop)
+        raw = cleaned
+    hops: list[int] = []
+    for asn in raw:
+        if asn in route_servers:
+            continue
+        if hops and hops[-1] == asn:
+            continue   # prepending
+        hops.append(asn)
+    if not hops:
+        return "empty"
+    if len(set(hops)) != len(hops):
+        return "loop"
+    if (min(hops) <= 23456 or max(hops) >= 64496) and any(_is_reserved(a) for a in hops):
+        return "reserved"
+    return tuple(hops)
+
+
+def _bron_kerbosch(r: set[int], p: set[int], x: set[int], adj: dict[int, set[int]],
+                   best: list[set[int]]) -> None:
+    if not p and not x:
+        if len(r) > len(best[0]) or (len(r) == len(best[0]) and sorted(r) < sorted(best[0])):
+            best[0] = set(r)
+        return
+    pivot = max(p | x, key=lambda v: len(adj[v] & p))
+    for v in sorted(p - adj[pivot]):
+        _bron_kerbosch(r | {v}, p & adj[v], x & adj[v], adj, best)
+        p = p - {v}
+        x = x | {v}
+
+
+def infer_relationships(
+    paths: PathSet,
+    *,
+    source: str = "inferred",
+    date: str | None = None,
+    route_servers: Iterable[int] = ROUTE_SERVER_ASNS,
+    clique: Iterable[int] | None = None,
+) -> tuple[Relationships, InferenceStats]:
+    """Infer provider-customer and peer links from ``paths`` (see the module doc for the steps).
+
+    ``clique``: the transit-free core to use instead of inferring it (e.g. CAIDA's published
+    clique of the month, when the input is too sparse to show it). Returns the
+    :class:`Relationships` (``source``/``date`` name the input) and what was used.
+    """
+    rs = frozenset(route_servers)
+    stats = InferenceStats(routes=paths.routes, distinct_paths=len(paths.counts))
+    clock = [time.process_time()]
+
+    def mark(name: str) -> None:
+        now = time.process_time()
+        stats.timings[name] = stats.timings.get(name, 0.0) + now - clock[0]
+        clock[0] = now
+
+    discarded: Counter[str] = Counter()
+    weights: Counter[tuple[int, ...]] = Counter()
+    vps = set(paths.vantage_points)
+    for text, n in paths.counts.items():
+        cleaned = sanitise_path(text, rs)
+        if isinstance(cleaned, str):
+            discarded[cleaned] += n
+        else:
+            weights[cleaned] += n
+
+    mark("sanitise")
+    # Step 2: degrees and rank.
+    adj: dict[int, set[int]] = defaultdict(set)
+    transit: dict[int, set[int]] = defaultdict(set)
+    for hops in weights:
+        for i in range(len(hops) - 1):
+            a, b = hops[i], hops[i + 1]
+            adj[a].add(b)
+            adj[b].add(a)
+        for i in range(1, len(hops) - 1):
+            t = transit[hops[i]]
+            t.add(hops[i - 1])
+            t.add(hops[i + 1])
+    tdeg = {a: len(transit.get(a, ())) for a in adj}
+    rank = sorted(adj, key=lambda a: (-tdeg[a], -len(adj[a]), a))
+    position = {a: i for i, a in enumerate(rank)}
+
+    mark("degrees")
+    # Step 3: the clique.
+    if clique is not None:
+        core = {a for a in clique if a in adj}
+        clique_source = "given"
+    else:
+        seed = rank[:_CLIQUE_SEED]
+        sub = {a: adj[a] & set(seed) for a in seed}
+        best: list[set[int]] = [set()]
+        if seed:
+            _bron_kerbosch(set(), set(seed), set(), sub, best)
+        core = set(best[0])
+        for a in rank[_CLIQUE_SEED:_CLIQUE_SCAN]:
+            if core and core <= adj[a] and tdeg[a] > 0:
+                core.add(a)
+        if len(core) < 2:
+            core = set()   # one AS is no clique: no peering core can be inferred from this input
+        clique_source = "inferred"
+    stats.clique_source = clique_source
+
+    # The links, keyed by the ordered pair (low, high): -1 low is the provider, 1 high is, 0 peers.
+    kind: dict[tuple[int, int], int] = {}
+    step: dict[tuple[int, int], str] = {}
+    provs: dict[int, list[int]] = defaultdict(list)
+    has_customers: set[int] = set()
+    for a in core:
+        for b in core:
+            if a < b and b in adj[a]:
+                kind[(a, b)] = P2P
+                step[(a, b)] = "clique"
+
+    mark("clique")
+    # Discard poisoned paths: a non-clique AS between two clique members.
+    used: dict[tuple[int, ...], int] = {}
+    for hops, n in weights.items():
+        marks = [i for i, a in enumerate(hops) if a in core]
+        if len(marks) >= 2 and marks[-1] - marks[0] + 1 != len(marks):
+            discarded["clique_gap"] += n
+            continue
+        used[hops] = n
+    stats.used_paths = len(used)
+    stats.discarded = dict(discarded)
+
+    def is_down(x: int, y: int) -> bool:
+        """x is y's provider or peer: a route from y may go on to y's customers only."""
+        if x < y:
+            v = kind.get((x, y))
+            return v is not None and v <= 0
+        v = kind.get((y, x))
+        return v is not None and v >= 0
+
+    def ancestor(z: int, y: int) -> bool:
+        """Whether z is reachable upwards from y (z provider of ... of y): y > z would cycle."""
+        if z not in has_customers:
+            return False
+        seen = {y}
+        todo = [y]
+        while todo:
+            for p in provs.get(todo.pop(), ()):
+                if p == z:
+                    return True
+                if p not in seen:
+                    seen.add(p)
+                    todo.append(p)
+        return False
+
+    def set_p2c(y: int, z: int, why: str) -> bool:
+        key = (y, z) if y < z else (z, y)
+        if key in kind or z in core or ancestor(z, y):
+            return False
+        kind[key] = -1 if y < z else 1
+        step[key] = why
+        provs[z].append(y)
+        has_customers.add(y)
+        return True
+
+    mark("poisoned")
+    # Step 4: top-down over triplets x y z, grouped by their middle AS.
+    triplets: dict[int, set[tuple[int, int]]] = defaultdict(set)
+    for hops in used:
+        for i in range(1, len(hops) - 1):
+            triplets[hops[i]].add((hops[i - 1], hops[i + 1]))
+    for y in rank:
+        trips = triplets.get(y)
+        if not trips:
+            continue
+        for x, z in sorted(trips, key=lambda t: position[t[1]]):
+            if is_down(x, y):
+                set_p2c(y, z, "top-down")
+
+    mark("top-down")
+    # Step 5: valley-free ordering along each path until nothing changes (only paths of 3+
+    # hops can gain a link, and a path whose links are all known drops out).
+    pending = [hops for hops in used if len(hops) > 2]
+    for _ in range(8):
+        changed = False
+        still: list[tuple[int, ...]] = []
+        for hops in pending:
+            down = False
+            unknown = False
+            for i in range(len(hops) - 1):
+                a, b = hops[i], hops[i + 1]
+                if down:
+                    if set_p2c(a, b, "valley-free"):
+                        changed = True
+                    elif ((a, b) if a < b else (b, a)) not in kind:
+                        unknown = True
+                elif is_down(a, b):
+                    down = True
+                elif ((a, b) if a < b else (b, a)) not in kind:
+                    unknown = True
+            if unknown:
+                still.append(hops)
+        pending = still
+        if not changed:
+            break
+
+    mark("valley-free")
+    # Step 6: stubs adjacent to the clique are its customers (not vantage points: a collector's
+    # own AS is never in transit but its sessions say nothing about who pays whom).
+    for c in sorted(core):
+        for s in sorted(adj[c]):
+            if tdeg.get(s, 0) == 0 and s not in core and s not in vps:
+                set_p2c(c, s, "clique-stub")
+
+    mark("clique-stubs")
+    # Step 7: links still open (sparse inputs: one full feed shows few clique links) follow Gao's
+    # top-provider rule, with the AS-Rank rank as the degree: in each path the peak is the first
+    # known peer/provider-to-customer link, else the best-ranked hop; links before it climb, links
+    # after it descend. A link voted both ways is a peering. Vantage-point links are left out.
+    votes: dict[tuple[int, int], list[int]] = {}
+    rank_of = position.__getitem__
+    for hops in used:
+        open_links: list[tuple[int, tuple[int, int]]] = []
+        peak = -1
+        for i in range(len(hops) - 1):
+            a, b = hops[i], hops[i + 1]
+            key = (a, b) if a < b else (b, a)
+            v = kind.get(key)
+            if v is None:
+                open_links.append((i, key))
+            elif peak < 0 and (v == 0 or (v == -1) == (a < b)):
+                peak = i   # the first known peer or provider-to-customer link
+        if not open_links:
+            continue
+        if peak < 0:
+            peak = hops.index(min(hops, key=rank_of))
+        skip_vp = hops[0] in vps and not tdeg.get(hops[0], 0)
+        for i, key in open_links:
+            if i == 0 and skip_vp:
+                continue
+            provider = hops[i] if i >= peak else hops[i + 1]   # after the peak a > b, before b > a
+            tally = votes.get(key)
+            if tally is None:
+                tally = votes[key] = [0, 0]
+            tally[0 if provider == key[0] else 1] += 1
+    for key, (low_up, high_up) in sorted(votes.items(), key=lambda kv: (position[kv[0][0]], kv[0])):
+        if key in kind:
+            continue
+        a, b = key
+        if low_up and high_up:
+            kind[key] = P2P
+            step[key] = "gao-both-ways"
+        elif not (set_p2c(a, b, "gao-top") if low_up else set_p2c(b, a, "gao-top")):
+            kind[key] = P2P
+            step[key] = "gao-cycle"
+
+    mark("gao")
+    # Step 8: a vantage point never seen in transit (a collector's AS) is a customer of a
+    # neighbour that passed it routes learnt from that neighbour's peers or providers, else a peer.
+    for hops in used:
+        vp = hops[0]
+        if len(hops) > 2 and vp in vps and not tdeg.get(vp, 0):
+            nb, nxt = hops[1], hops[2]
+            key = (nb, nxt) if nb < nxt else (nxt, nb)
+            v = kind.get(key)
+            to_customer = v == (-1 if nb < nxt else 1)
+            if not to_customer:
+                set_p2c(nb, vp, "vantage-transit")
+
+    mark("vantage")
+    # Step 9: every other link is peer-to-peer.
+    for a, ns in adj.items():
+        for b in ns:
+            if a < b and (a, b) not in kind:
+                kind[(a, b)] = P2P
+                step[(a, b)] = "default-peer"
+
+    mark("default-peer")
+    rels = Relationships(source=source, date=date)
+    rels.clique = sorted(core, key=lambda a: position[a])
+    customers, providers, peers = rels.customers, rels.providers, rels.peers
+    for (a, b), v in kind.items():   # each pair once: no need for add()'s clean-up
+        if v == P2P:
+            peers.setdefault(a, set()).add(b)
+            peers.setdefault(b, set()).add(a)
+        else:
+            p, c = (a, b) if v < 0 else (b, a)
+            customers.setdefault(p, set()).add(c)
+            providers.setdefault(c, set()).add(p)
+
+    mark("build")
+    # Confidence: share of routes over the link whose whole path is valley-free (most paths
+    # are: only the others are walked link by link).
+    total: Counter[tuple[int, int]] = Counter()
+    bad: Counter[tuple[int, int]] = Counter()
+    vf_routes = all_routes = 0
+    for hops, n in used.items():
+        all_routes += n
+        links = [(hops[i], hops[i + 1]) if hops[i] < hops[i + 1] else (hops[i + 1], hops[i])
+                 for i in range(len(hops) - 1)]
+        for key in links:
+            total[key] += n
+        if _valley_free(hops, kind):
+            vf_routes += n
+        else:
+            for key in links:
+                bad[key] += n
+    mark("confidence-loop")
+    rels.confidence = {k: 1.0 - bad[k] / v if k in bad else 1.0 for k, v in total.items()}
+    rels.step = step
+    stats.transit_degree = tdeg
+    stats.valley_free_share = vf_routes / all_routes if all_routes else 0.0
+    mark("confidence")
+    return rels, stats
+
+
+def _valley_free(hops: tuple[int, ...], kind: dict[tuple[int, int], int]) -> bool:
+    """Whether a path (vantage point first) climbs, crosses at most one peer link, then descends."""
+    after_peak = False
+    for i in range(len(hops) - 1):
+        a, b = hops[i], hops[i + 1]
+        v = kind.get((a, b)) if a < b else kind.get((b, a))
+        if v is None:
+            continue
+        if v == 0:
+            if after_peak:
+                return False
+            after_peak = True
+        elif (v == -1) == (a < b):   # a is b's provider: descending
+            after_peak = True
+        elif after_peak:             # climbing again after the peak: a valley
+            return False
+    return True

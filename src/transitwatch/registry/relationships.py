@@ -1,0 +1,248 @@
+"""AS relationships (provider-customer, peer-peer, sibling), dated, with the source that said so.
+
+>>> rels = load_as_rel("20151001.as-rel.txt.bz2")                          # doctest: +SKIP
+>>> rels.relationship(131279, 4837), rels.source, rels.date                # doctest: +SKIP
+('provider', '20151001.as-rel.txt.bz2', '2015-10-01')
+
+Files are CAIDA's AS relationship formats, the ones every tool of the field reads (plain, .gz or
+.bz2, detected by content):
+
+* serial-1: ``# comments``, then ``<provider>|<customer>|-1`` and ``<peer>|<peer>|0``;
+* serial-2: the same with a fourth field, the source of the inference (``|bgp``, ``|mlp``...).
+
+A relationship of ``1`` or ``2`` (sibling, written by some older tools) is read as sibling.
+Anything else on a non-comment line is an error naming the file, the line and its byte offset.
+:func:`save_as_rel` writes serial-1 (``confidence`` and the inference step, when known, go in
+the JSON output of ``transitwatch relationships``, not in the file).
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import io
+import os
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from transitwatch.errors import TransitwatchError
+
+__all__ = [
+    "P2C", "P2P", "SIBLING", "RELATIONSHIP_NAMES", "Relationships", "load_as_rel", "save_as_rel",
+    "parse_as_rel",
+]
+
+P2C = -1
+P2P = 0
+SIBLING = 1
+#: The words used in every output for what a neighbour is to an AS.
+RELATIONSHIP_NAMES = ("provider", "customer", "peer", "sibling", "unknown")
+
+_DATE_IN_NAME = re.compile(r"(?<!\d)((?:19|20)\d\d)(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])(?!\d)")
+
+
+@dataclass
+class Relationships:
+    """A set of AS links with their type, and where they came from.
+
+    ``source`` names the file or the inference that produced them (every output says it);
+    ``date`` the day they describe (ISO ``YYYY-MM-DD``) when known. ``confidence`` and ``step``
+    (per link, keyed by the sorted ASN pair) are filled by inference, empty for loaded files.
+    ``clique`` is the inferred (or declared) top clique of transit-free ASes, when known.
+    """
+
+    source: str
+    date: str | None = None
+    providers: dict[int, set[int]] = field(default_factory=dict)
+    customers: dict[int, set[int]] = field(default_factory=dict)
+    peers: dict[int, set[int]] = field(default_factory=dict)
+    siblings: dict[int, set[int]] = field(default_factory=dict)
+    confidence: dict[tuple[int, int], float] = field(default_factory=dict)
+    step: dict[tuple[int, int], str] = field(default_factory=dict)
+    clique: list[int] = field(default_factory=list)
+    comments: list[str] = field(default_factory=list)
+
+    # -- building ------------------------------------------------------------------------------
+    def add(self, a: int, b: int, rel: int) -> None:
+        """Record a link: ``rel`` -1 (``a`` provider of ``b``), 0 (peers) or 1 (siblings)."""
+        if a == b:
+            return
+        self.discard(a, b)
+        if rel == P2C:
+            self.customers.setdefault(a, set()).add(b)
+            self.providers.setdefault(b, set()).add(a)
+        elif rel == P2P:
+            self.peers.setdefault(a, set()).add(b)
+            self.peers.setdefault(b, set()).add(a)
+        else:
+            self.siblings.setdefault(a, set()).add(b)
+            self.siblings.setdefault(b, set()).add(a)
+
+    def discard(self, a: int, b: int) -> None:
+        """Forget any link between ``a`` and ``b``."""
+        for table in (self.customers, self.providers, self.peers, self.siblings):
+            table.get(a, set()).discard(b)
+            table.get(b, set()).discard(a)
+
+    # -- questions -----------------------------------------------------------------------------
+    def relationship(self, asn: int, neighbour: int) -> str:
+        """What ``neighbour`` is to ``asn``: ``provider``, ``customer``, ``peer``, ``sibling`` or
+        ``unknown`` (no link known)."""
+        if neighbour in self.providers.get(asn, ()):
+            return "provider"
+        if neighbour in self.customers.get(asn, ()):
+            return "customer"
+        if neighbour in self.peers.get(asn, ()):
+            return "peer"
+        if neighbour in self.siblings.get(asn, ()):
+            return "sibling"
+        return "unknown"
+
+    def knows(self, asn: int) -> bool:
+        """Whether ``asn`` has any link here."""
+        return any(asn in t and t[asn] for t in (self.providers, self.customers, self.peers, self.siblings))
+
+    def customer_cone(self, asn: int) -> set[int]:
+        """``asn`` and every AS reachable from it by provider-to-customer (and sibling) links."""
+        cone = {asn}
+        todo = [asn]
+        while todo:
+            a = todo.pop()
+            for b in (*self.customers.get(a, ()), *self.siblings.get(a, ())):
+                if b not in cone:
+                    cone.add(b)
+                    todo.append(b)
+        return cone
+
+    def links(self) -> Iterator[tuple[int, int, int]]:
+        """Every link once: ``(provider, customer, -1)``, ``(low, high, 0)`` peers, ``(low, high, 1)``
+        siblings; sorted."""
+        out: list[tuple[int, int, int]] = []
+        for a, cs in self.customers.items():
+            out.extend((a, c, P2C) for c in cs)
+        for a, ps in self.peers.items():
+            out.extend((a, p, P2P) for p in ps if a < p)
+        for a, ss in self.siblings.items():
+            out.extend((a, s, SIBLING) for s in ss if a < s)
+        return iter(sorted(out))
+
+    def counts(self) -> dict[str, int]:
+        """How many links of each kind, and how many ASes."""
+        p2c = sum(len(v) for v in self.customers.values())
+        p2p = sum(len(v) for v in self.peers.values()) // 2
+        s2s = sum(len(v) for v in self.siblings.values()) // 2
+        tables = (self.providers, self.customers, self.peers, self.siblings)
+        ases = {a for t in tables for a, v in t.items() if v}
+        return {"ases": len(ases), "links": p2c + p2p + s2s, "p2c": p2c, "p2p": p2p, "s2s": s2s}
+
+    def describe(self) -> dict[str, Any]:
+        """Where the answers come from, for every output that uses them."""
+        return {"source": self.source, "date": self.date, **self.counts()}
+
+    def __len__(self) -> int:
+        return self.counts()["links"]
+
+    def __repr__(self) -> str:
+        c = self.counts()
+        return (f"<Relationships from {self.source}{' (' + self.date + ')' if self.date else ''}: "
+                f"{c['p2c']} p2c, {c['p2p']} p2p, {c['s2s']} s2s links>")
+
+
+# -- files -----------------------------------------------------------------------------------------
+def _open_text(path: str) -> IO[str]:
+    with open(path, "rb") as fh:
+        magic = fh.read(3)
+    if magic[:2] == b"\x1f\x8b":
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", errors="strict", newline="")
+    if magic == b"BZh":
+        return io.TextIOWrapper(bz2.open(path, "rb"), encoding="utf-8", errors="strict", newline="")
+    return open(path, encoding="utf-8", errors="strict", newline="")
+
+
+def date_from_name(path: str | os.PathLike[str]) -> str | None:
+    """``20151001.as-rel.txt.bz2`` -> ``2015-10-01`` (None when the name has no date)."""
+    match = _DATE_IN_NAME.search(os.path.basename(os.fspath(path)))
+    return f"{match.group(1)}-{match.group(2)}-{match.group(3)}" if match else None
+
+
+def parse_as_rel(lines: Iterable[str], source: str, *, date: str | None = None) -> Relationships:
+    """Read serial-1 or serial-2 lines (with line ends) into :class:`Relationships`.
+
+    Raises :class:`TransitwatchError` naming ``source``, the line number and its byte offset at
+    the first line that is neither a comment nor a link; an input without any link is an error too.
+    """
+    rels = Relationships(source=source, date=date)
+    offset = 0
+    count = 0
+    for number, line in enumerate(lines, 1):
+        here = offset
+        offset += len(line.encode("utf-8", "surrogateescape"))
+        text = line.strip()
+        if not text:
+            continue
+        if text.startswith("#"):
+            if len(rels.comments) < 50:
+                rels.comments.append(text)
+            continue
+        parts = text.split("|")
+        try:
+            if len(parts) not in (3, 4):
+                raise ValueError
+            a, b, rel = int(parts[0]), int(parts[1]), int(parts[2])
+            if not (0 < a <= 4294967295 and 0 < b <= 4294967295) or rel not in (-1, 0, 1, 2) or a == b:
+                raise ValueError
+        except ValueError:
+            shown = text if len(text) <= 60 else text[:57] + "..."
+            raise TransitwatchError(
+                f"{source}: line {number} (byte {here}): not an AS relationship "
+                f"(want provider|customer|-1 or peer|peer|0): {shown!r}") from None
+        rels.add(a, b, SIBLING if rel > 0 else rel)
+        count += 1
+    if count == 0:
+        raise TransitwatchError(f"{source}: no AS relationships in the file (empty or only comments)")
+    return rels
+
+
+def load_as_rel(path: str | os.PathLike[str]) -> Relationships:
+    """Load a CAIDA serial-1 or serial-2 file (plain, .gz or .bz2). Errors are one line naming
+    the file (:class:`TransitwatchError`)."""
+    name = os.fspath(path)
+    if not os.path.exists(name):
+        raise TransitwatchError(f"{name}: no such file")
+    if os.path.isdir(name):
+        raise TransitwatchError(f"{name}: is a directory, not an AS relationship file")
+    try:
+        with _open_text(name) as fh:
+            rels = parse_as_rel(fh, name, date=date_from_name(name))
+    except UnicodeDecodeError as exc:
+        raise TransitwatchError(f"{name}: not a text AS relationship file (byte {exc.start} of a line "
+                                "is not UTF-8)") from None
+    except (OSError, EOFError) as exc:
+        raise TransitwatchError(f"{name}: cannot read: {exc}") from None
+    for comment in rels.comments:
+        # serial-2 headers carry the inference date in a comment, e.g. "# inferred ... 20151001".
+        if rels.date is None:
+            found = _DATE_IN_NAME.search(comment)
+            if found:
+                rels.date = f"{found.group(1)}-{found.group(2)}-{found.group(3)}"
+    return rels
+
+
+def save_as_rel(rels: Relationships, out: IO[str], *, header: Iterable[str] = ()) -> int:
+    """Write ``rels`` as CAIDA serial-1 (``# comments``, ``provider|customer|-1``,
+    ``peer|peer|0``; siblings as ``a|b|1``). Returns the number of links written."""
+    out.write(f"# source: {rels.source}\n")
+    if rels.date:
+        out.write(f"# date: {rels.date}\n")
+    for line in header:
+        out.write(f"# {line}\n")
+    if rels.clique:
+        out.write("# inferred clique: " + " ".join(str(a) for a in rels.clique) + "\n")
+    out.write("# <provider-as>|<customer-as>|-1\n# <peer-as>|<peer-as>|0\n")
+    n = 0
+    for a, b, rel in rels.links():
+        out.write(f"{a}|{b}|{rel}\n")
+        n += 1
+    return n
