@@ -1,0 +1,441 @@
+"""The Python API of "who really carries whom": relationships, hegemony, resilience.
+
+>>> import transitwatch as tw
+>>> rels = tw.relationships(["rib.20151023.gz"])                  # doctest: +SKIP
+>>> rels.to_pandas().head()                                      # doctest: +SKIP
+>>> tw.hegemony("AS131279", files, every="1h").to_pandas()        # doctest: +SKIP
+>>> tw.resilience("AS131279", files, fail=[4837]).reachable_share  # doctest: +SKIP
+
+Inputs are MRT file paths (or any iterable of :class:`~transitwatch.observation.Observation`);
+relationships come from ``as_rel`` (a CAIDA file, or a :class:`Relationships` already loaded)
+or, when not given, are inferred from the same input; every answer names its source. Bad input
+raises :class:`~transitwatch.errors.TransitwatchError` with one line.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from transitwatch.errors import TransitwatchError
+from transitwatch.metrics.asrank import InferenceStats, PathSet, infer_relationships
+from transitwatch.metrics.hegemony import HegemonyScore, hegemony_at, target_routes_at
+from transitwatch.metrics.resilience import (
+    MODELS,
+    Outcome,
+    observed_outcome,
+    valley_free_outcome,
+)
+from transitwatch.observation import Observation
+from transitwatch.registry.relationships import Relationships, date_from_name, load_as_rel
+from transitwatch.results import Result, utc_datetime
+from transitwatch.state.aspath import ASPathError, parse_as_path, parse_asn
+from transitwatch.state.target import Target, TargetError
+from transitwatch.state.view import TargetView
+from transitwatch.times import iso_utc, parse_duration, parse_time
+
+__all__ = [
+    "HegemonyResult", "RelationshipsResult", "ResilienceResult", "hegemony", "relationships",
+    "resilience", "relationships_for", "target_view_of",
+]
+
+Inputs = Iterable[str | os.PathLike[str]] | Iterable[Observation]
+NameOf = Callable[[int], str | None]
+
+
+# -- inputs ----------------------------------------------------------------------------------------
+def _paths(source: Any) -> list[str] | None:
+    if isinstance(source, str | os.PathLike):
+        return [os.fspath(source)]
+    if isinstance(source, list | tuple) and all(isinstance(p, str | os.PathLike) for p in source):
+        return [os.fspath(p) for p in source]
+    return None
+
+
+def _stream(source: Inputs, notices: list[str], target: Target | None = None) -> Iterable[Observation]:
+    from transitwatch.sources.files import read_files
+
+    paths = _paths(source)
+    if paths is None:
+        return source  # type: ignore[return-value]
+    if not paths:
+        raise TransitwatchError("no input files given")
+    try:
+        return read_files(paths, notices=notices,
+                          route_filter=target.route_filter() if target is not None else None)
+    except OSError as exc:
+        raise TransitwatchError(str(exc).splitlines()[0] if str(exc) else repr(exc)) from None
+
+
+def _guard(run: Callable[[], Any]) -> Any:
+    """Decoder errors while iterating become one-line TransitwatchErrors."""
+    from transitwatch.sources.mrt import MrtError
+
+    try:
+        return run()
+    except (MrtError, OSError) as exc:
+        raise TransitwatchError(str(exc).splitlines()[0]) from None
+
+
+def _time(value: str | float | None, what: str = "--at") -> float | None:
+    if value is None:
+        return None
+    try:
+        return parse_time(value)
+    except ValueError as exc:
+        raise TransitwatchError(f"{what}: {exc}") from None
+
+
+def target_view_of(
+    target: Target | str | int | None, source: Inputs, *, at: float | None = None, country: str | None = None,
+    registry: Any = None,
+) -> TargetView:
+    """The target's (or the country's) routes over time, up to ``at``."""
+    notices: list[str] = []
+    if country:
+        from transitwatch.metrics.country import country_view
+        from transitwatch.registry import Registry, UnknownCountryError, normalise_country
+
+        try:
+            cc = normalise_country(country)
+        except UnknownCountryError as exc:
+            raise TransitwatchError(str(exc)) from None
+        reg = registry if registry is not None else Registry()
+        stream = _stream(source, notices)
+        return _guard(lambda: country_view(cc, stream, reg, until=at, notices=notices))  # type: ignore[no-any-return]
+    if target is None:
+        raise TransitwatchError("give a TARGET (AS131279 or a prefix) or a country")
+    try:
+        tgt = Target.of(target)
+    except TargetError as exc:
+        raise TransitwatchError(str(exc)) from None
+    from transitwatch.state.view import target_view
+
+    stream = _stream(source, notices, tgt)
+    view: TargetView = _guard(lambda: target_view(tgt, stream, until=at, notices=notices))
+    return view
+
+
+def relationships_for(as_rel: Relationships | str | os.PathLike[str] | None, source: Inputs | None,
+                      **infer: Any) -> tuple[Relationships, InferenceStats | None]:
+    """``as_rel`` loaded (a CAIDA file) or given, else inferred from ``source`` (``until=T``: from
+    the observations up to T only, so that a later link does not answer for an earlier moment)."""
+    if isinstance(as_rel, Relationships):
+        return as_rel, None
+    if as_rel is not None:
+        return load_as_rel(as_rel), None
+    if source is None:
+        raise TransitwatchError("no AS relationships: give --as-rel FILE or route files to infer them from")
+    return _infer(source, **infer)
+
+
+def _infer(source: Inputs, *, clique: Iterable[int] | None = None, route_servers: Iterable[int] | None = None,
+           until: float | None = None) -> tuple[Relationships, InferenceStats]:
+    notices: list[str] = []
+    paths = _paths(source)
+    stream = _stream(source, notices)
+    if until is not None:
+        stream = itertools.takewhile(lambda o: o.time <= until, stream)
+    pathset: PathSet = _guard(lambda: PathSet.of_observations(stream))
+    if pathset.routes == 0:
+        shown = ", ".join(paths) if paths else "the input"
+        raise TransitwatchError(f"{shown}: no AS paths to infer relationships from (empty input)")
+    names = [os.path.basename(p) for p in paths] if paths else ["observations"]
+    more = f" and {len(names) - 3} more" if len(names) > 3 else ""
+    label = "inferred (AS-Rank) from " + ", ".join(names[:3]) + more
+    date = next((d for p in (paths or []) if (d := date_from_name(p))), None)
+    kwargs: dict[str, Any] = {"source": label, "date": date, "clique": clique}
+    if route_servers is not None:
+        kwargs["route_servers"] = route_servers
+    rels, stats = infer_relationships(pathset, **kwargs)
+    rels.comments = notices
+    if until is not None:
+        rels.source += f" up to {iso_utc(until)}"
+    return rels, stats
+
+
+# -- relationships -----------------------------------------------------------------------------------
+@dataclass(repr=False)
+class RelationshipsResult(Result):
+    """Inferred (or loaded) AS relationships: ``rels`` the graph, ``stats`` what inference saw."""
+
+    rels: Relationships
+    stats: InferenceStats | None = None
+    columns = ("as1", "as2", "relationship", "type", "confidence", "step")
+
+    def records(self) -> list[dict[str, Any]]:
+        rows = []
+        for a, b, rel in self.rels.links():
+            key = (a, b) if a < b else (b, a)
+            rows.append({"as1": a, "as2": b, "relationship": rel,
+                         "type": {-1: "p2c", 0: "p2p"}.get(rel, "s2s"),
+                         "confidence": (round(self.rels.confidence[key], 4)
+                                        if key in self.rels.confidence else None),
+                         "step": self.rels.step.get(key)})
+        return rows
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.rels.source,
+            "date": self.rels.date,
+            "clique": self.rels.clique,
+            "counts": self.rels.counts(),
+            "inference": self.stats.to_dict() if self.stats else None,
+            "links": self.records(),
+        }
+
+    def _summary(self) -> str:
+        c = self.rels.counts()
+        return f"{c['p2c']} p2c, {c['p2p']} p2p links over {c['ases']} ASes, {self.rels.source}"
+
+
+def relationships(
+    source: Inputs, *, as_rel: str | os.PathLike[str] | None = None, clique: Iterable[int] | None = None,
+    route_servers: Iterable[int] | None = None,
+) -> RelationshipsResult:
+    """Infer AS relationships from every AS path in ``source`` (or load ``as_rel`` instead)."""
+    rels, stats = relationships_for(as_rel, source, clique=clique, route_servers=route_servers)
+    return RelationshipsResult(rels, stats)
+
+
+# -- hegemony ----------------------------------------------------------------------------------------
+@dataclass(repr=False)
+class HegemonyResult(Result):
+    """AS hegemony of the target at one moment (``steps`` has one entry) or at every step."""
+
+    target: str
+    steps: list[tuple[float, list[HegemonyScore], int]]
+    every: float | None = None
+    names: dict[int, str | None] = field(default_factory=dict)
+    notices: list[str] = field(default_factory=list)
+    columns = ("at", "asn", "name", "score", "peers")
+
+    @property
+    def at(self) -> float | None:
+        return self.steps[-1][0] if self.steps else None
+
+    @property
+    def scores(self) -> list[HegemonyScore]:
+        """The scores at the last step."""
+        return self.steps[-1][1] if self.steps else []
+
+    def score(self, asn: int, step: int = -1) -> float:
+        """The hegemony of ``asn`` at a step (0.0 when it is not on the target's routes)."""
+        if not self.steps:
+            return 0.0
+        return next((s.score for s in self.steps[step][1] if s.asn == asn), 0.0)
+
+    def _rows(self, scores: list[HegemonyScore]) -> list[dict[str, Any]]:
+        return [{"asn": s.asn, "score": round(s.score, 4), "name": self.names.get(s.asn), "peers": s.peers}
+                for s in scores]
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.every is None:
+            at, scores, peers = self.steps[-1] if self.steps else (None, [], 0)
+            return {"target": self.target, "at": iso_utc(at) if at is not None else None,
+                    "hegemony": self._rows(scores), "peers": peers, "notices": self.notices}
+        return {
+            "target": self.target, "every": self.every,
+            "series": [{"at": iso_utc(t), "hegemony": self._rows(s), "peers": n} for t, s, n in self.steps],
+            "notices": self.notices,
+        }
+
+    def records(self) -> list[dict[str, Any]]:
+        return [{"at": utc_datetime(t), **row} for t, scores, _ in self.steps for row in self._rows(scores)]
+
+    def _summary(self) -> str:
+        top = ", ".join(f"AS{s.asn} {s.score:.2f}" for s in self.scores[:3])
+        return f"{self.target}, {len(self.steps)} step(s); last: {top or 'no routes'}"
+
+
+def hegemony(
+    target: Target | str | int | None, source: Inputs, *, at: str | float | None = None,
+    every: str | float | None = None, country: str | None = None, registry: Any = None,
+    names: NameOf | None = None,
+) -> HegemonyResult:
+    """AS hegemony of every AS on the target's routes at ``at`` (default: the end of the input),
+    or every ``every`` (e.g. ``"1h"``) from the first target route to ``at``/the end."""
+    when = _time(at)
+    step = None
+    if every is not None:
+        try:
+            step = parse_duration(every)
+        except ValueError as exc:
+            raise TransitwatchError(f"--every: {exc}") from None
+        if step <= 0:
+            raise TransitwatchError("--every must be longer than 0 seconds")
+    view = target_view_of(target, source, at=when, country=country, registry=registry)
+    end = when if when is not None else view.end
+    label = view.target.label if country else str(view.target)
+    if end is None:
+        raise TransitwatchError(f"no observations in the input for {label}")
+    times = [end]
+    if step is not None:
+        first = min((s.start for s in view.spans), default=end)
+        times = []
+        t = first
+        while t < end and len(times) < 10000:
+            times.append(t)
+            t += step
+        times.append(end)
+    steps = [(t, *hegemony_at(view, t)) for t in times]
+    result = HegemonyResult(label, steps, step, notices=list(view.notices))
+    lookup = names or _registry_names(registry)
+    if lookup is not None:
+        result.names = {s.asn: lookup(s.asn) for _, scores, _ in steps for s in scores}
+    return result
+
+
+def _registry_names(registry: Any) -> NameOf | None:
+    if registry is None:
+        return None
+
+    def name(asn: int) -> str | None:
+        try:
+            return registry.as_name(asn)  # type: ignore[no-any-return]
+        except Exception:   # a name is a nicety: never fail the answer for it
+            return None
+    return name
+
+
+# -- resilience --------------------------------------------------------------------------------------
+@dataclass(repr=False)
+class ResilienceResult(Result):
+    """What survives the failure of ``failed`` under ``model``; ``spof`` the single points of
+    failure (when asked), each with the share that would stay reachable."""
+
+    target: str
+    at: float | None
+    failed: list[int]
+    model: str
+    outcome: Outcome
+    relationships: dict[str, Any] | None = None
+    spof: list[dict[str, Any]] | None = None
+    notices: list[str] = field(default_factory=list)
+    columns = ("prefix", "reachable", "via", "peers", "peers_before", "origin")
+
+    @property
+    def reachable_share(self) -> float:
+        return self.outcome.reachable_share
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "target": self.target,
+            "at": iso_utc(self.at) if self.at is not None else None,
+            "failed": self.failed,
+            "model": self.model,
+            "reachable_share": round(self.outcome.reachable_share, 4),
+        }
+        if len(self.outcome.share) > 1:
+            out["reachable_share_by_family"] = {k: round(v, 4) for k, v in self.outcome.share.items()}
+        out["prefixes"] = [f.to_dict() for f in self.outcome.prefixes]
+        if self.spof is not None:
+            out["spof"] = self.spof
+        out["relationships"] = self.relationships
+        out["notices"] = self.notices
+        return out
+
+    def records(self) -> list[dict[str, Any]]:
+        return [f.to_dict() for f in self.outcome.prefixes]
+
+    def _summary(self) -> str:
+        kept = sum(f.reachable for f in self.outcome.prefixes)
+        failed = ", ".join(f"AS{a}" for a in self.failed) or "nothing"
+        return (f"{self.target} without {failed} ({self.model}): {kept}/{len(self.outcome.prefixes)} "
+                f"prefixes, {self.outcome.reachable_share:.0%} of addresses")
+
+
+def parse_fail_list(values: Iterable[str | int]) -> list[int]:
+    """``["AS4837,AS20485", 9929]`` -> ``[4837, 20485, 9929]``; one-line error otherwise."""
+    out: list[int] = []
+    for value in values:
+        parts = [value] if isinstance(value, int) else [p for p in str(value).split(",")]
+        for part in parts:
+            if isinstance(part, int):
+                out.append(part)
+                continue
+            if not part.strip():
+                raise TransitwatchError(f"--fail: empty AS in {value!r}")
+            try:
+                out.append(parse_asn(part))
+            except ASPathError:
+                raise TransitwatchError(
+                    f"--fail: {part.strip()!r} is not an AS number (use e.g. AS4837)") from None
+    return sorted(set(out), key=out.index)
+
+
+def resilience(
+    target: Target | str | int | None, source: Inputs, *, fail: Iterable[str | int] = (),
+    model: str = "observed", at: str | float | None = None, country: str | None = None,
+    spof: bool = False, as_rel: Relationships | str | os.PathLike[str] | None = None, registry: Any = None,
+) -> ResilienceResult:
+    """Which of the target's prefixes stay reachable at ``at`` when the ``fail`` ASes fail."""
+    if model not in MODELS:
+        raise TransitwatchError(f"unknown model {model!r}: use {' or '.join(MODELS)}")
+    failed = parse_fail_list(fail)
+    if not failed and not spof:
+        raise TransitwatchError("nothing to fail: give --fail AS[,AS...] or --spof")
+    when = _time(at)
+    view = target_view_of(target, source, at=when, country=country, registry=registry)
+    label = view.target.label if country else str(view.target)
+    end = when if when is not None else view.end
+    if end is None:
+        raise TransitwatchError(f"no observations in the input for {label}")
+    routes = target_routes_at(view, end)
+    if not routes:
+        raise TransitwatchError(f"no route to {label} in the input at {iso_utc(end)}")
+    rels: Relationships | None = None
+    rel_info: dict[str, Any] | None = None
+    if model == "valley-free":
+        rels, _ = relationships_for(as_rel, source if _paths(source) is not None else None, until=end)
+        rel_info = rels.describe()
+    on_paths = _asns_on(view)
+    for asn in failed:
+        if asn not in on_paths and (rels is None or not rels.knows(asn)):
+            raise TransitwatchError(
+                f"--fail: AS{asn} is on no route to {label} in the input (nothing to fail)")
+    targets = view.target.asns
+
+    def outcome(down: frozenset[int]) -> Outcome:
+        if rels is not None:
+            return valley_free_outcome(routes, down, rels, targets)
+        return observed_outcome(routes, down)
+
+    result = ResilienceResult(label, end, failed, model, outcome(frozenset(failed)), rel_info,
+                              notices=list(view.notices))
+    if spof:
+        result.spof = single_points_of_failure(routes, targets, outcome)
+    return result
+
+
+def _asns_on(view: TargetView) -> set[int]:
+    out: set[int] = set()
+    for span in view.spans:
+        try:
+            out |= parse_as_path(span.path).asns
+        except ASPathError:
+            continue
+    return out
+
+
+def single_points_of_failure(routes: list[Any], targets: frozenset[int],
+                             outcome: Callable[[frozenset[int]], Outcome]) -> list[dict[str, Any]]:
+    """Every AS on the target's routes whose failure alone leaves at most half of the target's
+    address space reachable (the target's own ASes excluded), worst first."""
+    candidates: set[int] = set()
+    for span in routes:
+        try:
+            candidates |= parse_as_path(span.path).asns
+        except ASPathError:
+            continue
+    out = []
+    for asn in sorted(candidates - targets):
+        o = outcome(frozenset({asn}))
+        if o.reachable_share < 0.5:
+            out.append({"asn": asn, "reachable_share": round(o.reachable_share, 4),
+                        "cut_share": round(1 - o.reachable_share, 4)})
+    out.sort(key=lambda r: (r["reachable_share"], r["asn"]))
+    return out
