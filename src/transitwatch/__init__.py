@@ -8,6 +8,9 @@ The Python API (the CLI, the HTTP API and ``watch`` call the same functions)::
     tw.upstreams("AS131279", src, at="2017-10-01T09:30Z")
     tw.events("AS131279", src, tz="Asia/Pyongyang")
     tw.visibility("KP", src), tw.countries(src), tw.country_upstreams("KP", src)
+    tw.relationships(src)                        # AS-Rank inference; tw.load_as_rel(caida_file)
+    tw.hegemony("AS131279", src, every="1h")     # dependence on each AS over time
+    tw.resilience("AS131279", src, fail=[4837])  # what survives a failure; spof=True
 
 Every answer is a :class:`~transitwatch.results.Result` (``to_dict()``, ``records()``,
 ``to_arrow()``, ``to_pandas()``); bad input raises :class:`~transitwatch.errors.TransitwatchError`.
@@ -40,6 +43,10 @@ _LAZY = {
     "country_upstreams": "transitwatch.engine.queries",
     "country_events": "transitwatch.engine.queries",
     "registry_of": "transitwatch.engine.queries",
+    "relationships": "transitwatch.engine.dependence",
+    "hegemony": "transitwatch.engine.dependence",
+    "resilience": "transitwatch.engine.dependence",
+    "load_as_rel": "transitwatch.registry.relationships",
     "Result": "transitwatch.results",
     "parse_time": "transitwatch.times",
     "parse_duration": "transitwatch.times",
@@ -51,6 +58,8 @@ __all__ = [
     "files", "archive", "store", "live", "Source",
     # questions
     "routes", "upstreams", "events", "visibility", "countries", "country_upstreams", "country_events",
+    # dependence: AS relationships, hegemony, what-if resilience
+    "relationships", "hegemony", "resilience", "load_as_rel",
     # helpers
     "Result", "registry_of", "parse_time", "parse_duration",
 ]
@@ -66,7 +75,9 @@ if TYPE_CHECKING:
         upstreams,
         visibility,
     )
+    from transitwatch.engine.dependence import hegemony, relationships, resilience
     from transitwatch.engine.sources import Source, archive, files
+    from transitwatch.registry.relationships import load_as_rel
     from transitwatch.results import Result
     from transitwatch.times import parse_duration, parse_time
 

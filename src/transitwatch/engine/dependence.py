@@ -20,6 +20,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from transitwatch.engine.queries import _country_code, _user_errors, registry_of
+from transitwatch.engine.queries import target_view as queries_target_view
+from transitwatch.engine.sources import Source, as_source, parse_target
 from transitwatch.errors import TransitwatchError
 from transitwatch.metrics.asrank import InferenceStats, PathSet, infer_relationships
 from transitwatch.metrics.hegemony import HegemonyScore, hegemony_at, target_routes_at
@@ -33,7 +36,7 @@ from transitwatch.observation import Observation
 from transitwatch.registry.relationships import Relationships, date_from_name, load_as_rel
 from transitwatch.results import Result, utc_datetime
 from transitwatch.state.aspath import ASPathError, parse_as_path, parse_asn
-from transitwatch.state.target import Target, TargetError
+from transitwatch.state.target import Target
 from transitwatch.state.view import TargetView
 from transitwatch.times import iso_utc, parse_duration, parse_time
 
@@ -42,81 +45,44 @@ __all__ = [
     "resilience", "relationships_for", "target_view_of",
 ]
 
-Inputs = Iterable[str | os.PathLike[str]] | Iterable[Observation]
+Inputs = Any   # a Source (tw.files, tw.archive, tw.store), a path or a list of paths
 NameOf = Callable[[int], str | None]
 
 
 # -- inputs ----------------------------------------------------------------------------------------
-def _paths(source: Any) -> list[str] | None:
-    if isinstance(source, str | os.PathLike):
-        return [os.fspath(source)]
-    if isinstance(source, list | tuple) and all(isinstance(p, str | os.PathLike) for p in source):
-        return [os.fspath(p) for p in source]
-    return None
-
-
-def _stream(source: Inputs, notices: list[str], target: Target | None = None) -> Iterable[Observation]:
-    from transitwatch.sources.files import read_files
-
-    paths = _paths(source)
-    if paths is None:
-        return source  # type: ignore[return-value]
-    if not paths:
+def _source(src: Inputs) -> Source:
+    if isinstance(src, list | tuple) and not src:
         raise TransitwatchError("no input files given")
+    return as_source(src)
+
+
+def _file_names(source: Source) -> list[str]:
     try:
-        return read_files(paths, notices=notices,
-                          route_filter=target.route_filter() if target is not None else None)
-    except OSError as exc:
-        raise TransitwatchError(str(exc).splitlines()[0] if str(exc) else repr(exc)) from None
+        return source.paths()
+    except TransitwatchError:
+        return []
 
 
-def _guard(run: Callable[[], Any]) -> Any:
-    """Decoder errors while iterating become one-line TransitwatchErrors."""
-    from transitwatch.sources.mrt import MrtError
-
-    try:
-        return run()
-    except (MrtError, OSError) as exc:
-        raise TransitwatchError(str(exc).splitlines()[0]) from None
-
-
-def _time(value: str | float | None, what: str = "--at") -> float | None:
-    if value is None:
-        return None
-    try:
-        return parse_time(value)
-    except ValueError as exc:
-        raise TransitwatchError(f"{what}: {exc}") from None
+def _time(value: str | float | None) -> float | None:
+    return None if value is None or value == "" else parse_time(value)
 
 
 def target_view_of(
-    target: Target | str | int | None, source: Inputs, *, at: float | None = None, country: str | None = None,
+    target: Target | str | int | None, src: Inputs, *, at: float | None = None, country: str | None = None,
     registry: Any = None,
 ) -> TargetView:
     """The target's (or the country's) routes over time, up to ``at``."""
-    notices: list[str] = []
+    source = _source(src)
     if country:
         from transitwatch.metrics.country import country_view
-        from transitwatch.registry import Registry, UnknownCountryError, normalise_country
 
-        try:
-            cc = normalise_country(country)
-        except UnknownCountryError as exc:
-            raise TransitwatchError(str(exc)) from None
-        reg = registry if registry is not None else Registry()
-        stream = _stream(source, notices)
-        return _guard(lambda: country_view(cc, stream, reg, until=at, notices=notices))  # type: ignore[no-any-return]
-    if target is None:
-        raise TransitwatchError("give a TARGET (AS131279 or a prefix) or a country")
-    try:
-        tgt = Target.of(target)
-    except TargetError as exc:
-        raise TransitwatchError(str(exc)) from None
-    from transitwatch.state.view import target_view
-
-    stream = _stream(source, notices, tgt)
-    view: TargetView = _guard(lambda: target_view(tgt, stream, until=at, notices=notices))
-    return view
+        cc = _country_code(country)
+        reg = registry_of(registry)
+        notices: list[str] = []
+        with _user_errors():
+            stream = source.observations(notices=notices)
+            return country_view(cc, stream, reg, until=at, notices=notices)
+    return queries_target_view(parse_target(target), source, until=at, filtered=True)
 
 
 def relationships_for(as_rel: Relationships | str | os.PathLike[str] | None, source: Inputs | None,
@@ -132,14 +98,16 @@ def relationships_for(as_rel: Relationships | str | os.PathLike[str] | None, sou
     return _infer(source, **infer)
 
 
-def _infer(source: Inputs, *, clique: Iterable[int] | None = None, route_servers: Iterable[int] | None = None,
+def _infer(src: Inputs, *, clique: Iterable[int] | None = None, route_servers: Iterable[int] | None = None,
            until: float | None = None) -> tuple[Relationships, InferenceStats]:
     notices: list[str] = []
-    paths = _paths(source)
-    stream = _stream(source, notices)
-    if until is not None:
-        stream = itertools.takewhile(lambda o: o.time <= until, stream)
-    pathset: PathSet = _guard(lambda: PathSet.of_observations(stream))
+    source = _source(src)
+    paths = _file_names(source)
+    with _user_errors():
+        stream: Iterable[Observation] = source.observations(notices=notices)
+        if until is not None:
+            stream = itertools.takewhile(lambda o: o.time <= until, stream)
+        pathset = PathSet.of_observations(stream)
     if pathset.routes == 0:
         shown = ", ".join(paths) if paths else "the input"
         raise TransitwatchError(f"{shown}: no AS paths to infer relationships from (empty input)")
@@ -390,7 +358,7 @@ def resilience(
     rels: Relationships | None = None
     rel_info: dict[str, Any] | None = None
     if model == "valley-free":
-        rels, _ = relationships_for(as_rel, source if _paths(source) is not None else None, until=end)
+        rels, _ = relationships_for(as_rel, source, until=end)
         rel_info = rels.describe()
     on_paths = _asns_on(view)
     for asn in failed:
