@@ -65,6 +65,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from transitwatch.engine.dependence import hegemony, relationships, resilience
     from transitwatch.engine.queries import (
         countries,
         country_events,
@@ -75,7 +76,6 @@ if TYPE_CHECKING:
         upstreams,
         visibility,
     )
-    from transitwatch.engine.dependence import hegemony, relationships, resilience
     from transitwatch.engine.sources import Source, archive, files
     from transitwatch.registry.relationships import load_as_rel
     from transitwatch.results import Result

@@ -12,7 +12,7 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from transitwatch.cli import country, dump, fetch, registry, store, upstreams, watch
+from transitwatch.cli import country, dependence, dump, fetch, registry, store, upstreams, watch
 from transitwatch.cli.common import UserError
 
 
@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
         return p
 
-    for group in (dump, fetch, registry, upstreams, country, store, watch):
+    for group in (dump, fetch, registry, upstreams, country, dependence, store, watch):
         group.add_commands(add)
 
     return parser

@@ -82,7 +82,13 @@ def target_view_of(
         with _user_errors():
             stream = source.observations(notices=notices)
             return country_view(cc, stream, reg, until=at, notices=notices)
-    return queries_target_view(parse_target(target), source, until=at, filtered=True)
+    view = queries_target_view(parse_target(target), source, until=at, filtered=True)
+    # With the decoder's route filter, "no observations" only means no route of the target.
+    quiet = [n for n in view.notices if n.endswith(": no observations")]
+    if quiet:
+        view.notices = [n for n in view.notices if not n.endswith(": no observations")]
+        view.notices.append(f"{len(quiet)} file(s) held no route of {view.target}")
+    return view
 
 
 def relationships_for(as_rel: Relationships | str | os.PathLike[str] | None, source: Inputs | None,
@@ -114,7 +120,9 @@ def _infer(src: Inputs, *, clique: Iterable[int] | None = None, route_servers: I
     names = [os.path.basename(p) for p in paths] if paths else ["observations"]
     more = f" and {len(names) - 3} more" if len(names) > 3 else ""
     label = "inferred (AS-Rank) from " + ", ".join(names[:3]) + more
-    date = next((d for p in (paths or []) if (d := date_from_name(p))), None)
+    # Dated by the data itself (its first observation), else by the file names.
+    date = iso_utc(pathset.first_time)[:10] if pathset.first_time is not None else next(
+        (d for p in (paths or []) if (d := date_from_name(p))), None)
     kwargs: dict[str, Any] = {"source": label, "date": date, "clique": clique}
     if route_servers is not None:
         kwargs["route_servers"] = route_servers
@@ -367,9 +375,14 @@ def resilience(
                 f"--fail: AS{asn} is on no route to {label} in the input (nothing to fail)")
     targets = view.target.asns
 
+    announced: dict[str, set[int]] = {}
+    for span in view.spans:
+        if span.start <= end and isinstance(span.upstream, int):
+            announced.setdefault(span.prefix, set()).add(span.upstream)
+
     def outcome(down: frozenset[int]) -> Outcome:
         if rels is not None:
-            return valley_free_outcome(routes, down, rels, targets)
+            return valley_free_outcome(routes, down, rels, targets, announced)
         return observed_outcome(routes, down)
 
     result = ResilienceResult(label, end, failed, model, outcome(frozenset(failed)), rel_info,

@@ -38,6 +38,7 @@ that decided it.
 
 from __future__ import annotations
 
+import itertools
 import operator
 import time
 from collections import Counter, defaultdict
@@ -75,6 +76,8 @@ class PathSet:
     counts: Counter[str] = field(default_factory=Counter)
     routes: int = 0
     vantage_points: set[int] = field(default_factory=set)
+    first_time: float | None = None
+    last_time: float | None = None
 
     @classmethod
     def of(cls, paths: Iterable[str | None]) -> PathSet:
@@ -96,8 +99,14 @@ class PathSet:
         since that AS really is the first hop of the route (it gives the neighbour its transit
         degree)."""
         # Counting (peer AS, path) pairs runs in C; only the distinct pairs are looked at here.
-        pairs: Counter[tuple[int, str | None]] = Counter(map(_PEER_AND_PATH, observations))
+        it = iter(observations)
+        first = next(it, None)
         out = cls()
+        if first is None:
+            return out
+        out.first_time = first.time
+        pairs: Counter[tuple[int, str | None]] = Counter(map(_PEER_AND_PATH, itertools.chain((first,), it)))
+        out.last_time = getattr(observations, "last_time", None) or first.time
         counts = out.counts
         for (peer, path), n in pairs.items():
             if not path:

@@ -175,20 +175,29 @@ def reach_from(rels: Relationships, start: int, failed: frozenset[int], *, climb
 
 def valley_free_outcome(
     routes: list[RouteSpan], failed: frozenset[int], rels: Relationships, target_asns: frozenset[int],
+    announced_via: dict[str, set[int]] | None = None,
 ) -> Outcome:
     """The valley-free model: a prefix of the target ``routes`` survives when a vantage point's AS
-    (of those that saw the target) is reached from the prefix's origin avoiding ``failed``."""
+    (of those that saw the target) is reached from the prefix's origin avoiding ``failed``.
+
+    ``announced_via`` (prefix -> the origin's neighbours seen carrying it, up to the moment):
+    export is per prefix (North Korea announced only three of its four /24s to TransTelecom), so
+    a neighbour seen carrying some of the origin's prefixes but never this one does not count
+    for it. Neighbours never seen carrying any are judged by the relationships alone."""
+    seen_carrying: set[int] = set()
+    for ups in (announced_via or {}).values():
+        seen_carrying |= ups
     by_prefix: dict[str, list[RouteSpan]] = defaultdict(list)
     for span in routes:
         by_prefix[span.prefix].append(span)
     peers_by_as: dict[int, set[Any]] = defaultdict(set)
     for span in routes:
         peers_by_as[span.peer.asn].add(span.peer)
-    cache: dict[int, tuple[list[int], set[int]]] = {}
+    cache: dict[tuple[int, frozenset[int]], tuple[list[int], set[int]]] = {}
 
-    def fate_of(origin: int) -> tuple[list[int], set[int]]:
-        if origin in cache:
-            return cache[origin]
+    def fate_of(origin: int, excluded: frozenset[int]) -> tuple[list[int], set[int]]:
+        if (origin, excluded) in cache:
+            return cache[(origin, excluded)]
         via: list[int] = []
         seen_vps: set[int] = set()
         if origin not in failed:
@@ -204,14 +213,14 @@ def valley_free_outcome(
             # A vantage point inside the target sees it directly.
             seen_vps |= {v for v in vps if v in group and v not in failed}
             for b, climb in sorted(neighbours.items()):
-                if b in failed:
+                if b in failed or b in excluded:
                     continue
                 hit = reach_from(rels, b, failed, climb=climb) & vps
                 if hit:
                     via.append(b)
                     seen_vps |= hit
-        cache[origin] = (via, seen_vps)
-        return cache[origin]
+        cache[(origin, excluded)] = (via, seen_vps)
+        return via, seen_vps
 
     fates: list[PrefixFate] = []
     for prefix, spans in by_prefix.items():
@@ -220,7 +229,8 @@ def valley_free_outcome(
         if origin is None:
             fates.append(PrefixFate(prefix, False, [], 0, before, None))
             continue
-        via, seen = fate_of(origin)
+        carried = (announced_via or {}).get(prefix, set())
+        via, seen = fate_of(origin, frozenset(seen_carrying - carried))
         peers = len({p for v in seen for p in peers_by_as[v]})
         fates.append(PrefixFate(prefix, bool(via) or bool(seen), via, peers, before, origin))
     fates.sort(key=lambda f: _sort_key(f.prefix))

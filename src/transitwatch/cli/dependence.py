@@ -1,0 +1,203 @@
+"""The ``relationships``, ``hegemony`` and ``resilience`` commands: argument parsing and rendering
+only (the work is :mod:`transitwatch.engine.dependence`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from typing import IO, Any
+
+from transitwatch.errors import TransitwatchError
+from transitwatch.times import iso_utc
+
+__all__ = ["add_commands"]
+
+Add = Callable[..., argparse.ArgumentParser]
+
+
+def _target_and_files(args: argparse.Namespace) -> tuple[str | None, list[str]]:
+    items = list(args.items)
+    if args.country:
+        if not items:
+            raise TransitwatchError("give the MRT files to read after --country CC")
+        return None, items
+    if not items:
+        raise TransitwatchError("give a TARGET (AS131279 or a prefix) or --country CC, then MRT files")
+    if len(items) < 2:
+        raise TransitwatchError(f"no MRT files given after TARGET {items[0]!r}")
+    return items[0], items[1:]
+
+
+def _clique(text: str | None) -> list[int] | None:
+    if not text:
+        return None
+    from transitwatch.engine.dependence import parse_fail_list
+
+    try:
+        return parse_fail_list([text])
+    except TransitwatchError as exc:
+        raise TransitwatchError(str(exc).replace("--fail", "--clique")) from None
+
+
+# -- relationships ------------------------------------------------------------------------------------
+def _cmd_relationships(args: argparse.Namespace) -> int:
+    import transitwatch as tw
+    from transitwatch.registry.relationships import save_as_rel
+
+    result = tw.relationships(args.files, as_rel=args.as_rel, clique=_clique(args.clique))
+    if args.json:
+        _write(args.out, lambda fh: fh.write(json.dumps(result.to_dict(), indent=1) + "\n"))
+    else:
+        stats = result.stats
+        header = []
+        if stats is not None:
+            header = [f"routes {stats.routes}, distinct paths {stats.distinct_paths}, "
+                      f"used {stats.used_paths}, valley-free share {stats.valley_free_share:.4f}",
+                      f"clique ({stats.clique_source}): " + " ".join(map(str, result.rels.clique))]
+        _write(args.out, lambda fh: save_as_rel(result.rels, fh, header=header))
+    c = result.rels.counts()
+    if args.out or not sys.stdout.isatty():
+        print(f"transitwatch: {c['p2c']} provider-customer and {c['p2p']} peer links over {c['ases']} ASes "
+              f"({result.rels.source})", file=sys.stderr)
+    return 0
+
+
+def _write(out: str | None, body: Callable[[IO[str]], Any]) -> None:
+    if not out:
+        body(sys.stdout)
+        return
+    try:
+        with open(out, "w", encoding="utf-8") as fh:
+            body(fh)
+    except OSError as exc:
+        raise TransitwatchError(f"{out}: cannot write: {exc.strerror or exc}") from None
+
+
+# -- hegemony -----------------------------------------------------------------------------------------
+def _cmd_hegemony(args: argparse.Namespace) -> int:
+    import transitwatch as tw
+
+    target, files = _target_and_files(args)
+    registry = tw.registry_of() if args.country else None
+    result = tw.hegemony(target, files, at=args.at, every=args.every, country=args.country, registry=registry)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=1))
+        return 0
+    _notes(result.notices)
+    if not result.steps or not any(scores for _, scores, _ in result.steps):
+        print(f"transitwatch: note: no route to {result.target} in the input", file=sys.stderr)
+    if result.every is None:
+        at, scores, peers = result.steps[-1]
+        print(f"AS hegemony for {result.target} at {iso_utc(at)} ({peers} vantage points; "
+              "10% trimmed mean, Fontugne et al.)")
+        for s in scores:
+            name = result.names.get(s.asn)
+            print(f"  AS{s.asn:<10} {s.score:6.3f}  {name or ''}".rstrip())
+        return 0
+    top = sorted({s.asn for _, scores, _ in result.steps for s in scores[:5]})
+    print(f"AS hegemony for {result.target} every {int(result.every)} s")
+    print("time                  " + " ".join(f"{'AS' + str(a):>9}" for a in top))
+    for at, scores, _ in result.steps:
+        by = {s.asn: s.score for s in scores}
+        print(f"{iso_utc(at):<21} " + " ".join(f"{by.get(a, 0.0):9.3f}" for a in top))
+    return 0
+
+
+# -- resilience ---------------------------------------------------------------------------------------
+def _cmd_resilience(args: argparse.Namespace) -> int:
+    import transitwatch as tw
+
+    target, files = _target_and_files(args)
+    registry = tw.registry_of() if args.country else None
+    result = tw.resilience(target, files, fail=args.fail or [], model=args.model, at=args.at,
+                           country=args.country, spof=args.spof, as_rel=args.as_rel, registry=registry)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=1))
+        return 0
+    when = iso_utc(result.at) if result.at is not None else "the end of the input"
+    if result.failed:
+        failed = ", ".join(f"AS{a}" for a in result.failed)
+        kept = sum(f.reachable for f in result.outcome.prefixes)
+        shares = ", ".join(f"{k} {v:.0%}" for k, v in result.outcome.share.items())
+        print(f"{result.target} at {when} if {failed} failed ({result.model} model): "
+              f"{kept} of {len(result.outcome.prefixes)} prefixes stay reachable ({shares} of the addresses)")
+        for f in result.outcome.prefixes:
+            via = ", ".join(f"AS{a}" for a in f.via) if f.via else "-"
+            state = "reachable" if f.reachable else "CUT OFF"
+            print(f"  {f.prefix:<20} {state:<10} via {via:<20} {f.peers}/{f.peers_before} vantage points")
+    if result.spof is not None:
+        if result.spof:
+            print(f"single points of failure of {result.target} at {when} ({result.model} model): "
+                  "each alone cuts more than half of its address space")
+            for row in result.spof:
+                print(f"  AS{row['asn']:<10} leaves {row['reachable_share']:.0%} reachable")
+        else:
+            print(f"no single point of failure of {result.target} at {when} ({result.model} model)")
+    if result.relationships:
+        print(f"relationships: {result.relationships['source']}", file=sys.stderr)
+    _notes(result.notices)
+    return 0
+
+
+def _notes(lines: list[str]) -> None:
+    for line in lines:
+        print(f"transitwatch: note: {line}", file=sys.stderr)
+
+
+def add_commands(add: Add) -> None:
+    """Register the three commands on the main parser (``add`` as in :func:`build_parser`)."""
+    p = add("relationships", _cmd_relationships,
+            "Infer AS relationships (provider-customer, peer) from every AS path in the input.",
+            "examples:\n  transitwatch relationships rib.20151001.0000.bz2 --out 20151001.as-rel.txt\n"
+            "  transitwatch relationships --json updates.*.gz | jq .clique\n\n"
+            "The algorithm is CAIDA's AS-Rank (Luckie et al., IMC 2013): paths are sanitised (prepending,\n"
+            "AS_SETs, loops, private/reserved ASNs, IXP route servers), ASes ranked by transit degree,\n"
+            "the clique found with Bron-Kerbosch, then provider-customer links inferred top-down and by\n"
+            "valley-free ordering; see docs/relationships.md. Output: CAIDA serial-1 (`# comments`,\n"
+            "provider|customer|-1, peer|peer|0); --json adds a confidence and the deciding step per link.")
+    p.add_argument("files", nargs="+", metavar="FILE", help="MRT files (every peer, RIB dumps and updates)")
+    p.add_argument("--out", metavar="FILE", help="write there instead of standard output")
+    p.add_argument("--json", action="store_true", help="JSON with a confidence per link")
+    p.add_argument("--clique", metavar="ASN,...",
+                   help="use this transit-free clique instead of inferring it (e.g. CAIDA's of the month)")
+    p.add_argument("--as-rel", metavar="FILE", help=argparse.SUPPRESS)
+
+    p = add("hegemony", _cmd_hegemony,
+            "How much a target depends on each AS its routes cross: AS hegemony (Fontugne et al.).",
+            "examples:\n  transitwatch hegemony AS131279 rib.20171001.0800.gz updates.20171001.*.gz\n"
+            "  transitwatch hegemony AS131279 FILES... --every 1h --json\n"
+            "  transitwatch hegemony --country KP FILES... --at 2017-10-01T09:00Z\n\n"
+            "Per vantage point, the share of the target's routes (by addresses for a country) that\n"
+            "cross each AS; then the mean over vantage points, 10% trimmed at each end (as the Internet\n"
+            "Health Report publishes it). 1.0: every vantage point reaches the target only through it.")
+    p.add_argument("items", nargs="*", metavar="TARGET|FILE",
+                   help="the target (AS131279, a prefix), then MRT files; with --country only files")
+    p.add_argument("--country", metavar="CC", help="a country's address space instead of one target")
+    p.add_argument("--at", metavar="TIME", help="the moment to answer for (default: the end of the input)")
+    p.add_argument("--every", metavar="DURATION", help="one row per step (e.g. 1h) up to --at or the end")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = add("resilience", _cmd_resilience,
+            "What if ASes fail: which of the target's prefixes stay reachable, and via whom.",
+            "examples:\n  transitwatch resilience AS131279 FILES... --fail AS4837\n"
+            "  transitwatch resilience AS131279 FILES... --fail AS4837 --at 2017-10-01T09:00Z\n"
+            "  transitwatch resilience AS131279 FILES... --spof\n"
+            "  transitwatch resilience --country KP FILES... --fail AS4837 --model valley-free\n\n"
+            "Models: observed (a prefix survives if some vantage point holds a route to it at that\n"
+            "moment that avoids every failed AS) and valley-free (a policy-compliant path exists over\n"
+            "the AS relationships, from --as-rel or inferred from the input up to that moment).\n"
+            "--spof names every AS whose failure alone cuts more than half of the address space.")
+    p.add_argument("items", nargs="*", metavar="TARGET|FILE",
+                   help="the target (AS131279, a prefix), then MRT files; with --country only files")
+    p.add_argument("--country", metavar="CC", help="a country's address space instead of one target")
+    p.add_argument("--fail", action="append", metavar="AS[,AS...]", help="the ASes that fail (repeatable)")
+    p.add_argument("--spof", action="store_true", help="list the single points of failure")
+    p.add_argument("--model", choices=("observed", "valley-free"), default="observed",
+                   help="observed (default) or valley-free")
+    p.add_argument("--as-rel", metavar="FILE",
+                   help="CAIDA serial-1/serial-2 AS relationships (plain, .gz, .bz2) for valley-free, "
+                        "instead of inferring them from the input")
+    p.add_argument("--at", metavar="TIME", help="the moment to answer for (default: the end of the input)")
+    p.add_argument("--json", action="store_true", help="print JSON")

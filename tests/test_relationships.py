@@ -1,0 +1,241 @@
+"""AS relationships: CAIDA as-rel files (load/save, bad input) and the AS-Rank inference, on a
+written topology with known truth and on the real 2015 tables."""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import io
+import itertools
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import transitwatch as tw
+from transitwatch.errors import TransitwatchError
+from transitwatch.metrics.asrank import PathSet, infer_relationships, sanitise_path
+from transitwatch.registry.relationships import Relationships, load_as_rel, save_as_rel
+
+SERIAL1 = "# source: test\n# <provider-as>|<customer-as>|-1\n4837|131279|-1\n1239|4837|-1\n1239|2914|0\n"
+SERIAL2 = "# serial-2 20151001\n4837|131279|-1|bgp\n1239|2914|0|mlp\n"
+
+#: The Tier-1 clique CAIDA published for 2015 (docs/relationships.md).
+KNOWN_CLIQUE_2015 = {174, 209, 701, 1239, 1299, 2828, 2914, 3257, 3320, 3356, 3549, 5511, 6453, 6461, 6762,
+                     7018}
+
+
+def _write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    data = text.encode()
+    if name.endswith(".gz"):
+        data = gzip.compress(data)
+    elif name.endswith(".bz2"):
+        data = bz2.compress(data)
+    path.write_bytes(data)
+    return path
+
+
+# -- files ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["20151001.as-rel.txt", "20151001.as-rel.txt.gz", "20151001.as-rel.txt.bz2"])
+def test_serial1_plain_gz_bz2(tmp_path: Path, name: str) -> None:
+    rels = load_as_rel(_write(tmp_path, name, SERIAL1))
+    assert rels.relationship(131279, 4837) == "provider"
+    assert rels.relationship(4837, 131279) == "customer"
+    assert rels.relationship(2914, 1239) == "peer"
+    assert rels.relationship(2914, 4837) == "unknown"
+    assert rels.date == "2015-10-01"
+    assert rels.source.endswith(name)
+    assert rels.customer_cone(1239) == {1239, 4837, 131279}
+
+
+def test_serial2_reads_the_fourth_field(tmp_path: Path) -> None:
+    rels = load_as_rel(_write(tmp_path, "rels.txt", SERIAL2))
+    assert rels.relationship(131279, 4837) == "provider"
+    assert rels.relationship(1239, 2914) == "peer"
+    assert rels.date == "2015-10-01"   # from the header comment
+
+
+def test_save_is_serial1_and_round_trips(tmp_path: Path) -> None:
+    rels = load_as_rel(_write(tmp_path, "a.txt", SERIAL1))
+    out = io.StringIO()
+    assert save_as_rel(rels, out) == 3
+    lines = [ln for ln in out.getvalue().splitlines() if not ln.startswith("#")]
+    assert sorted(lines) == sorted(["4837|131279|-1", "1239|4837|-1", "1239|2914|0"])
+    again = load_as_rel(_write(tmp_path, "b.txt", out.getvalue()))
+    assert list(again.links()) == list(rels.links())
+
+
+@pytest.mark.parametrize("text, line", [
+    ("4837|131279|-1\n4837|x|-1\n", 2),
+    ("4837|131279|-1\n# ok\n4837|131279|7\n", 3),
+    ("4837|131279\n", 1),
+    ("4837|4837|0\n", 1),
+])
+def test_broken_line_is_one_error_with_line_and_offset(tmp_path: Path, text: str, line: int) -> None:
+    path = _write(tmp_path, "bad.txt", text)
+    with pytest.raises(TransitwatchError) as info:
+        load_as_rel(path)
+    message = str(info.value)
+    assert "\n" not in message and str(path) in message and f"line {line} " in message
+    offset = sum(len(x) + 1 for x in text.split("\n")[:line - 1])
+    assert f"(byte {offset})" in message
+
+
+def test_empty_and_missing_files(tmp_path: Path) -> None:
+    with pytest.raises(TransitwatchError, match="no AS relationships"):
+        load_as_rel(_write(tmp_path, "empty.txt", "# only a comment\n"))
+    with pytest.raises(TransitwatchError, match="no such file"):
+        load_as_rel(tmp_path / "missing.txt")
+    binary = tmp_path / "bin.txt"
+    binary.write_bytes(b"1|2|0\n\xff\xfe|1|0\n")
+    with pytest.raises(TransitwatchError, match="not a text"):
+        load_as_rel(binary)
+
+
+# -- sanitising ----------------------------------------------------------------------------------------
+def test_sanitise_path() -> None:
+    assert sanitise_path("2914 1239 1239 1239 4837 131279") == (2914, 1239, 4837, 131279)
+    assert sanitise_path("2914 1239 {4134,4809} 131279") == (2914, 1239)
+    assert sanitise_path("2914 (65001 65002) 1239 4837") == (2914, 1239, 4837)
+    assert sanitise_path("2914 1239 2914 4837") == "loop"
+    assert sanitise_path("2914 64512 4837") == "reserved"
+    assert sanitise_path("2914 23456 4837") == "reserved"
+    assert sanitise_path("2914 6695 1239") == (2914, 1239)   # DE-CIX route server
+    assert sanitise_path("2914 x") == "malformed"
+
+
+# -- inference on a written topology -------------------------------------------------------------------
+# Clique 1,2,3 (peers); 10 and 11 are customers of 1; 12 of 2; 13 of 3; 20 customer of 10 and 12;
+# 21 customer of 11; 22 customer of 13; 10 and 13 peer. Vantage points at 1, 2, 3, 20 and 21.
+PROVIDERS = {10: {1}, 11: {1}, 12: {2}, 13: {3}, 20: {10, 12}, 21: {11}, 22: {13}, 30: {20}, 31: {22}}
+PEERS = {(1, 2), (1, 3), (2, 3), (10, 13)}
+
+
+def _valley_free_paths(vps: list[int]) -> list[str]:
+    """Every loop-free valley-free path from each vantage point to each AS (the truth's routes)."""
+    ases = set(PROVIDERS) | {p for ps in PROVIDERS.values() for p in ps}
+    customers: dict[int, set[int]] = {}
+    for c, ps in PROVIDERS.items():
+        for p in ps:
+            customers.setdefault(p, set()).add(c)
+    peers: dict[int, set[int]] = {}
+    for a, b in PEERS:
+        peers.setdefault(a, set()).add(b)
+        peers.setdefault(b, set()).add(a)
+    out: list[str] = []
+
+    def walk(path: list[int], phase: int) -> None:
+        out.append(" ".join(map(str, path)))
+        here = path[-1]
+        steps = []
+        if phase == 0:
+            steps += [(p, 0) for p in PROVIDERS.get(here, ())] + [(p, 1) for p in peers.get(here, ())]
+        steps += [(c, 1) for c in customers.get(here, ())]
+        for nxt, ph in steps:
+            if nxt not in path:
+                walk(path + [nxt], ph)
+
+    for vp in vps:
+        walk([vp], 0)
+    assert {int(p.split()[-1]) for p in out} == ases
+    return [p for p in out if " " in p]
+
+
+def test_inference_recovers_a_written_topology() -> None:
+    paths = PathSet.of(_valley_free_paths([1, 2, 3, 20, 21, 30, 31]))
+    rels, stats = infer_relationships(paths, source="written")
+    assert set(rels.clique) == {1, 2, 3}
+    for c, ps in PROVIDERS.items():
+        for p in ps:
+            assert rels.relationship(c, p) == "provider", (c, p, rels.step.get((min(c, p), max(c, p))))
+    for a, b in PEERS:
+        assert rels.relationship(a, b) == "peer", (a, b)
+    assert stats.valley_free_share == 1.0
+    assert all(v == 1.0 for v in rels.confidence.values())
+
+
+def test_clique_can_be_given() -> None:
+    paths = PathSet.of(_valley_free_paths([20, 30]))
+    rels, stats = infer_relationships(paths, clique=[1, 2, 3])
+    assert stats.clique_source == "given" and set(rels.clique) <= {1, 2, 3}
+
+
+# -- real data -----------------------------------------------------------------------------------------
+def _real(shared_data: Path) -> list[str]:
+    return [str(shared_data / "mrt" / "bgpdump-corpus" / "input" / "updates.et-header.2015.gz"),
+            *sorted(str(p) for p in (shared_data / "mrt" / "caida-2015").iterdir())]
+
+
+@pytest.fixture(scope="module")
+def real_2015() -> tw.Result:
+    from conftest import MRT_DATA, SHARED_DATA
+
+    if not (MRT_DATA / "bgpdump-corpus").is_dir():
+        pytest.skip(f"real data not found at {SHARED_DATA} (CI always has it)")
+    return tw.relationships(_real(SHARED_DATA))
+
+
+def test_real_2015_clique_is_tier1_and_kp_upstream_is_provider(real_2015: tw.Result) -> None:
+    rels = real_2015.rels
+    assert len(rels.clique) >= 3
+    assert set(rels.clique) <= KNOWN_CLIQUE_2015
+    # The paths the issue names: 2914 1239 4837 131279.
+    assert rels.relationship(131279, 4837) == "provider"
+    assert rels.relationship(4837, 1239) == "provider"
+    # Tier-1s have no providers among each other.
+    for a, b in itertools.permutations(rels.clique, 2):
+        assert rels.relationship(a, b) in ("peer", "unknown")
+    assert real_2015.stats.valley_free_share > 0.9
+    assert real_2015.stats.discarded.get("loop", 0) > 0   # real tables have loops; they are counted
+    assert rels.date == "2015-04-01"   # the data's own date (the earliest file)
+
+
+def test_real_tables_of_three_collectors(shared_data: Path) -> None:
+    # Multi-peer update files: RIS rrc06 and RouteViews jinx (many vantage points).
+    files = sorted(str(p) for p in (shared_data / "mrt" / "caida-2015").iterdir())
+    result = tw.relationships(files)
+    assert result.rels.counts()["links"] > 1000
+    assert set(result.rels.clique) <= KNOWN_CLIQUE_2015 | {6939}
+    frame = result.to_pandas()
+    assert list(frame.columns) == ["as1", "as2", "relationship", "type", "confidence", "step"]
+    assert set(frame["relationship"]) <= {-1, 0}
+    assert frame["confidence"].between(0, 1).all()
+
+
+def test_cli_serial1_and_json(shared_data: Path, tmp_path: Path) -> None:
+    files = sorted(str(p) for p in (shared_data / "mrt" / "caida-2015").iterdir())
+    out = tmp_path / "rels.txt"
+    run = subprocess.run([sys.executable, "-m", "transitwatch", "relationships", *files, "--out", str(out)],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    lines = out.read_text().splitlines()
+    assert lines[0].startswith("# source: inferred (AS-Rank)")
+    body = [ln for ln in lines if not ln.startswith("#")]
+    assert body and all(re.fullmatch(r"\d+\|\d+\|(-1|0)", ln) for ln in body)
+    assert load_as_rel(out).counts()["links"] == len(body)   # our own output reads back
+    run = subprocess.run([sys.executable, "-m", "transitwatch", "relationships", "--json", *files],
+                         capture_output=True, text=True, timeout=120)
+    doc = json.loads(run.stdout)
+    assert {"source", "date", "clique", "links", "inference"} <= set(doc)
+    assert {"as1", "as2", "relationship", "confidence"} <= set(doc["links"][0])
+
+
+def test_cli_empty_input_is_one_line(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.mrt"
+    empty.write_bytes(b"")
+    run = subprocess.run([sys.executable, "-m", "transitwatch", "relationships", str(empty)],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode != 0
+    assert run.stderr.strip().count("\n") == 0 and "empty" in run.stderr and str(empty) in run.stderr
+    assert "Traceback" not in run.stderr
+
+
+def test_relationships_object_api() -> None:
+    rels = Relationships(source="x")
+    rels.add(1, 2, -1)
+    rels.add(1, 2, 0)   # re-adding replaces
+    assert rels.relationship(1, 2) == "peer" and rels.counts()["p2c"] == 0
