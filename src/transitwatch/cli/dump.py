@@ -7,6 +7,14 @@ import sys
 from collections.abc import Callable
 
 
+def _safi_arg(text: str) -> int:
+    names = {"unicast": 1, "multicast": 2, "1": 1, "2": 2}
+    if text.lower() not in names:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a SAFI this tool decodes: "
+                                         "unicast (1) or multicast (2)")
+    return names[text.lower()]
+
+
 def _cmd_dump(args: argparse.Namespace) -> int:
     import json
 
@@ -15,7 +23,10 @@ def _cmd_dump(args: argparse.Namespace) -> int:
     out = sys.stdout.buffer
     failed = damaged = 0
     for path in args.files:
-        reader = MrtReader(path, collector=args.collector, strict=args.strict)
+        # By default -m prints the routes bgpdump -m prints (multicast BGP4MP routes too) and --json
+        # every route, each with its "safi"; --safi selects one.
+        reader = MrtReader(path, collector=args.collector, strict=args.strict,
+                           safi=args.safi if args.safi is not None or args.json else "bgpdump")
         try:
             for batch in reader.batches():
                 if args.json:
@@ -58,4 +69,7 @@ def add_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
     fmt.add_argument("--json", action="store_true", help="one JSON object per observation and line")
     p.add_argument("--collector", help="collector name to record in --json output")
     p.add_argument("--strict", action="store_true", help="treat any damaged record as an error (exit 1)")
+    p.add_argument("--safi", type=_safi_arg, default=None, metavar="SAFI",
+                   help="only routes of this subsequent address family: unicast (1) or multicast (2); "
+                        "default: with -m the routes bgpdump -m prints, with --json every route")
     p.add_argument("-q", "--quiet", action="store_true", help="no summary line on stderr")

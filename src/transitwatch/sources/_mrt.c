@@ -36,6 +36,7 @@ typedef struct {
     PyObject *atomic_aggregate;  /* bool */
     PyObject *aggregator;    /* str "AS IP" | None */
     PyObject *path_id;       /* int | None (ADD-PATH) */
+    PyObject *safi;          /* int | None: 1 unicast, 2 multicast (RFC 4760); None for state changes */
     PyObject *old_state;     /* int | None (state changes) */
     PyObject *new_state;     /* int | None */
     PyObject *originated;    /* int | None (RIB entries: originated time) */
@@ -45,11 +46,11 @@ typedef struct {
     PyObject *offset;        /* int, byte offset of the MRT record in the decompressed stream */
 } ObsObject;
 
-#define OBS_NFIELDS 22
+#define OBS_NFIELDS 23
 
 static const char *obs_field_names[OBS_NFIELDS] = {
     "time", "kind", "peer_ip", "peer_asn", "prefix", "as_path", "origin", "next_hop", "local_pref",
-    "med", "communities", "large_communities", "atomic_aggregate", "aggregator", "path_id",
+    "med", "communities", "large_communities", "atomic_aggregate", "aggregator", "path_id", "safi",
     "old_state", "new_state", "originated", "record_type", "collector", "source", "offset",
 };
 
@@ -72,6 +73,7 @@ static PyMemberDef obs_members[] = {
     M(atomic_aggregate, "True when ATOMIC_AGGREGATE is present."),
     M(aggregator, "AGGREGATOR as 'ASN IP' (AS4_AGGREGATOR merged), or None."),
     M(path_id, "ADD-PATH path identifier, or None."),
+    M(safi, "Subsequent address family of the route: 1 unicast, 2 multicast (RFC 4760); None for state changes."),
     M(old_state, "State changes: the BGP FSM state left (1..6)."),
     M(new_state, "State changes: the BGP FSM state entered (1..6)."),
     M(originated, "RIB entries: the time the route was originated (epoch seconds)."),
@@ -238,7 +240,12 @@ static const char *reason_names[R_NREASONS] = {
 };
 
 /* ---- small string cache: identical raw bytes -> the same str object (interning) ---------------- */
+#ifndef SCACHE_SIZE          /* the fuzz harness makes it and the first buffer small (fast runs) */
 #define SCACHE_SIZE 16384
+#endif
+#ifndef FIRST_BUFFER
+#define FIRST_BUFFER (1 << 20)
+#endif
 typedef struct { uint64_t h; uint32_t len; uint8_t *key; PyObject *val; } scache_entry;
 
 static uint64_t fnv1a(const uint8_t *p, size_t n, uint64_t h) {
@@ -343,6 +350,13 @@ typedef struct {
     int ann_mode;                        /* for the UPDATE being decoded: 0 all, 1 by prefix, 3 all + remember */
     PrefixSetObject *sticky;             /* prefixes seen in target routes: their later announcements pass */
     unsigned long long filtered;
+    int cur_safi;                        /* SAFI of the routes being emitted */
+    int safi_sel;                        /* emit only routes of this SAFI; 0: every SAFI; -1: as bgpdump */
+    unsigned long long safi_filtered;    /* routes left out by safi_sel */
+    unsigned long long unsup_safi[256];  /* NLRI blocks of SAFIs whose NLRI is not a plain prefix */
+    unsigned long long zero_run;         /* consecutive empty type-0 records (a file of zeros) */
+    int not_mrt;                         /* the input is not MRT data: parsing stopped */
+    int early_td;                        /* early RIS multi-entry TABLE_DUMP records seen */
 } DecoderObject;
 
 #define MAX_ERRORS 1000
@@ -679,9 +693,14 @@ static PyObject *make_as_path(DecoderObject *d, const attrs_t *a, int asn_len) {
     const path_t *use = &path_a;
     if (decode_path(a->aspath, a->aspath_len, asn_len, &path_a) < 0) return NULL; /* caller: bad attribute */
     if (asn_len == 2 && a->as4path && decode_path(a->as4path, a->as4path_len, 4, &path_b) == 0) {
-        int bad = 0;
-        for (int i = 0; i < path_b.nseg; i++) if (path_b.seg[i].type > 2) bad = 1;
-        if (!bad && path_count(&path_a) >= path_count(&path_b)) { merge_as4(&path_a, &path_b, &path_m); use = &path_m; }
+        /* RFC 6793 section 6: confederation segments of AS4_PATH are discarded and the rest is
+         * merged. (bgpdump drops the whole AS4_PATH instead and prints AS_TRANS, 23456: this is the
+         * one deliberate difference of `dump -m` from bgpdump; see docs/data.md.) */
+        int k = 0;
+        for (int i = 0; i < path_b.nseg; i++)
+            if (path_b.seg[i].type <= 2) path_b.seg[k++] = path_b.seg[i];
+        path_b.nseg = k;
+        if (path_count(&path_a) >= path_count(&path_b)) { merge_as4(&path_a, &path_b, &path_m); use = &path_m; }
     }
     static char buf[MAX_ASNS * 12];
     int n = format_path(use, buf, sizeof buf);
@@ -755,6 +774,12 @@ static int build_attrobjs(DecoderObject *d, const attrs_t *a, int asn_len, int u
 static int emit(DecoderObject *d, PyObject *time, PyObject *kind, PyObject *peer_ip, PyObject *peer_asn,
                 PyObject *prefix, const attrobjs_t *ao, PyObject *path_id, PyObject *record_type,
                 PyObject *offset, PyObject *originated) {
+    if (d->safi_sel > 0 && d->cur_safi != d->safi_sel) {
+        /* another SAFI's route: kept out (counted), e.g. multicast routes out of unicast state */
+        d->safi_filtered++;
+        Py_XDECREF(prefix); Py_XDECREF(path_id);
+        return 0;
+    }
     ObsObject *o = (ObsObject *)obs_type->tp_alloc(obs_type, 0);
     if (!o) { Py_XDECREF(prefix); Py_XDECREF(path_id); return -1; }
 #define SET(f, v) do { PyObject *_v = (v) ? (v) : Py_None; Py_INCREF(_v); o->f = _v; } while (0)
@@ -771,6 +796,7 @@ static int emit(DecoderObject *d, PyObject *time, PyObject *kind, PyObject *peer
         SET(aggregator, NULL);
     }
     o->path_id = path_id ? path_id : (Py_INCREF(Py_None), Py_None);
+    o->safi = PyLong_FromLong(d->cur_safi);   /* small ints are cached: no allocation */
     SET(old_state, NULL); SET(new_state, NULL); SET(originated, originated);
     SET(record_type, record_type); SET(collector, d->collector); SET(source, d->source);
     SET(offset, offset);
@@ -888,6 +914,23 @@ static PyObject *make_time(uint32_t ts, long usec, int et) {
 /* ---- record decoders: return 0 ok, -1 Python error, >0 skip reason + 1 ------------------------- */
 #define SKIP(r) return (r) + 1
 
+/* SAFIs whose NLRI is a plain prefix list (RFC 4760): unicast and multicast. Others (MPLS labels,
+ * VPN route distinguishers, flow specs...) have their own NLRI formats: they are counted by SAFI
+ * and not decoded, rather than misread as prefixes. */
+static int safi_plain(int safi) { return safi == 1 || safi == 2; }
+
+static const char *safi_name(int safi) {
+    switch (safi) {
+    case 3: return "unicast+multicast, deprecated"; case 4: return "MPLS labels";
+    case 5: return "multicast VPN"; case 64: return "tunnel"; case 65: return "VPLS";
+    case 66: return "MDT"; case 70: return "EVPN"; case 71: return "BGP-LS";
+    case 73: return "SR TE policy"; case 128: return "MPLS-labeled VPN";
+    case 129: return "multicast MPLS-labeled VPN"; case 132: return "route target constraint";
+    case 133: return "flow specification"; case 134: return "VPN flow specification";
+    default: return "unknown";
+    }
+}
+
 /* BGP4MP_ENTRY (subtype 2, deprecated; OpenBGPD's "table-mp" RIB dumps): one RIB entry with its
  * own next hop and prefix. bgpdump does not implement it; the routes are real, so we decode them. */
 static int decode_bgp4mp_entry(DecoderObject *d, uint32_t ts, const uint8_t *p, int len, PyObject *offset,
@@ -900,12 +943,15 @@ static int decode_bgp4mp_entry(DecoderObject *d, uint32_t ts, const uint8_t *p, 
     if (!iplen) { snprintf(detail, 64, "AFI %d", afi); SKIP(R_UNSUPPORTED_AFI); }
     const uint8_t *peer = p + 8;
     p += 8 + 2 * iplen;
-    if (end - p < 10) SKIP(R_MALFORMED);
+    /* time last changed (4), flags? (4), AFI (2), SAFI (1), next hop length (1): 12 bytes read */
+    if (end - p < 12) SKIP(R_MALFORMED);
     uint32_t changed = rd32(p + 4);
-    int pafi = rd16(p + 8);
+    int pafi = rd16(p + 8), psafi = p[10];
     int nhl = p[11];
     p += 12;
     if (p + nhl + 1 > end || (pafi != 1 && pafi != 2)) SKIP(R_MALFORMED);
+    if (!safi_plain(psafi)) { d->unsup_safi[psafi]++; return 0; }
+    d->cur_safi = psafi;
     const uint8_t *nh = p;
     p += nhl;
     int plen = p[0];
@@ -1013,14 +1059,32 @@ static int decode_bgp4mp(DecoderObject *d, uint32_t ts, int type, int subtype, c
     if (parse_attrs(at, alen, &A, 0) < 0) { snprintf(detail, 96, "%s", A.err); rc = R_BAD_ATTRIBUTE + 1; goto done; }
     PyObject *lbl = L_BGP4MP[et][local][addpath];
     int bad = 0;
+    unsigned long long off = PyLong_AsUnsignedLongLong(offset);
     /* withdrawals first, as bgpdump prints them */
+    d->cur_safi = 1;
     if (emit_nlri(d, wd, wlen, 1, addpath, time, K_WITHDRAW, pip, pas, NULL, lbl, offset, &bad) < 0) { rc = -1; goto done; }
-    if (A.has_mp_unreach && (A.mpu_afi == 1 || A.mpu_afi == 2)) {
-        if (emit_nlri(d, A.mpu_nlri, A.mpu_nlri_len, A.mpu_afi, addpath, time, K_WITHDRAW, pip, pas, NULL, lbl,
-                      offset, &bad) < 0) { rc = -1; goto done; }
+    if (A.has_mp_unreach) {
+        if (A.mpu_afi != 1 && A.mpu_afi != 2) {
+            char m[64]; snprintf(m, sizeof m, "MP_UNREACH_NLRI AFI %d SAFI %d", A.mpu_afi, A.mpu_safi);
+            add_error(d, off, R_UNSUPPORTED_AFI, m);
+        } else if (!safi_plain(A.mpu_safi)) {
+            d->unsup_safi[A.mpu_safi]++;
+        } else {
+            d->cur_safi = A.mpu_safi;
+            if (emit_nlri(d, A.mpu_nlri, A.mpu_nlri_len, A.mpu_afi, addpath, time, K_WITHDRAW, pip, pas, NULL, lbl,
+                          offset, &bad) < 0) { rc = -1; goto done; }
+        }
     }
     int has_v4 = nlri_len > 0;
-    int has_mp = A.has_mp_reach && (A.mp_afi == 1 || A.mp_afi == 2) && A.mp_nlri_len > 0;
+    int has_mp = A.has_mp_reach && A.mp_nlri_len > 0;
+    if (has_mp && A.mp_afi != 1 && A.mp_afi != 2) {
+        char m[64]; snprintf(m, sizeof m, "MP_REACH_NLRI AFI %d SAFI %d", A.mp_afi, A.mp_safi);
+        add_error(d, off, R_UNSUPPORTED_AFI, m);
+        has_mp = 0;
+    } else if (has_mp && !safi_plain(A.mp_safi)) {
+        d->unsup_safi[A.mp_safi]++;
+        has_mp = 0;
+    }
     d->ann_mode = !d->filter_on ? 0 : path_selected(d, &A, asn_len) ? 3 : 1;
     if (d->ann_mode == 1) {
         if (has_v4 && !nlri_any_selected(d, nlri, nlri_len, 1, addpath)) has_v4 = 0;
@@ -1029,6 +1093,7 @@ static int decode_bgp4mp(DecoderObject *d, uint32_t ts, int type, int subtype, c
     if (has_v4 || has_mp) {
         attrobjs_t O;
         if (has_v4) {
+            d->cur_safi = 1;
             if (build_attrobjs(d, &A, asn_len, 0, &O) < 0) {
                 attrobjs_clear(&O);
                 if (PyErr_Occurred()) { rc = -1; goto done; }
@@ -1039,6 +1104,7 @@ static int decode_bgp4mp(DecoderObject *d, uint32_t ts, int type, int subtype, c
             if (r < 0) { rc = -1; goto done; }
         }
         if (has_mp) {
+            d->cur_safi = A.mp_safi;
             if (build_attrobjs(d, &A, asn_len, 1, &O) < 0) {
                 attrobjs_clear(&O);
                 if (PyErr_Occurred()) { rc = -1; goto done; }
@@ -1096,9 +1162,10 @@ static int decode_rib(DecoderObject *d, uint32_t ts, int subtype, const uint8_t 
     if (base == 6) {                              /* RIB_GENERIC: AFI, SAFI, NLRI */
         if (end - p < 4) SKIP(R_MALFORMED);
         afi = rd16(p); safi = p[2]; p += 3;
-        if ((afi != 1 && afi != 2) || (safi != 1 && safi != 2)) {
+        if (afi != 1 && afi != 2) {
             snprintf(detail, 64, "RIB_GENERIC AFI %d SAFI %d", afi, safi); SKIP(R_UNSUPPORTED_AFI);
         }
+        if (!safi_plain(safi)) { d->unsup_safi[safi]++; return 0; }
     } else {
         afi = (base == 2 || base == 3) ? 1 : 2;
         safi = (base == 2 || base == 4) ? 1 : 2;
@@ -1112,6 +1179,13 @@ static int decode_rib(DecoderObject *d, uint32_t ts, int subtype, const uint8_t 
     p += 1 + nbytes;
     int count = rd16(p); p += 2;
     if (count && !d->have_peer_index) { Py_DECREF(pfx); SKIP(R_NO_PEER_INDEX); }
+    d->cur_safi = safi;
+    if (d->safi_sel < 0 && safi != 1) {
+        /* as bgpdump -m: it prints BGP4MP multicast routes but not TABLE_DUMP_V2 multicast entries */
+        d->safi_filtered += (unsigned long long)count;
+        Py_DECREF(pfx);
+        return 0;
+    }
     PyObject *time = PyFloat_FromDouble((double)ts);
     PyObject *lbl = addpath ? L_TABLE_DUMP2_AP : L_TABLE_DUMP2;
     int rc = 0;
@@ -1185,6 +1259,7 @@ static int decode_table_dump(DecoderObject *d, uint32_t ts, int subtype, const u
     PyObject *og = PyLong_FromUnsignedLong(orig);
     PyObject *pfx = prefix_str(pfxb, plen, afi);
     int rc = 0;
+    d->cur_safi = 1;  /* TABLE_DUMP has no SAFI: its subtypes are the unicast tables */
     if (!time || !pip || !pasn || !og || !pfx) { Py_XDECREF(pfx); rc = -1; }
     else rc = emit(d, time, K_RIB, pip, pasn, pfx, &O, NULL, L_TABLE_DUMP, offset, og);
     attrobjs_clear(&O);
@@ -1234,6 +1309,7 @@ static int decode_legacy_bgp(DecoderObject *d, uint32_t ts, int subtype, const u
     PyObject *pasn = PyLong_FromUnsignedLong(pas);
     int bad = 0, rc = 0;
     attrobjs_t O; memset(&O, 0, sizeof O);
+    d->cur_safi = 1;
     if (emit_nlri(d, wd, wlen, 1, 0, time, K_WITHDRAW, pip, pasn, NULL, L_BGP, offset, &bad) < 0) rc = -1;
     else if (at + alen < end) {
         if (build_attrobjs(d, &A, 2, 0, &O) < 0) rc = PyErr_Occurred() ? -1 : R_BAD_ATTRIBUTE + 1;
@@ -1261,6 +1337,7 @@ static int known_type(int type, int subtype) {
 }
 
 #define MAX_RECORD (16u * 1024u * 1024u)
+#define ZERO_RUN 16   /* empty type-0 records in a row that make input "not MRT" (192 bytes) */
 
 /* A header that could start a record: known type, sane length, time near the last one seen. */
 static int plausible_header(DecoderObject *d, const uint8_t *h) {
@@ -1273,7 +1350,56 @@ static int plausible_header(DecoderObject *d, const uint8_t *h) {
     return 1;
 }
 
-static int decode_record(DecoderObject *d, const uint8_t *h, unsigned long long off) {
+/* Early RIS RIB dumps (rrc00, 1999 to about 2001) pack many TABLE_DUMP entries into one record:
+ * after the header come the view and sequence numbers once, then entry after entry, and the header's
+ * length counts the entries but not those 4 bytes. Such a record is recognised from its bytes: the
+ * entries that start after view and sequence end exactly `length` bytes later. A record laid out as
+ * RFC 6396 says (one entry, length counting view and sequence) never passes this walk: its entry
+ * ends 4 bytes before that point, and no entry fits in 4 bytes. Returns the number of entries
+ * (0: not this layout, or not all of the record is in `avail` yet). */
+static int td_multi_entries(const uint8_t *h, size_t avail) {
+    uint32_t length = rd32(h + 8);
+    int subtype = rd16(h + 6);
+    int iplen = (subtype == 1 || subtype == 3) ? 4 : (subtype == 2 || subtype == 4) ? 16 : 0;
+    int asn_len = subtype >= 3 ? 4 : 2;
+    if (!iplen || avail < 16 + (size_t)length) return 0;
+    const uint8_t *p = h + 16, *end = h + 16 + length;
+    /* prefix, prefix length, status, originated, peer address, peer AS, attribute length */
+    long fixed = iplen + 1 + 1 + 4 + iplen + asn_len + 2;
+    int n = 0;
+    while (p < end) {
+        if (end - p < fixed) return 0;
+        p += fixed + rd16(p + fixed - 2);
+        if (p > end) return 0;
+        n++;
+    }
+    return n;
+}
+
+static int decode_table_dump(DecoderObject *d, uint32_t ts, int subtype, const uint8_t *p, int len,
+                             PyObject *offset, char *detail);
+
+/* Decodes the entries of an early RIS multi-entry TABLE_DUMP record (see td_multi_entries). Each
+ * entry is decoded as a one-entry record whose view and sequence are the 4 bytes before it (they are
+ * not used), so both layouts share one entry decoder. */
+static int decode_td_multi(DecoderObject *d, uint32_t ts, int subtype, const uint8_t *body, uint32_t length,
+                           PyObject *offset, unsigned long long off) {
+    int iplen = (subtype == 1 || subtype == 3) ? 4 : 16, asn_len = subtype >= 3 ? 4 : 2;
+    long fixed = iplen + 1 + 1 + 4 + iplen + asn_len + 2;
+    const uint8_t *p = body + 4, *end = body + 4 + length;
+    d->early_td++;
+    while (end - p >= fixed) {
+        long size = fixed + rd16(p + fixed - 2);
+        char detail[128] = "";
+        int rc = decode_table_dump(d, ts, subtype, p - 4, (int)(4 + size), offset, detail);
+        if (rc < 0) return -1;
+        if (rc > 0) add_error(d, off + (unsigned long long)(p - body) + 12, rc - 1, detail);
+        p += size;
+    }
+    return 0;
+}
+
+static int decode_record(DecoderObject *d, const uint8_t *h, unsigned long long off, int multi) {
     uint32_t ts = rd32(h), length = rd32(h + 8);
     int type = rd16(h + 4), subtype = rd16(h + 6);
     const uint8_t *body = h + 12;
@@ -1293,7 +1419,10 @@ static int decode_record(DecoderObject *d, const uint8_t *h, unsigned long long 
         if (subtype == 1) rc = decode_peer_index(d, body, (int)length);
         else rc = decode_rib(d, ts, subtype, body, (int)length, offset, detail);
         break;
-    case 12: rc = decode_table_dump(d, ts, subtype, body, (int)length, offset, detail); break;
+    case 12:
+        if (multi) rc = decode_td_multi(d, ts, subtype, body, length, offset, off);
+        else rc = decode_table_dump(d, ts, subtype, body, (int)length, offset, detail);
+        break;
     case 5: rc = decode_legacy_bgp(d, ts, subtype, body, (int)length, offset, detail); break;
     default: break;  /* non-BGP MRT types carry no routes */
     }
@@ -1304,6 +1433,7 @@ static int decode_record(DecoderObject *d, const uint8_t *h, unsigned long long 
 
 /* Parses every complete record in buf[pos:len]. `final`: no more data will come. */
 static int run(DecoderObject *d, int final) {
+    if (!d->buf) return 0;   /* nothing fed yet (NULL + 0 is undefined behaviour in C) */
     while (1) {
         size_t avail = d->len - d->pos;
         const uint8_t *h = d->buf + d->pos;
@@ -1348,13 +1478,32 @@ static int run(DecoderObject *d, int final) {
         }
         uint32_t length = rd32(h + 8);
         int type = rd16(h + 4), subtype = rd16(h + 6);
+        if (type == 0 && length == 0) {
+            /* Empty records of the deprecated type 0 in a run are zeros, not MRT: a file of them
+             * is not MRT data (stop at once, even for a 2 GB sparse file); in the middle of a
+             * file they are damage to skip. */
+            if (++d->zero_run >= ZERO_RUN) {
+                if (d->records + 1 == d->zero_run) { d->not_mrt = 1; return 0; }
+                add_error(d, off, R_BAD_HEADER, "a run of empty type-0 records (zeros)");
+                d->zero_run = 0;
+                d->resyncing = 1; d->resync_from = off; d->pos++;
+                continue;
+            }
+        } else d->zero_run = 0;
         if (!known_type(type, subtype) || length > MAX_RECORD) {
             char det[80]; snprintf(det, sizeof det, "type %d subtype %d length %u", type, subtype, length);
             add_error(d, off, R_BAD_HEADER, det);
             d->resyncing = 1; d->resync_from = off; d->pos++;
             continue;
         }
-        if (avail < 12 + (size_t)length) {
+        size_t reclen = 12 + (size_t)length;
+        int multi = 0;
+        if (type == 12) {
+            /* a TABLE_DUMP record may be an early RIS multi-entry one, 4 bytes longer: wait for them */
+            if (avail < 16 + (size_t)length && !final) return 0;
+            if (td_multi_entries(h, avail) > 0) { multi = 1; reclen += 4; }
+        }
+        if (avail < reclen) {
             if (final) {
                 char det[96]; snprintf(det, sizeof det, "record of %u bytes, only %zu left", length, avail - 12);
                 add_error(d, off, R_TRUNCATED_RECORD, det);
@@ -1362,15 +1511,16 @@ static int run(DecoderObject *d, int final) {
             }
             return 0;
         }
-        d->bytes += 12 + length;
-        if (decode_record(d, h, off) < 0) return -1;
+        d->bytes += reclen;
+        if (decode_record(d, h, off, multi) < 0) return -1;
         uint32_t ts = rd32(h);
         if (ts > d->last_ts || d->last_ts == 0) d->last_ts = ts;
-        d->pos += 12 + length;
+        d->pos += reclen;
     }
 }
 
 static PyObject *dec_feed_impl(DecoderObject *d, const uint8_t *data, size_t n, int final) {
+    if (d->not_mrt) return PyList_New(0);
     if (n) {
         if (d->pos > 0 && d->pos == d->len) { d->base += d->pos; d->pos = d->len = 0; }
         if (d->len + n > d->cap) {
@@ -1380,8 +1530,11 @@ static PyObject *dec_feed_impl(DecoderObject *d, const uint8_t *data, size_t n, 
                 d->base += d->pos; d->len -= d->pos; d->pos = 0;
             }
             if (d->len + n > d->cap) {
-                size_t cap = d->cap ? d->cap : 1 << 20;
+                size_t cap = d->cap ? d->cap : FIRST_BUFFER;
                 while (cap < d->len + n) cap *= 2;
+#ifdef EXACT_BUFFER
+                cap = d->len + n;   /* fuzzing: no slack after the data, so any overread is caught */
+#endif
                 uint8_t *nb = PyMem_Realloc(d->buf, cap);
                 if (!nb) return PyErr_NoMemory();
                 d->buf = nb; d->cap = cap;
@@ -1423,15 +1576,37 @@ static PyObject *dec_stats(DecoderObject *d, void *closure) {
         PyDict_SetItem(types, k, v);
         Py_DECREF(k); Py_DECREF(v);
     }
+    PyObject *unsup = PyDict_New();
+    for (int i = 0; i < 256; i++) {
+        if (!d->unsup_safi[i]) continue;
+        char k[80]; snprintf(k, sizeof k, "SAFI %d (%s)", i, safi_name(i));
+        PyObject *v = PyLong_FromUnsignedLongLong(d->unsup_safi[i]);
+        PyDict_SetItemString(unsup, k, v);
+        Py_DECREF(v);
+    }
     PyObject *first = d->records ? PyFloat_FromDouble(d->first_time) : (Py_INCREF(Py_None), Py_None);
     PyObject *last = d->records ? PyFloat_FromDouble(d->last_time) : (Py_INCREF(Py_None), Py_None);
-    return Py_BuildValue("{sKsKsKsKsKsKsNsNsNsN}", "records", d->records, "routes", d->routes, "bytes", d->bytes,
-                         "errors", d->nerrors, "addpath_guessed", d->addpath_guessed, "filtered", d->filtered,
-                         "first_time", first, "last_time", last, "skipped", skipped, "record_types", types);
+    return Py_BuildValue("{sKsKsKsKsKsKsNsNsNsNsKsNsisK}", "records", d->records, "routes", d->routes,
+                         "bytes", d->bytes, "errors", d->nerrors, "addpath_guessed", d->addpath_guessed,
+                         "filtered", d->filtered, "first_time", first, "last_time", last, "skipped", skipped,
+                         "record_types", types, "safi_filtered", d->safi_filtered, "unsupported", unsup,
+                         "not_mrt", d->not_mrt, "early_table_dump", (unsigned long long)d->early_td);
 }
 
 static PyObject *dec_errors(DecoderObject *d, void *closure) { Py_INCREF(d->errors); return d->errors; }
 static PyObject *dec_offset(DecoderObject *d, void *closure) { return PyLong_FromUnsignedLongLong(d->base + d->pos); }
+static PyObject *dec_not_mrt(DecoderObject *d, void *closure) { return PyBool_FromLong(d->not_mrt); }
+
+static PyObject *dec_select_safi(DecoderObject *d, PyObject *arg) {
+    long v = PyLong_AsLong(arg);
+    if (v == -1 && PyErr_Occurred()) return NULL;
+    if (v < -1 || v > 255) {
+        PyErr_SetString(PyExc_ValueError, "SAFI must be 0 (every SAFI), -1 (as bgpdump) or 1 to 255");
+        return NULL;
+    }
+    d->safi_sel = (int)v;
+    Py_RETURN_NONE;
+}
 
 static int dec_init(DecoderObject *d, PyObject *args, PyObject *kwds) {
     static char *kw[] = {"source", "collector", NULL};
@@ -1503,6 +1678,10 @@ static PyMethodDef dec_methods[] = {
      "or whose prefix was seen before in such a route (`seen`, a PrefixSet shared across files: a "
      "target route replaced by another path must reach the state). RIB entries, withdrawals and "
      "state changes always pass."},
+    {"select_safi", (PyCFunction)dec_select_safi, METH_O,
+     "select_safi(safi): emit only routes of this SAFI (1 unicast, 2 multicast); 0 emits every SAFI; "
+     "-1 what bgpdump -m prints (every SAFI but TABLE_DUMP_V2 multicast entries). "
+     "The others are counted in stats['safi_filtered']."},
     {"feed", (PyCFunction)dec_feed, METH_O,
      "feed(data) -> list[Observation]: decode every complete record; keeps the incomplete tail."},
     {"finish", (PyCFunction)dec_finish, METH_NOARGS,
@@ -1514,6 +1693,7 @@ static PyGetSetDef dec_getset[] = {
     {"stats", (getter)dec_stats, NULL, "Counts: records, routes, bytes, errors, skipped by reason.", NULL},
     {"errors", (getter)dec_errors, NULL, "List of (offset, message) for damaged input (first 1000).", NULL},
     {"offset", (getter)dec_offset, NULL, "Stream offset of the first unparsed byte.", NULL},
+    {"not_mrt", (getter)dec_not_mrt, NULL, "True once the input showed it is not MRT data (decoding stopped).", NULL},
     {NULL}
 };
 

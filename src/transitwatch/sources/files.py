@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import PurePath
 
-from transitwatch.observation import Observation
+from transitwatch.observation import SAFI_UNICAST, Observation
 from transitwatch.sources.mrt import MrtReader, RouteFilter, first_record_time
 from transitwatch.state.coverage import Coverage, FileSpan
 from transitwatch.times import iso_utc
@@ -85,6 +85,7 @@ def read_files(
     notices: list[str] | None = None,
     progress: FileProgress | None = None,
     route_filter: RouteFilter | None = None,
+    safi: int | None = SAFI_UNICAST,
 ) -> Iterator[Observation]:
     """Observations of all ``paths`` merged into one stream in time order.
 
@@ -94,7 +95,8 @@ def read_files(
     called after every decoded chunk. ``route_filter`` (e.g. ``Target.route_filter()``) drops, in
     the decoder, announcements that cannot concern the watched target. Unreadable files raise
     ``MrtError``/``OSError`` with a one-line message naming the file. Among records with equal
-    times, RIB dumps come first.
+    times, RIB dumps come first. ``safi``: unicast routes only (1, the default), multicast only
+    (2, to study those apart: they are another routing table), or every route (None).
     """
     notes: list[str] = notices if notices is not None else []
     path_list = [os.fspath(p) for p in paths]
@@ -113,7 +115,7 @@ def read_files(
         if os.path.isdir(p):
             raise IsADirectoryError(f"{p}: is a directory, not an MRT file")
     stream = ObservationStream()
-    batches = _merged(unique, collector, notes, progress, route_filter, stream)
+    batches = _merged(unique, collector, notes, progress, route_filter, stream, safi)
     stream._it = itertools.chain.from_iterable(batches)
     return stream
 
@@ -165,6 +167,7 @@ def _merged(
     paths: list[str], collector: str | None, notes: list[str], progress: FileProgress | None,
     route_filter: RouteFilter | None = None,
     stream: ObservationStream | None = None,
+    safi: int | None = SAFI_UNICAST,
 ) -> Iterator[list[Observation]]:
     total = len(paths)
     counters = {"observations": 0, "done": 0}
@@ -193,7 +196,8 @@ def _merged(
     def open_stream(index: int) -> tuple[list[Observation], int, Iterator[list[Observation]]] | None:
         path = paths[index]
         named_collector, _ = collector_and_time_from_name(path)
-        it = batches(MrtReader(path, collector=collector or named_collector or "", route_filter=route_filter))
+        it = batches(MrtReader(path, collector=collector or named_collector or "", route_filter=route_filter,
+                               safi=safi))
         first = next(it, None)
         if first is None:
             notes.append(f"{path}: no observations")

@@ -21,10 +21,10 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 import transitwatch.sources._mrt as _mrt
-from transitwatch.observation import Observation
+from transitwatch.observation import SAFI_UNICAST, Observation
 
 CHUNK_SIZE = 1 << 18
 
@@ -71,6 +71,10 @@ class DecodeStats:
     filtered: int = 0
     first_time: float | None = None
     last_time: float | None = None
+    #: routes of another SAFI than the one asked for (e.g. multicast when reading unicast), left out
+    safi_filtered: int = 0
+    #: NLRI blocks not decoded, by kind ("SAFI 128 (MPLS-labeled VPN)"): valid BGP, not IP prefixes
+    unsupported: dict[str, int] = field(default_factory=dict)
 
     @property
     def damaged(self) -> bool:
@@ -81,6 +85,11 @@ class DecodeStats:
         line = f"{self.path}: {self.records:,} records, {self.routes:,} routes"
         if self.skipped:
             line += "; skipped: " + ", ".join(f"{n:,} {why}" for why, n in sorted(self.skipped.items()))
+        if self.unsupported:
+            kinds = sorted(self.unsupported.items())
+            line += "; not decoded: " + ", ".join(f"{n:,} {kind} NLRI" for kind, n in kinds)
+        if self.safi_filtered:
+            line += f"; {self.safi_filtered:,} routes of other SAFIs left out"
         if self.fatal:
             line += f"; {self.fatal}"
         return line
@@ -93,6 +102,8 @@ class DecodeStats:
             "routes": self.routes,
             "bytes": self.bytes,
             "skipped": dict(self.skipped),
+            "unsupported": dict(self.unsupported),
+            "safi_filtered": self.safi_filtered,
             "damage": [{"offset": d.offset, "message": d.message} for d in self.damage],
             "fatal": self.fatal,
         }
@@ -143,8 +154,11 @@ def _decompressed_chunks(raw: IO[bytes], path: str, kind: str, chunk: int) -> It
     dec = new()
     consumed = 0          # compressed bytes handed to decompressors so far
     data = b""
+    out = b""
     while True:
-        if not data:
+        # zlib may hold output of input it already took when `chunk` stopped it: ask for it
+        # before reading more (a full chunk out means there may be more).
+        if not data and not (kind == "gzip" and len(out) == chunk):
             data = raw.read(chunk // 4)
             if not data:
                 break
@@ -152,7 +166,9 @@ def _decompressed_chunks(raw: IO[bytes], path: str, kind: str, chunk: int) -> It
         try:
             if kind == "gzip":
                 out = dec.decompress(data, chunk)
-                data = dec.unconsumed_tail
+                # At the end of a member zlib leaves the bytes after it in both unused_data and
+                # unconsumed_tail: only unused_data is used below, or they would be fed twice.
+                data = b"" if dec.eof else dec.unconsumed_tail
             else:
                 out = dec.decompress(data, chunk)
                 data = b""
@@ -166,8 +182,9 @@ def _decompressed_chunks(raw: IO[bytes], path: str, kind: str, chunk: int) -> It
             yield out
         if dec.eof:
             # another gzip member / bzip2 stream may follow; trailing zero padding is common
-            rest = dec.unused_data + data
+            rest = dec.unused_data
             data = b""
+            out = b""
             while not rest.strip(b"\x00"):
                 rest = raw.read(chunk // 4)
                 if not rest:
@@ -212,6 +229,10 @@ class MrtReader:
 
     ``collector`` names the route collector (RIS/RouteViews file names are parsed by
     :mod:`transitwatch.sources.files`); ``strict`` turns any damage into :class:`MrtError`.
+    ``safi``: yield only routes of this subsequent address family, 1 (unicast, the default: what
+    routing state, metrics and the store hold) or 2 (multicast, to study those); None yields every
+    route the file holds; ``"bgpdump"`` the routes ``bgpdump -m`` prints (it prints multicast
+    BGP4MP routes but not TABLE_DUMP_V2 multicast entries). State changes are always yielded.
     After iteration, :attr:`stats` holds counts of records and routes, and what was skipped.
     Iterating raises :class:`MrtError` only when nothing at all can be read (missing file,
     not MRT) or, with ``strict``, at the first damage.
@@ -220,8 +241,10 @@ class MrtReader:
     def __init__(
         self, path: str | os.PathLike[str], *, collector: str | None = None, strict: bool = False,
         chunk_size: int = CHUNK_SIZE, route_filter: RouteFilter | None = None,
+        safi: int | Literal["bgpdump"] | None = SAFI_UNICAST,
     ) -> None:
         self.path = os.fspath(path)
+        self.safi = safi
         self.route_filter = route_filter
         self.collector = collector or ""
         self.strict = strict
@@ -246,14 +269,21 @@ class MrtReader:
             decoder = _mrt.Decoder(path, self.collector)
             if self.route_filter is not None:
                 decoder.set_filter(*self.route_filter._c_args(), self.route_filter.seen)
+            decoder.select_safi(-1 if self.safi == "bgpdump" else self.safi or 0)
             seen_errors = 0
             try:
                 for data in _decompressed_chunks(raw, path, kind, self.chunk_size):
                     batch = decoder.feed(data)
+                    if decoder.not_mrt:
+                        self._update(decoder)
+                        raise MrtError(path, "not an MRT file (it starts with a run of empty type-0 "
+                                       "records: zeros, not MRT data)", 0)
                     seen_errors = self._check(decoder, seen_errors)
                     if batch:
                         yield batch
             except MrtError as exc:
+                if decoder.not_mrt:
+                    raise
                 # damaged compression: keep what was decoded, report the rest
                 self.stats.fatal = exc.message + (f" at byte offset {exc.offset}" if exc.offset else "")
                 batch = decoder.finish()
@@ -286,6 +316,8 @@ class MrtReader:
         st.records, st.routes, st.bytes = s["records"], s["routes"], s["bytes"]
         st.filtered = s["filtered"]
         st.first_time, st.last_time = s["first_time"], s["last_time"]
+        st.safi_filtered = s["safi_filtered"]
+        st.unsupported = dict(s["unsupported"])
         st.skipped = dict(s["skipped"])
         st.record_types = dict(s["record_types"])
         st.damage = [Damage(o, m) for o, m in decoder.errors]
@@ -316,13 +348,14 @@ def first_record_time(path: str | os.PathLike[str]) -> float | None:
 
 def read_mrt(
     path: str | os.PathLike[str], *, collector: str | None = None, strict: bool = False,
-    route_filter: RouteFilter | None = None,
+    route_filter: RouteFilter | None = None, safi: int | None = SAFI_UNICAST,
 ) -> Iterator[Observation]:
-    """All observations of one MRT file (plain, gzip, bzip2 or xz), in file order.
+    """All observations of one MRT file (plain, gzip, bzip2 or xz), in file order; unicast routes
+    only unless ``safi`` says otherwise (see :class:`MrtReader`).
 
     Use :class:`MrtReader` directly to see the statistics and damage reports afterwards.
     """
-    return iter(MrtReader(path, collector=collector, strict=strict, route_filter=route_filter))
+    return iter(MrtReader(path, collector=collector, strict=strict, route_filter=route_filter, safi=safi))
 
 
 def format_bgpdump(observations: list[Observation]) -> bytes:

@@ -9,9 +9,14 @@ Mapping:
   second form one dump: a PEER_INDEX_TABLE listing every (peer_ip, peer_asn) of the dump, then one
   RIB_IPV4_UNICAST / RIB_IPV6_UNICAST record per run of consecutive observations with the same
   prefix (give a prefix's entries together, as RIB dumps do, to get one record per prefix), one RIB
-  entry per observation. Observations with a ``path_id`` go to the ADD-PATH subtypes (RFC 8050).
+  entry per observation. Observations with a ``path_id`` go to the ADD-PATH subtypes (RFC 8050),
+  multicast ones (``safi`` 2) to the RIB_*_MULTICAST subtypes.
+  ``rib_format="table_dump"`` writes the older TABLE_DUMP records instead (RFC 6396 4.2: one entry
+  per record, 2-byte ASNs), and ``rib_format="table_dump_early_ris"`` the layout of the first RIS
+  collector (1999 to about 2001): consecutive entries of the same second packed into one record
+  (at most 256), view and sequence once, and a header length that leaves those 4 bytes out.
 * ``announce`` / ``withdraw`` become BGP4MP_MESSAGE_AS4 records, one BGP UPDATE each (IPv4 in the
-  classic fields, IPv6 in MP_REACH_NLRI / MP_UNREACH_NLRI); ``state`` becomes
+  classic fields, IPv6 and multicast (``safi`` 2) in MP_REACH_NLRI / MP_UNREACH_NLRI); ``state`` becomes
   BGP4MP_STATE_CHANGE_AS4. With ``extended_time=True`` a fractional ``time`` is written as
   BGP4MP_ET with microseconds; otherwise times are truncated to whole seconds.
 
@@ -35,14 +40,22 @@ from typing import IO, Any, cast
 
 from transitwatch.observation import ANNOUNCE, RIB, STATE, WITHDRAW, Observation
 
-__all__ = ["MrtWriter", "write_mrt"]
+__all__ = ["RIB_FORMATS", "MrtWriter", "write_mrt"]
 
 # MRT types and subtypes (RFC 6396, RFC 8050).
 _TABLE_DUMP_V2 = 13
 _BGP4MP = 16
 _BGP4MP_ET = 17
 _PEER_INDEX_TABLE = 1
-_RIB_SUBTYPE = {(4, False): 2, (6, False): 4, (4, True): 8, (6, True): 10}
+#: RIB subtype by (IP version, ADD-PATH, SAFI): RIB_IPV4_UNICAST 2, RIB_IPV4_MULTICAST 3, ...
+_RIB_SUBTYPE = {
+    (4, False, 1): 2, (4, False, 2): 3, (6, False, 1): 4, (6, False, 2): 5,
+    (4, True, 1): 8, (4, True, 2): 9, (6, True, 1): 10, (6, True, 2): 11,
+}
+_TABLE_DUMP = 12
+_TABLE_DUMP_SUBTYPE = {4: 1, 6: 2}  # AFI_IPv4, AFI_IPv6 (2-byte ASNs)
+_EARLY_RIS_ENTRIES = 256
+RIB_FORMATS = ("table_dump_v2", "table_dump", "table_dump_early_ris")
 _BGP4MP_STATE_CHANGE_AS4 = 5
 _BGP4MP_MESSAGE_AS4 = 4
 _BGP4MP_MESSAGE_AS4_ADDPATH = 9
@@ -72,6 +85,7 @@ _BGP_MARKER = b"\xff" * 16
 _BGP_UPDATE = 2
 _AFI = {4: 1, 6: 2}
 _SAFI_UNICAST = 1
+_SAFIS = (1, 2)  # unicast, multicast: the SAFIs whose NLRI is a plain prefix list
 _MAX_U32 = 0xFFFFFFFF
 _MAX_RIB_ENTRIES = 0xFFFF
 _FLUSH_BYTES = 1 << 20
@@ -148,20 +162,26 @@ def _asns(text: str, path: str) -> list[int]:
     return asns
 
 
-def _segment(kind: int, asns: list[int]) -> bytes:
-    return struct.pack(f">BB{len(asns)}I", kind, len(asns), *asns)
+def _segment(kind: int, asns: list[int], width: int = 4) -> bytes:
+    return struct.pack(f">BB{len(asns)}{'I' if width == 4 else 'H'}", kind, len(asns), *asns)
 
 
 @lru_cache(maxsize=65536)
-def _as_path_body(path: str) -> bytes:
-    """AS_PATH attribute body with 4-byte ASNs, from bgpdump notation (``1 2 {3,4} (5 6) [7,8]``)."""
+def _as_path_body(path: str, width: int = 4) -> bytes:
+    """AS_PATH attribute body with 4-byte (or, ``width=2``, 2-byte) ASNs, from bgpdump notation
+    (``1 2 {3,4} (5 6) [7,8]``)."""
     segments: list[bytes] = []
     sequence: list[int] = []
+
+    def segment(kind: int, asns: list[int]) -> bytes:
+        if width == 2 and any(asn > 0xFFFF for asn in asns):
+            raise ValueError(f"as_path {path!r}: a 4-byte AS number does not fit a 2-byte ASN record")
+        return _segment(kind, asns, width)
 
     def end_sequence(kind: int = _AS_SEQUENCE) -> None:
         # A segment holds at most 255 ASNs; longer sequences continue in the next segment.
         for start in range(0, len(sequence), 255):
-            segments.append(_segment(kind, sequence[start : start + 255]))
+            segments.append(segment(kind, sequence[start : start + 255]))
         sequence.clear()
 
     position = 0
@@ -182,7 +202,7 @@ def _as_path_body(path: str) -> bytes:
         members = _asns(as_set if as_set is not None else confed_set, path)
         if len(members) > 255:
             raise ValueError(f"as_path {path!r}: a set of {len(members)} ASNs does not fit one segment")
-        segments.append(_segment(_AS_SET if as_set is not None else _AS_CONFED_SET, members))
+        segments.append(segment(_AS_SET if as_set is not None else _AS_CONFED_SET, members))
     end_sequence()
     return b"".join(segments)
 
@@ -214,14 +234,14 @@ def _large_communities_body(text: Any) -> bytes:
     return struct.pack(f">{len(values)}I", *values)
 
 
-def _aggregator_body(text: Any) -> bytes:
+def _aggregator_body(text: Any, width: int = 4) -> bytes:
     parts = text.split() if isinstance(text, str) else []
-    if len(parts) != 2 or not parts[0].isdigit() or int(parts[0]) > _MAX_U32:
-        raise ValueError(f"aggregator {text!r} is not 'ASN IPv4-address'")
+    if len(parts) != 2 or not parts[0].isdigit() or int(parts[0]) > (_MAX_U32 if width == 4 else 0xFFFF):
+        raise ValueError(f"aggregator {text!r} is not 'ASN IPv4-address' ({width}-byte ASN)")
     version, address = _ip(parts[1], "aggregator")
     if version != 4:
         raise ValueError(f"aggregator {text!r} is not 'ASN IPv4-address'")
-    return struct.pack(">I", int(parts[0])) + address
+    return struct.pack(">I" if width == 4 else ">H", int(parts[0])) + address
 
 
 @lru_cache(maxsize=65536)
@@ -235,8 +255,10 @@ def _attribute_blocks(
     aggregator: Any,
     communities: Any,
     large_communities: Any,
+    width: int = 4,
 ) -> tuple[bytes, bytes]:
-    """The encoded path attributes before and after MP_REACH_NLRI (type 14), in type-code order.
+    """The encoded path attributes before and after MP_REACH_NLRI (type 14), in type-code order;
+    ``width``: the ASN size of the record (2 for TABLE_DUMP and BGP4MP_MESSAGE).
 
     Cached: a table's routes share a few hundred thousand distinct attribute sets at most.
     """
@@ -248,7 +270,7 @@ def _attribute_blocks(
     if as_path is not None:
         if not isinstance(as_path, str):
             raise ValueError(f"as_path {as_path!r} is not a string")
-        low.append(_attribute(_TRANSITIVE, _ATTR_AS_PATH, _as_path_body(as_path)))
+        low.append(_attribute(_TRANSITIVE, _ATTR_AS_PATH, _as_path_body(as_path, width)))
     if next_hop_v4 is not None:
         low.append(_attribute(_TRANSITIVE, _ATTR_NEXT_HOP, next_hop_v4))
     if med is not None:
@@ -259,7 +281,7 @@ def _attribute_blocks(
     if atomic_aggregate:
         low.append(_attribute(_TRANSITIVE, _ATTR_ATOMIC_AGGREGATE, b""))
     if aggregator is not None:
-        low.append(_attribute(_OPTIONAL | _TRANSITIVE, _ATTR_AGGREGATOR, _aggregator_body(aggregator)))
+        low.append(_attribute(_OPTIONAL | _TRANSITIVE, _ATTR_AGGREGATOR, _aggregator_body(aggregator, width)))
     if communities is not None:
         low.append(_attribute(_OPTIONAL | _TRANSITIVE, _ATTR_COMMUNITIES, _communities_body(communities)))
     high = b""
@@ -267,6 +289,13 @@ def _attribute_blocks(
         body = _large_communities_body(large_communities)
         high = _attribute(_OPTIONAL | _TRANSITIVE, _ATTR_LARGE_COMMUNITIES, body)
     return b"".join(low), high
+
+
+def _safi(obs: Observation) -> int:
+    safi = _SAFI_UNICAST if obs.safi is None else obs.safi
+    if safi not in _SAFIS:
+        raise ValueError(f"safi {obs.safi!r} is not unicast (1) or multicast (2)")
+    return int(safi)
 
 
 def _route_parts(obs: Observation) -> tuple[int, bytes, int | None, bytes | None]:
@@ -283,17 +312,20 @@ def _route_parts(obs: Observation) -> tuple[int, bytes, int | None, bytes | None
     return version, nlri, path_id, next_hop
 
 
-def _attributes(obs: Observation, version: int, next_hop: bytes | None) -> tuple[bytes, bytes]:
+def _attributes(obs: Observation, version: int, next_hop: bytes | None, width: int = 4,
+                mp_next_hop: bool = False) -> tuple[bytes, bytes]:
+    """``mp_next_hop``: the next hop goes into MP_REACH_NLRI (IPv6, multicast), not NEXT_HOP."""
     return _attribute_blocks(
         obs.origin,
         obs.as_path,
-        next_hop if version == 4 else None,
+        next_hop if version == 4 and not mp_next_hop else None,
         obs.med,
         obs.local_pref,
         bool(obs.atomic_aggregate),
         obs.aggregator,
         obs.communities,
         obs.large_communities,
+        width,
     )
 
 
@@ -348,8 +380,11 @@ class MrtWriter:
         local_asn: int = 12654,
         local_ip: str | None = None,
         extended_time: bool = False,
+        rib_format: str = "table_dump_v2",
     ) -> None:
         """``compression``: None infers it from the suffix (.gz, .bz2), or "gzip", "bz2", "none".
+        ``rib_format``: how ``rib`` observations are written, one of :data:`RIB_FORMATS` (see the
+        module docstring).
         ``bgp_id`` and ``view_name`` go into each PEER_INDEX_TABLE. ``local_asn``/``local_ip`` are
         the collector's side in BGP4MP records; ``local_ip`` replaces the default of its own address
         family (193.0.4.28 for IPv4 peers, 2001:7f8::1 for IPv6 peers).
@@ -367,6 +402,13 @@ class MrtWriter:
             version, packed = _ip(local_ip, "local_ip")
             self._local_ip[version] = packed
         self._extended_time = extended_time
+        if rib_format not in RIB_FORMATS:
+            raise ValueError(f"rib_format {rib_format!r} is not one of {', '.join(RIB_FORMATS)}")
+        self._rib_format = rib_format
+        # TABLE_DUMP (v1): the sequence number, and the early RIS record being filled
+        self._td_sequence = 0
+        self._td_key: tuple[int, int] | None = None
+        self._td_entries: list[bytes] = []
         self._stream, self._raw = _open_output(path, compression)
         self._pending = bytearray()
         self._records = 0
@@ -378,7 +420,7 @@ class MrtWriter:
         self._peer_entries: list[bytes] = []
         self._spool: IO[bytes] | None = None
         self._dump_records = 0
-        self._rib_key: tuple[Any, bool] | None = None
+        self._rib_key: tuple[Any, bool, int] | None = None
         self._rib_head = b""
         self._rib_entries: list[bytes] = []
 
@@ -455,27 +497,30 @@ class MrtWriter:
 
     def _write_update(self, obs: Observation) -> None:
         version, nlri, path_id, next_hop = _route_parts(obs)
+        safi = _safi(obs)
+        # IPv4 unicast in the classic UPDATE fields; IPv6 and multicast in MP_(UN)REACH_NLRI
+        classic = version == 4 and safi == _SAFI_UNICAST
         if path_id is not None:
             nlri = struct.pack(">I", path_id) + nlri
         withdrawn = b""
         attributes = b""
         announced = b""
         if obs.kind == WITHDRAW:
-            if version == 4:
+            if classic:
                 withdrawn = nlri
             else:
-                mp_unreach = struct.pack(">HB", _AFI[6], _SAFI_UNICAST) + nlri
+                mp_unreach = struct.pack(">HB", _AFI[version], safi) + nlri
                 attributes = _attribute(_OPTIONAL, _ATTR_MP_UNREACH_NLRI, mp_unreach)
         else:
             if next_hop is None:
                 # BGP requires one (RFC 4271 5.1.3, RFC 4760); bgpdump misreads an empty MP next hop.
                 raise ValueError(f"next_hop is missing; an announcement of {obs.prefix} needs one")
-            low, high = _attributes(obs, version, next_hop)
-            if version == 4:
+            low, high = _attributes(obs, version, next_hop, mp_next_hop=not classic)
+            if classic:
                 attributes = low + high
                 announced = nlri
             else:
-                mp_head = struct.pack(">HBB", _AFI[6], _SAFI_UNICAST, len(next_hop))
+                mp_head = struct.pack(">HBB", _AFI[version], safi, len(next_hop))
                 mp_reach = mp_head + next_hop + b"\x00" + nlri
                 attributes = low + _attribute(_OPTIONAL, _ATTR_MP_REACH_NLRI, mp_reach) + high
         length = 19 + 2 + len(withdrawn) + 2 + len(attributes) + len(announced)
@@ -504,8 +549,12 @@ class MrtWriter:
     # -- TABLE_DUMP_V2 ---------------------------------------------------------------------------------
 
     def _write_rib(self, obs: Observation) -> None:
+        if self._rib_format != "table_dump_v2":
+            self._write_table_dump(obs)
+            return
         seconds, _ = _split_time(obs.time)
         version, nlri, path_id, next_hop = _route_parts(obs)
+        safi = _safi(obs)
         low, high = _attributes(obs, version, next_hop)
         if version == 6 and next_hop is not None:
             # RFC 6396 4.3.4: in RIB entries MP_REACH_NLRI holds only the next hop length and address.
@@ -529,11 +578,11 @@ class MrtWriter:
             peer_type = 0x02 | (0x01 if peer_version == 6 else 0)  # AS4 always; IPv6 address flag
             self._peer_entries.append(struct.pack(">B4s", peer_type, peer_id) + peer_ip
                                       + struct.pack(">I", obs.peer_asn))
-        key = (obs.prefix, path_id is not None)
+        key = (obs.prefix, path_id is not None, safi)
         if key != self._rib_key or len(self._rib_entries) == _MAX_RIB_ENTRIES:
             self._end_rib_record()
             self._rib_key = key
-            self._rib_head = bytes((_RIB_SUBTYPE[version, path_id is not None],)) + nlri
+            self._rib_head = bytes((_RIB_SUBTYPE[version, path_id is not None, safi],)) + nlri
         entry = struct.pack(">HI", peer_index, originated)
         if path_id is not None:
             entry += struct.pack(">I", path_id)
@@ -555,8 +604,60 @@ class MrtWriter:
         self._rib_entries.clear()
         self._rib_key = None
 
+    # -- TABLE_DUMP (v1), and the early RIS multi-entry layout -----------------------------------------
+
+    def _write_table_dump(self, obs: Observation) -> None:
+        seconds, _ = _split_time(obs.time)
+        version, nlri, path_id, next_hop = _route_parts(obs)
+        if path_id is not None:
+            raise ValueError(f"path_id {obs.path_id!r}: TABLE_DUMP records have no ADD-PATH identifier")
+        if _safi(obs) != _SAFI_UNICAST:
+            raise ValueError(f"safi {obs.safi!r}: TABLE_DUMP records hold unicast routes only")
+        peer_version, peer_ip = _ip(obs.peer_ip, "peer_ip")
+        if peer_version != version:
+            raise ValueError(f"peer_ip {obs.peer_ip!r}: TABLE_DUMP peers and prefixes share a family")
+        peer_asn = _u32(obs.peer_asn, "peer_asn")
+        if peer_asn > 0xFFFF:
+            raise ValueError(f"peer_asn {peer_asn}: TABLE_DUMP records have 2-byte AS numbers")
+        low, high = _attributes(obs, version, next_hop, width=2)
+        if version == 6 and next_hop is not None:
+            mp_reach = struct.pack(">HBB", _AFI[6], _SAFI_UNICAST, len(next_hop)) + next_hop + b"\x00"
+            low += _attribute(_OPTIONAL, _ATTR_MP_REACH_NLRI, mp_reach)
+        attributes = low + high
+        if len(attributes) > 0xFFFF:
+            raise ValueError(f"the RIB entry's attributes would be {len(attributes)} bytes, more than 65535")
+        originated = seconds if obs.originated is None else _u32(obs.originated, "originated")
+        _, address = _ip(obs.prefix.partition("/")[0], "prefix")
+        entry = b"".join((
+            address, struct.pack(">BBI", nlri[0], 1, originated), peer_ip,  # status 1: unused, always 1
+            struct.pack(">HH", peer_asn, len(attributes)), attributes,
+        ))
+        subtype = _TABLE_DUMP_SUBTYPE[version]
+        if self._rib_format == "table_dump":
+            self._emit(self._table_dump_record(seconds, subtype, entry, len(entry) + 4))
+            return
+        if self._td_key != (seconds, subtype) or len(self._td_entries) == _EARLY_RIS_ENTRIES:
+            self._end_td_record()
+            self._td_key = (seconds, subtype)
+        self._td_entries.append(entry)
+
+    def _table_dump_record(self, seconds: int, subtype: int, entries: bytes, length: int) -> bytes:
+        view_sequence = struct.pack(">HH", 0, self._td_sequence)
+        self._td_sequence = (self._td_sequence + 1) & 0xFFFF
+        return _mrt_header(seconds, _TABLE_DUMP, subtype, length) + view_sequence + entries
+
+    def _end_td_record(self) -> None:
+        """Write the early RIS record being filled: its length leaves out view and sequence."""
+        if not self._td_entries or self._td_key is None:
+            return
+        entries = b"".join(self._td_entries)
+        self._emit(self._table_dump_record(self._td_key[0], self._td_key[1], entries, len(entries)))
+        self._td_entries.clear()
+        self._td_key = None
+
     def _end_dump(self) -> None:
         """Write the open dump: its PEER_INDEX_TABLE, then the RIB records spooled so far."""
+        self._end_td_record()
         if self._dump_time is None:
             return
         self._end_rib_record()
@@ -588,6 +689,7 @@ def write_mrt(
     local_asn: int = 12654,
     local_ip: str | None = None,
     extended_time: bool = False,
+    rib_format: str = "table_dump_v2",
 ) -> int:
     """Write ``observations`` to an MRT file at ``path``, in order; return the number of MRT records.
 
@@ -603,6 +705,7 @@ def write_mrt(
         local_asn=local_asn,
         local_ip=local_ip,
         extended_time=extended_time,
+        rib_format=rib_format,
     ) as writer:
         for obs in observations:
             writer.write(obs)

@@ -36,7 +36,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from transitwatch.observation import ANNOUNCE, ESTABLISHED, STATE, WITHDRAW, Observation
+from transitwatch.observation import ANNOUNCE, ESTABLISHED, SAFI_UNICAST, STATE, WITHDRAW, Observation
 
 __all__ = [
     "MAX_DEPTH",
@@ -203,6 +203,7 @@ def _update(data: Mapping[str, Any], source: str, offset: int | None,
         "collector": _host(data),
         "source": source,
         "offset": offset,
+        "safi": SAFI_UNICAST,  # RIS Live streams the collectors' IPv4/IPv6 unicast routes only
     }
     out = [Observation(kind=WITHDRAW, prefix=_prefix(p), **common) for p in _list(data, "withdrawals")]
     announcements = _list(data, "announcements")
@@ -279,7 +280,7 @@ def _bgpkit_elems(message: Mapping[str, Any], source: str, offset: int | None,
             "peer_ip": _address(elem.get("peer_ip"), "peer"),
             "peer_asn": _asn(elem.get("peer_asn")), "prefix": _prefix(elem.get("prefix")),
             "record_type": RECORD_TYPE, "collector": _host(meta), "source": source,
-            "offset": offset,
+            "offset": offset, "safi": SAFI_UNICAST,
         }
         if kind == ANNOUNCE:
             communities = []
