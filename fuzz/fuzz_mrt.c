@@ -1,0 +1,62 @@
+/*
+ * libFuzzer harness for the C core of the MRT decoder (src/transitwatch/sources/_mrt.c).
+ *
+ * The decoder builds Python objects, so the harness embeds CPython and includes the extension's
+ * source directly (one translation unit: the sanitizers see every read of the record parser).
+ * Each input is fed to a fresh Decoder in pieces whose size comes from the input's first byte, so
+ * records also cross chunk boundaries at arbitrary places; the observations are then formatted
+ * as bgpdump -m lines, which exercises the formatter on whatever the parser produced.
+ *
+ * Built by `make fuzz` (clang, -fsanitize=fuzzer,address,undefined); seeds come from
+ * fuzz/seeds.py (records of every real file in ../shared/data).
+ */
+/* A small string cache and first buffer: each run builds a fresh Decoder, and a buffer of exactly
+ * the bytes fed lets AddressSanitizer flag a read one byte past a record at the end of the data. */
+#define SCACHE_SIZE 64
+#define FIRST_BUFFER 64
+#define EXACT_BUFFER 1
+#include "../src/transitwatch/sources/_mrt.c"
+
+static PyObject *fz_module;
+
+int LLVMFuzzerInitialize(int *argc, char ***argv) {
+    (void)argc; (void)argv;
+    /* Python's own allocator hides heap overflows from AddressSanitizer: use malloc. */
+    setenv("PYTHONMALLOC", "malloc", 1);
+    Py_InitializeEx(0);
+    fz_module = PyInit__mrt();
+    if (!fz_module) { PyErr_Print(); abort(); }
+    return 0;
+}
+
+static void fz_consume(PyObject *list) {
+    if (!list) { PyErr_Clear(); return; }
+    PyObject *out = format_bgpdump(NULL, list);
+    if (!out) PyErr_Clear();
+    Py_XDECREF(out);
+    Py_DECREF(list);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    size_t chunk = 1 << 20;
+    if (size > 0) {
+        /* first byte: 0 = the whole input at once, else pieces of 1..255 * 7 bytes */
+        if (data[0]) chunk = (size_t)data[0] * 7;
+        data++; size--;
+    }
+    PyObject *dec = PyObject_CallFunction((PyObject *)&DecoderType, "ss", "fuzz", "fz");
+    if (!dec) { PyErr_Print(); abort(); }
+    for (size_t off = 0; off < size; off += chunk) {
+        size_t n = size - off < chunk ? size - off : chunk;
+        /* a private copy of exactly n bytes: a read past it is a real overflow, not luck */
+        PyObject *b = PyBytes_FromStringAndSize((const char *)data + off, (Py_ssize_t)n);
+        fz_consume(dec_feed((DecoderObject *)dec, b));
+        Py_DECREF(b);
+    }
+    fz_consume(dec_finish((DecoderObject *)dec, NULL));
+    PyObject *st = dec_stats((DecoderObject *)dec, NULL);
+    if (!st) PyErr_Clear();
+    Py_XDECREF(st);
+    Py_DECREF(dec);
+    return 0;
+}
