@@ -87,8 +87,8 @@ def arrow_schema() -> pyarrow.Schema:
 
     types = {
         "time": pa.timestamp("us", tz="UTC"), "peer_asn": pa.int64(), "local_pref": pa.int64(),
-        "med": pa.int64(), "atomic_aggregate": pa.bool_(), "path_id": pa.int64(), "safi": pa.uint8(),
-        "old_state": pa.int8(), "new_state": pa.int8(), "originated": pa.int64(), "offset": pa.int64(),
+        "med": pa.int64(), "atomic_aggregate": pa.bool_(), "path_id": pa.int64(), "safi": pa.int64(),
+        "old_state": pa.int64(), "new_state": pa.int64(), "originated": pa.int64(), "offset": pa.int64(),
     }
     return pa.schema([pa.field(name, types.get(name, pa.string())) for name in Observation.FIELDS])
 

@@ -244,23 +244,9 @@ class Routes(Result):
         return {"observations": observations, "notices": list(self.notices)}
 
     def to_arrow(self) -> pyarrow.Table:
-        import pyarrow as pa
+        from transitwatch.observation import to_arrow
 
-        names = list(Observation.FIELDS)
-        columns: dict[str, list[Any]] = {n: [] for n in names}
-        appends = [columns[n].append for n in names]
-        for obs in self:
-            for append, value in zip(appends, obs.fields(), strict=True):
-                append(value)
-        arrays = {}
-        for name in names:
-            if name == "time":
-                arrays[name] = pa.array([int(round(t * 1e6)) for t in columns[name]], type=pa.int64()).cast(
-                    pa.timestamp("us", tz="UTC")
-                )
-            else:
-                arrays[name] = pa.array(columns[name])
-        return pa.table(arrays)
+        return to_arrow(self)  # the observation schema, safi included, whatever the rows hold
 
     def _summary(self) -> str:
         return f"routes of {self.source!r} ({'no filter' if self.query.empty else 'filtered'}; lazy)"
