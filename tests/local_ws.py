@@ -6,6 +6,7 @@ count, or one per connection; kept in ``received`` with all later ones), then se
 a str is sent as a text message, ``DROP`` aborts the TCP connection without a close frame,
 ``CLOSE`` closes cleanly (code 1001), ``PAUSE`` waits 50 ms, ``COLLECT`` keeps what the client
 sends until it has been quiet for 200 ms.
+A :class:`Wait` item holds the script until its threading.Event is set (the test says when).
 After the last script item the connection stays open until the client leaves.
 """
 
@@ -24,6 +25,13 @@ DROP = object()
 CLOSE = object()
 PAUSE = object()
 COLLECT = object()
+
+
+class Wait:
+    """A script item: wait (at most ``timeout`` s) until ``event`` is set, then go on."""
+
+    def __init__(self, event: threading.Event, timeout: float = 20.0) -> None:
+        self.event, self.timeout = event, timeout
 
 
 class LocalWebsocketServer:
@@ -61,6 +69,9 @@ class LocalWebsocketServer:
             if item is CLOSE:
                 await ws.close(1001, "going away")
                 return
+            if isinstance(item, Wait):
+                await asyncio.get_running_loop().run_in_executor(None, item.event.wait, item.timeout)
+                continue
             if item is PAUSE:
                 await asyncio.sleep(0.05)
                 continue

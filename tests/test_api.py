@@ -54,7 +54,12 @@ def test_upstreams_same_shape_as_cli_json(client: TestClient, demo: tuple[Path, 
 def test_events_for_a_target_a_country_and_all_watched(
     client: TestClient, demo: tuple[Path, list[Path]]
 ) -> None:
-    body = client.get("/api/events", params={"target": KP, "tz": "Asia/Pyongyang"}).json()
+    every = client.get("/api/events", params={"target": KP}).json()
+    # Every detector's events, not only upstream changes (the session going down in the demo).
+    assert {"new_upstream", "vantage_point_lost"} <= {e["type"] for e in every["events"]}
+    assert all("/" not in e.get("source", "") for event in every["events"] for e in event.get("evidence", []))
+    body = client.get("/api/events", params={"target": KP, "tz": "Asia/Pyongyang",
+                                             "type": "new_upstream,lost_upstream"}).json()
     # the same as the CLI's, except that evidence names its file, not where the server keeps it
     expected = scrub_paths(changes_of(KP, read_files(demo[1])).to_dict("Asia/Pyongyang"))
     assert all("/" not in e["source"] for event in body["events"] for e in event["evidence"])

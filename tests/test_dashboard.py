@@ -67,7 +67,8 @@ def test_dashboard_draws_chart_events_and_countries(server: str, tmp_path: Path)
     html = dom.stdout
     assert 'data-ready="1"' in html and 'data-countries="1"' in html
     assert 'class="uplot' in html and "<canvas" in html          # the chart was drawn
-    assert html.count('class="event"') == 1                       # KP's new upstream
+    assert html.count('class="event"') == 2                       # KP's new upstream, a session down
+    assert "vantage point lost" in html
     assert "AS20485" in html and "2017-10-01 09:08:00 UTC" in html
     assert "2017-10-01 17:38:00+08:30" in html                    # Pyongyang time, UTC+8:30 then
     assert "updates.20171001.0905.gz @" in html                   # evidence: file and offset

@@ -26,7 +26,10 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from transitwatch.api import params as P
+from transitwatch.api import schemas
+from transitwatch.api.events import all_events, events_page
 from transitwatch.api.flight import Busy, Gate, SingleFlight
+from transitwatch.api.live_api import install_live_routes
 from transitwatch.api.security import DEFAULT_ALLOWED_HOSTS, SecurityMiddleware
 from transitwatch.registry import Registry, UnknownCountryError, normalise_country
 from transitwatch.state.target import Target
@@ -51,8 +54,10 @@ def _static_dir() -> str:
 class _Service:
     """The store, the registry and caches shared by the request handlers (thread-safe)."""
 
-    def __init__(self, db: str | os.PathLike[str], registry: Registry | None, gate: Gate) -> None:
-        self.store = Store(db, read_only=True)
+    def __init__(self, db: str | os.PathLike[str], registry: Registry | None, gate: Gate,
+                 store: Store | None = None) -> None:
+        # A store owned by this process (serve --live writes it): read through its own connection.
+        self.store = store.reader() if store is not None else Store(db, read_only=True)
         self._registry = registry
         self._lock = threading.Lock()
         self.gate = gate
@@ -130,6 +135,9 @@ def create_app(
     workers: int = 4,
     deadline: float = 20.0,
     max_pending: int = 64,
+    store: Store | None = None,
+    live: Any = None,
+    token: str | None = None,
 ) -> FastAPI:
     """The FastAPI application serving the database at ``db`` (opened read-only now: a missing
     or foreign file raises :class:`~transitwatch.store.StoreError`). ``registry``: AS names and
@@ -140,9 +148,16 @@ def create_app(
     are answered (``"*"``: any); answers are computed in ``workers`` threads, once for identical
     concurrent requests, and cached; a request waiting longer than ``deadline`` seconds, or
     arriving when ``max_pending`` answers are being computed, gets 503 with ``Retry-After``.
+
+    ``store``: the database already open in this process (``serve`` owns it), read through its
+    own connection; ``live``: the :class:`~transitwatch.live.service.LiveService` writing it
+    (cached answers are dropped after each of its writes; ``/api/stream`` follows it); ``token``:
+    what ``POST /api/ingest`` requires (see :mod:`transitwatch.api.live_api`).
     """
     gate = Gate(workers=workers, deadline=deadline, max_pending=max_pending)
-    service = _Service(db, registry, gate)
+    service = _Service(db, registry, gate, store)
+    if live is not None:
+        live.on_change.append(service.invalidate)
     app = FastAPI(
         title="transitwatch",
         description="Who connects a network or a country to the Internet, and when that changed: "
@@ -282,9 +297,28 @@ def create_app(
         key = ("timeline", cc or (tgt.label if tgt else ""), start, end, buckets)
         return await service.answer(key, compute)
 
-    @app.get("/api/events", summary="Upstream events with evidence")
+    @app.get("/api/upstreams", summary="A target's upstreams at one moment (?target=)",
+             responses={200: {"model": schemas.UpstreamsAnswer}})
+    async def upstreams_query(target: str = Query(..., max_length=P.MAX_TEXT),
+                              at: str | None = Query(None, max_length=64),
+                              tz: str | None = Query(None, max_length=64)) -> dict[str, Any]:
+        return await upstreams(target=target, at=at, tz=tz)
+
+    @app.get("/api/timeline", summary="Peers seeing the target through each upstream, over time (?target=)",
+             responses={200: {"model": schemas.TimelineAnswer}})
+    async def timeline_query(target: str = Query(..., max_length=P.MAX_TEXT),
+                             from_: str | None = Query(None, alias="from", max_length=64),
+                             to: str | None = Query(None, max_length=64),
+                             buckets: int = Query(120, ge=1, le=MAX_BUCKETS)) -> dict[str, Any]:
+        return await timeline(target=target, from_=from_, to=to, buckets=buckets)
+
+    @app.get("/api/events", summary="Events with evidence: every type (upstream, outage, origin, "
+                                     "more-specific, vantage point lost)",
+             responses={200: {"model": schemas.EventsAnswer}})
     async def events(target: str | None = Query(None, max_length=P.MAX_TEXT),
                      country: str | None = Query(None, max_length=8),
+                     type_: str | None = Query(None, alias="type", max_length=200,
+                                               description="comma-separated event types (default: all)"),
                      from_: str | None = Query(None, alias="from", max_length=64),
                      to: str | None = Query(None, max_length=64),
                      tz: str | None = Query(None, max_length=64), min_peers: int = Query(2, ge=1, le=1000),
@@ -294,6 +328,7 @@ def create_app(
                      offset: int = Query(0, ge=0, le=P.MAX_OFFSET)) -> dict[str, Any]:
         start, end = P.time_param(from_, "from"), P.time_param(to, "to")
         zone_arg = P.tz_param(tz)
+        types = frozenset(t.strip() for t in type_.split(",") if t.strip()) if type_ else None
         if target and country:
             raise HTTPException(400, "give target or country, not both")
         lo = start if start is not None else float("-inf")
@@ -326,25 +361,27 @@ def create_app(
                 view = service.view(tgt)
                 if not view.spans:
                     raise HTTPException(404, f"no route to {tgt} in the database")
-                changes = upstream_changes(view, min_peers=min_peers, min_duration=min_duration)
                 zone_name = zone_name or service.zone_of(tgt)
-                _window(changes, lo, hi)
-                total = len(changes.events)
-                changes.events = changes.events[offset:offset + limit]
-                out = changes.to_dict(zone_name)
+                found = all_events(view, min_peers, min_duration)
+                out, total = events_page(found, set(types) if types else None, lo, hi, limit, offset,
+                                         zone_name)
                 for event in out["events"]:
-                    event["upstream_name"] = service.registry.as_info(event["upstream"]).name
+                    if isinstance(event.get("upstream"), int):
+                        event["upstream_name"] = service.registry.as_info(event["upstream"]).name
             else:
                 page = q.stored_events(service.store, start=start, end=end, limit=limit, offset=offset,
                                        tz=zone_name)
                 out = page.to_dict()
+                if types:
+                    out["events"] = [e for e in out["events"] if e.get("type") in types]
                 for event in out["events"]:
-                    event["upstream_name"] = service.registry.as_info(event["upstream"]).name
+                    if isinstance(event.get("upstream"), int):
+                        event["upstream_name"] = service.registry.as_info(event["upstream"]).name
                 total = page.total
             out.update({"total": total, "limit": limit, "offset": offset, "timezone_used": zone_name})
             return out
 
-        key = ("events", cc, tgt.label if tgt else None, start, end, zone_arg, min_peers, min_duration,
+        key = ("events", cc, tgt.label if tgt else None, types, start, end, zone_arg, min_peers, min_duration,
                limit, offset)
         return await service.answer(key, compute)
 
@@ -363,6 +400,7 @@ def create_app(
         return await service.answer(("countries", when, limit, offset), compute)
 
     static = _static_dir()
+    install_live_routes(app, service, live, token)
     app.mount("/static", StaticFiles(directory=static), name="static")
 
     @app.get("/docs", include_in_schema=False)

@@ -236,5 +236,13 @@ def _open_store(path: Path, *, read_only: bool) -> Any:
     try:
         return Store(path, read_only=read_only)
     except StoreError as exc:
+        from transitwatch.live.service import read_lock
+
+        owner = read_lock(path)
+        if owner is not None and "cannot open" in str(exc):
+            # One process owns a database while it serves it: say who, and how to reach it.
+            raise UserError(f"{path} is in use by 'transitwatch serve' (pid {owner.get('pid')}): ask it at "
+                            f"{owner.get('url')}/api/... (e.g. /api/upstreams?target=...), "
+                            "or stop it") from None
         raise UserError(str(exc)) from None
 

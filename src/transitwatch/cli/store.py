@@ -32,11 +32,16 @@ class _IngestProgress:
 def _cmd_ingest(args: argparse.Namespace) -> int:
     import json
 
+    from transitwatch.cli.serve import hand_over_ingest
     from transitwatch.sources.mrt import MrtError
     from transitwatch.state.target import TargetError
     from transitwatch.store import StoreError, ingest
     from transitwatch.times import parse_duration
 
+    if args.files:
+        handed = hand_over_ingest(args)  # a running `serve` owns the database: it ingests them
+        if handed is not None:
+            return handed
     try:
         min_duration = parse_duration(args.min_duration)
     except ValueError as exc:
@@ -111,15 +116,9 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from transitwatch.api.server import serve
+    from transitwatch.cli.serve import cmd_serve
 
-    if args.host not in ("127.0.0.1", "localhost", "::1"):
-        print(f"transitwatch: warning: serving on {args.host}: anyone who can reach this address can "
-              "read the database (the API is read-only, without authentication)", file=sys.stderr)
-    with _open_store(args.db, read_only=True):
-        pass  # a clear error now for a missing or foreign database, before the server starts
-    serve(args.db, host=args.host, port=args.port, allow_hosts=args.allow_host or ())
-    return 0
+    return cmd_serve(args)
 
 
 def add_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
@@ -166,17 +165,29 @@ def add_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
     p.add_argument("--json", action="store_true", help="print the written paths as JSON")
 
     p = add("serve", _cmd_serve,
-            "Serve the HTTP API and the web dashboard for a database (read-only).",
+            "Serve the HTTP API and the dashboard; with --live, follow RIS Live into the database too.",
             "examples:\n"
             "  transitwatch serve --db kp.duckdb              # http://127.0.0.1:8047/\n"
-            "  transitwatch serve --db kp.duckdb --port 9000\n\n"
-            "JSON endpoints: /api/upstreams/{target}?at=, /api/events?target=&country=&from=&to=,\n"
-            "/api/timeline/{target}?from=&to=, /api/countries; OpenAPI docs at /docs. Binds to\n"
-            "127.0.0.1 unless --host says otherwise (with a warning: there is no authentication).\n"
-            "The database is opened read-only; stop the server before ingesting into it.")
+            "  transitwatch serve --db kp.duckdb --live AS131279 175.45.176.0/22\n"
+            "  transitwatch serve --db kp.duckdb --live --config examples/alerts.toml --port 9000\n"
+            "  transitwatch serve --db kp.duckdb --live AS131279 rrc00/bview.20171001.0800.gz  # seeded\n\n"
+            "One process owns the database: it serves the API and the dashboard and, with --live,\n"
+            "follows RIS Live for the targets, writes what arrives (one short transaction per batch:\n"
+            "a kill -9 loses nothing committed; a restart goes on without duplicates), runs the\n"
+            "detectors and sends alerts (--config channels) when an event begins and when it ends,\n"
+            "each once, also across restarts. A disconnection, or the time the server was down, is a\n"
+            "gap: backfilled from the RIS update archive (--archive-url mirrors) when reachable,\n"
+            "recorded as a gap otherwise (/api/coverage). 'transitwatch ingest FILES --db' while it\n"
+            "runs hands the files to it. The dashboard updates itself (/api/stream, server-sent events).\n\n"
+            "JSON endpoints: /api/upstreams?target=&at=, /api/events?target=&type=&from=&to=,\n"
+            "/api/timeline?target=&from=&to=, /api/coverage?from=&to=, /api/countries, /api/live,\n"
+            "/api/stream; the path forms take prefixes too (/api/upstreams/175.45.176.0/22). OpenAPI\n"
+            "docs at /docs. Binds to 127.0.0.1 unless --host says otherwise (with a warning: there is\n"
+            "no authentication).")
     _add_db_arg(p)
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8047, help="port (default 8047)")
+    from transitwatch.cli.serve import add_serve_args
+
+    add_serve_args(p)
     p.add_argument("--allow-host", action="append", metavar="NAME",
                    help="also answer requests for this Host name (repeatable; default: only the bound "
                         "address and 127.0.0.1/localhost, against DNS rebinding; '*' for any, behind a "

@@ -533,6 +533,7 @@ class AlertDispatcher:
             "source": "transitwatch",
             "record": "alert",
             "type": event.type,
+            "phase": event.phase,
             "target": event.target,
             "subject": event.subject,
             "time": iso_utc(event.emitted_at),
@@ -540,7 +541,9 @@ class AlertDispatcher:
             "uncertain": event.uncertain,
             "event": event.to_dict(self.tz),
         }
-        key = (event.type, event.target, event.subject)
+        # An event's end is its own alert: not de-duplicated against its onset.
+        key = (event.type if event.phase == "onset" else f"{event.type}:{event.phase}", event.target,
+               event.subject)
         for channel, limits in zip(self.channels, self._limits, strict=True):
             cfg = channel.config
             if cfg.events and event.type not in cfg.events:

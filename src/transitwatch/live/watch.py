@@ -251,6 +251,8 @@ class WatchEvent:
     uncertain: str | None = None
     target_name: str | None = None
     names: dict[int, str] = field(default_factory=dict)
+    #: "onset" (the event began) or "end" (it ended: an outage's recovery...), for alerts on both.
+    phase: str = "onset"
 
     @property
     def type(self) -> str:
@@ -279,6 +281,7 @@ class WatchEvent:
             out["upstream_name"] = self.names[up]
         out["emitted_at"] = iso_utc(self.emitted_at)
         out["uncertain"] = self.uncertain
+        out["phase"] = self.phase
         return out
 
     def summary(self, tz: str | None = None) -> str:
@@ -303,6 +306,9 @@ class WatchEvent:
 
             head, _ = event_line(ev, tz)
             text = f"{ev.type}: {who} " + head[len(ev.type):].strip()
+        if self.phase == "end":
+            end = getattr(ev, "end", None)
+            text = f"ended{' ' + when(end) if end is not None else ''}: {text}"
         if self.uncertain:
             text += f" [uncertain: {self.uncertain}]"
         return text

@@ -156,6 +156,14 @@ class Store:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def reader(self) -> Store:
+        """Another handle on this open database for reading threads, with its own connection
+        (one process owns the file; ``serve`` reads through this while the live feed writes)."""
+        other = object.__new__(Store)
+        other.path, other.read_only = self.path, True
+        other.con = self.con.cursor()
+        return other
+
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A cursor for one thread (DuckDB connections are not shared between threads)."""
         return self.con.cursor()

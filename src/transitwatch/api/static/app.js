@@ -4,6 +4,8 @@
 const PALETTE = ["#5fb3ff", "#f5b94a", "#3ecf8e", "#ff6b6b", "#b48cff", "#4dd4d4", "#ff9f5a", "#e67ab8",
   "#9ccc65", "#c0c8d8"];
 const state = { chart: null, target: null, summary: null };
+const EVENT_COLOURS = { new_upstream: "#3ecf8e", lost_upstream: "#ff6b6b", outage: "#ff4d4d",
+  partial_outage: "#ff9f5a", origin_change: "#b48cff", more_specific: "#e67ab8", vantage_point_lost: "#8b96ad" };
 
 function $(sel) { return document.querySelector(sel); }
 function el(tag, attrs = {}, ...children) {
@@ -137,7 +139,9 @@ function renderTimeline(line, events) {
       fill: PALETTE[i % 10] + "22", paths: uPlot.paths.stepped({ align: 1 }),
     })),
   ];
-  const marks = (events && events.events || []).map((e) => ({ t: epoch(e.onset), type: e.type, up: e.upstream }));
+  const marks = (events && events.events || []).map((e) => ({ t: epoch(e.onset), type: e.type, up: e.upstream,
+    label: e.type === "new_upstream" ? `+AS${e.upstream}` : e.type === "lost_upstream" ? `−AS${e.upstream}`
+      : e.type.replace(/_/g, " ") }));
   const width = Math.max(320, $("#chart").clientWidth || 900);
   const opts = {
     width, height: 300, series,
@@ -159,14 +163,14 @@ function renderTimeline(line, events) {
         for (const m of marks) {
           const x = u.valToPos(m.t, "x", true);
           if (x < u.bbox.left || x > u.bbox.left + u.bbox.width) continue;
-          ctx.strokeStyle = m.type === "new_upstream" ? "#3ecf8e" : "#ff6b6b";
+          ctx.strokeStyle = EVENT_COLOURS[m.type] || "#c0c8d8";
           ctx.lineWidth = 2 * devicePixelRatio;
           ctx.setLineDash([6 * devicePixelRatio, 4 * devicePixelRatio]);
           ctx.beginPath(); ctx.moveTo(x, u.bbox.top); ctx.lineTo(x, u.bbox.top + u.bbox.height); ctx.stroke();
           ctx.setLineDash([]);
           ctx.fillStyle = ctx.strokeStyle;
           ctx.font = `${11 * devicePixelRatio}px system-ui, sans-serif`;
-          ctx.fillText(`${m.type === "new_upstream" ? "+" : "−"}AS${m.up}`, x + 4 * devicePixelRatio, u.bbox.top + 12 * devicePixelRatio);
+          ctx.fillText(m.label, x + 4 * devicePixelRatio, u.bbox.top + 12 * devicePixelRatio);
         }
         ctx.restore();
       }],
@@ -200,9 +204,14 @@ function renderEvents(r, error) {
   if (error) { box.append(el("div", { class: "error" }, error)); $("#events-count").textContent = ""; return; }
   const events = r.events || [];
   $("#events-count").textContent = `${r.total ?? events.length} · times UTC and ${r.timezone_used || "UTC"}`;
-  if (!events.length) box.append(el("div", { class: "muted" }, "No upstream change in the stored history."));
+  if (!events.length) box.append(el("div", { class: "muted" }, "No event in the stored history."));
   for (const e of events) {
     const name = e.upstream_name ? ` ${e.upstream_name}` : "";
+    const who = e.upstream != null ? `AS${e.upstream}${name}`
+      : e.prefix ? `${e.prefix}${e.origin != null ? " from AS" + e.origin : ""}`
+      : (e.reason || e.collector || "");
+    const when = e.confirmed ? [el("b", {}, "confirmed"), el("span", {}, `${utc(e.confirmed)}${e.confirmed_local ? "  ·  " + local(e.confirmed_local) : ""} (by ${e.confirmed_by}, ${e.peers} peers)`)]
+      : ("end" in e ? [el("b", {}, "end"), el("span", {}, e.end ? `${utc(e.end)}${e.end_local ? "  ·  " + local(e.end_local) : ""}` : "ongoing")] : []);
     const evidence = el("table", {}, el("thead", {}, el("tr", {},
       el("th", {}, "peer"), el("th", {}, "time (UTC)"), el("th", {}, "prefix"), el("th", {}, "AS path"), el("th", {}, "file @ offset"))),
       el("tbody", {}, (e.evidence || []).map((x) => el("tr", {},
@@ -210,11 +219,11 @@ function renderEvents(r, error) {
         el("td", { class: "mono" }, x.prefix), el("td", { class: "mono" }, x.as_path + (x.new_as_path ? ` → ${x.new_as_path}` : "")),
         el("td", { class: "mono" }, `${(x.source || "").split("/").pop()} @ ${x.offset}`)))));
     box.append(el("div", { class: "event" },
-      el("div", { class: "top" }, el("span", { class: `badge ${e.type}` }, e.type.replace("_", " ")),
-        el("span", { class: "who" }, `AS${e.upstream}${name}`), el("span", { class: "muted" }, `for ${e.target}`)),
+      el("div", { class: "top" }, el("span", { class: `badge ${e.type}` }, e.type.replace(/_/g, " ")),
+        el("span", { class: "who" }, who), el("span", { class: "muted" }, `for ${e.target}`)),
       el("div", { class: "times" },
         el("b", {}, "onset"), el("span", {}, `${utc(e.onset)}${e.onset_local ? "  ·  " + local(e.onset_local) : ""}`),
-        el("b", {}, "confirmed"), el("span", {}, `${utc(e.confirmed)}${e.confirmed_local ? "  ·  " + local(e.confirmed_local) : ""} (by ${e.confirmed_by}, ${e.peers} peers)`)),
+        ...when),
       el("details", events.indexOf(e) === 0 ? { open: "" } : {},
         el("summary", {}, `evidence (${(e.evidence || []).length})`), evidence)));
   }
