@@ -127,7 +127,7 @@ def test_update_downloads_resumes_and_loads(tmp_path: Path) -> None:
     assert urls["lacnic"] in (by_key["lacnic"].error or "")
     registry = Registry.load(tmp_path, use_geo=False)
     assert registry.as_info(20485).to_dict() == {
-        "asn": 20485, "name": "TRANSTELECOM", "name_source": "asnames",
+        "asn": 20485, "name": "TRANSTELECOM", "name_source": "asnames", "name_hint": None,
         "country": "RU", "country_source": "rir:ripencc"}
     assert registry.country_of_prefix("175.45.176.0/24") == ("KP", "rir:apnic")
 
@@ -198,7 +198,9 @@ def test_registry_offline_as_from_origins() -> None:
     info = registry.as_info(9929)
     # a /17 in China outweighs a /24 in North Korea
     assert info.country == "CN" and info.country_source == "origins"
-    assert info.name_source == "geolite2" and info.name
+    # no AS-level name source: the 2024 holder of its addresses is a hint, never the name
+    assert info.name is None
+    assert info.name_source == "geolocation-2024" and info.name_hint and "UNICOM" in info.name_hint.upper()
     assert registry.as_country(131279) == "KP"
     assert registry.as_info(65000).to_dict()["country"] is None
     assert registry.prefixes_of(131279) == {"175.45.176.0/24"}

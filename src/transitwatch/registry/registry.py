@@ -1,26 +1,39 @@
-"""The registry facade: one object that answers "which country, which name, which time zone".
+"""The registry facade: one object that answers "which country, which name, which time zone",
+with the registry data valid at the data's time.
 
 Sources, best first, and how each answer says where it came from:
 
 * prefix -> country: the geolocation data shipped with geoip2fast (``"geolite2"``), else the RIR
   allocation that holds the prefix (``"rir:apnic"``...) when RIR files are loaded. With
-  ``prefix_source="rir"`` the order is reversed.
+  ``prefix_source="rir"`` the order is reversed. ``place_prefixes`` does a whole table at once.
 * AS -> country: the RIR registration (``"rir:apnic"``), else RIPE's ``asn.txt``
-  (``"asnames"``), else the country most of the AS's originated address space maps to
-  (``"origins"``, needs the routes: feed them with ``add_origins``).
-* AS -> name: ``asn.txt`` (``"asnames"``), else the organisation name most of the AS's
-  originated address space maps to in GeoLite2 ASN (``"geolite2"``).
+  (``"asnames"``), else CAIDA's as2org (``"as2org"``), else the country most of the AS's
+  originated address space maps to (``"origins"``, needs the routes: feed them with
+  ``add_origins``; IPv4 space decides when the AS originates any, else IPv6).
+* AS -> name: AS-level sources only: ``asn.txt`` (``"asnames"``), else as2org (``"as2org"``).
+  Who holds an AS's addresses in today's geolocation data is no name for it: when nothing else
+  is known it is given as ``name_hint`` with ``name_source`` ``"geolocation-2024"`` (the data's
+  year), and ``name`` stays None.
 * country -> time zone: tzdata's zone tables.
+
+Dates: ``Registry.load`` sees the "latest" files and every dated snapshot
+(``registry update --at``); ``use_time(t)`` switches to the one nearest ``t`` and returns a
+:class:`~transitwatch.registry.snapshots.SnapshotChoice` saying which (date, source, distance;
+flagged beyond a year), also kept as ``Registry.snapshot``.
 """
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
-from collections.abc import Iterable
+import threading
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
+
+import numpy as np
 
 from transitwatch.registry import geo, timezones
 from transitwatch.registry.rir import (
@@ -28,6 +41,13 @@ from transitwatch.registry.rir import (
     RirData,
     default_registry_dir,
     load_registry_dir,
+)
+from transitwatch.registry.snapshots import (
+    FLAG_AFTER_DAYS,
+    SnapshotChoice,
+    choose,
+    days_between,
+    list_snapshots,
 )
 
 __all__ = ["AsInfo", "Registry", "UnknownCountryError", "normalise_country"]
@@ -50,24 +70,31 @@ def normalise_country(cc: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class AsInfo:
-    """Everything the registry knows about one AS, with the source of each answer."""
+    """Everything the registry knows about one AS, with the source of each answer.
+
+    ``name`` comes from an AS-level source only; ``name_hint`` (with ``name_source``
+    ``"geolocation-YYYY"``) is who holds most of the AS's originated addresses in the bundled
+    geolocation data, a clue and not a name."""
 
     asn: int
     name: str | None
     name_source: str | None
     country: str | None
     country_source: str | None
+    name_hint: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"asn": self.asn, "name": self.name, "name_source": self.name_source,
-                "country": self.country, "country_source": self.country_source}
+                "name_hint": self.name_hint, "country": self.country,
+                "country_source": self.country_source}
 
 
 class Registry:
     """Countries, names and time zones for prefixes and ASes (see the module docstring).
 
     ``Registry()`` works offline with the bundled geolocation data only;
-    ``Registry.load()`` also reads RIR files from the cache directory if there are any.
+    ``Registry.load()`` also reads RIR files from the cache directory if there are any, and
+    knows the dated snapshots there (loaded when ``use_time`` picks one).
     """
 
     def __init__(self, rir: RirData | None = None, *, use_geo: bool = True,
@@ -78,14 +105,22 @@ class Registry:
         self.use_geo = use_geo
         self.prefix_source = prefix_source
         self.registry_dir: Path | None = None
+        self.snapshot: SnapshotChoice | None = None
+        self._latest = self.rir
+        self._dated: list[tuple[date, Path]] = []
+        self._loaded: dict[Path, RirData] = {}
+        self._lock = threading.RLock()
         self._origins: dict[int, set[str]] = defaultdict(set)
+        self._origin_countries: dict[int, str] | None = None
+        self._origin_hints: dict[int, str] | None = None
         self._as_cache: dict[int, AsInfo] = {}
         self._prefix_cache: dict[str, tuple[str | None, str | None]] = {}
 
     @classmethod
     def load(cls, registry_dir: Path | None = None, *, use_geo: bool = True,
              prefix_source: str = "geo") -> Registry:
-        """Read the RIR files in ``registry_dir`` (default: the XDG cache directory).
+        """Read the RIR files in ``registry_dir`` (default: the XDG cache directory) and list
+        its dated snapshots.
 
         An explicitly given directory that does not exist is an error; the default one may be
         missing (nothing downloaded yet). Unusable files become ``warnings``.
@@ -95,6 +130,7 @@ class Registry:
         directory = Path(registry_dir) if registry_dir is not None else default_registry_dir()
         registry = cls(load_registry_dir(directory), use_geo=use_geo, prefix_source=prefix_source)
         registry.registry_dir = directory
+        registry._dated = list_snapshots(directory)
         return registry
 
     @property
@@ -102,10 +138,63 @@ class Registry:
         """One-line warnings about stale or partly unreadable registry files."""
         return list(self.rir.warnings)
 
+    # -- dates ----------------------------------------------------------------------------------
+    def use_time(self, data_time: float | None) -> SnapshotChoice:
+        """Switch to the registry data nearest ``data_time`` (a Unix time; None: the newest) and
+        say which it is. Cheap when nothing changes; a dated snapshot is read on first use."""
+        with self._lock:
+            candidates: list[tuple[date, Any]] = [(d, path) for d, path in self._dated]
+            latest_day = _newest_date(self._latest)
+            if latest_day is not None:
+                candidates.append((latest_day, None))
+            picked = choose(candidates, data_time)
+            if picked is None:
+                data, day, path = self._latest, None, None
+            elif picked[1] is None:
+                data, day, path = self._latest, picked[0], self.registry_dir
+            else:
+                day, path = picked
+                cached = self._loaded.get(path)
+                if cached is None:
+                    cached = self._loaded[path] = load_registry_dir(path, dated=True)
+                data = cached
+            if data is not self.rir:
+                self.rir = data
+                self._forget()
+            days = days_between(data_time, day)
+            geo_day = self._geo_date()
+            geo_days = days_between(data_time, geo_day)
+            self.snapshot = SnapshotChoice(
+                date=day, source=_describe_source(data), path=str(path) if path else None,
+                data_time=data_time, days_from_data=days,
+                flagged=day is None or (days is not None and abs(days) > FLAG_AFTER_DAYS),
+                geolocation_date=geo_day, geolocation_days=geo_days,
+                geolocation_flagged=geo_days is not None and abs(geo_days) > FLAG_AFTER_DAYS,
+            )
+            return self.snapshot
+
+    def snapshot_info(self) -> SnapshotChoice:
+        """The current choice (``use_time(None)`` when no time was given yet)."""
+        return self.snapshot if self.snapshot is not None else self.use_time(None)
+
+    def _geo_date(self) -> date | None:
+        if not self.use_geo:
+            return None
+        try:
+            text = geo.geo_info()["date"]
+        except geo.GeoError:
+            return None
+        return date.fromisoformat(text) if text else None
+
+    def _forget(self) -> None:
+        self._as_cache.clear()
+        self._prefix_cache.clear()
+        self._origin_countries = None
+
     # -- prefixes ---------------------------------------------------------------------------
     def country_of_prefix(self, prefix: str) -> tuple[str | None, str | None]:
         """``(country, source)`` of a prefix: ``("KP", "geolite2")``, ``("CN", "rir:apnic")``,
-        or ``(None, None)`` when no loaded source knows it (cached)."""
+        or ``(None, None)`` when no loaded source knows it (cached; the per-prefix path)."""
         known = self._prefix_cache.get(prefix)
         if known is not None:
             return known
@@ -125,14 +214,46 @@ class Registry:
         self._prefix_cache[prefix] = answer
         return answer
 
+    def place_prefixes(self, prefixes: Sequence[str],
+                       parsed: geo.PrefixArrays | None = None) -> tuple[list[str | None], list[str | None]]:
+        """Bulk :meth:`country_of_prefix`: (countries, sources), one vectorised pass over the
+        range tables for the whole list (same answers, tested against the per-prefix path)."""
+        arrays = parsed if parsed is not None else geo.parse_prefixes(prefixes)
+        n = len(arrays)
+        countries: list[str | None] = [None] * n
+        sources: list[str | None] = [None] * n
+        geo_cc: list[str | None] = [None] * n
+        if self.use_geo:
+            tables = geo.load_tables()
+            codes = tables.countries
+            labels = geo.place(arrays, "country", tables).label.tolist()
+            geo_cc = [codes[i] if i >= 0 else None for i in labels]
+        rir_hits = self.rir.place(arrays.version, arrays.first) if self.rir else [None] * n
+        geo_first = self.prefix_source == "geo"
+        for i in range(n):
+            g, r = geo_cc[i], rir_hits[i]
+            if g is not None and (geo_first or r is None):
+                countries[i], sources[i] = g, GEO_SOURCE
+            elif r is not None:
+                countries[i], sources[i] = r[0], f"rir:{r[1]}"
+        return countries, sources
+
     # -- ASes -------------------------------------------------------------------------------
     def add_origins(self, pairs: Iterable[tuple[int, str]]) -> None:
-        """Feed ``(origin AS, prefix)`` pairs seen in routes; AS countries and names that no
-        registry file gives are derived from them (majority by address space)."""
+        """Feed ``(origin AS, prefix)`` pairs seen in routes; AS countries that no registry file
+        gives are derived from them (majority by address space), and name hints."""
+        origins = self._origins
+        added = False
         for asn, prefix in pairs:
-            if prefix not in self._origins[asn]:
-                self._origins[asn].add(prefix)
-                self._as_cache.pop(asn, None)
+            known = origins[asn]
+            if prefix not in known:
+                known.add(prefix)
+                added = True
+        if added:
+            with self._lock:
+                self._as_cache.clear()
+                self._origin_countries = None
+                self._origin_hints = None
 
     def prefixes_of(self, asn: int) -> frozenset[str]:
         """The prefixes fed with ``add_origins`` for this AS."""
@@ -143,7 +264,7 @@ class Registry:
         cached = self._as_cache.get(asn)
         if cached is not None:
             return cached
-        name = name_source = country = country_source = None
+        name = name_source = country = country_source = hint = None
         registered = self.rir.country_of_asn(asn) if self.rir else None
         if registered:
             country, country_source = registered[0], f"rir:{registered[1]}"
@@ -152,23 +273,20 @@ class Registry:
             name, name_source = listed[0], "asnames"
             if country is None:
                 country, country_source = listed[1], "asnames"
-        if (name is None or country is None) and self._origins.get(asn):
-            countries: Counter[str] = Counter()
-            names: Counter[str] = Counter()
-            for prefix in self._origins[asn]:
-                size = geo.prefix_size(prefix)
-                cc, _source = self.country_of_prefix(prefix)
-                if cc:
-                    countries[cc] += size
-                if self.use_geo:
-                    geo_name = geo.lookup_prefix(prefix).name
-                    if geo_name:
-                        names[geo_name] += size
-            if country is None and countries:
-                country, country_source = countries.most_common(1)[0][0], "origins"
-            if name is None and names:
-                name, name_source = names.most_common(1)[0][0], GEO_SOURCE
-        info = AsInfo(asn, name, name_source, country, country_source)
+        org = self.rir.as_orgs.get(asn)
+        if org:
+            if name is None:
+                name, name_source = org[0], "as2org"
+            if country is None and org[1]:
+                country, country_source = org[1], "as2org"
+        if country is None and self._origins.get(asn):
+            country = self._derived_countries().get(asn)
+            country_source = "origins" if country else None
+        if name is None and self.use_geo and self._origins.get(asn):
+            hint = self._derived_hints().get(asn)
+            if hint:
+                name_source = self._hint_source()
+        info = AsInfo(asn, name, name_source, country, country_source, hint)
         self._as_cache[asn] = info
         return info
 
@@ -177,6 +295,44 @@ class Registry:
 
     def as_country(self, asn: int) -> str | None:
         return self.as_info(asn).country
+
+    def _hint_source(self) -> str:
+        day = self._geo_date()
+        return f"geolocation-{day.year}" if day else "geolocation"
+
+    def _origin_arrays(self) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """(asn per pair, prefix index per pair, unique prefixes) of everything fed so far."""
+        index: dict[str, int] = {}
+        asns: list[int] = []
+        positions: list[int] = []
+        for asn, prefixes in self._origins.items():
+            for prefix in prefixes:
+                asns.append(asn)
+                positions.append(index.setdefault(prefix, len(index)))
+        return np.array(asns, dtype=np.int64), np.array(positions, dtype=np.int64), list(index)
+
+    def _derived_countries(self) -> dict[int, str]:
+        """Every fed AS's majority country by originated address space, in one bulk pass
+        (IPv4 space decides when the AS has any placed IPv4 prefix; ties: alphabetical)."""
+        with self._lock:
+            if self._origin_countries is None:
+                asn, pos, prefixes = self._origin_arrays()
+                parsed = geo.parse_prefixes(prefixes)
+                ccs, _ = self.place_prefixes(prefixes, parsed)
+                self._origin_countries = _majority_by_asn(asn, pos, parsed, ccs)
+            return self._origin_countries
+
+    def _derived_hints(self) -> dict[int, str]:
+        """Every fed AS's majority geolocation organisation name (the hint), in bulk."""
+        with self._lock:
+            if self._origin_hints is None:
+                asn, pos, prefixes = self._origin_arrays()
+                parsed = geo.parse_prefixes(prefixes)
+                tables = geo.load_tables()
+                labels = geo.place(parsed, "name", tables).label.tolist()
+                names = [tables.names[i] if i >= 0 else None for i in labels]
+                self._origin_hints = _majority_by_asn(asn, pos, parsed, names)
+            return self._origin_hints
 
     # -- countries --------------------------------------------------------------------------
     @staticmethod
@@ -189,14 +345,16 @@ class Registry:
         return timezones.country_name(cc)
 
     def describe(self) -> dict[str, Any]:
-        """What is loaded, for ``transitwatch registry show``: sources, dates, ages, warnings."""
+        """What is loaded, for ``transitwatch registry show``: sources, dates, ages, warnings,
+        and the dated snapshots available."""
         info: dict[str, Any] = {
             "registry_dir": str(self.registry_dir) if self.registry_dir else None,
             "prefix_source": self.prefix_source,
             "geolocation": None,
-            "rir_files": [f.to_dict() for f in self.rir.files],
-            "rir_counts": self.rir.counts(),
-            "warnings": self.warnings,
+            "rir_files": [f.to_dict() for f in self._latest.files],
+            "rir_counts": self._latest.counts(),
+            "snapshots": [{"date": d.isoformat(), "path": str(p)} for d, p in self._dated],
+            "warnings": list(self._latest.warnings),
         }
         if self.use_geo:
             try:
@@ -204,3 +362,45 @@ class Registry:
             except geo.GeoError as exc:
                 info["warnings"].append(str(exc))
         return info
+
+
+def _newest_date(data: RirData) -> date | None:
+    days = [f.data_date for f in data.files if f.data_date is not None]
+    return max(days) if days else None
+
+
+def _describe_source(data: RirData) -> str:
+    kinds = {f.kind for f in data.files}
+    parts = [label for kind, label in (("delegated", "rir"), ("asnames", "asnames"), ("as2org", "as2org"))
+             if kind in kinds]
+    return "+".join(parts) if parts else "none"
+
+
+def _majority_by_asn(asn: np.ndarray, pos: np.ndarray, parsed: geo.PrefixArrays,
+                     labels: list[str | None]) -> dict[int, str]:
+    """Per AS, the label whose prefixes cover most of its originated space: IPv4 addresses when
+    it has any labelled IPv4 prefix, else IPv6 /64s; ties go to the alphabetically first."""
+    if not asn.size:
+        return {}
+    values = sorted({x for x in labels if x is not None})
+    code = {v: i for i, v in enumerate(values)}
+    label_idx = np.array([code[x] if x is not None else -1 for x in labels], dtype=np.int64)
+    size = (parsed.last - parsed.first + np.uint64(1)).astype(np.float64)
+    lab = label_idx[pos]
+    keep = lab >= 0
+    a, lab, p = asn[keep], lab[keep], pos[keep]
+    if not a.size:
+        return {}
+    fam = (parsed.version[p] != 4).astype(np.int64)  # 0: IPv4 first
+    w = size[p]
+    order = np.lexsort((lab, fam, a))
+    a, fam, lab, w = a[order], fam[order], lab[order], w[order]
+    new = np.ones(a.size, dtype=bool)
+    new[1:] = (a[1:] != a[:-1]) | (fam[1:] != fam[:-1]) | (lab[1:] != lab[:-1])
+    starts = np.nonzero(new)[0]
+    ga, gf, gl, gw = a[starts], fam[starts], lab[starts], np.add.reduceat(w, starts)
+    pick = np.lexsort((gl, -gw, gf, ga))
+    ga, gl = ga[pick], gl[pick]
+    head = np.ones(ga.size, dtype=bool)
+    head[1:] = ga[1:] != ga[:-1]
+    return {int(x): values[y] for x, y in zip(ga[head].tolist(), gl[head].tolist(), strict=True)}

@@ -21,6 +21,8 @@ no valid record is reported, and files older than ``STALE_AFTER_DAYS`` get a war
 from __future__ import annotations
 
 import bisect
+import bz2
+import gzip
 import ipaddress
 import re
 import time
@@ -28,13 +30,16 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
+
+import numpy as np
 
 from transitwatch.dirs import cache_dir
 from transitwatch.sources.download import DownloadError, download_file
 from transitwatch.sources.verify import verify_registry
 
 __all__ = [
+    "AS2ORG_MARK",
     "ASNAMES_FILE",
     "DEFAULT_URLS",
     "STALE_AFTER_DAYS",
@@ -44,6 +49,7 @@ __all__ = [
     "UpdateResult",
     "default_registry_dir",
     "load_registry_dir",
+    "parse_as2org",
     "parse_asnames",
     "parse_delegated",
     "update_registry",
@@ -61,6 +67,8 @@ DEFAULT_URLS: dict[str, str] = {
 ASNAMES_FILE = "asn.txt"
 #: The largest registry file (RIPE's delegated file) is ~15 MB: far below this.
 MAX_REGISTRY_SIZE = 512 << 20
+#: CAIDA's AS-to-organisation files are named ``YYYYMMDD.as-org2info.txt.gz``
+AS2ORG_MARK = "as-org2info"
 #: The RIRs publish daily; data older than this is flagged as stale.
 STALE_AFTER_DAYS = 30
 _CC = re.compile(r"[A-Z]{2}")
@@ -69,6 +77,25 @@ _ASNAME_LINE = re.compile(r"(\d+)\s+(.*?),\s*([A-Z]{2})\s*$")
 
 class RegistryFileError(Exception):
     """A registry file that cannot be used at all (one line naming the file)."""
+
+
+def open_text(path: Path) -> IO[str]:
+    """A registry file as text, transparently gunzipped or bunzipped (the RIRs' archives are
+    ``.gz`` or ``.bz2``); undecodable bytes are replaced, never fatal."""
+    name = path.name
+    if name.endswith(".gz"):
+        return gzip.open(path, "rt", encoding="utf-8", errors="replace")
+    if name.endswith(".bz2"):
+        return bz2.open(path, "rt", encoding="utf-8", errors="replace")
+    return open(path, encoding="utf-8", errors="replace")
+
+
+def _read_lines(path: Path) -> list[str]:
+    try:
+        with open_text(path) as handle:
+            return handle.read().splitlines()
+    except (OSError, EOFError, ValueError) as exc:  # gzip/bz2 raise OSError/EOFError on damage
+        raise RegistryFileError(f"{path}: cannot read ({getattr(exc, 'strerror', None) or exc})") from None
 
 
 def default_registry_dir() -> Path:
@@ -86,7 +113,7 @@ class LoadedFile:
     """One registry file that was read: what it is, how old, how clean."""
 
     path: str
-    kind: str  # "delegated" or "asnames"
+    kind: str  # "delegated", "asnames" or "as2org"
     registry: str | None
     data_date: date | None  # from the file's header (delegated) or its mtime
     records: int
@@ -140,6 +167,15 @@ class _Ranges:
     def __len__(self) -> int:
         return len(self._rows)
 
+    def arrays(self, shift: int = 0) -> tuple[np.ndarray, np.ndarray, list[tuple[str, str]]]:
+        """(starts, ends, labels) for bulk look-ups: values shifted right by ``shift`` bits (64
+        for IPv6, the geolocation tables' unit), labels ``(cc, registry)`` per row."""
+        if len(self._starts) != len(self._rows):
+            self.freeze()
+        starts = np.array([r[0] >> shift for r in self._rows], dtype=np.uint64)
+        ends = np.array([r[1] >> shift for r in self._rows], dtype=np.uint64)
+        return starts, ends, [(r[2], r[3]) for r in self._rows]
+
 
 class RirData:
     """Registration countries from delegated files, and AS names from ``asn.txt``."""
@@ -148,9 +184,13 @@ class RirData:
         self._asns = _Ranges()
         self._v4 = _Ranges()
         self._v6 = _Ranges()
-        self.as_names: dict[int, tuple[str, str]] = {}  # asn -> (name, cc)
+        self.as_names: dict[int, tuple[str, str]] = {}  # asn -> (name, cc), from asn.txt
+        self.as_orgs: dict[int, tuple[str, str | None]] = {}  # asn -> (name, cc), from as2org
+        self._bulk: dict[int, tuple[np.ndarray, np.ndarray, list[tuple[str, str]]]] = {}
         self.files: list[LoadedFile] = []
         self.warnings: list[str] = []
+        #: an archived snapshot (its age is the point, not a fault)
+        self.dated = False
 
     # -- loading ----------------------------------------------------------------------------
     def add_delegated(self, path: Path) -> LoadedFile:
@@ -159,28 +199,23 @@ class RirData:
         first_bad: int | None = None
         registry: str | None = None
         data_date: date | None = None
-        try:
-            handle = open(path, encoding="utf-8", errors="replace")
-        except OSError as exc:
-            raise RegistryFileError(f"{path}: cannot read ({exc.strerror})") from None
-        with handle:
-            for number, raw in enumerate(handle, 1):
-                line = raw.strip()
-                if not line or line.startswith("#"):
-                    continue
-                parts = line.split("|")
-                if registry is None and len(parts) >= 6 and parts[0].replace(".", "").isdigit():
-                    registry = parts[1]  # version line: version|registry|serial|records|start|end
-                    data_date = _parse_date(parts[5]) or _parse_date(parts[2])
-                    continue
-                if len(parts) >= 6 and parts[1] == "*" and parts[-1] == "summary":
-                    continue
-                try:
-                    if self._add_record(parts):
-                        records += 1
-                except ValueError:
-                    bad += 1
-                    first_bad = first_bad or number
+        for number, raw in enumerate(_read_lines(path), 1):
+            line = raw.strip()
+            if not line or line.startswith("#"):
+                continue
+            parts = line.split("|")
+            if registry is None and len(parts) >= 6 and parts[0].replace(".", "").isdigit():
+                registry = parts[1]  # version line: version|registry|serial|records|start|end
+                data_date = _parse_date(parts[5]) or _parse_date(parts[2])
+                continue
+            if len(parts) >= 6 and parts[1] == "*" and parts[-1] == "summary":
+                continue
+            try:
+                if self._add_record(parts):
+                    records += 1
+            except ValueError:
+                bad += 1
+                first_bad = first_bad or number
         if data_date is None:
             data_date = date.fromtimestamp(path.stat().st_mtime)
         loaded = LoadedFile(str(path), "delegated", registry, data_date, records, bad, first_bad)
@@ -221,11 +256,7 @@ class RirData:
 
     def add_asnames(self, path: Path) -> LoadedFile:
         """Read an ``asn.txt`` (``4837 CHINA169-BACKBONE CHINA UNICOM China169 Backbone, CN``)."""
-        try:
-            text = path.read_text(encoding="utf-8", errors="replace")
-        except OSError as exc:
-            raise RegistryFileError(f"{path}: cannot read ({exc.strerror})") from None
-        names, bad, first_bad = parse_asnames(text.splitlines())
+        names, bad, first_bad = parse_asnames(_read_lines(path))
         if not names:
             raise RegistryFileError(f"{path}: no valid 'ASN NAME, CC' line")
         self.as_names.update(names)
@@ -234,18 +265,47 @@ class RirData:
         self._note(loaded)
         return loaded
 
+    def add_as2org(self, path: Path, data_date: date | None = None) -> LoadedFile:
+        """Read a CAIDA AS-to-organisation file (``20171001.as-org2info.txt[.gz]``)."""
+        orgs, bad, first_bad = parse_as2org(_read_lines(path))
+        if not orgs:
+            raise RegistryFileError(f"{path}: no valid as2org 'aut|changed|aut_name|org_id|...' line")
+        self.as_orgs.update(orgs)
+        when = data_date or _date_in_name(path.name) or date.fromtimestamp(path.stat().st_mtime)
+        loaded = LoadedFile(str(path), "as2org", None, when, len(orgs), bad, first_bad)
+        self._note(loaded)
+        return loaded
+
     def _note(self, loaded: LoadedFile) -> None:
         self.files.append(loaded)
         if loaded.bad_lines:
             self.warnings.append(f"{loaded.path}: skipped {loaded.bad_lines} unreadable lines "
                                  f"(first at line {loaded.first_bad_line})")
-        if loaded.is_stale():
+        if loaded.is_stale() and not self.dated:
             self.warnings.append(f"{loaded.path}: data from {loaded.data_date} is "
                                  f"{loaded.age_days():.0f} days old; run 'transitwatch registry update'")
 
     def freeze(self) -> None:
         for ranges in (self._asns, self._v4, self._v6):
             ranges.freeze()
+        self._bulk.clear()
+
+    def place(self, version: np.ndarray, first: np.ndarray) -> list[tuple[str, str] | None]:
+        """Bulk :meth:`country_of_prefix`: the allocation holding each first address (``first``
+        in the geolocation tables' units: IPv4 addresses, IPv6 /64s; ``version`` 0 = none)."""
+        out: list[tuple[str, str] | None] = [None] * len(version)
+        for v, ranges, shift in ((4, self._v4, 0), (6, self._v6, 64)):
+            rows = np.nonzero(version == v)[0]
+            if not rows.size or not len(ranges):
+                continue
+            if v not in self._bulk:
+                self._bulk[v] = ranges.arrays(shift)
+            starts, ends, labels = self._bulk[v]
+            i = np.searchsorted(starts, first[rows], side="right") - 1
+            ok = (i >= 0) & (ends[np.maximum(i, 0)] >= first[rows])
+            for row, j in zip(rows[ok].tolist(), i[ok].tolist(), strict=True):
+                out[row] = labels[j]
+        return out
 
     # -- queries ----------------------------------------------------------------------------
     def country_of_asn(self, asn: int) -> tuple[str, str] | None:
@@ -263,7 +323,8 @@ class RirData:
 
     def counts(self) -> dict[str, int]:
         return {"asn_ranges": len(self._asns), "ipv4_ranges": len(self._v4),
-                "ipv6_ranges": len(self._v6), "as_names": len(self.as_names)}
+                "ipv6_ranges": len(self._v6), "as_names": len(self.as_names),
+                "as_orgs": len(self.as_orgs)}
 
     def __bool__(self) -> bool:
         return bool(self.files)
@@ -315,6 +376,62 @@ def parse_asnames(lines: Iterable[str]) -> tuple[dict[int, tuple[str, str]], int
     return names, bad, first_bad
 
 
+def parse_as2org(lines: Iterable[str]) -> tuple[dict[int, tuple[str, str | None]], int, int | None]:
+    """CAIDA as2org lines -> ({asn: (name, org country)}, bad line count, first bad line).
+
+    The file has two sections, each announced by a ``# format:`` comment::
+
+        # format:org_id|changed|org_name|country|source
+        LVLT-ARIN|20120130|Level 3 Communications, Inc.|US|ARIN
+        # format:aut|changed|aut_name|org_id|opaque_id|source
+        3356|20120224|LEVEL3|LVLT-ARIN|e5e3b9c13678dfc483fb1f819d70883c_ARIN|ARIN
+
+    The name is ``aut_name`` followed by the organisation's name (as RIPE's ``asn.txt`` writes
+    them: ``LEVEL3 Level 3 Communications, Inc.``); the country is the organisation's.
+    """
+    orgs: dict[str, tuple[str, str | None]] = {}
+    auts: list[tuple[int, str, str]] = []
+    section: str | None = None
+    bad = 0
+    first_bad: int | None = None
+    for number, raw in enumerate(lines, 1):
+        line = raw.strip()
+        if not line:
+            continue
+        if line.startswith("#"):
+            if line.startswith("# format:"):
+                fields = line[len("# format:"):].split("|")
+                section = "org" if fields[0] == "org_id" else "aut" if fields[0] == "aut" else None
+            continue
+        parts = line.split("|")
+        try:
+            if section == "org" and len(parts) >= 5:
+                cc = parts[3].strip().upper()
+                orgs[parts[0]] = (parts[2].strip(), cc if _CC.fullmatch(cc) else None)
+                continue
+            if section == "aut" and len(parts) >= 6:
+                auts.append((int(parts[0]), parts[2].strip(), parts[3]))
+                continue
+        except ValueError:
+            pass
+        bad += 1
+        first_bad = first_bad or number
+    out: dict[int, tuple[str, str | None]] = {}
+    for asn, aut_name, org_id in auts:
+        org_name, org_cc = orgs.get(org_id, ("", None))
+        # "CHINA169-BACKBONE" + "China Unicom": the handle alone rarely says who it is.
+        both = aut_name and org_name and org_name != aut_name
+        name = f"{aut_name} {org_name}" if both else aut_name or org_name
+        if name:
+            out[asn] = (name, org_cc)
+    return out, bad, first_bad
+
+
+def _date_in_name(name: str) -> date | None:
+    match = re.search(r"(\d{8})", name)
+    return _parse_date(match.group(1)) if match else None
+
+
 def _parse_date(text: str) -> date | None:
     try:
         return datetime.strptime(text, "%Y%m%d").date()
@@ -325,22 +442,24 @@ def _parse_date(text: str) -> date | None:
 def _looks_delegated(path: Path) -> bool:
     """A file whose first non-comment line is a delegated-stats version line (``2|apnic|...``)."""
     try:
-        with open(path, encoding="utf-8", errors="replace") as handle:
+        with open_text(path) as handle:
             for line in handle:
                 if line.strip() and not line.startswith("#"):
                     return re.match(r"\d+(\.\d+)?\|[a-z]+\|", line) is not None
-    except OSError:
+    except (OSError, EOFError):
         return False
     return False
 
 
-def load_registry_dir(directory: Path) -> RirData:
-    """Read every delegated file and ``asn.txt`` found in ``directory``.
+def load_registry_dir(directory: Path, *, dated: bool = False) -> RirData:
+    """Read every delegated file, ``asn.txt`` and CAIDA as2org file found in ``directory``
+    (``dated``: an archived snapshot, whose files are old on purpose and not flagged stale).
 
     A file that cannot be used becomes a warning (``RirData.warnings``), never an exception: what
     could be read is still used. A missing directory gives an empty ``RirData``.
     """
     data = RirData()
+    data.dated = dated
     if not directory.is_dir():
         return data
     for path in sorted(directory.iterdir()):
@@ -349,6 +468,8 @@ def load_registry_dir(directory: Path) -> RirData:
         try:
             if path.name == ASNAMES_FILE:
                 data.add_asnames(path)
+            elif AS2ORG_MARK in path.name:
+                data.add_as2org(path)
             elif path.name.startswith("delegated") or _looks_delegated(path):
                 data.add_delegated(path)
         except RegistryFileError as exc:

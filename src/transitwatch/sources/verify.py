@@ -87,6 +87,8 @@ def verify_mrt(path: str | os.PathLike[str], *, partial: bool = False) -> None:
 
 _DELEGATED = re.compile(rb"^[^|\n]*\|[^|\n]*\|(asn|ipv4|ipv6|\*)\|[^|\n]*\|[^|\n]*\|", re.MULTILINE)
 _ASNAME = re.compile(rb"^\d+ \S", re.MULTILINE)
+#: CAIDA's as2org files announce their sections with "# format:org_id|..." / "# format:aut|..."
+_AS2ORG = re.compile(rb"^# format:(aut|org_id)\|", re.MULTILINE)
 
 
 def verify_registry(path: str | os.PathLike[str], *, partial: bool = False) -> None:
@@ -102,8 +104,8 @@ def verify_registry(path: str | os.PathLike[str], *, partial: bool = False) -> N
     sample = head if partial else head[: _HEAD - 1]
     if partial and len(sample) < 4096:
         return  # too little to judge the format yet; the complete file is checked
-    if not (_DELEGATED.search(sample) or _ASNAME.search(sample)):
-        raise NotVerified("neither an RIR delegated file nor an AS names list")
+    if not (_DELEGATED.search(sample) or _ASNAME.search(sample) or _AS2ORG.search(sample)):
+        raise NotVerified("neither an RIR delegated file nor an AS names list (asn.txt, as2org)")
 
 
 def verifier_for(name: str) -> Callable[..., None]:
