@@ -6,7 +6,7 @@ country's own zone (with the offset in force then).
 
 from __future__ import annotations
 
-from typing import IO
+from typing import IO, Any
 
 from rich.console import Console
 from rich.table import Table
@@ -40,6 +40,41 @@ def _table(header: list[str], rows: list[list[str]], *, rich: bool, file: IO[str
                 print(line, file=file)
 
 
+def _name(name: str | None, hint: str | None) -> str:
+    """A registry name as is; a geolocation hint marked with "~" (it is not the AS's name)."""
+    if name:
+        return name
+    return f"~{hint}" if hint else "?"
+
+
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0%}"
+
+
+def print_registry_line(registry: dict[str, Any] | None, file: IO[str]) -> None:
+    """Which registry data answered: snapshot date and source, distance from the data, flags."""
+    if not registry:
+        return
+    from transitwatch.registry.snapshots import FLAG_AFTER_DAYS
+
+    def distance(days: float | None, flagged: bool) -> str:
+        if days is None:
+            return ""
+        text = f" ({abs(days):.0f} days {'before' if days > 0 else 'after'} the data"
+        return text + (f"; FLAGGED: more than {FLAG_AFTER_DAYS} days away)" if flagged else ")")
+
+    if registry.get("date"):
+        line = (f"registry: {registry['source']} snapshot of {registry['date']}"
+                + distance(registry.get("days_from_data"), bool(registry.get("flagged"))))
+    else:
+        line = "registry: no RIR or AS-name data (run 'transitwatch registry update --at DATE')"
+    geo = registry.get("geolocation") or {}
+    if geo.get("date"):
+        line += (f"; prefixes placed by geolocation of {geo['date']}"
+                 + distance(geo.get("days_from_data"), bool(geo.get("flagged"))))
+    print(line, file=file)
+
+
 def _prefix_summary(prefixes: list[str], limit: int = 4) -> str:
     shown = ", ".join(prefixes[:limit])
     return shown + (f", … {len(prefixes) - limit} more" if len(prefixes) > limit else "")
@@ -54,13 +89,18 @@ def print_country_upstreams(report: CountryUpstreams, *, tz: str | None, rich: b
     title = (f"{report.country} ({report.name or '?'}) at {when}: {len(report.upstreams)} international "
              f"upstream(s) for {len(report.prefixes)} domestic prefix(es), "
              f"{report.addresses:,} {report.address_family} addresses")
-    rows = [[f"AS{u.asn}", u.name or "?", u.country or "?", f"{u.share:.0%}", f"{u.addresses:,}",
+    rows = [[f"AS{u.asn}", _name(u.name, u.name_hint), u.country or "?", f"{u.share:.0%}",
+             _share(u.share_ipv4), _share(u.share_ipv6), f"{u.addresses:,}",
              str(len(u.prefixes)), str(u.peers), _prefix_summary(u.prefixes)]
             for u in report.upstreams]
-    _table(["upstream", "name", "country", "share", "addresses", "prefixes", "peers", "carries"],
-           rows, rich=rich, file=file, title=title)
+    _table(["upstream", "name", "country", "share", "ipv4", "ipv6", "addresses", "prefixes", "peers",
+            "carries"], rows, rich=rich, file=file, title=title)
+    print_registry_line(report.registry, file)
+    if any(not u.name and u.name_hint for u in report.upstreams):
+        print("~name: a hint (who holds the AS's addresses in the bundled geolocation data), not "
+              "the AS's registered name", file=file)
     if report.networks:
-        nets = [[f"AS{n.asn}", n.name or "?", str(len(n.prefixes)), n.country_source or "?"]
+        nets = [[f"AS{n.asn}", _name(n.name, None), str(len(n.prefixes)), n.country_source or "?"]
                 for n in report.networks]
         print(file=file)
         _table(["network", "name", "prefixes", "country from"], nets, rich=rich, file=file,
@@ -80,14 +120,16 @@ def print_country_upstreams(report: CountryUpstreams, *, tz: str | None, rich: b
 
 
 def print_countries(rows: list[CountryConcentration], *, rich: bool, file: IO[str],
-                    limit: int | None) -> None:
+                    limit: int | None, registry: dict[str, Any] | None = None) -> None:
     """The ranking: most dependent on one foreign network first."""
     shown = rows if limit is None else rows[:limit]
     title = (f"{len(rows)} countries, most dependent on a single foreign network first"
              + (f" (top {len(shown)})" if len(shown) < len(rows) else ""))
     table = [[str(i), r.country, r.name or "?", str(r.upstreams),
-              f"AS{r.top_upstream}" if r.top_upstream is not None else "-", r.top_name or "?",
-              f"{r.top_share:.0%}", f"{r.hhi:.2f}", str(r.prefixes)]
+              f"AS{r.top_upstream}" if r.top_upstream is not None else "-",
+              _name(r.top_name, r.top_name_hint), f"{r.top_share:.0%}", _share(r.top_share_ipv4),
+              _share(r.top_share_ipv6), f"{r.hhi:.2f}", str(r.prefixes)]
              for i, r in enumerate(shown, 1)]
-    _table(["#", "cc", "country", "upstreams", "top upstream", "name", "top share", "HHI", "prefixes"],
-           table, rich=rich, file=file, title=title)
+    _table(["#", "cc", "country", "upstreams", "top upstream", "name", "top share", "ipv4", "ipv6",
+            "HHI", "prefixes"], table, rich=rich, file=file, title=title)
+    print_registry_line(registry, file)

@@ -12,9 +12,17 @@ is then that prefix's upstream).
 ``share`` is the part of the country's address space (IPv4 when it has any, else IPv6) that is
 reachable through an upstream: the union of the domestic prefixes it carries, divided by the
 union of all domestic prefixes seen. Shares of different upstreams overlap when a prefix is
-reachable through several. ``countries_ranking`` orders countries by how much they hang on one
-foreign network (largest share first, then the Herfindahl index of the upstreams' shares), in
-the spirit of CAIDA's Country-level Transit Influence.
+reachable through several. ``share_ipv4`` and ``share_ipv6`` give the same per address family
+(IPv4 addresses; IPv6 counted in /48s), None when the country has no space of that family, so an
+IPv6-only upstream is no longer 0%. ``countries_ranking`` orders countries by how much they hang
+on one foreign network: ``dependence`` is the largest upstream share averaged over the families
+the country has (IPv4 and IPv6 alike), then the Herfindahl index of the upstreams' shares, in the
+spirit of CAIDA's Country-level Transit Influence.
+
+Prefixes are placed in countries in bulk (one vectorised pass of the registry over every prefix
+of the table, ``Registry.place_prefixes``), and the registry data used is the one nearest the
+data's time (``Registry.use_time``): every result carries ``registry``, which snapshot that was
+(date, source, distance, flagged beyond a year).
 
 Everything here is a pure function of a :class:`~transitwatch.state.table.RoutingState` (a
 snapshot) or of a :class:`~transitwatch.state.view.TargetView` (routes over time), plus a
@@ -27,7 +35,7 @@ import functools
 import ipaddress
 import socket
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +47,7 @@ from transitwatch.state.target import Target
 from transitwatch.state.view import RouteSpan, SessionEvent, TargetView
 
 __all__ = [
+    "CountriesRanking",
     "CountryConcentration",
     "CountryNetwork",
     "CountryPrefix",
@@ -48,6 +57,7 @@ __all__ = [
     "country_upstreams_from_view",
     "country_view",
     "countries_ranking",
+    "countries_report",
     "country_upstream_of_path",
     "feed_origins",
 ]
@@ -96,12 +106,26 @@ class CountryUpstream:
     share: float
     peers: int
     peer_list: list[PeerKey] = field(default_factory=list)
+    #: share of the country's IPv4 addresses / IPv6 /48s it carries (None: no such space)
+    share_ipv4: float | None = None
+    share_ipv6: float | None = None
+    addresses_ipv4: int = 0
+    ipv6_48s: float = 0.0
+    name_source: str | None = None
+    name_hint: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"asn": self.asn, "name": self.name, "country": self.country,
+        return {"asn": self.asn, "name": self.name, "name_source": self.name_source,
+                "name_hint": self.name_hint, "country": self.country,
                 "prefixes": self.prefixes, "addresses": self.addresses,
-                "share": round(self.share, 6), "peers": self.peers,
+                "share": round(self.share, 6), "share_ipv4": _round(self.share_ipv4),
+                "share_ipv6": _round(self.share_ipv6), "addresses_ipv4": self.addresses_ipv4,
+                "ipv6_48s": round(self.ipv6_48s, 6), "peers": self.peers,
                 "peer_list": [p.to_dict() for p in self.peer_list]}
+
+
+def _round(value: float | None) -> float | None:
+    return round(value, 6) if value is not None else None
 
 
 @dataclass
@@ -120,6 +144,10 @@ class CountryUpstreams:
     #: routes to domestic prefixes with no international upstream (a peer inside the country,
     #: or a foreign AS_SET hop), counted, not guessed at
     unattributed: int = 0
+    addresses_ipv4: int = 0
+    ipv6_48s: float = 0.0
+    #: the registry data that answered (SnapshotChoice.to_dict(): date, source, flagged...)
+    registry: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         from transitwatch.times import iso_utc
@@ -128,6 +156,8 @@ class CountryUpstreams:
             "country": self.country, "name": self.name, "timezone": self.timezone,
             "time": iso_utc(self.time) if self.time is not None else None,
             "addresses": self.addresses, "address_family": self.address_family,
+            "addresses_ipv4": self.addresses_ipv4, "ipv6_48s": round(self.ipv6_48s, 6),
+            "registry": self.registry,
             "upstreams": [u.to_dict() for u in self.upstreams],
             "networks": [n.to_dict() for n in self.networks],
             "prefixes": [p.to_dict() for p in self.prefixes],
@@ -149,13 +179,35 @@ class CountryConcentration:
     prefixes: int
     addresses: int
     address_family: str
+    #: the largest upstream share per family (None: no such space) and their mean: the rank
+    top_share_ipv4: float | None = None
+    top_share_ipv6: float | None = None
+    dependence: float = 0.0
+    top_name_hint: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"country": self.country, "name": self.name, "upstreams": self.upstreams,
                 "top_upstream": self.top_upstream, "top_name": self.top_name,
-                "top_share": round(self.top_share, 6), "hhi": round(self.hhi, 6),
-                "prefixes": self.prefixes, "addresses": self.addresses,
+                "top_name_hint": self.top_name_hint,
+                "top_share": round(self.top_share, 6), "top_share_ipv4": _round(self.top_share_ipv4),
+                "top_share_ipv6": _round(self.top_share_ipv6), "dependence": round(self.dependence, 6),
+                "hhi": round(self.hhi, 6), "prefixes": self.prefixes, "addresses": self.addresses,
                 "address_family": self.address_family}
+
+
+@dataclass
+class CountriesRanking:
+    """Every country's concentration at one moment, and the registry data that placed them."""
+
+    rows: list[CountryConcentration]
+    time: float | None
+    registry: dict[str, Any] | None
+
+    def to_dict(self) -> dict[str, Any]:
+        from transitwatch.times import iso_utc
+
+        return {"time": iso_utc(self.time) if self.time is not None else None,
+                "registry": self.registry, "countries": [r.to_dict() for r in self.rows]}
 
 
 # -- building blocks ------------------------------------------------------------------------------
@@ -163,9 +215,12 @@ def feed_origins(registry: Registry, state: RoutingState) -> None:
     """Tell the registry which AS originates which prefix, from every route in ``state`` (AS
     countries and names that no registry file gives are derived from these)."""
     pairs: set[tuple[int, str]] = set()
+    origin_cache: dict[str, int | None] = {}  # paths repeat across prefixes
     for table in state.tables():
         for key, path in table.items():
-            origin = origin_of(path)
+            origin = origin_cache.get(path, -1)
+            if origin == -1:
+                origin = origin_cache[path] = origin_of(path)
             if origin is not None:
                 pairs.add((origin, key if isinstance(key, str) else key[0]))
     registry.add_origins(pairs)
@@ -239,9 +294,10 @@ class _Route:
 
 
 def _summarise(cc: str, routes: list[_Route], registry: Registry, time: float | None,
-               *, detail: bool = True) -> CountryUpstreams:
+               *, detail: bool = True, sources: dict[str, str | None] | None = None) -> CountryUpstreams:
     """The country's upstreams from its routes; ``detail=False`` skips the per-prefix and
-    per-network lists (the ranking needs only the upstreams)."""
+    per-network lists (the ranking needs only the upstreams). ``sources``: what placed each
+    prefix, when the caller placed them in bulk."""
     zone = registry.timezone_of(cc)
     prefix_source: dict[str, str] = {}
     origins: dict[str, set[int]] = defaultdict(set)
@@ -254,7 +310,8 @@ def _summarise(cc: str, routes: list[_Route], registry: Registry, time: float | 
     walked: dict[str, tuple[tuple[int, ...], Hop | None]] = {}
     for route in routes:
         if route.prefix not in prefix_source:
-            prefix_source[route.prefix] = registry.country_of_prefix(route.prefix)[1] or "?"
+            placed = sources.get(route.prefix) if sources is not None else None
+            prefix_source[route.prefix] = placed or registry.country_of_prefix(route.prefix)[1] or "?"
         if detail:
             origin = origin_of(route.path)
             if origin is not None:
@@ -279,16 +336,24 @@ def _summarise(cc: str, routes: list[_Route], registry: Registry, time: float | 
         seen_by[up].add(route.peer)
         prefix_ups[route.prefix].add(up)
     family = _family(prefix_source)
-    total = _union_size(prefix_source, family)
+    total4 = _union_size(prefix_source, 4)
+    total6 = _union_size(prefix_source, 6)
+    total = total4 if family == 4 else total6
     upstreams = []
     for asn, prefixes in carried.items():
         info = registry.as_info(asn)
-        size = _union_size(prefixes, family)
+        size4 = _union_size(prefixes, 4) if total4 else 0
+        size6 = _union_size(prefixes, 6) if total6 else 0
+        size = size4 if family == 4 else size6
         upstreams.append(CountryUpstream(
             asn=asn, name=info.name, country=info.country,
             prefixes=sorted(prefixes, key=_sort_key) if detail else [],
             addresses=size, share=size / total if total else 0.0, peers=len(seen_by[asn]),
             peer_list=sorted(seen_by[asn]),
+            share_ipv4=size4 / total4 if total4 else None,
+            share_ipv6=size6 / total6 if total6 else None,
+            addresses_ipv4=size4, ipv6_48s=size6 / _V6_48,
+            name_source=info.name_source, name_hint=info.name_hint,
         ))
     upstreams.sort(key=lambda u: (-u.share, -u.peers, u.asn))
     networks = [
@@ -300,11 +365,17 @@ def _summarise(cc: str, routes: list[_Route], registry: Registry, time: float | 
         CountryPrefix(p, prefix_source[p], sorted(origins[p]), sorted(prefix_ups[p]))
         for p in sorted(prefix_source, key=_sort_key)
     ] if detail else []
+    snapshot = registry.snapshot
     return CountryUpstreams(
         country=cc, name=registry.country_name(cc), timezone=str(zone) if zone else None, time=time,
         addresses=total, address_family=f"ipv{family}", prefixes=domestic, networks=networks,
-        upstreams=upstreams, unattributed=unattributed,
+        upstreams=upstreams, unattributed=unattributed, addresses_ipv4=total4,
+        ipv6_48s=total6 / _V6_48, registry=snapshot.to_dict() if snapshot is not None else None,
     )
+
+
+#: addresses in an IPv6 /48 (IPv6 space is counted in /48s)
+_V6_48 = float(1 << 80)
 
 
 def _sort_key(prefix: str) -> tuple[int, int, int]:
@@ -314,52 +385,106 @@ def _sort_key(prefix: str) -> tuple[int, int, int]:
     return (iv[0], iv[1], -iv[2])  # by address, shorter prefix (larger last address) first
 
 
-def _routes_by_country(state: RoutingState, registry: Registry,
-                       wanted: str | None = None) -> dict[str, list[_Route]]:
-    by_country: dict[str, list[_Route]] = defaultdict(list)
+def _routes_by_country(state: RoutingState, registry: Registry, wanted: str | None = None,
+                       progress: Callable[[str], None] | None = None,
+                       ) -> tuple[dict[str, list[_Route]], dict[str, str | None]]:
+    """Domestic routes per country (only ``wanted``'s when given) and what placed each prefix.
+    Every distinct prefix of the table is placed in one bulk pass of the registry."""
+    seen: dict[str, None] = {}
     for table in state.tables():
+        for key in table.routes:
+            seen[key if isinstance(key, str) else key[0]] = None
+    prefixes = list(seen)
+    if progress is not None:
+        progress(f"placing {len(prefixes):,} prefixes in countries")
+    countries, sources = registry.place_prefixes(prefixes)
+    where: dict[str, str] = {}
+    placed_by: dict[str, str | None] = {}
+    for prefix, cc, source in zip(prefixes, countries, sources, strict=True):
+        if cc is not None and (wanted is None or cc == wanted):
+            where[prefix] = cc
+            placed_by[prefix] = source
+    by_country: dict[str, list[_Route]] = defaultdict(list)
+    if progress is not None:
+        progress(f"walking the paths to {len(where):,} placed prefixes")
+    for table in state.tables():
+        peer = table.peer
         for key, path in table.items():
-            prefix = key if isinstance(key, str) else key[0]
-            cc = registry.country_of_prefix(prefix)[0]
-            if cc is not None and (wanted is None or cc == wanted):
-                by_country[cc].append(_Route(table.peer, prefix, path))
-    return by_country
+            cc = where.get(key if isinstance(key, str) else key[0])
+            if cc is not None:
+                by_country[cc].append(_Route(peer, key if isinstance(key, str) else key[0], path))
+    return by_country, placed_by
 
 
 def country_upstreams(state: RoutingState, country: str, registry: Registry) -> CountryUpstreams:
     """The country's networks and international upstreams in ``state`` (its routes at the time
-    it was replayed to). Raises :class:`~transitwatch.registry.UnknownCountryError` for a code
-    that is not ISO 3166."""
+    it was replayed to), with the registry data nearest that time. Raises
+    :class:`~transitwatch.registry.UnknownCountryError` for a code that is not ISO 3166."""
     cc = normalise_country(country)
+    registry.use_time(state.time)
     feed_origins(registry, state)
-    routes = _routes_by_country(state, registry, cc).get(cc, [])
-    return _summarise(cc, routes, registry, state.time)
+    by_country, sources = _routes_by_country(state, registry, cc)
+    return _summarise(cc, by_country.get(cc, []), registry, state.time, sources=sources)
 
 
-def countries_ranking(state: RoutingState, registry: Registry) -> list[CountryConcentration]:
-    """Every country seen in ``state``, most dependent on a single foreign network first."""
+def countries_ranking(state: RoutingState, registry: Registry,
+                      progress: Callable[[str], None] | None = None) -> list[CountryConcentration]:
+    """Every country seen in ``state``, most dependent on a single foreign network first (the
+    rows of :func:`countries_report`)."""
+    return countries_report(state, registry, progress).rows
+
+
+def countries_report(state: RoutingState, registry: Registry,
+                     progress: Callable[[str], None] | None = None) -> CountriesRanking:
+    """Every country seen in ``state``, most dependent on a single foreign network first
+    (``dependence``: the top upstream's share, averaged over the IPv4 and IPv6 space the country
+    has), with the registry data nearest the state's time."""
+    registry.use_time(state.time)
     feed_origins(registry, state)
+    by_country, sources = _routes_by_country(state, registry, progress=progress)
     rows = []
-    for cc, routes in _routes_by_country(state, registry).items():
-        summary = _summarise(cc, routes, registry, state.time, detail=False)
+    for cc, routes in by_country.items():
+        summary = _summarise(cc, routes, registry, state.time, detail=False, sources=sources)
         ups = summary.upstreams
-        weight = sum(u.share for u in ups)
-        hhi = sum((u.share / weight) ** 2 for u in ups) if weight else 0.0
-        top = ups[0] if ups else None
+        families = [f for f, total in (("v4", summary.addresses_ipv4), ("v6", summary.ipv6_48s)) if total]
+
+        def combined(u: CountryUpstream, families: list[str] = families) -> float:
+            shares = [(u.share_ipv4 if f == "v4" else u.share_ipv6) or 0.0 for f in families]
+            return sum(shares) / len(shares) if shares else 0.0
+
+        weights = {u.asn: combined(u) for u in ups}
+        total_weight = sum(weights.values())
+        hhi = sum((w / total_weight) ** 2 for w in weights.values()) if total_weight else 0.0
+        top = max(ups, key=lambda u: (weights[u.asn], u.share, u.peers, -u.asn)) if ups else None
+        tops = [max(((u.share_ipv4 if f == "v4" else u.share_ipv6) or 0.0 for u in ups), default=0.0)
+                for f in families]
         rows.append(CountryConcentration(
             country=cc, name=summary.name, upstreams=len(ups),
             top_upstream=top.asn if top else None, top_name=top.name if top else None,
             top_share=top.share if top else 0.0, hhi=hhi, prefixes=len({r.prefix for r in routes}),
             addresses=summary.addresses, address_family=summary.address_family,
+            top_share_ipv4=(tops[families.index("v4")] if "v4" in families else None) if ups else
+            (0.0 if "v4" in families else None),
+            top_share_ipv6=(tops[families.index("v6")] if "v6" in families else None) if ups else
+            (0.0 if "v6" in families else None),
+            dependence=sum(tops) / len(tops) if tops else 0.0,
+            top_name_hint=top.name_hint if top else None,
         ))
-    rows.sort(key=lambda r: (r.upstreams == 0, -r.top_share, -r.hhi, r.upstreams, r.country))
-    return rows
+    rows.sort(key=lambda r: (r.upstreams == 0, -r.dependence, -r.hhi, r.upstreams, r.country))
+    snapshot = registry.snapshot
+    return CountriesRanking(rows, state.time, snapshot.to_dict() if snapshot is not None else None)
 
 
 # -- one country over time ------------------------------------------------------------------------
 class _CountryRecorder:
     """RoutingState callbacks that keep every change of a domestic route (the upstream of each is
-    computed after the replay, once every AS's originated prefixes are known)."""
+    computed after the replay, once every AS's originated prefixes are known).
+
+    Changes are buffered and their new prefixes placed in bulk every ``BATCH`` changes (a
+    per-change look-up would cost a Python call per prefix of a full table); memory stays
+    bounded by the batch and the domestic changes kept."""
+
+    BATCH = 1 << 16
 
     def __init__(self, cc: str, registry: Registry) -> None:
         self.cc = cc
@@ -367,14 +492,36 @@ class _CountryRecorder:
         self.changes: list[RouteChange] = []
         self.sessions: list[SessionEvent] = []
         self.origins: set[tuple[int, str]] = set()
+        self._pending: list[RouteChange] = []
+        self._domestic: dict[str, bool] = {}
 
     def route(self, change: RouteChange) -> None:
         if change.new_path is not None:
             origin = origin_of(change.new_path)
             if origin is not None:
                 self.origins.add((origin, change.prefix))
-        if self.registry.country_of_prefix(change.prefix)[0] == self.cc:
+        known = self._domestic.get(change.prefix)
+        if known is None or self._pending:
+            self._pending.append(change)  # keeps the order of changes
+            if len(self._pending) >= self.BATCH:
+                self.flush()
+        elif known:
             self.changes.append(change)
+
+    def flush(self) -> None:
+        """Place the buffered changes' new prefixes (one bulk pass) and keep the domestic ones."""
+        if not self._pending:
+            return
+        if self.registry.snapshot is None:
+            self.registry.use_time(self._pending[0].time)
+        new = list({c.prefix: None for c in self._pending if c.prefix not in self._domestic})
+        if new:
+            countries, _ = self.registry.place_prefixes(new)
+            for prefix, cc in zip(new, countries, strict=True):
+                self._domestic[prefix] = cc == self.cc
+        domestic = self._domestic
+        self.changes.extend(c for c in self._pending if domestic[c.prefix])
+        self._pending = []
 
     def session(self, change: SessionChange) -> None:
         self.sessions.append(SessionEvent(change.peer, change.time, change.up))
@@ -396,6 +543,8 @@ def country_view(
     recorder = _CountryRecorder(cc, registry)
     state = RoutingState(on_change=recorder.route, on_session=recorder.session)
     state.replay(observations, until=until)
+    recorder.flush()
+    registry.use_time(state.time)
     registry.add_origins(recorder.origins)
     feed_origins(registry, state)
     spans: list[RouteSpan] = []
@@ -443,6 +592,7 @@ def country_upstreams_from_view(view: TargetView, registry: Registry,
     :func:`country_view`."""
     cc = normalise_country(view.target.label)
     when = at if at is not None else view.end
+    registry.use_time(when)
     routes = [
         _Route(s.peer, s.prefix, s.path) for s in view.spans
         if (s.end is None if at is None else s.active_at(at))
