@@ -392,10 +392,11 @@ def create_app(
         when = P.time_param(at, "at")
 
         def compute() -> dict[str, Any]:
-            rows = service.cached(("countries", when),
-                                  lambda: q.countries_at(service.store, service.registry, when))
+            report = service.cached(("countries", when),
+                                    lambda: q.countries_report_at(service.store, service.registry, when))
+            rows = report.rows
             return {"countries": [r.to_dict() for r in rows[offset:offset + limit]], "notices": [],
-                    "total": len(rows), "limit": limit, "offset": offset}
+                    "registry": report.registry, "total": len(rows), "limit": limit, "offset": offset}
 
         return await service.answer(("countries", when, limit, offset), compute)
 

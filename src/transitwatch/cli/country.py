@@ -84,15 +84,18 @@ def _cmd_countries(args: argparse.Namespace) -> int:
     import json
 
     from transitwatch.cli.render_country import print_countries
-    from transitwatch.metrics.country import countries_ranking
+    from transitwatch.metrics.country import countries_report
 
     registry = _registry_from_args(args)
     state, notices = _country_state(args)
-    rows = countries_ranking(state, registry)
+    report = countries_report(state, registry)
+    rows = report.rows
     if args.json:
-        print(json.dumps({"countries": [r.to_dict() for r in rows], "notices": notices}, indent=2))
+        print(json.dumps({"countries": [r.to_dict() for r in rows], "registry": report.registry,
+                          "notices": notices}, indent=2))
     else:
-        print_countries(rows, rich=sys.stdout.isatty(), file=sys.stdout, limit=args.limit)
+        print_countries(rows, rich=sys.stdout.isatty(), file=sys.stdout, limit=args.limit,
+                        registry=report.registry)
     if not rows:
         print("transitwatch: note: no route to a prefix with a known country in the input", file=sys.stderr)
     return 0

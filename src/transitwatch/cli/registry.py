@@ -18,16 +18,33 @@ def _cmd_registry(args: argparse.Namespace) -> int:
 
     directory = args.registry_dir or default_registry_dir()
     if args.action == "update":
-        if args.url:
-            urls = {}
-            for item in args.url:
-                key, sep, url = item.partition("=")
-                if not sep or not url:
-                    raise UserError(f"--url {item!r}: expected NAME=URL, e.g. apnic=https://mirror/...")
-                urls[key] = url
+        urls = {}
+        for item in args.url or []:
+            key, sep, url = item.partition("=")
+            if not sep or not url:
+                raise UserError(f"--url {item!r}: expected NAME=URL, e.g. apnic=https://mirror/...")
+            urls[key] = url
+        if args.mirror and not args.mirror.startswith(("http://", "https://")):
+            raise UserError(f"--mirror {args.mirror!r}: expected an http:// or https:// URL")
+        if args.at:
+            from datetime import date
+
+            from transitwatch.registry.snapshots import snapshot_dir, update_snapshot
+
+            try:
+                day = date.fromisoformat(args.at)
+            except ValueError:
+                raise UserError(f"--at {args.at!r}: expected a day, YYYY-MM-DD (e.g. 2017-10-01)") from None
+            results = update_snapshot(directory, day, urls=urls, mirror=args.mirror, progress=not args.json)
+            directory = snapshot_dir(directory, day)
         else:
-            urls = dict(DEFAULT_URLS)
-        results = update_registry(directory, urls, progress=not args.json)
+            if args.mirror:
+                from transitwatch.registry.snapshots import with_mirror
+
+                urls = {**with_mirror(DEFAULT_URLS, args.mirror), **urls}
+            elif not urls:  # --url alone downloads just those sources
+                urls = dict(DEFAULT_URLS)
+            results = update_registry(directory, urls, progress=not args.json)
         if args.json:
             print(json.dumps([r.to_dict() for r in results], indent=2))
         else:
@@ -60,6 +77,11 @@ def _cmd_registry(args: argparse.Namespace) -> int:
         age = f"{f['age_days']:.0f} days old" if f["age_days"] is not None else "age unknown"
         print(f"{f['kind']:9} {f['registry'] or '':8} {f['date'] or '?':10} {age:14} "
               f"{f['records']:>8} records{'  STALE' if f['stale'] else ''}  {f['path']}")
+    if info["snapshots"]:
+        print("dated snapshots (a query uses the one nearest its data's time): "
+              + ", ".join(snap["date"] for snap in info["snapshots"]))
+    else:
+        print("dated snapshots: none (run 'transitwatch registry update --at YYYY-MM-DD')")
     for warning in info["warnings"]:
         print(f"transitwatch: warning: {warning}", file=sys.stderr)
     return 0
@@ -71,7 +93,12 @@ def add_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
             "examples:\n"
             "  transitwatch registry show             # what is loaded, dates and ages\n"
             "  transitwatch registry update           # the five RIRs' delegated-extended files + asn.txt\n"
-            "  transitwatch registry update --url apnic=http://mirror/delegated-apnic-extended-latest\n\n"
+            "  transitwatch registry update --url apnic=http://mirror/delegated-apnic-extended-latest\n"
+            "  transitwatch registry update --at 2017-10-01  # RIR archives + CAIDA as2org of that day\n"
+            "  transitwatch registry update --at 2017-10-01 --mirror http://127.0.0.1:8000/\n\n"
+            "A query uses the snapshot nearest its data's time and says which (date, source); one more\n"
+            "than a year away is flagged. --mirror fetches the same paths from another host\n"
+            "(<mirror>/stats/apnic/2017/delegated-apnic-extended-20171001.gz ...).\n"
             "Country and AS-name data works offline without this (bundled GeoLite2 data, via geoip2fast);\n"
             "the RIR files add registration countries for ASes and address blocks. They go to\n"
             "$XDG_CACHE_HOME/transitwatch/registry (or --registry-dir); cut downloads resume. Exit 1 when a\n"
@@ -81,4 +108,8 @@ def add_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
                    help="folder with delegated-*-extended-latest and asn.txt files (default: XDG cache)")
     p.add_argument("--url", action="append", metavar="NAME=URL",
                    help="download NAME from URL instead of the defaults; repeatable")
+    p.add_argument("--at", metavar="YYYY-MM-DD",
+                   help="update: download the dated snapshot of that day (RIR archives + CAIDA as2org)")
+    p.add_argument("--mirror", metavar="URL",
+                   help="update: fetch every source's path from this host instead (a local mirror)")
     p.add_argument("--json", action="store_true", help="print JSON")

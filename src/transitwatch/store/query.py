@@ -42,6 +42,7 @@ __all__ = [
     "upstream_changes_of",
     "timeline_of",
     "countries_at",
+    "countries_report_at",
     "country_upstreams_at",
     "search_targets",
     "originated_prefixes",
@@ -252,9 +253,15 @@ def state_at(store: Store, at: float | None = None, *, collector: str | None = N
 
 def countries_at(store: Store, registry: Any, at: float | None = None) -> list[Any]:
     """:func:`~transitwatch.metrics.country.countries_ranking` of the tables at ``at``."""
-    from transitwatch.metrics.country import countries_ranking
+    return countries_report_at(store, registry, at).rows
 
-    return list(countries_ranking(state_at(store, at), registry))
+
+def countries_report_at(store: Store, registry: Any, at: float | None = None) -> Any:
+    """:func:`~transitwatch.metrics.country.countries_report` of the tables at ``at`` (rows and
+    the registry snapshot that placed them)."""
+    from transitwatch.metrics.country import countries_report
+
+    return countries_report(state_at(store, at), registry)
 
 
 def country_upstreams_at(store: Store, country: str, registry: Any, at: float | None = None) -> Any:

@@ -38,6 +38,18 @@ function asLabel(asn, names) {
   return info && info.name ? `AS${asn} ${info.name}` : `AS${asn}`;
 }
 function shortName(name) { return name ? name.split(/[ ,]/).slice(0, 3).join(" ") : ""; }
+// A registry name as is; a geolocation hint marked "~" (who holds the addresses, not the AS's name).
+function asName(name, hint) { return name || (hint ? `~${hint}` : ""); }
+function pct(v) { return v === null || v === undefined ? "–" : `${Math.round(v * 100)}%`; }
+function registryNote(reg) {
+  if (!reg) return "";
+  const far = (d) => d === null || d === undefined ? "" : ` (${Math.abs(Math.round(d))} days from the data)`;
+  let text = reg.date ? `registry: ${reg.source} snapshot of ${reg.date}${far(reg.days_from_data)}${reg.flagged ? " ⚑" : ""}`
+                      : "registry: no RIR or AS-name data";
+  const g = reg.geolocation || {};
+  if (g.date) text += ` · geolocation of ${g.date}${far(g.days_from_data)}${g.flagged ? " ⚑" : ""}`;
+  return text;
+}
 
 // -- header -------------------------------------------------------------------------------------
 async function loadSummary() {
@@ -110,10 +122,10 @@ function renderUpstreams(r, isCountry) {
     $("#target-title").textContent = `${r.country} ${r.name || ""}`;
     $("#target-sub").textContent = `${r.prefixes.length} domestic prefixes, ${r.addresses.toLocaleString()} ` +
       `${r.address_family} addresses · international upstreams at ${utc(r.time)}` +
-      (r.time_local ? ` (${local(r.time_local)})` : "");
+      (r.time_local ? ` (${local(r.time_local)})` : "") + (r.registry ? ` · ${registryNote(r.registry)}` : "");
     r.upstreams.forEach((u, i) => cards.append(el("div", { class: "card", style: `--c:${PALETTE[i % 10]}` },
-      el("div", { class: "asn" }, `AS${u.asn}`), el("div", { class: "name" }, `${u.name || ""} ${u.country ? "· " + u.country : ""}`),
-      el("div", { class: "stat" }, `${Math.round(u.share * 100)}% of the address space · ${u.peers} peers`),
+      el("div", { class: "asn" }, `AS${u.asn}`), el("div", { class: "name" }, `${asName(u.name, u.name_hint)} ${u.country ? "· " + u.country : ""}`),
+      el("div", { class: "stat" }, `${Math.round(u.share * 100)}% of the address space (IPv4 ${pct(u.share_ipv4)}, IPv6 ${pct(u.share_ipv6)}) · ${u.peers} peers`),
       el("div", { class: "stat muted mono" }, u.prefixes.join(" ")))));
     return;
   }
@@ -237,7 +249,7 @@ async function loadCountries() {
     body.innerHTML = "";
     r.countries.forEach((c, i) => body.append(el("tr", { onclick: () => { location.hash = c.country; } },
       el("td", { class: "muted" }, i + 1), el("td", {}, el("b", {}, c.country), " ", c.name || ""),
-      el("td", {}, c.upstreams), el("td", {}, c.top_upstream ? `AS${c.top_upstream} ${shortName(c.top_name)}` : "—"),
+      el("td", {}, c.upstreams), el("td", {}, c.top_upstream ? `AS${c.top_upstream} ${shortName(asName(c.top_name, c.top_name_hint))}` : "—"),
       el("td", {}, el("span", { class: "bar" }, el("span", { style: `width:${Math.round(c.top_share * 100)}%` })),
         ` ${Math.round(c.top_share * 100)}%`),
       el("td", {}, c.hhi.toFixed(2)))));
