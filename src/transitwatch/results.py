@@ -240,18 +240,23 @@ class CountriesResult(Result):
     """Every country seen, ranked by how concentrated its international upstreams are
     (``tw.countries``): one row per country."""
 
-    columns = ("country", "name", "upstreams", "top_upstream", "top_name", "top_share", "hhi",
-               "prefixes", "addresses", "address_family")
+    columns = ("country", "name", "upstreams", "top_upstream", "top_name", "top_name_hint", "top_share",
+               "top_share_ipv4", "top_share_ipv6", "dependence", "hhi", "prefixes", "addresses",
+               "address_family")
 
-    def __init__(self, rows: list[Any], notices: list[str], time: float | None = None) -> None:
+    def __init__(self, rows: list[Any], notices: list[str], time: float | None = None,
+                 registry: dict[str, Any] | None = None) -> None:
         self.rows, self.notices, self._time = rows, notices, time
+        #: the registry snapshot that placed the countries (date, source, flagged...)
+        self.registry = registry
 
     @property
     def time(self) -> datetime | None:
         return utc_datetime(self._time)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"countries": [r.to_dict() for r in self.rows], "notices": self.notices}
+        return {"countries": [r.to_dict() for r in self.rows], "registry": self.registry,
+                "notices": self.notices}
 
     def records(self) -> list[dict[str, Any]]:
         return [r.to_dict() for r in self.rows]
@@ -265,7 +270,8 @@ class CountryUpstreamsResult(_Wrapped):
     """A country's international upstreams at one moment (``tw.country_upstreams``): one row per
     upstream."""
 
-    columns = ("country", "asn", "name", "upstream_country", "prefixes", "addresses", "share", "peers")
+    columns = ("country", "asn", "name", "name_source", "name_hint", "upstream_country", "prefixes",
+               "addresses", "share", "share_ipv4", "share_ipv6", "peers")
 
     def __init__(self, report: Any, tz: str | None = None, notices: list[str] | None = None) -> None:
         self._inner = self.report = report
@@ -290,11 +296,14 @@ class CountryUpstreamsResult(_Wrapped):
         rows = []
         for u in self.report.upstreams:
             d = u.to_dict()
-            rows.append({"country": cc, "asn": d["asn"], "name": d["name"], "upstream_country": d["country"],
+            rows.append({"country": cc, "asn": d["asn"], "name": d["name"], "name_source": d["name_source"],
+                         "name_hint": d["name_hint"], "upstream_country": d["country"],
                          "prefixes": d["prefixes"], "addresses": d["addresses"], "share": d["share"],
+                         "share_ipv4": d["share_ipv4"], "share_ipv6": d["share_ipv6"],
                          "peers": d["peers"]})
         return rows
 
     def _summary(self) -> str:
-        ups = ", ".join(f"AS{u.asn} {u.name or '?'} ({u.share:.0%})" for u in self.report.upstreams[:5])
+        ups = ", ".join(f"AS{u.asn} {u.name or ('~' + u.name_hint if u.name_hint else '?')} ({u.share:.0%})"
+                        for u in self.report.upstreams[:5])
         return f"{self.report.country}: {ups or 'no route'}"

@@ -514,15 +514,16 @@ def countries(
     """Every country seen, ranked by how much its international connectivity hangs on one
     network: its upstreams, the largest one's share of its address space, the Herfindahl index.
     ``workers``/``scheduler`` build the tables collector by collector in parallel (same ranking)."""
-    from transitwatch.metrics.country import countries_ranking
+    from transitwatch.metrics.country import countries_report
 
     source = as_source(src)
     reg = registry_of(registry, country_source)
     until = _time(at)
     state, notices = _full_state(source, until, _workers(workers), scheduler)
     with _user_errors():
-        rows = countries_ranking(state, reg)
-    return CountriesResult(rows, notices, time=until if until is not None else getattr(state, "time", None))
+        report = countries_report(state, reg)
+    when = until if until is not None else getattr(state, "time", None)
+    return CountriesResult(report.rows, notices, time=when, registry=report.registry)
 
 
 def _full_state(
