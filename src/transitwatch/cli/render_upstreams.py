@@ -46,8 +46,8 @@ def print_upstreams(report: UpstreamReport, *, tz: str | None, rich: bool, file:
     at = _when(report.at, tz) if report.at is not None else "(no observations)"
     head = (f"{report.target} at {at}: {len(report.upstreams)} upstream(s), "
             f"{len(report.peers)} peer(s) see it, {len(report.prefixes)} prefix(es)")
-    header = ["upstream", "prefixes", "peers", "share", "first seen", "last seen", "carries"]
-    rows = [[f"AS{u.asn}", str(len(u.prefixes)), str(u.peers), f"{u.share:.0%}",
+    header = ["upstream", "relationship", "prefixes", "peers", "share", "first seen", "last seen", "carries"]
+    rows = [[f"AS{u.asn}", u.relationship, str(len(u.prefixes)), str(u.peers), f"{u.share:.0%}",
              iso_utc(u.first_seen), iso_utc(u.last_seen), _prefix_summary(u.prefixes)]
             for u in report.upstreams]
     if rich:
@@ -55,13 +55,13 @@ def print_upstreams(report: UpstreamReport, *, tz: str | None, rich: bool, file:
         console.print(Text(head, style="bold"))
         if rows:
             # Compact columns (times to the second); prefixes and peers below, unwrapped.
-            table = Table("upstream", "pfx", "peers", "share", "first seen UTC", "last seen UTC",
-                          header_style="bold cyan")
+            table = Table("upstream", "relationship", "pfx", "peers", "share", "first seen UTC",
+                          "last seen UTC", header_style="bold cyan")
             for column in table.columns:
                 column.no_wrap = True
             for u in report.upstreams:
-                table.add_row(f"AS{u.asn}", str(len(u.prefixes)), str(u.peers), f"{u.share:.0%}",
-                              _short(u.first_seen), _short(u.last_seen))
+                table.add_row(f"AS{u.asn}", u.relationship, str(len(u.prefixes)), str(u.peers),
+                              f"{u.share:.0%}", _short(u.first_seen), _short(u.last_seen))
             console.print(table)
             for u in report.upstreams:
                 peers = ", ".join(str(p) for p in u.peer_list[:8])
@@ -88,6 +88,11 @@ def print_upstreams(report: UpstreamReport, *, tz: str | None, rich: bool, file:
     if report.unattributed:
         print(f"{report.unattributed} route(s) have no single upstream (AS_SET before the target, "
               "or the peer is in the target)", file=file)
+    if report.relationships is not None and report.upstreams:
+        source = report.relationships.get("source") or report.relationships.get("note") or "none"
+        scope = ("routes to its own address space (its prefixes and customer cone)" if report.scope == "own"
+                 else "every route crossing it")
+        print(f"relationships: {source}; counted: {scope}", file=file)
 
 
 def timeline_lines(timeline: UpstreamTimeline, changes: UpstreamChanges | None, tz: str | None) -> list[str]:
@@ -141,9 +146,9 @@ def print_events(
     head = (f"{changes.target}: {len(changes.events)} event(s); baseline upstreams "
             + (", ".join(f"AS{a}" for a in changes.baseline) or "none")
             + (f" at {iso_utc(changes.baseline_time)}" if changes.baseline_time is not None else ""))
-    header = ["event", "upstream", "onset", "confirmed", "peers", "example"]
+    header = ["event", "upstream", "relationship", "onset", "confirmed", "peers", "example"]
     if tz:
-        header.insert(3, f"onset ({tz})")
+        header.insert(4, f"onset ({tz})")
     rows = []
     for e in changes.events:
         ex = e.evidence[0] if e.evidence else None
@@ -152,10 +157,10 @@ def print_events(
             example = f"{ex.peer.ip} {ex.prefix} {ex.as_path}"
             if e.type == LOST_UPSTREAM:
                 example += f" -> {ex.new_as_path or 'withdrawn'}"
-        row = [e.type, f"AS{e.upstream}", iso_utc(e.onset),
+        row = [e.type, f"AS{e.upstream}", e.relationship, iso_utc(e.onset),
                f"{iso_utc(e.confirmed)} ({e.confirmed_by})", str(e.peers), example]
         if tz:
-            row.insert(3, iso_local(e.onset, tz))
+            row.insert(4, iso_local(e.onset, tz))
         rows.append(row)
     lines = timeline_lines(timeline, changes, tz) if timeline is not None else []
     if rich:
@@ -164,11 +169,13 @@ def print_events(
         if rows:
             # Compact on a terminal: UTC date and time, local time of day; the example paths go
             # below as evidence lines (never wrapped, so they can be copied).
-            table = Table("event", "upstream", "onset (UTC)", *([f"local ({tz})"] if tz else []),
+            table = Table("event", "upstream", "relationship", "onset (UTC)",
+                          *([f"local ({tz})"] if tz else []),
                           "confirmed", "peers", header_style="bold cyan")
             for e in changes.events:
                 local = [iso_local(e.onset, tz)[11:]] if tz else []
-                table.add_row(e.type, f"AS{e.upstream}", iso_utc(e.onset).replace("T", " "), *local,
+                table.add_row(e.type, f"AS{e.upstream}", e.relationship,
+                              iso_utc(e.onset).replace("T", " "), *local,
                               f"{iso_utc(e.confirmed)[11:]} by {e.confirmed_by}", str(e.peers),
                               style="red" if e.type == LOST_UPSTREAM else "green")
             console.print(table)

@@ -139,11 +139,15 @@ def _cmd_upstreams(args: argparse.Namespace) -> int:
     import json
 
     from transitwatch.cli.render_upstreams import print_upstreams
+    from transitwatch.metrics.relationship_view import annotate_report, own_space
     from transitwatch.metrics.upstreams import upstream_report
 
     at = _time_arg(args.at)
     view = _replay_view(args, until=at, filtered=True)
-    report = upstream_report(view, at)
+    rels, info = _relationships(args, at)
+    scoped = view if args.transit else own_space(view, rels)
+    report = upstream_report(scoped, at)
+    annotate_report(report, scoped, rels, info, "transit" if args.transit else "own")
     if args.json:
         print(json.dumps(report.to_dict(args.tz), indent=2))
     else:
@@ -153,6 +157,18 @@ def _cmd_upstreams(args: argparse.Namespace) -> int:
     elif report.empty:
         print(f"transitwatch: note: no route to {report.target} in the input", file=sys.stderr)
     return 0
+
+
+def _relationships(args: argparse.Namespace, at: float | None) -> tuple[Any, dict[str, Any]]:
+    """The relationships that answer (--as-rel FILE, else inferred from the same files up to
+    --at) and their source, for the output."""
+    from transitwatch.engine.dependence import relationship_context
+
+    if getattr(args, "db", None) is not None and not args.as_rel:
+        return None, {"source": None, "note": "no relationships for a database: give --as-rel FILE"}
+    files = [] if args.as_rel else _route_files(args)[0]
+    return relationship_context(args.as_rel, files or None, at) if (files or args.as_rel) else (
+        None, {"source": None})
 
 
 def _cmd_events(args: argparse.Namespace) -> int:
@@ -172,8 +188,13 @@ def _cmd_events(args: argparse.Namespace) -> int:
     # the outage detector needs every record's time to see collectors go quiet.
     tracker = _liveness_tracker(detectors)
     view = _replay_view(args, filtered=tracker is None, tracker=tracker)
-    changes = upstream_changes(view, min_peers=args.min_peers, min_duration=min_duration,
+    from transitwatch.metrics.relationship_view import annotate_events, own_space
+
+    rels, _ = _relationships(args, None) if "upstream" in detectors else (None, {})
+    scoped = view if args.transit else own_space(view, rels)
+    changes = upstream_changes(scoped, min_peers=args.min_peers, min_duration=min_duration,
                                baseline=baseline)
+    annotate_events(changes.events, scoped, rels)
     if getattr(args, "db", None) is not None:
         _keep_events_in_window(changes, args)
     others = _other_events(view, tracker, detectors)
@@ -330,6 +351,15 @@ def _keep_events_in_window(changes: Any, args: argparse.Namespace) -> None:
     changes.transients = [t for t in changes.transients if lo <= t.onset <= hi]
 
 
+def _add_relationship_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--transit", action="store_true",
+                   help="count every route crossing an AS target, not only routes to its own address "
+                        "space (its prefixes and its customer cone)")
+    p.add_argument("--as-rel", metavar="FILE",
+                   help="CAIDA serial-1/serial-2 AS relationships (plain, .gz, .bz2) for each upstream's "
+                        "relationship (default: inferred from the same input, AS-Rank)")
+
+
 def add_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
     p = add("upstreams", _cmd_upstreams,
             "Who carries a target (an AS or a prefix) to the rest of the Internet, at the end of the input.",
@@ -349,6 +379,7 @@ def add_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
     _add_parallel_args(p)
     _add_country_args(p)
     p.add_argument("--at", metavar="TIME", help="the state at this time (ISO 8601 or epoch), not at the end")
+    _add_relationship_args(p)
 
     p = add("events", _cmd_events,
             "When a target gained or lost an upstream: onset, confirmation, peers and evidence.",
@@ -371,6 +402,7 @@ def add_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
     _add_route_args(p)
     _add_parallel_args(p)
     _add_country_args(p)
+    _add_relationship_args(p)
     p.add_argument("--min-peers", type=int, default=2, metavar="N",
                    help="peers that must see a change to confirm it at once (default 2)")
     p.add_argument("--min-duration", default="5m", metavar="DURATION",

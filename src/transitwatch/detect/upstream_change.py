@@ -114,7 +114,8 @@ class UpstreamEvent:
 
     ``onset`` the earliest observation of the change, ``confirmed`` when the rules accepted it
     (``confirmed_by`` ``"peers"`` or ``"duration"``), ``peer_list`` the peers that saw it,
-    ``evidence`` example observations (one per peer first).
+    ``evidence`` example observations (one per peer first), ``relationship`` what the upstream
+    is to the target (``provider``... ``unknown``; a new provider is news, a new peer less so).
     """
 
     type: str
@@ -125,6 +126,7 @@ class UpstreamEvent:
     confirmed_by: str
     peer_list: list[PeerKey] = field(default_factory=list)
     evidence: list[Evidence] = field(default_factory=list)
+    relationship: str = "unknown"
 
     @property
     def peers(self) -> int:
@@ -137,6 +139,7 @@ class UpstreamEvent:
             "type": self.type,
             "target": str(self.target),
             "upstream": self.upstream,
+            "relationship": self.relationship,
             "onset": iso_utc(self.onset),
         }
         if tz:

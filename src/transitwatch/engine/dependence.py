@@ -104,6 +104,40 @@ def relationships_for(as_rel: Relationships | str | os.PathLike[str] | None, sou
     return _infer(source, **infer)
 
 
+_CACHE: dict[tuple[Any, ...], tuple[Relationships, InferenceStats]] = {}
+
+
+def relationship_context(
+    as_rel: Relationships | str | os.PathLike[str] | None, src: Inputs, until: float | None = None,
+) -> tuple[Relationships | None, dict[str, Any]]:
+    """The relationships that answer for ``src`` at ``until`` (``as_rel``, else inferred from the
+    input up to ``until``, cached per files and moment) and a description of their source for
+    the output. A source without MRT files (a database) gives ``(None, {"source": None, ...})``."""
+    if as_rel is not None:
+        rels, _ = relationships_for(as_rel, None)
+        return rels, rels.describe()
+    source = _source(src)
+    paths = _file_names(source)
+    if not paths:
+        return None, {"source": None, "note": "no relationships: give as_rel (--as-rel FILE)"}
+    try:
+        key: tuple[Any, ...] = (tuple(paths), tuple(os.path.getmtime(p) for p in paths), until)
+    except OSError:
+        key = ()
+    if key and key in _CACHE:
+        rels = _CACHE[key][0]
+    else:
+        try:
+            rels, stats = _infer(source, until=until)
+        except TransitwatchError as exc:
+            return None, {"source": None, "note": str(exc)}
+        if key:
+            if len(_CACHE) >= 4:
+                _CACHE.pop(next(iter(_CACHE)))
+            _CACHE[key] = (rels, stats)
+    return rels, rels.describe()
+
+
 def _infer(src: Inputs, *, clique: Iterable[int] | None = None, route_servers: Iterable[int] | None = None,
            until: float | None = None) -> tuple[Relationships, InferenceStats]:
     notices: list[str] = []

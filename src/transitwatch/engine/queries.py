@@ -295,12 +295,17 @@ def upstreams(
     registry: Registry | str | os.PathLike[str] | None = None,
     country_source: str = "geo",
     progress: FileProgress | None = None,
+    transit: bool = False,
+    as_rel: Any = None,
 ) -> UpstreamsResult | CountryUpstreamsResult:
     """Who carries ``target`` (an AS, a prefix, several joined by commas) to the rest of the
-    Internet at ``at`` (default: the end of the input): each upstream AS, the target prefixes it
-    carries, the peers that see it and their share. ``country="KP"`` (or a two-letter target)
-    asks for a country's international upstreams instead (:func:`country_upstreams`).
-    ``workers``/``scheduler`` decode several files in parallel (same answer)."""
+    Internet at ``at`` (default: the end of the input): each upstream AS, what it is to the target
+    (``relationship``), the target prefixes it carries, the peers that see it and their share.
+    For an AS, only routes to its own address space count (what it originates and its customer
+    cone); ``transit=True`` counts every route crossing it. ``as_rel``: a CAIDA relationship file
+    (default: relationships inferred from the same input up to ``at``). ``country="KP"`` (or a
+    two-letter target) asks for a country's international upstreams instead
+    (:func:`country_upstreams`). ``workers``/``scheduler`` decode several files in parallel."""
     if src is None:
         raise TransitwatchError("give a source: tw.files(paths), tw.archive(...) or tw.store(path)")
     if country is not None or _is_country(target):
@@ -315,6 +320,8 @@ def upstreams(
             country_source=country_source,
             progress=progress,
         )
+    from transitwatch.engine.dependence import relationship_context
+    from transitwatch.metrics.relationship_view import annotate_report, own_space
     from transitwatch.metrics.upstreams import upstream_report
 
     tgt = parse_target(target)
@@ -323,7 +330,11 @@ def upstreams(
     view = target_view(
         tgt, src, until=until, filtered=True, workers=workers, scheduler=scheduler, progress=progress
     )
-    return UpstreamsResult(upstream_report(view, until), tz)
+    rels, info = relationship_context(as_rel, src, until)
+    scoped = view if transit else own_space(view, rels)
+    report = upstream_report(scoped, until)
+    annotate_report(report, scoped, rels, info, "transit" if transit else "own")
+    return UpstreamsResult(report, tz)
 
 
 # -- events -------------------------------------------------------------------------------------------------
@@ -347,6 +358,8 @@ def events(
     registry: Registry | str | os.PathLike[str] | None = None,
     country_source: str = "geo",
     progress: FileProgress | None = None,
+    transit: bool = False,
+    as_rel: Any = None,
 ) -> EventsResult:
     """When ``target`` gained or lost an upstream, went dark, or had its prefixes originated by
     another AS: onset, confirmation, peers and evidence for each event.
@@ -402,7 +415,15 @@ def events(
         scheduler=scheduler,
         progress=progress,
     )
-    changes = upstream_changes(view, **rules) if "upstream" in detectors else None
+    changes = None
+    if "upstream" in detectors:
+        from transitwatch.engine.dependence import relationship_context
+        from transitwatch.metrics.relationship_view import annotate_events, own_space
+
+        rels, _ = relationship_context(as_rel, src)
+        scoped = view if transit else own_space(view, rels)
+        changes = upstream_changes(scoped, **rules)
+        annotate_events(changes.events, scoped, rels)
     others_wanted = tuple(d for d in detectors if d != "upstream")
     others = (
         detect_events(view, tracker.liveness() if tracker is not None else None, detectors=others_wanted)

@@ -36,7 +36,9 @@ class Upstream:
     ``prefixes`` the target prefixes it carries · ``peer_list`` the peers that see the target
     through it · ``share`` those peers over all peers that see the target · ``first_seen`` the
     first time any peer saw a target route through it (in the input, up to the report time) ·
-    ``last_seen`` the latest announcement or RIB entry that showed it.
+    ``last_seen`` the latest announcement or RIB entry that showed it · ``relationship`` what it
+    is to the target (``provider``, ``peer``, ``customer``, ``sibling`` or ``unknown``; see
+    :mod:`transitwatch.metrics.relationship_view`).
     """
 
     asn: int
@@ -46,6 +48,7 @@ class Upstream:
     first_seen: float
     last_seen: float
     example_path: str
+    relationship: str = "unknown"
 
     @property
     def peers(self) -> int:
@@ -54,6 +57,7 @@ class Upstream:
     def to_dict(self, tz: str | None = None) -> dict[str, Any]:
         out: dict[str, Any] = {
             "asn": self.asn,
+            "relationship": self.relationship,
             "prefixes": self.prefixes,
             "peers": self.peers,
             "share": round(self.share, 4),
@@ -76,7 +80,9 @@ class UpstreamReport:
     ``unattributed`` target routes without a single upstream; ``notices`` what the readers
     reported. ``empty`` is True when no peer had a route to the target. ``coverage``: the
     vantage points whose data covers ``at`` (``{"peers": N, "collectors": [...], "gaps":
-    [...]}``, with a ``"note"`` when no data covers it): only they answer.
+    [...]}``, with a ``"note"`` when no data covers it): only they answer. ``relationships``:
+    where each upstream's ``relationship`` came from (None: not asked); ``scope``: ``"own"``
+    (routes to the target's own address space only) or ``"transit"`` (every route crossing it).
     """
 
     target: Target
@@ -87,6 +93,8 @@ class UpstreamReport:
     unattributed: int = 0
     notices: list[str] = field(default_factory=list)
     coverage: dict[str, Any] = field(default_factory=dict)
+    relationships: dict[str, Any] | None = None
+    scope: str | None = None
 
     @property
     def empty(self) -> bool:
@@ -110,6 +118,10 @@ class UpstreamReport:
             "coverage": self.coverage,
             "notices": self.notices,
         }
+        if self.scope is not None:
+            out["scope"] = self.scope
+        if self.relationships is not None:
+            out["relationships"] = self.relationships
         if tz and self.at is not None:
             out["at_local"] = iso_local(self.at, tz)
         return out
