@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
-from transitwatch.scenarios.demo import DemoResult, main, run_demo
+from transitwatch.scenarios.demo import DemoResult, main, print_demo, run_demo
 from transitwatch.scenarios.scenario import load_scenario
 from transitwatch.sources.mrt import read_mrt
 from transitwatch.times import iso_local, iso_utc
@@ -113,7 +115,7 @@ def test_python_m_transitwatch_demo(tmp_path: Path) -> None:
     assert "FAIL" not in out
     # The command line ran on the same files and said the same.
     cli = out[out.index("Running:"):]
-    assert "new_upstream  AS20485   2017-10-01T09:08:00Z  2017-10-01T17:38:00+08:30" in cli
+    assert "new_upstream  AS20485   provider      2017-10-01T09:08:00Z  2017-10-01T17:38:00+08:30" in cli
     written = sorted(p.name for p in (tmp_path / "demo-out" / "rrc00" / "2017.10").iterdir())
     assert len(written) == 49 and written[0] == "bview.20171001.0800.gz"
 
@@ -149,3 +151,23 @@ def test_demo_country_view_names_the_upstreams(tmp_path: Path) -> None:
     assert got[20485].country == "RU" and "TransTeleCom" in (got[20485].name or "")
     assert "CHINA UNICOM" in (got[4837].name or "").upper()
     assert round(got[20485].share, 2) == 0.75 and got[20485].peers == 6
+
+
+def test_chapter_one_ends_with_the_consequence(result: DemoResult) -> None:
+    # Before 09:08 UTC losing AS4837 cuts North Korea off; after, the three /24s TransTelecom
+    # carries stay reachable through it (the .177 route was never announced to it).
+    w = result.whatif
+    assert w is not None and w.failed == [4837]
+    assert w.before.reachable_share == 0.0 and not any(f.reachable for f in w.before.prefixes)
+    kept = {f.prefix: f.via for f in w.after.prefixes if f.reachable}
+    assert kept == {"175.45.176.0/24": [20485], "175.45.178.0/24": [20485], "175.45.179.0/24": [20485]}
+    assert w.after.reachable_share == 0.75
+    assert w.hegemony_before[4837] == 1.0 and w.hegemony_after[4837] < 1.0
+    assert w.hegemony_before.get(20485, 0.0) == 0.0 < w.hegemony_after[20485]
+    assert w.spof_before == [4837] and w.spof_after == []
+    text = io.StringIO()
+    print_demo(result, Console(file=text, width=200))
+    out = text.getvalue()
+    assert "8. The consequence: what if AS4837 China Unicom failed?" in out
+    assert "0 of 4 prefixes stay reachable (0% of the addresses)" in out
+    assert "3 of 4 prefixes stay reachable (75% of the addresses)" in out

@@ -68,3 +68,10 @@ def test_scenario_is_a_labelled_reconstruction() -> None:
     sc = load_scenario("kp-2014-12-outage")
     assert sc.label == "Reconstruction from public reports, not recorded data"
     assert sc.sources and [x.kind for x in sc.expectations] == ["outage"]
+
+
+def test_the_day_the_single_point_of_failure_failed(chapter: OutageChapter) -> None:
+    assert chapter.spof is not None
+    when, spof, upstreams = chapter.spof
+    assert upstreams == [4837] and spof == [4837]
+    assert when == chapter.outages[0].onset - 60

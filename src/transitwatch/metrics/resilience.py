@@ -31,6 +31,7 @@ from transitwatch.state.aspath import ASPathError, parse_as_path
 from transitwatch.state.view import RouteSpan
 
 __all__ = [
+    "spof_asns",
     "MODELS", "PrefixFate", "Outcome", "address_share", "observed_outcome", "valley_free_outcome",
     "reach_from",
 ]
@@ -242,3 +243,16 @@ def _sort_key(prefix: str) -> tuple[int, int, int]:
     if net is None:
         return (9, 0, 0)
     return (net.version, int(net.network_address), net.prefixlen)
+
+
+def spof_asns(routes: list[RouteSpan], target_asns: frozenset[int]) -> list[int]:
+    """Under the observed model, every AS on ``routes`` (the target's own excluded) whose failure
+    alone leaves less than half of the address space reachable."""
+    candidates: set[int] = set()
+    for span in routes:
+        try:
+            candidates |= parse_as_path(span.path).asns
+        except ASPathError:
+            continue
+    return [a for a in sorted(candidates - target_asns)
+            if observed_outcome(routes, frozenset({a})).reachable_share < 0.5]

@@ -33,6 +33,8 @@ from transitwatch.cli.render_country import print_country_upstreams
 from transitwatch.cli.render_upstreams import timeline_lines
 from transitwatch.detect.upstream_change import UpstreamChanges, UpstreamEvent, upstream_changes
 from transitwatch.metrics.country import CountryUpstreams, country_upstreams_from_view, country_view
+from transitwatch.metrics.hegemony import hegemony_at, target_routes_at
+from transitwatch.metrics.resilience import Outcome, observed_outcome, spof_asns
 from transitwatch.metrics.upstreams import UpstreamReport, UpstreamTimeline, upstream_timeline, upstreams_of
 from transitwatch.registry import Registry
 from transitwatch.scenarios.scenario import Scenario, ScenarioError, load_scenario
@@ -60,6 +62,24 @@ class Check:
 
 
 @dataclass
+class WhatIf:
+    """The consequence the reports drew: the baseline upstreams fail, before and after the change.
+
+    ``failed`` the baseline upstreams; ``before``/``after`` the observed-model outcomes at the
+    report times; ``hegemony_before``/``hegemony_after`` the AS hegemony scores then; ``spof``
+    the single points of failure before.
+    """
+
+    failed: list[int]
+    before: Outcome
+    after: Outcome
+    hegemony_before: dict[int, float]
+    hegemony_after: dict[int, float]
+    spof_before: list[int]
+    spof_after: list[int]
+
+
+@dataclass
 class DemoResult:
     """Everything the demo computed: the files written, the pipeline's outputs, the checks."""
 
@@ -75,6 +95,7 @@ class DemoResult:
     seconds: float = 0.0
     country_before: CountryUpstreams | None = None
     country_after: CountryUpstreams | None = None
+    whatif: WhatIf | None = None
 
     @property
     def ok(self) -> bool:
@@ -130,9 +151,26 @@ def run_demo(
         cview = country_view(sc.country, read_files(paths), registry)
         result.country_before = country_upstreams_from_view(cview, registry, sc.start + BEFORE_OFFSET)
         result.country_after = country_upstreams_from_view(cview, registry, sc.end - 1)
+    result.whatif = what_if(view, sorted(result.changes.baseline), sc.start + BEFORE_OFFSET, sc.end)
     result.checks = check_expectations(result)
     result.seconds = time.perf_counter() - started
     return result
+
+
+def what_if(view: TargetView, failed: list[int], before: float, after: float) -> WhatIf:
+    """The what-if of the baseline upstreams failing, and the hegemony, at ``before`` and ``after``
+    (pure functions of the view: the same as ``transitwatch resilience``/``hegemony``)."""
+    down = frozenset(failed)
+    routes_before, routes_after = target_routes_at(view, before), target_routes_at(view, after)
+    return WhatIf(
+        failed=failed,
+        before=observed_outcome(routes_before, down),
+        after=observed_outcome(routes_after, down),
+        hegemony_before={h.asn: h.score for h in hegemony_at(view, before)[0]},
+        hegemony_after={h.asn: h.score for h in hegemony_at(view, after)[0]},
+        spof_before=spof_asns(routes_before, view.target.asns),
+        spof_after=spof_asns(routes_after, view.target.asns),
+    )
 
 
 def check_expectations(result: DemoResult) -> list[Check]:
@@ -159,6 +197,34 @@ def check_expectations(result: DemoResult) -> list[Check]:
     checks.append(Check("no other event (the flap and the session reset are not changes): "
                         + (", ".join(f"{e.type} AS{e.upstream} at {iso_utc(e.onset)}" for e in unexpected)
                            or "none"), not unexpected))
+    checks.extend(_what_if_checks(result))
+    return checks
+
+
+def _what_if_checks(result: DemoResult) -> list[Check]:
+    """The consequence the reports drew, checked on the pipeline's own answer: before the new
+    upstream, losing the baseline cuts the target off; after, the prefixes the new upstream
+    carries stay reachable through it (and only those)."""
+    w = result.whatif
+    new = [e.upstream for e in result.changes.events if e.type == "new_upstream"]
+    if w is None or not w.failed or not new:
+        return []
+    lost = ", ".join(f"AS{a}" for a in w.failed)
+    carried = {p for u in result.after.upstreams if u.asn in new for p in u.prefixes}
+    kept = [f.prefix for f in w.after.prefixes if f.reachable]
+    via = {a for f in w.after.prefixes for a in f.via}
+    checks = [
+        Check(f"before: losing {lost} leaves 0% reachable", w.before.reachable_share == 0.0),
+        Check(f"after: losing {lost} leaves {len(kept)} of {len(w.after.prefixes)} prefixes reachable, "
+              f"those {', '.join(f'AS{a}' for a in new)} carries",
+              bool(kept) and set(kept) == carried and via <= set(new)),
+        Check(f"hegemony of {lost} falls from 1.0 to below 1; "
+              f"{', '.join(f'AS{a}' for a in new)} rises from 0",
+              all(w.hegemony_before.get(a) == 1.0 and w.hegemony_after.get(a, 0.0) < 1.0 for a in w.failed)
+              and all(w.hegemony_before.get(a, 0.0) == 0.0 < w.hegemony_after.get(a, 0.0) for a in new)),
+        Check(f"single point of failure before: {lost}; after: none", w.spof_before == w.failed
+              and not w.spof_after),
+    ]
     return checks
 
 
@@ -321,10 +387,44 @@ def print_demo(result: DemoResult, console: Console) -> None:
             print_country_upstreams(country_report, tz=tz, rich=console.is_terminal, file=console.file)
             console.print()
 
-    console.print(Text("8. Checked against the public reports (the scenario's expectations)", style="bold"))
+    if result.whatif is not None and result.whatif.failed:
+        _print_what_if(result, console)
+
+    console.print(Text("9. Checked against the public reports (the scenario's expectations)", style="bold"))
     for check in result.checks:
         mark, style = ("ok  ", "green") if check.ok else ("FAIL", "bold red")
         console.print(Text(f"   {mark} {check.what}", style=style))
+    console.print()
+
+
+def _print_what_if(result: DemoResult, console: Console) -> None:
+    """Section 8: dependence (hegemony) and what losing the old upstream would do, before and after."""
+    sc, w = result.scenario, result.whatif
+    assert w is not None
+    lost = ", ".join(sc.as_label(a) for a in w.failed)
+    console.print(Text(f"8. The consequence: what if {lost} failed? (transitwatch resilience / hegemony)",
+                       style="bold"))
+    moments = (("before", result.before, w.before, w.hegemony_before, w.spof_before),
+               ("after", result.after, w.after, w.hegemony_after, w.spof_after))
+    for title, report, outcome, heg, spof in moments:
+        assert report.at is not None
+        utc, local = _clock(report.at, sc.timezone)
+        kept = [f for f in outcome.prefixes if f.reachable]
+        console.print(f"   {title} ({utc} UTC, {local}): {len(kept)} of {len(outcome.prefixes)} prefixes "
+                      f"stay reachable ({outcome.reachable_share:.0%} of the addresses)")
+        for f in outcome.prefixes:
+            via = ", ".join(sc.as_label(a) for a in f.via) if f.via else "-"
+            console.print(f"     {f.prefix:<18} {'reachable via ' + via if f.reachable else 'CUT OFF'}")
+        ranked = sorted(heg.items(), key=lambda kv: -kv[1])[:3]
+        top = ", ".join(f"{sc.as_label(a)} {v:.2f}" for a, v in ranked)
+        console.print(f"     AS hegemony: {top}; single point of failure: "
+                      f"{', '.join(sc.as_label(a) for a in spof) or 'none'}")
+    new = [e for e in result.changes.events if e.type == "new_upstream"]
+    if new:
+        utc, local = _clock(new[0].onset, sc.timezone)
+        console.print(f"   Until {utc} UTC ({local}) the target hung on {lost} alone; after, "
+                      f"{', '.join(sc.as_label(e.upstream) for e in new)} would keep the prefixes it "
+                      "carries reachable.")
     console.print()
 
 
@@ -389,12 +489,17 @@ def cli_commands(result: DemoResult) -> list[tuple[str, list[str]]]:
          [*base, "events", sc.target, *files, "--json"]),
         (f"{shown_exe} dump -m {shlex.quote(_shown(dump_file))} | grep ' 20485 '",
          [*base, "dump", "-m", str(dump_file)]),
+        *([(f"{shown_exe} resilience {sc.target} {glob} --fail {failed} --at {before}",
+            [*base, "resilience", sc.target, *files, "--fail", failed, "--at", before]),
+           (f"{shown_exe} resilience {sc.target} {glob} --fail {failed}",
+            [*base, "resilience", sc.target, *files, "--fail", failed])]
+          if (failed := ",".join(f"AS{a}" for a in (result.whatif.failed if result.whatif else []))) else []),
     ]
 
 
 def run_cli(result: DemoResult, console: Console, *, run: bool = True) -> bool:
     """Print the equivalent commands and run the first one for real; False if it failed."""
-    console.print(Text("9. The same with the command line", style="bold"))
+    console.print(Text("10. The same with the command line", style="bold"))
     commands = cli_commands(result)
     for shown, _ in commands:
         console.print(f"   $ {shown}", highlight=False, soft_wrap=True)  # keep commands copyable

@@ -63,6 +63,9 @@ class OutageChapter:
     country: OutageReport | None
     checks: list[ChapterCheck] = field(default_factory=list)
     seconds: float = 0.0
+    #: (time, ASes) the single points of failure a minute before the outage (observed model), and
+    #: the upstreams then: with one upstream, it is the single point of failure that failed.
+    spof: tuple[float, list[int], list[int]] | None = None
 
     @property
     def outages(self) -> list[OutageEvent]:
@@ -105,6 +108,15 @@ def run_outage_chapter(outdir: str | os.PathLike[str], *, scenario: str = CHAPTE
     except (ImportError, ValueError):
         country = None
     chapter = OutageChapter(sc, paths, view, found, series, country, seconds=0.0)
+    outages = [e for e in chapter.outages if e.type == OUTAGE]
+    if outages:
+        from transitwatch.metrics.hegemony import target_routes_at
+        from transitwatch.metrics.resilience import spof_asns
+        from transitwatch.metrics.upstreams import upstream_report
+
+        when = outages[0].onset - 60.0
+        chapter.spof = (when, spof_asns(target_routes_at(view, when), view.target.asns),
+                        sorted(upstream_report(view, when).asns))
     chapter.checks = check_outage_chapter(chapter)
     chapter.seconds = time.perf_counter() - began
     return chapter
@@ -147,6 +159,11 @@ def check_outage_chapter(chapter: OutageChapter) -> list[ChapterCheck]:
                                and not [e for e in chapter.outages if e.type != OUTAGE]))
     checks.append(ChapterCheck("no origin change (the routes came back from AS131279)",
                                not chapter.found.origins))
+    if chapter.spof is not None:
+        _, spof, ups = chapter.spof
+        checks.append(ChapterCheck(
+            f"before the outage the one upstream ({', '.join(f'AS{a}' for a in ups)}) was a single point of "
+            "failure", len(ups) == 1 and ups[0] in spof))
     if chapter.country is not None and outages:
         checks.append(ChapterCheck("the country KP has the same outage",
                                    [e.onset for e in chapter.country.events] == [outages[0].onset]))
@@ -183,6 +200,14 @@ def print_outage_chapter(chapter: OutageChapter, console: Console) -> None:
     for line in visibility_chart(chapter.series, width=min(96, max(40, console.width - 10))):
         console.print(Text(line))
 
+    if chapter.spof is not None:
+        when, spof, ups = chapter.spof
+        console.print(Text(f"\nA minute before ({iso_utc(when)}): upstreams "
+                           f"{', '.join(f'AS{a}' for a in ups) or 'none'}; single points of failure "
+                           f"(transitwatch resilience --spof): {', '.join(f'AS{a}' for a in spof) or 'none'}",
+                           style="bold"))
+        console.print(Text("With one upstream there was no other way in: this is the day the single point "
+                           "of failure failed (the 2017 link through AS20485 removed it).", style="dim"))
     for event in chapter.outages:
         console.print(Text(f"\n{event.type.upper()} of {event.target}", style="bold red"))
         table = Table(show_header=False, box=None, padding=(0, 2))
