@@ -9,6 +9,7 @@ import pytest
 from routing_fixture import KP, T0, four_peers
 from transitwatch.detect.origin_change import MORE_SPECIFIC, ORIGIN_CHANGE, origin_events, origin_of
 from transitwatch.sources.files import read_files
+from transitwatch.state.target import Target
 from transitwatch.state.view import target_view
 
 
@@ -62,8 +63,13 @@ def test_more_specific_hijack(tmp_path: Path) -> None:
     e = events[0]
     assert (e.onset, e.end, e.peers, e.usual) == (T0 + 600, None, 3, [131279])
     assert e.last_seen == view.end
-    # The AS alone does not select routes that avoid it: more-specifics need the prefixes watched.
-    assert origin_events(target_view("AS131279", read_files(files))) == []
+    # The AS alone learns the prefixes it originates and sees the same more-specific (issue 11:
+    # no need to list the prefixes), through the decoder's route filter too.
+    as_filter = Target.parse("AS131279").route_filter()
+    for reader in (read_files(files), read_files(files, route_filter=as_filter)):
+        alone = origin_events(target_view("AS131279", reader))
+        assert [(e.type, e.prefix, e.origin, e.covering, e.peers) for e in alone] == [
+            (MORE_SPECIFIC, "175.45.178.0/25", 666, KP[2], 3)]
 
 
 def test_no_events_without_changes(tmp_path: Path) -> None:

@@ -19,9 +19,10 @@ A pure function of a :class:`~transitwatch.state.view.TargetView`. The rules:
 - ``more_specific``: a route to a prefix strictly inside a prefix with usual origins, with none of
   those origins on its path (a provider's customer announcing space it was given is routed
   through the provider), and not itself a prefix seen in the baseline: a possible sub-prefix
-  hijack. An
-  AS target's view only has routes through the target, so to see more-specifics of its prefixes
-  watch them too (``AS131279,175.45.176.0/22``) or watch the country.
+  hijack. An AS target's view also holds the routes to the address space its ASNs originate
+  (learnt from the RIB and as prefixes appear: ``view.foreign``), so a more-specific or the
+  same prefix from another origin is seen without listing the prefixes (as BGPalerter does for a
+  monitored AS).
 - One event per (type, prefix, origin): the peers that saw it, ``onset`` (first time), ``end``
   (the last route of it ended; None when one was still held at the end of the input), and one
   :class:`~transitwatch.detect.upstream_change.Evidence` per peer (path, file, byte offset).
@@ -115,10 +116,18 @@ def _through(path: str, origins: set[int]) -> bool:
 
 
 def _sightings(view: TargetView) -> list[_Sighting]:
-    """Every (peer, prefix, origin) interval in the view: spans, plus the foreign routes that
-    replaced a target route (they end the span; they last until the peer's next span)."""
+    """Every (peer, prefix, origin) interval in the view: spans, the routes inside an AS target's
+    own address space from other origins (``view.foreign``), plus the foreign routes that
+    replaced a target route and are not among those (they end the span; they last until the
+    peer's next span)."""
     out: list[_Sighting] = []
     by_key: dict[tuple[PeerKey, str, int | None], list[RouteSpan]] = {}
+    foreign_starts = {(s.peer, s.prefix, s.path_id, s.start) for s in view.foreign}
+    for span in view.foreign:
+        origin = origin_of(span.path)
+        if origin is not None:
+            out.append(_Sighting(span.peer, span.prefix, origin, span.start, span.end, span.path,
+                                 span.source, span.offset, span.start_cause))
     for span in view.spans:
         by_key.setdefault((span.peer, span.prefix, span.path_id), []).append(span)
         origin = origin_of(span.path)
@@ -130,6 +139,8 @@ def _sightings(view: TargetView) -> list[_Sighting]:
         for i, span in enumerate(spans):
             if span.end is None or span.end_cause != "announce" or not span.end_path:
                 continue
+            if (span.peer, span.prefix, span.path_id, span.end) in foreign_starts:
+                continue  # the replacing route is in view.foreign, with its own end
             origin = origin_of(span.end_path)
             if origin is None or origin == origin_of(span.path):
                 continue
@@ -169,7 +180,9 @@ def origin_events(
     # Nearest covering prefix of the target's own with usual origins: walk up the index of every
     # prefix seen. The target's own prefixes: inside its networks, or usually originated by its
     # ASNs (an AS target's view also holds the routes it carries for others: not its prefixes).
-    index = PrefixIndex.of_view(view)  # sightings are of the spans' prefixes
+    # sightings are of the spans' prefixes (and the foreign routes')
+    index = PrefixIndex.of_view(view) if not view.foreign else PrefixIndex(
+        [s.prefix for s in view.spans] + [s.prefix for s in view.foreign])
 
     def own(prefix: str) -> bool:
         return target.selects_prefix(prefix) or not usual[prefix].isdisjoint(target.asns)

@@ -53,6 +53,7 @@ from transitwatch.sources.files import FileProgress, collector_and_time_from_nam
 from transitwatch.sources.mrt import MrtError, MrtReader, RouteFilter
 from transitwatch.sources.mrt_writer import write_mrt
 from transitwatch.state.coverage import Coverage, FileSpan
+from transitwatch.state.table import OwnSpace
 from transitwatch.state.target import Target
 from transitwatch.state.view import TargetView, target_view
 from transitwatch.times import iso_utc
@@ -166,6 +167,14 @@ def reduce_file(task: FileTask) -> FilePart:
     target = task.target
     until = task.until
     relevant = set(task.relevant)
+    # An AS target's own address space (more-specifics from other origins are its routes too):
+    # seeded with the relevant prefixes, a superset of what the replay learns, so nothing the
+    # one-process replay would keep is dropped here.
+    own = OwnSpace(target.asns) if target.asns else None
+    if own is not None:
+        seed = str(min(target.asns))
+        for prefix in task.relevant:
+            own.learn(prefix, seed)
     selected: set[str] = set()
     path_selected: dict[str | None, bool] = {}
     selects_path = target.selects_path
@@ -215,7 +224,7 @@ def reduce_file(task: FileTask) -> FilePart:
                 if kind == "state":
                     wanted = True
                 elif kind == "withdraw":
-                    if obs.prefix in relevant:
+                    if obs.prefix in relevant or (own is not None and own.covers(obs.prefix)):
                         wanted = True
                 else:
                     prefix = obs.prefix
@@ -227,8 +236,10 @@ def reduce_file(task: FileTask) -> FilePart:
                         if prefix not in relevant:
                             relevant.add(prefix)
                         selected.add(prefix)
+                        if own is not None:
+                            own.learn(prefix, path)
                         wanted = True
-                    elif prefix in relevant:
+                    elif prefix in relevant or (own is not None and own.covers(prefix)):
                         wanted = True
                 if wanted or structural:
                     if dropped_latest is not None:

@@ -258,6 +258,8 @@ static uint64_t fnv1a(const uint8_t *p, size_t n, uint64_t h) {
 typedef struct {
     PyObject_HEAD
     uint8_t *keys; uint8_t *used; size_t cap, n;
+    uint8_t lens[2][129];   /* prefix lengths present per family: ps_covered tries only these */
+    uint8_t heads[2][8192]; /* per family, the first 16 address bits under some prefix (a bitmap) */
 } PrefixSetObject;
 
 static void ps_key(uint8_t *k, int afi, int plen, const uint8_t *bytes) {
@@ -301,6 +303,23 @@ static int ps_add(PrefixSetObject *s, int afi, int plen, const uint8_t *bytes) {
     ps_key(k, afi, plen, bytes);
     size_t i = ps_slot(s, k);
     if (!s->used[i]) { memcpy(s->keys + i * PS_KEY, k, PS_KEY); s->used[i] = 1; s->n++; }
+    if ((afi == 1 || afi == 2) && plen >= 0 && plen <= 128) {
+        s->lens[afi - 1][plen] = 1;
+        unsigned head = (unsigned)k[2] << 8 | k[3];
+        unsigned span = plen >= 16 ? 1u : 1u << (16 - plen);
+        for (unsigned h = head; h < head + span && h < 65536; h++) s->heads[afi - 1][h >> 3] |= (uint8_t)(1 << (h & 7));
+    }
+    return 0;
+}
+
+/* Is this prefix, or a less specific one, in the set? (one lookup per length present) */
+static int ps_covered(PrefixSetObject *s, int afi, int plen, const uint8_t *bytes) {
+    if (!s || !s->n || (afi != 1 && afi != 2)) return 0;
+    unsigned head = (unsigned)(plen > 0 ? bytes[0] : 0) << 8 | (plen > 8 ? bytes[1] : 0);
+    if (plen < 16) head &= 0xFFFFu << (16 - plen) & 0xFFFFu;  /* host bits cleared, as ps_key does */
+    if (!(s->heads[afi - 1][head >> 3] & (1 << (head & 7)))) return 0;  /* nothing covers its /16 */
+    for (int l = 0; l <= plen && l <= 128; l++)
+        if (s->lens[afi - 1][l] && ps_has(s, afi, l, bytes)) return 1;
     return 0;
 }
 
@@ -349,6 +368,8 @@ typedef struct {
     struct fpfx { int afi; uint8_t a[16]; int plen; } *f_pfx; int f_npfx;
     int ann_mode;                        /* for the UPDATE being decoded: 0 all, 1 by prefix, 3 all + remember */
     PrefixSetObject *sticky;             /* prefixes seen in target routes: their later announcements pass */
+    PrefixSetObject *own;                /* prefixes the target ASNs originate: more-specifics pass too */
+    int ann_own;                         /* the UPDATE being decoded is originated by a target ASN */
     unsigned long long filtered;
     int cur_safi;                        /* SAFI of the routes being emitted */
     int safi_sel;                        /* emit only routes of this SAFI; 0: every SAFI; -1: as bgpdump */
@@ -848,6 +869,18 @@ static int path_selected(DecoderObject *d, const attrs_t *a, int asn_len) {
     return 0;
 }
 
+/* Is the path's origin (last AS of its final AS_SEQUENCE; AS4_PATH first) one of the filter's ASNs? */
+static int origin_selected(DecoderObject *d, const attrs_t *a, int asn_len) {
+    int ok = -1;
+    if (a->as4path) ok = decode_path(a->as4path, a->as4path_len, 4, &path_a);
+    if (ok != 0 && a->aspath) ok = decode_path(a->aspath, a->aspath_len, asn_len, &path_a);
+    if (ok != 0 || !path_a.nseg) return 0;
+    const seg_t *last = &path_a.seg[path_a.nseg - 1];
+    if (last->type != 2 || !last->n) return 0;
+    for (int j = 0; j < d->f_nasns; j++) if (last->asns[last->n - 1] == d->f_asns[j]) return 1;
+    return 0;
+}
+
 /* Would any announcement of this NLRI list pass the prefix filter? If none would, the caller skips
  * building the attribute objects and counts the list as filtered. */
 static int nlri_any_selected(DecoderObject *d, const uint8_t *p, int len, int afi, int addpath) {
@@ -858,7 +891,8 @@ static int nlri_any_selected(DecoderObject *d, const uint8_t *p, int len, int af
         if (addpath) { if (end - p < 5) return 1; p += 4; }
         int plen = p[0], nbytes = (plen + 7) / 8;
         if (plen > (afi == 2 ? 128 : 32) || p + 1 + nbytes > end) return 1;  /* let emit_nlri report it */
-        if (prefix_selected(d, p + 1, plen, afi) || ps_has(d->sticky, afi, plen, p + 1)) return 1;
+        if (prefix_selected(d, p + 1, plen, afi) || ps_has(d->sticky, afi, plen, p + 1) ||
+            ps_covered(d->own, afi, plen, p + 1)) return 1;
         n++;
         p += 1 + nbytes;
     }
@@ -889,13 +923,17 @@ static int emit_nlri(DecoderObject *d, const uint8_t *p, int len, int afi, int a
         int nbytes = (plen + 7) / 8;
         if (plen > maxlen || p + 1 + nbytes > end) { Py_XDECREF(pid); *bad = 1; return 0; }
         if (kind == K_ANNOUNCE && d->ann_mode == 1 && !prefix_selected(d, p + 1, plen, afi) &&
-            !ps_has(d->sticky, afi, plen, p + 1)) {
+            !ps_has(d->sticky, afi, plen, p + 1) && !ps_covered(d->own, afi, plen, p + 1)) {
             Py_XDECREF(pid);
             d->filtered++;
             p += 1 + nbytes;
             continue;
         }
         if (kind == K_ANNOUNCE && d->ann_mode == 3 && ps_add(d->sticky, afi, plen, p + 1) < 0) {
+            Py_XDECREF(pid);
+            return -1;
+        }
+        if (kind == K_ANNOUNCE && d->ann_mode == 3 && d->ann_own && ps_add(d->own, afi, plen, p + 1) < 0) {
             Py_XDECREF(pid);
             return -1;
         }
@@ -1086,6 +1124,7 @@ static int decode_bgp4mp(DecoderObject *d, uint32_t ts, int type, int subtype, c
         has_mp = 0;
     }
     d->ann_mode = !d->filter_on ? 0 : path_selected(d, &A, asn_len) ? 3 : 1;
+    d->ann_own = d->ann_mode == 3 && d->own && origin_selected(d, &A, asn_len);
     if (d->ann_mode == 1) {
         if (has_v4 && !nlri_any_selected(d, nlri, nlri_len, 1, addpath)) has_v4 = 0;
         if (has_mp && !nlri_any_selected(d, A.mp_nlri, A.mp_nlri_len, A.mp_afi, addpath)) has_mp = 0;
@@ -1210,7 +1249,8 @@ static int decode_rib(DecoderObject *d, uint32_t ts, int subtype, const uint8_t 
             if (PyErr_Occurred()) { rc = -1; break; }
             add_error(d, PyLong_AsUnsignedLongLong(offset), R_BAD_ATTRIBUTE, "AS_PATH"); continue;
         }
-        if (d->filter_on && path_selected(d, &A, 4) && ps_add(d->sticky, afi, plen, pfxbytes) < 0) {
+        if (d->filter_on && path_selected(d, &A, 4) && (ps_add(d->sticky, afi, plen, pfxbytes) < 0 ||
+                (d->own && origin_selected(d, &A, 4) && ps_add(d->own, afi, plen, pfxbytes) < 0))) {
             attrobjs_clear(&O); Py_XDECREF(pid); rc = -1; break;
         }
         PyObject *og = PyLong_FromUnsignedLong(orig);
@@ -1249,7 +1289,8 @@ static int decode_table_dump(DecoderObject *d, uint32_t ts, int subtype, const u
         if (PyErr_Occurred()) return -1;
         SKIP(R_BAD_ATTRIBUTE);
     }
-    if (d->filter_on && path_selected(d, &A, asn_len) && ps_add(d->sticky, afi, plen, pfxb) < 0) {
+    if (d->filter_on && path_selected(d, &A, asn_len) && (ps_add(d->sticky, afi, plen, pfxb) < 0 ||
+            (d->own && origin_selected(d, &A, asn_len) && ps_add(d->own, afi, plen, pfxb) < 0))) {
         attrobjs_clear(&O);
         return -1;
     }
@@ -1631,12 +1672,16 @@ static void dec_dealloc(DecoderObject *d) {
     PyMem_Free(d->buf);
     PyMem_Free(d->f_asns); PyMem_Free(d->f_pfx);
     Py_XDECREF(d->sticky);
+    Py_XDECREF(d->own);
     Py_TYPE(d)->tp_free((PyObject *)d);
 }
 
 static PyObject *dec_set_filter(DecoderObject *d, PyObject *args) {
-    PyObject *asns, *prefixes, *sticky = NULL;
-    if (!PyArg_ParseTuple(args, "OO|O!", &asns, &prefixes, &PrefixSetType, &sticky)) return NULL;
+    PyObject *asns, *prefixes, *sticky = NULL, *own = NULL;
+    if (!PyArg_ParseTuple(args, "OO|O!O!", &asns, &prefixes, &PrefixSetType, &sticky, &PrefixSetType, &own))
+        return NULL;
+    Py_XINCREF(own);
+    Py_XSETREF(d->own, (PrefixSetObject *)own);
     if (!sticky) sticky = PyObject_CallNoArgs((PyObject *)&PrefixSetType);
     else Py_INCREF(sticky);
     if (!sticky) return NULL;
@@ -1673,11 +1718,13 @@ fail:
 
 static PyMethodDef dec_methods[] = {
     {"set_filter", (PyCFunction)dec_set_filter, METH_VARARGS,
-     "set_filter(asns, prefixes, seen=None): keep only BGP4MP announcements whose AS path holds one "
-     "of `asns`, whose prefix lies inside one of `prefixes` ((afi, address bytes, length) tuples), "
-     "or whose prefix was seen before in such a route (`seen`, a PrefixSet shared across files: a "
-     "target route replaced by another path must reach the state). RIB entries, withdrawals and "
-     "state changes always pass."},
+     "set_filter(asns, prefixes, seen=None, own=None): keep only BGP4MP announcements whose AS path "
+     "holds one of `asns`, whose prefix lies inside one of `prefixes` ((afi, address bytes, length) "
+     "tuples), or whose prefix was seen before in such a route (`seen`, a PrefixSet shared across "
+     "files: a target route replaced by another path must reach the state), or, with `own` (a "
+     "PrefixSet), whose prefix lies inside one that `asns` originate (learnt as read: a more-specific "
+     "from another origin must reach the state). RIB entries, withdrawals and state changes always "
+     "pass."},
     {"select_safi", (PyCFunction)dec_select_safi, METH_O,
      "select_safi(safi): emit only routes of this SAFI (1 unicast, 2 multicast); 0 emits every SAFI; "
      "-1 what bgpdump -m prints (every SAFI but TABLE_DUMP_V2 multicast entries). "

@@ -207,12 +207,18 @@ class RouteFilter:
     in any file read with this filter): a target route replaced by a path without the target
     must still reach the state. RIB dump entries, withdrawals and state changes always pass,
     so a RIB dump still replaces a peer's table and withdrawals still reach the state.
+    With ``own_space``, the prefixes that ``asns`` originate are learnt as they are read (RIB
+    entries and announcements), and an announcement of one of them or of a more-specific passes
+    whatever its path: a watched AS's address space announced by another origin (a possible
+    hijack) reaches the state without the user listing the AS's prefixes.
     Use one filter per run (it remembers prefixes).
     """
 
     asns: frozenset[int] = frozenset()
     prefixes: tuple[str, ...] = ()
+    own_space: bool = False
     seen: _mrt.PrefixSet = field(default_factory=_mrt.PrefixSet, compare=False, repr=False)
+    own: _mrt.PrefixSet = field(default_factory=_mrt.PrefixSet, compare=False, repr=False)
 
     def _c_args(self) -> tuple[list[int], list[tuple[int, bytes, int]]]:
         import ipaddress
@@ -268,7 +274,11 @@ class MrtReader:
             self.stats.compression = kind
             decoder = _mrt.Decoder(path, self.collector)
             if self.route_filter is not None:
-                decoder.set_filter(*self.route_filter._c_args(), self.route_filter.seen)
+                rf = self.route_filter
+                if rf.own_space and rf.asns:
+                    decoder.set_filter(*rf._c_args(), rf.seen, rf.own)
+                else:
+                    decoder.set_filter(*rf._c_args(), rf.seen)
             decoder.select_safi(-1 if self.safi == "bgpdump" else self.safi or 0)
             seen_errors = 0
             try:

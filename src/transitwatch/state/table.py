@@ -24,6 +24,7 @@ parallel) and their results merged.
 
 from __future__ import annotations
 
+import ipaddress
 import itertools
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Generic, NamedTuple, Protocol, TypeVar
@@ -220,6 +221,65 @@ class PeerTables(Generic[_TableT]):
         return out
 
 
+class OwnSpace:
+    """The prefixes a target's ASNs originate, learnt from the routes as they arrive, and whether
+    a prefix lies inside one of them (the address space an AS target watches: a more-specific or
+    the same prefix from another origin is a possible hijack)."""
+
+    def __init__(self, asns: Iterable[int]) -> None:
+        self.origins = frozenset(str(a) for a in asns)
+        self.prefixes: set[str] = set()
+        self._nets: dict[int, dict[int, set[int]]] = {4: {}, 6: {}}
+        self._heads: set[str] = set()  # first octet (IPv4) / group (IPv6): a cheap first test
+
+    def __len__(self) -> int:
+        return len(self.prefixes)
+
+    def learn(self, prefix: str, path: str | None) -> bool:
+        """Add ``prefix`` when ``path``'s origin is one of the ASNs; whether it was new."""
+        if not path or prefix in self.prefixes or path.rpartition(" ")[2] not in self.origins:
+            return False
+        key = _net_key(prefix)
+        if key is None:
+            return False
+        version, net, length = key
+        self.prefixes.add(prefix)
+        self._nets[version].setdefault(length, set()).add(net)
+        self._heads.add(_head(prefix))
+        return True
+
+    def covers(self, prefix: str) -> bool:
+        """Whether ``prefix`` is one of the learnt prefixes or inside one."""
+        if prefix in self.prefixes:
+            return True
+        if not self._heads or _head(prefix) not in self._heads:
+            return False
+        key = _net_key(prefix)
+        if key is None:
+            return False
+        version, net, length = key
+        bits = 32 if version == 4 else 128
+        full = net << (bits - length)
+        for size, nets in self._nets[version].items():
+            if size <= length and (full >> (bits - size)) in nets:
+                return True
+        return False
+
+
+def _head(prefix: str) -> str:
+    cut = prefix.find(".")
+    return prefix[:cut] if cut > 0 else prefix[: prefix.find(":")]
+
+
+def _net_key(prefix: str) -> tuple[int, int, int] | None:
+    """(IP version, network bits as an int shifted right to its length, length), or None."""
+    try:
+        net = ipaddress.ip_network(prefix, strict=False)
+    except ValueError:
+        return None
+    return net.version, int(net.network_address) >> (net.max_prefixlen - net.prefixlen), net.prefixlen
+
+
 class RoutingState(PeerTables[PeerTable]):
     """Routing tables of every (collector, peer), replayed from observations in time order.
 
@@ -234,8 +294,13 @@ class RoutingState(PeerTables[PeerTable]):
         *,
         on_change: Callable[[RouteChange], Any] | None = None,
         on_session: Callable[[SessionChange], Any] | None = None,
+        own_space: bool = False,
     ) -> None:
         self.select = select
+        # An AS target's own address space, learnt as read: routes to it (or inside it) from
+        # another origin are kept as the target's too (``own_space``).
+        self.own: OwnSpace | None = (
+            OwnSpace(select.asns) if own_space and select is not None and select.asns else None)
         self.on_change = on_change
         self.on_session = on_session
         self.start: float | None = None
@@ -286,6 +351,7 @@ class RoutingState(PeerTables[PeerTable]):
         # One ASN (the usual target): a substring test rejects almost every path before the cache.
         needle = needles[0] if len(needles) == 1 else None
         held = self._held
+        own = self.own
         announce, withdraw, rib, state = self._announce, self._withdraw, self._rib, self._state
         dumps = self._dumps
         dumps_open = bool(dumps)
@@ -310,6 +376,8 @@ class RoutingState(PeerTables[PeerTable]):
                 else:
                     prefix = obs.prefix
                     if hints and prefix.startswith(hints) and select.selects_prefix(prefix):  # type: ignore[union-attr]
+                        announce(obs, True)
+                    elif own is not None and own.covers(prefix):
                         announce(obs, True)
                     elif prefix in held:
                         announce(obs, False)
@@ -360,6 +428,8 @@ class RoutingState(PeerTables[PeerTable]):
         new_path = obs.as_path or ""
         if selected:
             new_path = self._paths.setdefault(new_path, new_path)
+            if self.own is not None:
+                self.own.learn(prefix, new_path)
             routes[key] = new_path
             if old is None and self.select is not None:
                 self._held[prefix] = self._held.get(prefix, 0) + 1
@@ -421,7 +491,8 @@ class RoutingState(PeerTables[PeerTable]):
             sel = self._path_selected.get(path)
             if sel is None:
                 sel = self._cache_selected(path)
-            selected = sel or select.selects_prefix(obs.prefix)
+            selected = sel or select.selects_prefix(obs.prefix) or (
+                self.own is not None and self.own.covers(obs.prefix))
             if not selected and obs.prefix not in self._held:
                 table._dump_seen.add(obs.prefix if obs.path_id is None else (obs.prefix, obs.path_id))
                 return

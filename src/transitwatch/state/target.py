@@ -123,8 +123,10 @@ class Target:
 
     def route_filter(self) -> RouteFilter:
         """A decoder-level filter keeping the announcements this target can be in (its ASNs on
-        the path, or prefixes inside its networks); see :class:`~transitwatch.sources.mrt.RouteFilter`."""
-        return RouteFilter(asns=self.asns, prefixes=tuple(str(n) for n in self.networks))
+        the path, prefixes inside its networks, or inside the prefixes its ASNs originate); see
+        :class:`~transitwatch.sources.mrt.RouteFilter`."""
+        return RouteFilter(asns=self.asns, prefixes=tuple(str(n) for n in self.networks),
+                           own_space=bool(self.asns))
 
     @property
     def path_needles(self) -> tuple[str, ...]:

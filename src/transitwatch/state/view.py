@@ -190,16 +190,34 @@ class ViewBuilder:
     def __init__(self, target: Target) -> None:
         self.target = target
         self.spans: list[RouteSpan] = []
+        self.foreign: list[RouteSpan] = []
         self.sessions: list[SessionEvent] = []
         self._open: dict[tuple[PeerKey, RouteKey], RouteSpan] = {}
+        self._foreign_paths: dict[tuple[str, str], bool] = {}
+        self._open_foreign: set[tuple[PeerKey, RouteKey]] = set()
+
+    def _is_foreign(self, prefix: str, path: str | None) -> bool:
+        # A kept route the target does not select itself: inside the address space its ASNs
+        # originate, through another origin (RoutingState(own_space=True) keeps those).
+        key = (prefix, path or "")
+        known = self._foreign_paths.get(key)
+        if known is None:
+            known = not self.target.selects(prefix, path)
+            if len(self._foreign_paths) < 1 << 16:
+                self._foreign_paths[key] = known
+        return known
 
     def route(self, change: RouteChange) -> None:
         key = (change.peer, change.key)
         span = self._open.get(key)
-        upstream = self.target.upstream(change.new_path, change.prefix) if change.selected else None
+        foreign = change.selected and self._is_foreign(change.prefix, change.new_path)
+        upstream = (self.target.upstream(change.new_path, change.prefix)
+                    if change.selected and not foreign else None)
         obs = change.obs
         if span is not None:
-            if change.selected and upstream == span.upstream:
+            was_foreign = key in self._open_foreign
+            if change.selected and foreign == was_foreign and (
+                    change.new_path == span.path if foreign else upstream == span.upstream):
                 span.last_seen = change.time
                 return
             span.end = change.time
@@ -208,6 +226,7 @@ class ViewBuilder:
             if obs is not None:
                 span.end_source, span.end_offset = obs.source, obs.offset
             del self._open[key]
+            self._open_foreign.discard(key)
         if change.selected:
             new = RouteSpan(
                 peer=change.peer,
@@ -221,8 +240,10 @@ class ViewBuilder:
                 last_seen=change.time,
                 path_id=None if isinstance(change.key, str) else change.key[1],
             )
-            self.spans.append(new)
+            (self.foreign if foreign else self.spans).append(new)
             self._open[key] = new
+            if foreign:
+                self._open_foreign.add(key)
 
     def session(self, change: SessionChange) -> None:
         self.sessions.append(SessionEvent(change.peer, change.time, change.up))
@@ -232,6 +253,7 @@ class ViewBuilder:
             target=self.target,
             spans=sorted(self.spans, key=lambda s: (s.start, s.peer, s.prefix)),
             sessions=sorted(self.sessions, key=lambda e: (e.time, e.peer)),
+            foreign=sorted(self.foreign, key=lambda s: (s.start, s.peer, s.prefix)),
             start=state.start,
             end=state.time,
             notices=list(notices),
@@ -256,7 +278,7 @@ def target_view(
     """
     tgt = Target.of(target)
     builder = ViewBuilder(tgt)
-    state = RoutingState(tgt, on_change=builder.route, on_session=builder.session)
+    state = RoutingState(tgt, on_change=builder.route, on_session=builder.session, own_space=True)
     state.replay(observations, until=until)
     view = builder.view(state, notices)
     # A filtered stream (read_files with a route filter) knows where the input really ends.
