@@ -15,6 +15,7 @@ from transitwatch.cli.common import (
     _registry_from_args,
     _route_progress,
 )
+from transitwatch.times import iso_utc
 
 
 def _watch_inputs(args: argparse.Namespace) -> tuple[list[str], list[str]]:
@@ -109,7 +110,10 @@ def _cmd_watch(args: argparse.Namespace) -> int:
                 if c.type == "stdout":
                     c.format = "json"
         try:
-            dispatcher = alerting.AlertDispatcher(channels, tz=tz, on_problem=problem)
+            # Webhook alerts go through a durable outbox beside the config: what a receiver has
+            # not accepted is retried on the next run, and an alert already sent is not resent.
+            outbox = config.outbox_path if any(c.type == "webhook" for c in channels) else None
+            dispatcher = alerting.AlertDispatcher(channels, tz=tz, on_problem=problem, outbox=outbox)
         except alerting.AlertConfigError as exc:
             raise UserError(str(exc)) from None
 
@@ -187,6 +191,16 @@ def _cmd_watch(args: argparse.Namespace) -> int:
             parts.append(f"{status['held']} held, {status['dropped']} dropped after gaps")
         print(f"transitwatch: watch: {'; '.join(parts)}", file=sys.stderr)
         if dispatcher is not None:
+            waiting = dispatcher.pending()
+            if waiting and dispatcher.outbox is not None:
+                print(f"transitwatch: alerts: {len(waiting)} still pending in {dispatcher.outbox.path} "
+                      "(retried on the next run until delivered or expired):", file=sys.stderr)
+                for item in waiting[:20]:
+                    print(f"transitwatch: alerts:   pending [{item.channel}] {item.summary} "
+                          f"({item.attempts} attempt(s), last: {item.last_error or 'not tried'}; "
+                          f"expires {iso_utc(int(item.expires))})", file=sys.stderr)
+                if len(waiting) > 20:
+                    print(f"transitwatch: alerts:   ... and {len(waiting) - 20} more", file=sys.stderr)
             print("transitwatch: alerts: " + "; ".join(s.summary() for s in dispatcher.stats()),
                   file=sys.stderr)
     return 0

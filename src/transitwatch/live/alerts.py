@@ -24,6 +24,7 @@ honoured), from a background thread so that a slow receiver never stalls the wat
 
 from __future__ import annotations
 
+import http.client
 import json
 import queue
 import random
@@ -40,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from transitwatch.live.outbox import Outbox, OutboxError, Pending
 from transitwatch.live.watch import Notice, WatchError, WatchEvent, WatchSettings, WatchTarget
 from transitwatch.times import iso_utc, parse_duration, zone
 
@@ -60,6 +62,10 @@ CHANNEL_TYPES = ("stdout", "log", "webhook")
 DEFAULT_DEDUPE = 3600.0
 DEFAULT_RATE_LIMIT = 20
 DEFAULT_RATE_WINDOW = 3600.0
+#: How long an undelivered alert is retried (across restarts) before it expires.
+DEFAULT_EXPIRE = 86400.0
+#: At exit, a retry due within this many seconds is waited for; later ones wait in the outbox.
+CLOSE_WAIT = 2.0
 
 
 class AlertConfigError(ValueError):
@@ -89,6 +95,7 @@ class ChannelConfig:
     dedupe: float = DEFAULT_DEDUPE
     rate_limit: int = DEFAULT_RATE_LIMIT
     rate_window: float = DEFAULT_RATE_WINDOW
+    expire: float = DEFAULT_EXPIRE    # webhook with an outbox: give up on an alert after this
 
     def to_dict(self) -> dict[str, Any]:
         return {"type": self.type, "name": self.name, "path": str(self.path) if self.path else None,
@@ -110,6 +117,12 @@ class AlertConfig:
     ris_live_url: str | None = None
     #: the keys the file's [watch] table sets (to tell a given value from a default)
     watch_keys: frozenset[str] = frozenset()
+    #: the durable outbox of webhook alerts (default: beside the config, ``<name>.outbox.sqlite``)
+    outbox: Path | None = None
+
+    @property
+    def outbox_path(self) -> Path:
+        return self.outbox or self.path.with_name(self.path.stem + ".outbox.sqlite")
 
     def to_dict(self) -> dict[str, Any]:
         return {"path": str(self.path), "targets": [t.to_dict() for t in self.targets],
@@ -206,7 +219,12 @@ def load_config(path: str | Path) -> AlertConfig:
         top.fail("use [[targets]] tables", "targets")
     targets = [_target(path, i, t) for i, t in enumerate(targets_raw)]
 
-    a = _Keys(path, "alerts", doc.get("alerts", {}), ["dedupe", "rate_limit", "rate_window"])
+    a = _Keys(path, "alerts", doc.get("alerts", {}), ["dedupe", "rate_limit", "rate_window", "outbox"])
+    outbox_text = a.get("outbox", str)
+    outbox = None
+    if outbox_text:
+        outbox = Path(outbox_text).expanduser()
+        outbox = outbox if outbox.is_absolute() else path.parent / outbox
     defaults = {"dedupe": a.duration("dedupe", DEFAULT_DEDUPE),
                 "rate_limit": a.get("rate_limit", int, DEFAULT_RATE_LIMIT),
                 "rate_window": a.duration("rate_window", DEFAULT_RATE_WINDOW)}
@@ -218,7 +236,7 @@ def load_config(path: str | Path) -> AlertConfig:
     for name in names:
         if names.count(name) > 1:
             raise AlertConfigError(f"{path}: channels: two channels named {name!r} (set name = ...)")
-    return AlertConfig(path, targets, settings, channels, tz, url, frozenset(w.table))
+    return AlertConfig(path, targets, settings, channels, tz, url, frozenset(w.table), outbox)
 
 
 def _target(path: Path, index: int, table: Any) -> WatchTarget:
@@ -251,7 +269,7 @@ def _target(path: Path, index: int, table: Any) -> WatchTarget:
 def _channel(path: Path, index: int, table: Any, defaults: dict[str, Any]) -> ChannelConfig:
     c = _Keys(path, f"channels[{index}]", table, [
         "type", "name", "path", "url", "format", "headers", "retries", "backoff", "max_backoff",
-        "timeout", "events", "targets", "notices", "dedupe", "rate_limit", "rate_window"])
+        "timeout", "events", "targets", "notices", "dedupe", "rate_limit", "rate_window", "expire"])
     kind = c.get("type", str)
     if kind not in CHANNEL_TYPES:
         c.fail(f"unknown channel type {kind!r} (choose from {', '.join(CHANNEL_TYPES)})", "type")
@@ -293,6 +311,9 @@ def _channel(path: Path, index: int, table: Any, defaults: dict[str, Any]) -> Ch
         out.timeout = c.duration("timeout", 10.0)
         if out.timeout <= 0:
             c.fail("must be positive", "timeout")
+        out.expire = c.duration("expire", DEFAULT_EXPIRE)
+        if out.expire <= 0:
+            c.fail("must be positive", "expire")
     return out
 
 
@@ -314,6 +335,9 @@ class ChannelStats:
     attempts: int = 0
     messages: int = 0
     errors: list[str] = field(default_factory=list)
+    #: with an outbox: alerts not delivered yet (retried on the next run), already sent before
+    pending: int = 0
+    already_sent: int = 0
 
     def delivered(self, alert: dict[str, Any]) -> None:
         """Count a delivery: alerts as ``sent``, notices and rate-limit reports as ``messages``."""
@@ -325,7 +349,8 @@ class ChannelStats:
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "type": self.type, "sent": self.sent, "deduplicated": self.deduplicated,
                 "rate_limited": self.rate_limited, "failed": self.failed, "attempts": self.attempts,
-                "messages": self.messages, "errors": self.errors}
+                "messages": self.messages, "errors": self.errors, "pending": self.pending,
+                "already_sent": self.already_sent}
 
     def summary(self) -> str:
         text = f"{self.name}: {self.sent} sent"
@@ -333,8 +358,12 @@ class ChannelStats:
             text += f", {self.deduplicated} deduplicated"
         if self.rate_limited:
             text += f", {self.rate_limited} rate-limited"
+        if self.already_sent:
+            text += f", {self.already_sent} already sent before"
         if self.failed:
             text += f", {self.failed} failed"
+        if self.pending:
+            text += f", {self.pending} pending"
         return text
 
 
@@ -397,29 +426,132 @@ class WebhookChannel:
     """
 
     def __init__(self, config: ChannelConfig, on_problem: Callable[[str], Any] | None = None,
-                 sleep: Callable[[float], Any] = time.sleep) -> None:
+                 sleep: Callable[[float], Any] = time.sleep, outbox: Outbox | None = None) -> None:
         assert config.url is not None
         self.config = config
         self.stats = ChannelStats(config.name, config.type)
         self.on_problem = on_problem
+        self.outbox = outbox
         self._sleep = sleep
         self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self._closing = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"webhook-{config.name}", daemon=True)
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        if outbox is not None:
+            outbox.retry_now(config.name)  # left by an earlier run: tried again at once
+        target = self._run if outbox is None else self._run_outbox
+        self._thread = threading.Thread(target=target, name=f"webhook-{config.name}", daemon=True)
         self._thread.start()
 
     def deliver(self, alert: dict[str, Any]) -> None:
-        self._queue.put(alert)
+        if self.outbox is None:
+            self._queue.put(alert)
+        elif self.outbox.add(self.config.name, alert, expire=self.config.expire):
+            self._wake.set()
+        else:
+            self.stats.already_sent += 1  # the same alert is in the outbox already (sent or queued)
 
     def close(self, timeout: float) -> None:
-        """Deliver what is queued (waiting at most ``timeout`` seconds), then stop."""
+        """Deliver what is queued (waiting at most ``timeout`` seconds), then stop. With an
+        outbox, what is left stays there for the next run (``stats.pending``)."""
+        if self.outbox is not None:
+            self._closing.set()
+            self._wake.set()
+            self._thread.join(timeout)
+            self._stop.set()
+            self._wake.set()
+            self._thread.join(self.config.timeout + 1)
+            left = self.outbox.pending(self.config.name)
+            self.stats.pending = len(left)
+            if left:
+                until = iso_utc(int(max(p.expires for p in left)))
+                self._problem(f"{len(left)} alert(s) not delivered yet, kept in {self.outbox.path}: "
+                              f"retried on the next run until delivered or expired (by {until})")
+            return
         self._queue.put(None)
         self._thread.join(timeout)
         if self._thread.is_alive():
             self._closing.set()
-            left = self._queue.qsize()
-            self._problem(f"{left} alert(s) not delivered: still retrying after {timeout:g} s at exit")
-            self.stats.failed += left
+            queued = self._queue.qsize()
+            self._problem(f"{queued} alert(s) not delivered: still retrying after {timeout:g} s at exit")
+            self.stats.failed += queued
+
+    def pending(self) -> list[Pending]:
+        return self.outbox.pending(self.config.name) if self.outbox is not None else []
+
+    def _run_outbox(self) -> None:
+        """Send what is due, oldest first, one attempt each; sleep until the next is due. Alerts
+        left by an earlier run are due at once."""
+        assert self.outbox is not None
+        name = self.config.name
+        while not self._stop.is_set():
+            try:
+                items = self.outbox.due(name, lease=self.config.timeout * 2 + 5)
+            except Exception as exc:  # noqa: BLE001 - the outbox file went bad: say so, keep going
+                self._problem(f"outbox {self.outbox.path}: {exc}")
+                items = []
+            for item in items:
+                if self._stop.is_set():
+                    return
+                self._attempt(item)
+            if items:
+                continue
+            next_due = self.outbox.next_due(name)
+            if self._closing.is_set() and (next_due is None or next_due - time.time() > CLOSE_WAIT):
+                # Everything delivered, or what is left waits a long backoff: it is kept for the
+                # next run rather than holding up the exit.
+                return
+            wait = 1.0 if next_due is None else min(1.0, max(0.01, next_due - time.time()))
+            self._wake.wait(wait)
+            self._wake.clear()
+
+    def _attempt(self, item: Pending) -> None:
+        assert self.outbox is not None
+        ok, retryable, reason, retry_after = self._post_once(item.alert, item.id)
+        if ok:
+            self.outbox.delivered(item)
+            self.stats.delivered(item.alert)
+            return
+        if not retryable:
+            self.outbox.refused(item, reason)
+            self.stats.failed += 1
+            self._problem(f"refused after {item.attempts + 1} attempt(s): {reason}: {item.summary}")
+            return
+        cfg = self.config
+        delay = min(cfg.max_backoff, cfg.backoff * 2 ** item.attempts) * random.uniform(0.5, 1.0)
+        if retry_after is not None:
+            delay = min(cfg.max_backoff, max(delay, retry_after))
+        self.outbox.retry(item, reason, delay)
+        if item.attempts + 1 in (1, 5, 20) or (item.attempts + 1) % 100 == 0:  # not one line per try
+            self._problem(f"attempt {item.attempts + 1} failed ({reason}); retrying in {delay:.1f} s: "
+                          f"{item.summary}")
+
+    def _post_once(self, alert: dict[str, Any],
+                   key: str | None = None) -> tuple[bool, bool, str, float | None]:
+        """One POST: (delivered, worth retrying, reason, Retry-After seconds)."""
+        cfg = self.config
+        body = json.dumps(alert_payload(alert, cfg.format)).encode()
+        headers = {"Content-Type": "application/json", "User-Agent": "transitwatch", **cfg.headers}
+        if key is not None:
+            headers["Idempotency-Key"] = key  # the same alert on every retry: receivers can dedupe
+        self.stats.attempts += 1
+        retry_after: float | None = None
+        try:
+            request = urllib.request.Request(cfg.url or "", data=body, headers=headers, method="POST")
+            with _NO_REDIRECTS.open(request, timeout=cfg.timeout) as response:
+                response.read(1 << 16)
+            return True, False, "", None
+        except urllib.error.HTTPError as exc:
+            reason = f"HTTP {exc.code}"
+            retryable = exc.code >= 500 or exc.code in (408, 429)
+            header = exc.headers.get("Retry-After") if exc.headers else None
+            if header and header.strip().isdigit() and len(header.strip()) < 8:
+                retry_after = float(header)
+            exc.close()
+            return False, retryable, reason, retry_after
+        except (urllib.error.URLError, OSError, TimeoutError, http.client.HTTPException) as exc:
+            why = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+            return False, True, f"cannot connect: {str(why)[:200]}", None
 
     def _problem(self, text: str) -> None:
         line = f"webhook {self.config.name} ({_redact(self.config.url or '')}): {text}"
@@ -435,30 +567,15 @@ class WebhookChannel:
             self._post(alert)
 
     def _post(self, alert: dict[str, Any]) -> None:
+        """Without an outbox: try ``retries`` times in this run, then give up."""
         cfg = self.config
-        body = json.dumps(alert_payload(alert, cfg.format)).encode()
-        headers = {"Content-Type": "application/json", "User-Agent": "transitwatch", **cfg.headers}
         attempt = 0
         while True:
             attempt += 1
-            self.stats.attempts += 1
-            retry_after: float | None = None
-            try:
-                request = urllib.request.Request(cfg.url or "", data=body, headers=headers, method="POST")
-                with urllib.request.urlopen(request, timeout=cfg.timeout) as response:
-                    response.read()
+            ok, retryable, reason, retry_after = self._post_once(alert)
+            if ok:
                 self.stats.delivered(alert)
                 return
-            except urllib.error.HTTPError as exc:
-                reason = f"HTTP {exc.code}"
-                retryable = exc.code >= 500 or exc.code in (408, 429)
-                header = exc.headers.get("Retry-After") if exc.headers else None
-                if header and header.strip().isdigit():
-                    retry_after = float(header)
-            except (urllib.error.URLError, OSError, TimeoutError) as exc:
-                why = exc.reason if isinstance(exc, urllib.error.URLError) else exc
-                reason = f"cannot connect: {why}"
-                retryable = True
             if not retryable or attempt > cfg.retries or self._closing.is_set():
                 self.stats.failed += 1
                 verdict = "gave up" if retryable else "refused"
@@ -468,6 +585,17 @@ class WebhookChannel:
             if retry_after is not None:
                 delay = min(cfg.max_backoff, max(delay, retry_after))
             self._sleep(delay)
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A webhook that redirects is not followed (the alert would go somewhere not configured)."""
+
+    def redirect_request(self, req: urllib.request.Request, fp: Any, code: int, msg: str,
+                         headers: Any, newurl: str) -> None:
+        raise urllib.error.HTTPError(req.full_url, code, f"redirect refused ({msg})", headers, fp)
+
+
+_NO_REDIRECTS = urllib.request.build_opener(_NoRedirect)
 
 
 # -- the dispatcher --------------------------------------------------------------------------------
@@ -512,9 +640,16 @@ class AlertDispatcher:
     """
 
     def __init__(self, channels: Sequence[ChannelConfig | Channel], *, tz: str | None = None,
-                 on_problem: Callable[[str], Any] | None = None, stdout: IO[str] | None = None) -> None:
+                 on_problem: Callable[[str], Any] | None = None, stdout: IO[str] | None = None,
+                 outbox: Outbox | str | Path | None = None) -> None:
         self.tz = tz
         self.channels: list[Channel] = []
+        if outbox is not None and not isinstance(outbox, Outbox):
+            try:
+                outbox = Outbox(outbox)
+            except OutboxError as exc:
+                raise AlertConfigError(str(exc)) from None
+        self.outbox = outbox
         for c in channels:
             if isinstance(c, ChannelConfig):
                 if c.type == "stdout":
@@ -522,7 +657,7 @@ class AlertDispatcher:
                 elif c.type == "log":
                     self.channels.append(LogChannel(c))
                 else:
-                    self.channels.append(WebhookChannel(c, on_problem))
+                    self.channels.append(WebhookChannel(c, on_problem, outbox=outbox))
             else:
                 self.channels.append(c)
         self._limits = [_Limits(c.config) for c in self.channels]
@@ -589,3 +724,7 @@ class AlertDispatcher:
 
     def stats(self) -> list[ChannelStats]:
         return [c.stats for c in self.channels]
+
+    def pending(self) -> list[Pending]:
+        """Alerts not delivered yet (with an outbox: kept for the next run)."""
+        return self.outbox.pending() if self.outbox is not None else []
