@@ -490,10 +490,14 @@ class WebhookChannel:
             except Exception as exc:  # noqa: BLE001 - the outbox file went bad: say so, keep going
                 self._problem(f"outbox {self.outbox.path}: {exc}")
                 items = []
-            for item in items:
+            for i, item in enumerate(items):
                 if self._stop.is_set():
+                    self.outbox.release(items[i:])
                     return
-                self._attempt(item)
+                if not self._attempt(item):
+                    # The next ones wait for this one: alerts arrive in order.
+                    self.outbox.release(items[i + 1:])
+                    break
             if items:
                 continue
             next_due = self.outbox.next_due(name)
@@ -505,18 +509,19 @@ class WebhookChannel:
             self._wake.wait(wait)
             self._wake.clear()
 
-    def _attempt(self, item: Pending) -> None:
+    def _attempt(self, item: Pending) -> bool:
+        """One try; True when the alert is done with (delivered, or refused for good)."""
         assert self.outbox is not None
         ok, retryable, reason, retry_after = self._post_once(item.alert, item.id)
         if ok:
             self.outbox.delivered(item)
             self.stats.delivered(item.alert)
-            return
+            return True
         if not retryable:
             self.outbox.refused(item, reason)
             self.stats.failed += 1
             self._problem(f"refused after {item.attempts + 1} attempt(s): {reason}: {item.summary}")
-            return
+            return True
         cfg = self.config
         delay = min(cfg.max_backoff, cfg.backoff * 2 ** item.attempts) * random.uniform(0.5, 1.0)
         if retry_after is not None:
@@ -525,6 +530,7 @@ class WebhookChannel:
         if item.attempts + 1 in (1, 5, 20) or (item.attempts + 1) % 100 == 0:  # not one line per try
             self._problem(f"attempt {item.attempts + 1} failed ({reason}); retrying in {delay:.1f} s: "
                           f"{item.summary}")
+        return False
 
     def _post_once(self, alert: dict[str, Any],
                    key: str | None = None) -> tuple[bool, bool, str, float | None]:

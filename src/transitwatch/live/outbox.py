@@ -109,8 +109,9 @@ class Outbox:
             return cur.rowcount == 1
 
     def due(self, channel: str, *, lease: float = 60.0, limit: int = 50) -> list[Pending]:
-        """Pending alerts of ``channel`` whose retry time has come, leased to the caller for
-        ``lease`` seconds (another process skips them meanwhile); expired ones are marked."""
+        """The oldest pending alerts of ``channel`` up to the first whose retry time has not come,
+        leased to the caller for ``lease`` seconds (another process skips them meanwhile);
+        expired ones are marked."""
         now = time.time()
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
@@ -118,10 +119,16 @@ class Outbox:
                 self._db.execute("UPDATE alerts SET state = 'expired', done_at = ? "
                                  "WHERE channel = ? AND state = 'pending' AND expires <= ?",
                                  [now, channel, now])
-                rows = self._db.execute(
-                    "SELECT id, channel, payload, attempts, next_try, expires, last_error FROM alerts "
-                    "WHERE channel = ? AND state = 'pending' AND next_try <= ? AND lease_until <= ? "
-                    "ORDER BY created LIMIT ?", [channel, now, now, limit]).fetchall()
+                # In order: an alert waits for the ones before it (a loss is not reported before
+                # the gain it follows), so the due ones are those before the first not due.
+                rows = []
+                for row in self._db.execute(
+                        "SELECT id, channel, payload, attempts, next_try, expires, last_error, lease_until "
+                        "FROM alerts WHERE channel = ? AND state = 'pending' ORDER BY created, rowid LIMIT ?",
+                        [channel, limit]).fetchall():
+                    if row[4] > now or row[7] > now:
+                        break
+                    rows.append(row[:7])
                 self._db.executemany("UPDATE alerts SET lease_until = ? WHERE id = ?",
                                      [(now + lease, r[0]) for r in rows])
                 self._db.execute("COMMIT")
@@ -149,6 +156,11 @@ class Outbox:
             self._db.execute("UPDATE alerts SET state = 'refused', done_at = ?, attempts = attempts + 1, "
                              "last_error = ?, lease_until = 0 WHERE id = ?", [time.time(), error, item.id])
 
+    def release(self, items: list[Pending]) -> None:
+        """Give back leased alerts that were not tried (they wait behind a failed one)."""
+        with self._lock:
+            self._db.executemany("UPDATE alerts SET lease_until = 0 WHERE id = ?", [(i.id,) for i in items])
+
     def retry(self, item: Pending, error: str, delay: float) -> None:
         with self._lock:
             self._db.execute("UPDATE alerts SET attempts = attempts + 1, last_error = ?, next_try = ?, "
@@ -169,9 +181,10 @@ class Outbox:
     def next_due(self, channel: str) -> float | None:
         """When the next pending alert of ``channel`` may be tried (epoch seconds), if any."""
         with self._lock:
-            row = self._db.execute("SELECT min(max(next_try, lease_until)) FROM alerts "
-                                   "WHERE channel = ? AND state = 'pending'", [channel]).fetchone()
-        return float(row[0]) if row and row[0] is not None else None
+            row = self._db.execute("SELECT max(next_try, lease_until) FROM alerts "
+                                   "WHERE channel = ? AND state = 'pending' ORDER BY created, rowid LIMIT 1",
+                                   [channel]).fetchone()
+        return float(row[0]) if row and row[0] is not None else None  # the head of the line
 
     def counts(self) -> dict[str, int]:
         with self._lock:
