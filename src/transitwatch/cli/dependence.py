@@ -46,7 +46,8 @@ def _cmd_relationships(args: argparse.Namespace) -> int:
     import transitwatch as tw
     from transitwatch.registry.relationships import save_as_rel
 
-    result = tw.relationships(args.files, as_rel=args.as_rel, clique=_clique(args.clique))
+    result = tw.relationships(args.files, as_rel=args.as_rel, clique=_clique(args.clique),
+                              confidence=args.json)
     if args.json:
         _write(args.out, lambda fh: fh.write(json.dumps(result.to_dict(), indent=1) + "\n"))
     else:
@@ -54,7 +55,7 @@ def _cmd_relationships(args: argparse.Namespace) -> int:
         header = []
         if stats is not None:
             header = [f"routes {stats.routes}, distinct paths {stats.distinct_paths}, "
-                      f"used {stats.used_paths}, valley-free share {stats.valley_free_share:.4f}",
+                      f"used {stats.used_paths} (loops, reserved ASNs and poisoned paths discarded)",
                       f"clique ({stats.clique_source}): " + " ".join(map(str, result.rels.clique))]
         _write(args.out, lambda fh: save_as_rel(result.rels, fh, header=header))
     c = result.rels.counts()

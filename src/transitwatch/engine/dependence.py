@@ -128,7 +128,7 @@ def relationship_context(
         rels = _CACHE[key][0]
     else:
         try:
-            rels, stats = _infer(source, until=until)
+            rels, stats = _infer(source, until=until, confidence=False)
         except TransitwatchError as exc:
             return None, {"source": None, "note": str(exc)}
         if key:
@@ -139,7 +139,7 @@ def relationship_context(
 
 
 def _infer(src: Inputs, *, clique: Iterable[int] | None = None, route_servers: Iterable[int] | None = None,
-           until: float | None = None) -> tuple[Relationships, InferenceStats]:
+           until: float | None = None, confidence: bool = True) -> tuple[Relationships, InferenceStats]:
     notices: list[str] = []
     source = _source(src)
     paths = _file_names(source)
@@ -157,7 +157,7 @@ def _infer(src: Inputs, *, clique: Iterable[int] | None = None, route_servers: I
     # Dated by the data itself (its first observation), else by the file names.
     date = iso_utc(pathset.first_time)[:10] if pathset.first_time is not None else next(
         (d for p in (paths or []) if (d := date_from_name(p))), None)
-    kwargs: dict[str, Any] = {"source": label, "date": date, "clique": clique}
+    kwargs: dict[str, Any] = {"source": label, "date": date, "clique": clique, "confidence": confidence}
     if route_servers is not None:
         kwargs["route_servers"] = route_servers
     rels, stats = infer_relationships(pathset, **kwargs)
@@ -204,10 +204,12 @@ class RelationshipsResult(Result):
 
 def relationships(
     source: Inputs, *, as_rel: str | os.PathLike[str] | None = None, clique: Iterable[int] | None = None,
-    route_servers: Iterable[int] | None = None,
+    route_servers: Iterable[int] | None = None, confidence: bool = True,
 ) -> RelationshipsResult:
-    """Infer AS relationships from every AS path in ``source`` (or load ``as_rel`` instead)."""
-    rels, stats = relationships_for(as_rel, source, clique=clique, route_servers=route_servers)
+    """Infer AS relationships from every AS path in ``source`` (or load ``as_rel`` instead).
+    ``confidence=False`` skips the per-link confidence (faster; serial-1 output does not show it)."""
+    rels, stats = relationships_for(as_rel, source, clique=clique, route_servers=route_servers,
+                                    confidence=confidence)
     return RelationshipsResult(rels, stats)
 
 

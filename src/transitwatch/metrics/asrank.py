@@ -233,11 +233,13 @@ def infer_relationships(
     date: str | None = None,
     route_servers: Iterable[int] = ROUTE_SERVER_ASNS,
     clique: Iterable[int] | None = None,
+    confidence: bool = True,
 ) -> tuple[Relationships, InferenceStats]:
     """Infer provider-customer and peer links from ``paths`` (see the module doc for the steps).
 
     ``clique``: the transit-free core to use instead of inferring it (e.g. CAIDA's published
-    clique of the month, when the input is too sparse to show it). Returns the
+    clique of the month, when the input is too sparse to show it). ``confidence=False`` skips the
+    per-link confidence (and the valley-free share), which only the JSON output shows. Returns the
     :class:`Relationships` (``source``/``date`` name the input) and what was used.
     """
     rs = frozenset(route_servers)
@@ -478,27 +480,28 @@ def infer_relationships(
             providers.setdefault(c, set()).add(p)
 
     mark("build")
-    # Confidence: share of routes over the link whose whole path is valley-free (most paths
-    # are: only the others are walked link by link).
-    total: Counter[tuple[int, int]] = Counter()
-    bad: Counter[tuple[int, int]] = Counter()
-    vf_routes = all_routes = 0
-    for hops, n in used.items():
-        all_routes += n
-        links = [(hops[i], hops[i + 1]) if hops[i] < hops[i + 1] else (hops[i + 1], hops[i])
-                 for i in range(len(hops) - 1)]
-        for key in links:
-            total[key] += n
-        if _valley_free(hops, kind):
-            vf_routes += n
-        else:
+    if confidence:
+        # Confidence: share of routes over the link whose whole path is valley-free (most paths
+        # are: only the others are walked link by link).
+        total: Counter[tuple[int, int]] = Counter()
+        bad: Counter[tuple[int, int]] = Counter()
+        vf_routes = all_routes = 0
+        for hops, n in used.items():
+            all_routes += n
+            links = [(hops[i], hops[i + 1]) if hops[i] < hops[i + 1] else (hops[i + 1], hops[i])
+                     for i in range(len(hops) - 1)]
             for key in links:
-                bad[key] += n
-    mark("confidence-loop")
-    rels.confidence = {k: 1.0 - bad[k] / v if k in bad else 1.0 for k, v in total.items()}
+                total[key] += n
+            if _valley_free(hops, kind):
+                vf_routes += n
+            else:
+                for key in links:
+                    bad[key] += n
+        mark("confidence-loop")
+        rels.confidence = {k: 1.0 - bad[k] / v if k in bad else 1.0 for k, v in total.items()}
+        stats.valley_free_share = vf_routes / all_routes if all_routes else 0.0
     rels.step = step
     stats.transit_degree = tdeg
-    stats.valley_free_share = vf_routes / all_routes if all_routes else 0.0
     mark("confidence")
     return rels, stats
 

@@ -1,0 +1,150 @@
+"""AS relationship inference (``transitwatch relationships``) beside decoding and gunzip, in one run.
+
+    .venv/bin/python bench/relationships.py [FILE...] [--repeat 5] [--json]
+
+Each measurement runs in a fresh interpreter (so peak RSS belongs to it alone):
+
+- ``gunzip``: ``gzip.open().read()`` of the file (the physical floor);
+- ``decode``: the MRT decoder's batches, nothing else;
+- ``decode+iterate``: every observation through the merged file stream;
+- ``dedupe``: the distinct (peer AS, AS path) pairs counted (``PathSet.of_observations``);
+- ``infer``: the whole API call ``tw.relationships(FILES)`` (decode, dedupe, AS-Rank inference),
+  with the CPU time of each inference step;
+- ``cli``: ``transitwatch relationships FILES --out /dev/null`` as a user runs it.
+
+Goal (issue 12): inference on a full table within 3x the time of decoding it: infer/decode <= 3.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT.parent / "shared" / "data" / "mrt" / "bgpdump-corpus" / "input"
+DEFAULT_FILE = CORPUS / "updates.et-header.2015.gz"
+MODES = ("gunzip", "decode", "decode+iterate", "dedupe", "infer", "cli")
+GOAL = 3.0
+
+
+def _child(mode: str, paths: list[str]) -> dict[str, Any]:
+    from transitwatch.sources.files import read_files
+    from transitwatch.sources.mrt import MrtReader
+
+    start = time.perf_counter()
+    cpu = time.process_time()
+    extra: dict[str, Any] = {}
+    if mode == "gunzip":
+        extra["bytes"] = sum(len(gzip.open(p).read()) for p in paths)
+    elif mode == "decode":
+        extra["observations"] = sum(len(b) for p in paths for b in MrtReader(p).batches())
+    elif mode == "decode+iterate":
+        extra["observations"] = sum(1 for _ in read_files(paths))
+    elif mode == "dedupe":
+        from transitwatch.metrics.asrank import PathSet
+
+        ps = PathSet.of_observations(read_files(paths))
+        extra["routes"], extra["distinct_paths"] = ps.routes, len(ps.counts)
+    elif mode == "infer":
+        import transitwatch as tw
+
+        result = tw.relationships(paths, confidence=False)   # what the serial-1 CLI computes
+        assert result.stats is not None
+        extra["links"] = result.rels.counts()
+        extra["clique"] = result.rels.clique
+        extra["steps_cpu_s"] = {k: round(v, 3) for k, v in result.stats.timings.items()}
+    else:
+        raise SystemExit(f"unknown mode {mode}")
+    return {
+        "seconds": time.perf_counter() - start,
+        "cpu_seconds": time.process_time() - cpu,
+        "peak_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        **extra,
+    }
+
+
+def _measure(mode: str, paths: list[str]) -> dict[str, Any]:
+    if mode == "cli":
+        cmd = [str(Path(sys.executable).parent / "transitwatch"), "relationships", *paths,
+               "--out", os.devnull]
+        start = time.perf_counter()
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        seconds = time.perf_counter() - start
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        if proc.returncode != 0:
+            return {"error": proc.stderr.strip().splitlines()[-1] if proc.stderr else "failed"}
+        return {"seconds": seconds, "cpu_seconds": (usage.ru_utime + usage.ru_stime)
+                - (before.ru_utime + before.ru_stime), "peak_rss_kb": usage.ru_maxrss}
+    proc = subprocess.run([sys.executable, __file__, "--child", mode, *paths], capture_output=True,
+                          text=True)
+    if proc.returncode != 0:
+        return {"error": (proc.stderr.strip().splitlines() or ["failed"])[-1]}
+    result: dict[str, Any] = json.loads(proc.stdout)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("files", nargs="*", default=[str(DEFAULT_FILE)])
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--child", metavar="MODE", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        print(json.dumps(_child(args.child, args.files)))
+        return 0
+    for f in args.files:
+        if not os.path.exists(f):
+            print(f"bench/relationships.py: {f}: no such file", file=sys.stderr)
+            return 2
+    results: dict[str, dict[str, Any]] = {}
+    for mode in MODES:
+        runs = [_measure(mode, args.files) for _ in range(args.repeat)]
+        errors = [r["error"] for r in runs if "error" in r]
+        if errors:
+            results[mode] = {"error": errors[0]}
+            continue
+        results[mode] = {
+            "median_s": statistics.median(r["seconds"] for r in runs),
+            "min_s": min(r["seconds"] for r in runs),
+            "median_cpu_s": statistics.median(r["cpu_seconds"] for r in runs),
+            "peak_rss_mb": max(r["peak_rss_kb"] for r in runs) / 1024,
+            **{k: v for k, v in runs[0].items() if k not in ("seconds", "cpu_seconds", "peak_rss_kb")},
+        }
+    base = results["decode"].get("median_cpu_s")
+    ratios = {m: r["median_cpu_s"] / base for m, r in results.items() if base and "median_cpu_s" in r}
+    summary = {"files": args.files, "repeat": args.repeat, "results": results,
+               "cpu_ratio_to_decode": ratios, "goal": GOAL, "goal_met": ratios.get("infer", 99) <= GOAL}
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return 0
+    print(f"{', '.join(Path(f).name for f in args.files)}  median of {args.repeat} fresh processes")
+    print(f"{'mode':16} {'median s':>9} {'min s':>8} {'cpu s':>8} {'x decode (cpu)':>15} {'peak RSS MB':>12}")
+    for mode, r in results.items():
+        if "error" in r:
+            print(f"{mode:16} error: {r['error']}")
+            continue
+        print(f"{mode:16} {r['median_s']:9.3f} {r['min_s']:8.3f} {r['median_cpu_s']:8.3f} "
+              f"{ratios.get(mode, 0):15.2f} {r['peak_rss_mb']:12.1f}")
+    infer = results.get("infer", {})
+    if "steps_cpu_s" in infer:
+        print("inference steps (cpu s):", infer["steps_cpu_s"])
+        print("links:", infer["links"], "clique:", infer["clique"])
+    print(f"goal: infer <= {GOAL:.1f} x decode (cpu): {'met' if summary['goal_met'] else 'NOT met'} "
+          f"({ratios.get('infer', 0):.2f})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
