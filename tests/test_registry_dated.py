@@ -253,3 +253,21 @@ def test_update_at_bad_day_and_bad_mirror(tmp_path: Path, capsys: pytest.Capture
     assert main(["registry", "update", "--at", "2017-10-01", "--mirror", "ftp://x",
                  "--registry-dir", str(tmp_path)]) != 0
     assert "--mirror" in capsys.readouterr().err
+
+
+# -- the array ranking == the route-by-route ranking -------------------------------------------
+@pytest.mark.parametrize("name", ["mrt/caida-2015/ris.rrc06.updates.1427846400.gz",
+                                  "mrt/caida-2015/routeviews.route-views.jinx.updates.1427846400.bz2"])
+def test_countries_ranking_arrays_match_route_by_route(shared_data: Path, name: str) -> None:
+    from transitwatch.metrics.country import _ranking_by_summaries, countries_report
+
+    state = RoutingState().replay(read_mrt(shared_data / name))
+    fast = countries_report(state, Registry())
+    slow = _ranking_by_summaries(state, Registry())
+    assert len(fast.rows) > 20
+    assert [r.to_dict() for r in fast.rows] == [r.to_dict() for r in slow]
+    both = [r for r in fast.rows if r.top_share_ipv4 is not None and r.top_share_ipv6 is not None]
+    assert both, "a real table with IPv4 and IPv6 countries"
+    for row in both:  # ranked on both families
+        assert row.dependence == pytest.approx((row.top_share_ipv4 + row.top_share_ipv6) / 2)
+    assert fast.registry is not None and fast.registry["geolocation"]["date"] == "2024-06-18"

@@ -39,8 +39,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from transitwatch.observation import Observation
-from transitwatch.registry import Registry, normalise_country
+from transitwatch.registry import Registry, geo, normalise_country
 from transitwatch.state.aspath import ASPathError, Hop, origin_of, parse_as_path
 from transitwatch.state.table import PeerKey, RouteChange, RouteKey, RoutingState, SessionChange
 from transitwatch.state.target import Target
@@ -214,16 +216,85 @@ class CountriesRanking:
 def feed_origins(registry: Registry, state: RoutingState) -> None:
     """Tell the registry which AS originates which prefix, from every route in ``state`` (AS
     countries and names that no registry file gives are derived from these)."""
-    pairs: set[tuple[int, str]] = set()
-    origin_cache: dict[str, int | None] = {}  # paths repeat across prefixes
-    for table in state.tables():
-        for key, path in table.items():
-            origin = origin_cache.get(path, -1)
-            if origin == -1:
-                origin = origin_cache[path] = origin_of(path)
-            if origin is not None:
-                pairs.add((origin, key if isinstance(key, str) else key[0]))
-    registry.add_origins(pairs)
+    _TableIndex.of(state, registry)
+
+
+class _TableIndex:
+    """Every route of a state, indexed once: the distinct prefixes (parsed and placed by the
+    registry in one bulk pass), each route's prefix id, and the (origin AS, prefix) pairs fed to
+    the registry as arrays. One Python pass over the routes; the rest is numpy."""
+
+    def __init__(self, state: RoutingState, registry: Registry,
+                 progress: Callable[[str], None] | None = None) -> None:
+        prefix_ids: dict[str, int] = {}
+        origin_cache: dict[str, int] = {}  # paths repeat across prefixes; -1: no single origin
+        peers: list[PeerKey] = []
+        tables: list[int] = []
+        path_ids: dict[str, int] = {}
+        route_path: list[int] = []
+        keys: list[RouteKey] = []
+        paths: list[str] = []
+        pids: list[int] = []
+        origins: list[int] = []
+        # the hot loop of the country view: locals only
+        add_key, add_path, add_pid, add_origin = keys.append, paths.append, pids.append, origins.append
+        add_path_id = route_path.append
+        get_pid, get_origin = prefix_ids.get, origin_cache.get
+        for number, table in enumerate(state.tables()):
+            start = len(keys)
+            for key, path in table.items():
+                prefix = key if key.__class__ is str else key[0]
+                pid = get_pid(prefix)
+                if pid is None:
+                    pid = prefix_ids[prefix] = len(prefix_ids)
+                origin = get_origin(path)
+                if origin is None:
+                    found = origin_of(path)
+                    origin = origin_cache[path] = found if found is not None else -1
+                    path_ids[path] = len(path_ids)
+                add_key(key)
+                add_path(path)
+                add_pid(pid)
+                add_origin(origin)
+                add_path_id(path_ids[path])
+            peers.extend([table.peer] * (len(keys) - start))
+            tables.extend([number] * (len(keys) - start))
+        self.prefixes = list(prefix_ids)
+        self.peers, self.keys, self.paths = peers, keys, paths
+        self.distinct_paths = list(path_ids)
+        self.pid = np.array(pids, dtype=np.int64)
+        self.path_id = np.array(route_path, dtype=np.int64)
+        self.peer_id = np.array(tables, dtype=np.int64)
+        if progress is not None:
+            progress(f"placing {len(self.prefixes):,} prefixes in countries")
+        self.parsed = geo.parse_prefixes(self.prefixes)
+        self.countries, self.sources = registry.place_prefixes(self.prefixes, self.parsed)
+        origin_arr = np.array(origins, dtype=np.int64)
+        has = origin_arr >= 0
+        registry.add_origin_ids(origin_arr[has], self.pid[has], self.prefixes, prefix_ids,
+                                self.parsed, self.countries)
+
+    @classmethod
+    def of(cls, state: RoutingState, registry: Registry,
+           progress: Callable[[str], None] | None = None) -> _TableIndex:
+        return cls(state, registry, progress)
+
+    def routes_by_country(self, wanted: str | None = None
+                          ) -> tuple[dict[str, list[_Route]], dict[str, str | None]]:
+        """Domestic routes per country (only ``wanted``'s when given) and what placed each."""
+        countries, sources, prefixes = self.countries, self.sources, self.prefixes
+        if wanted is not None:
+            chosen = np.array([i for i, cc in enumerate(countries) if cc == wanted], dtype=np.int64)
+        else:
+            chosen = np.array([i for i, cc in enumerate(countries) if cc is not None], dtype=np.int64)
+        placed_by = {prefixes[i]: sources[i] for i in chosen.tolist()}
+        by_country: dict[str, list[_Route]] = defaultdict(list)
+        rows = np.nonzero(np.isin(self.pid, chosen))[0] if chosen.size else np.zeros(0, dtype=np.int64)
+        peers, paths, pid = self.peers, self.paths, self.pid
+        for row in rows.tolist():
+            p = int(pid[row])
+            by_country[countries[p]].append(_Route(peers[row], prefixes[p], paths[row]))  # type: ignore[index]
+        return by_country, placed_by
 
 
 def country_upstream_of_path(path: str, cc: str, registry: Registry) -> Hop | None:
@@ -385,45 +456,13 @@ def _sort_key(prefix: str) -> tuple[int, int, int]:
     return (iv[0], iv[1], -iv[2])  # by address, shorter prefix (larger last address) first
 
 
-def _routes_by_country(state: RoutingState, registry: Registry, wanted: str | None = None,
-                       progress: Callable[[str], None] | None = None,
-                       ) -> tuple[dict[str, list[_Route]], dict[str, str | None]]:
-    """Domestic routes per country (only ``wanted``'s when given) and what placed each prefix.
-    Every distinct prefix of the table is placed in one bulk pass of the registry."""
-    seen: dict[str, None] = {}
-    for table in state.tables():
-        for key in table.routes:
-            seen[key if isinstance(key, str) else key[0]] = None
-    prefixes = list(seen)
-    if progress is not None:
-        progress(f"placing {len(prefixes):,} prefixes in countries")
-    countries, sources = registry.place_prefixes(prefixes)
-    where: dict[str, str] = {}
-    placed_by: dict[str, str | None] = {}
-    for prefix, cc, source in zip(prefixes, countries, sources, strict=True):
-        if cc is not None and (wanted is None or cc == wanted):
-            where[prefix] = cc
-            placed_by[prefix] = source
-    by_country: dict[str, list[_Route]] = defaultdict(list)
-    if progress is not None:
-        progress(f"walking the paths to {len(where):,} placed prefixes")
-    for table in state.tables():
-        peer = table.peer
-        for key, path in table.items():
-            cc = where.get(key if isinstance(key, str) else key[0])
-            if cc is not None:
-                by_country[cc].append(_Route(peer, key if isinstance(key, str) else key[0], path))
-    return by_country, placed_by
-
-
 def country_upstreams(state: RoutingState, country: str, registry: Registry) -> CountryUpstreams:
     """The country's networks and international upstreams in ``state`` (its routes at the time
     it was replayed to), with the registry data nearest that time. Raises
     :class:`~transitwatch.registry.UnknownCountryError` for a code that is not ISO 3166."""
     cc = normalise_country(country)
     registry.use_time(state.time)
-    feed_origins(registry, state)
-    by_country, sources = _routes_by_country(state, registry, cc)
+    by_country, sources = _TableIndex.of(state, registry).routes_by_country(cc)
     return _summarise(cc, by_country.get(cc, []), registry, state.time, sources=sources)
 
 
@@ -438,41 +477,205 @@ def countries_report(state: RoutingState, registry: Registry,
                      progress: Callable[[str], None] | None = None) -> CountriesRanking:
     """Every country seen in ``state``, most dependent on a single foreign network first
     (``dependence``: the top upstream's share, averaged over the IPv4 and IPv6 space the country
-    has), with the registry data nearest the state's time."""
+    has), with the registry data nearest the state's time. Computed over arrays: one upstream
+    walk per distinct (path, country), unions of address space per group in numpy."""
     registry.use_time(state.time)
-    feed_origins(registry, state)
-    by_country, sources = _routes_by_country(state, registry, progress=progress)
+    index = _TableIndex.of(state, registry, progress)
+    if progress is not None:
+        progress("ranking countries")
+    rows = _ranking_rows(index, registry)
+    rows.sort(key=_rank_key)
+    snapshot = registry.snapshot
+    return CountriesRanking(rows, state.time, snapshot.to_dict() if snapshot is not None else None)
+
+
+def _rank_key(r: CountryConcentration) -> tuple[bool, float, float, int, str]:
+    return (r.upstreams == 0, -r.dependence, -r.hhi, r.upstreams, r.country)
+
+
+@dataclass
+class _UpShares:
+    asn: int
+    share: float
+    share_ipv4: float | None
+    share_ipv6: float | None
+    peers: int
+
+
+def _concentration(cc: str, registry: Registry, ups: list[_UpShares], *, prefixes: int, addresses: int,
+                   family: int, total4: int, total6: int) -> CountryConcentration:
+    """One ranking row from the country's upstreams' shares (the slow and fast paths share it)."""
+    families = [f for f, total in (("v4", total4), ("v6", total6)) if total]
+
+    def combined(u: _UpShares) -> float:
+        shares = [(u.share_ipv4 if f == "v4" else u.share_ipv6) or 0.0 for f in families]
+        return sum(shares) / len(shares) if shares else 0.0
+
+    weights = {u.asn: combined(u) for u in ups}
+    total_weight = sum(weights.values())
+    hhi = sum((w / total_weight) ** 2 for w in weights.values()) if total_weight else 0.0
+    top = max(ups, key=lambda u: (weights[u.asn], u.share, u.peers, -u.asn)) if ups else None
+    tops = {f: max(((u.share_ipv4 if f == "v4" else u.share_ipv6) or 0.0 for u in ups), default=0.0)
+            for f in families}
+    info = registry.as_info(top.asn) if top else None
+    return CountryConcentration(
+        country=cc, name=registry.country_name(cc), upstreams=len(ups),
+        top_upstream=top.asn if top else None, top_name=info.name if info else None,
+        top_share=top.share if top else 0.0, hhi=hhi, prefixes=prefixes,
+        addresses=addresses, address_family=f"ipv{family}",
+        top_share_ipv4=tops.get("v4"), top_share_ipv6=tops.get("v6"),
+        dependence=sum(tops.values()) / len(tops) if tops else 0.0,
+        top_name_hint=info.name_hint if info else None,
+    )
+
+
+def _ranking_by_summaries(state: RoutingState, registry: Registry) -> list[CountryConcentration]:
+    """The ranking route by route through :func:`_summarise` (the reference the array path is
+    tested against)."""
+    registry.use_time(state.time)
+    by_country, sources = _TableIndex.of(state, registry).routes_by_country()
     rows = []
     for cc, routes in by_country.items():
         summary = _summarise(cc, routes, registry, state.time, detail=False, sources=sources)
-        ups = summary.upstreams
-        families = [f for f, total in (("v4", summary.addresses_ipv4), ("v6", summary.ipv6_48s)) if total]
+        ups = [_UpShares(u.asn, u.share, u.share_ipv4, u.share_ipv6, u.peers) for u in summary.upstreams]
+        rows.append(_concentration(cc, registry, ups, prefixes=len({r.prefix for r in routes}),
+                                   addresses=summary.addresses, family=int(summary.address_family[-1]),
+                                   total4=summary.addresses_ipv4, total6=int(summary.ipv6_48s * _V6_48)))
+    rows.sort(key=_rank_key)
+    return rows
 
-        def combined(u: CountryUpstream, families: list[str] = families) -> float:
-            shares = [(u.share_ipv4 if f == "v4" else u.share_ipv6) or 0.0 for f in families]
-            return sum(shares) / len(shares) if shares else 0.0
 
-        weights = {u.asn: combined(u) for u in ups}
-        total_weight = sum(weights.values())
-        hhi = sum((w / total_weight) ** 2 for w in weights.values()) if total_weight else 0.0
-        top = max(ups, key=lambda u: (weights[u.asn], u.share, u.peers, -u.asn)) if ups else None
-        tops = [max(((u.share_ipv4 if f == "v4" else u.share_ipv6) or 0.0 for u in ups), default=0.0)
-                for f in families]
-        rows.append(CountryConcentration(
-            country=cc, name=summary.name, upstreams=len(ups),
-            top_upstream=top.asn if top else None, top_name=top.name if top else None,
-            top_share=top.share if top else 0.0, hhi=hhi, prefixes=len({r.prefix for r in routes}),
-            addresses=summary.addresses, address_family=summary.address_family,
-            top_share_ipv4=(tops[families.index("v4")] if "v4" in families else None) if ups else
-            (0.0 if "v4" in families else None),
-            top_share_ipv6=(tops[families.index("v6")] if "v6" in families else None) if ups else
-            (0.0 if "v6" in families else None),
-            dependence=sum(tops) / len(tops) if tops else 0.0,
-            top_name_hint=top.name_hint if top else None,
-        ))
-    rows.sort(key=lambda r: (r.upstreams == 0, -r.dependence, -r.hhi, r.upstreams, r.country))
-    snapshot = registry.snapshot
-    return CountriesRanking(rows, state.time, snapshot.to_dict() if snapshot is not None else None)
+def _group_starts(*keys: np.ndarray) -> np.ndarray:
+    """Positions where any key changes (the keys sorted together)."""
+    n = keys[0].size
+    new = np.ones(n, dtype=bool)
+    if n:
+        new[1:] = np.logical_or.reduce([k[1:] != k[:-1] for k in keys])
+    return np.nonzero(new)[0]
+
+
+def _union_v4(group: np.ndarray, first: np.ndarray, last: np.ndarray, groups: int) -> np.ndarray:
+    """Addresses covered per group by IPv4 intervals (overlaps once); inputs sorted by
+    (group, first). A running maximum of ``group * 2**33 + last`` stays inside each group."""
+    out = np.zeros(groups, dtype=np.int64)
+    if not group.size:
+        return out
+    g = group.astype(np.int64)
+    f = first.astype(np.int64)
+    last_i = last.astype(np.int64)
+    run = np.maximum.accumulate(g * (1 << 33) + last_i)
+    prev = np.empty_like(run)
+    prev[0] = -1
+    prev[1:] = run[:-1]
+    same = np.zeros(g.size, dtype=bool)
+    same[1:] = g[1:] == g[:-1]
+    reach = np.where(same, prev - g * (1 << 33), -1)
+    contrib = np.maximum(0, last_i - np.maximum(f, reach + 1) + 1)
+    np.add.at(out, g, contrib)
+    return out
+
+
+def _ranking_rows(index: _TableIndex, registry: Registry) -> list[CountryConcentration]:
+    codes = sorted({c for c in index.countries if c is not None})
+    if not codes:
+        return []
+    code_of = {c: i for i, c in enumerate(codes)}
+    pcc = np.array([code_of[c] if c is not None else -1 for c in index.countries], dtype=np.int64)
+    rcc = pcc[index.pid]
+    rows = np.nonzero(rcc >= 0)[0]
+    cc_r, pid_r, path_r, peer_r = rcc[rows], index.pid[rows], index.path_id[rows], index.peer_id[rows]
+    # The international upstream depends on the path and the country only: walk each pair once.
+    combo = path_r * len(codes) + cc_r
+    uniq, inverse = np.unique(combo, return_inverse=True)
+    paths = index.distinct_paths
+    up_of = np.empty(uniq.size, dtype=np.int64)
+    as_country = registry.as_country
+    last_number = -1
+    hops: tuple[Hop, ...] = ()
+    for i, value in enumerate(uniq.tolist()):  # sorted: each path's countries in a row
+        path_number, code = divmod(value, len(codes))
+        if path_number != last_number:
+            last_number = path_number
+            try:
+                hops = parse_as_path(paths[path_number]).hops
+            except ASPathError:
+                hops = ()
+        cc = codes[code]
+        up = -1
+        for hop in reversed(hops):  # as country_upstream_of_path, on the parsed path
+            members = hop if isinstance(hop, frozenset) else (hop,)
+            if all(as_country(asn) == cc for asn in members):
+                continue
+            up = hop if isinstance(hop, int) else -1
+            break
+        up_of[i] = up
+    up_r = up_of[inverse]
+    parsed = index.parsed
+    v4 = parsed.version == 4
+    # per country: its domestic space per family, over every route's prefix
+    order = np.lexsort((pid_r, cc_r))
+    c_sorted, p_sorted = cc_r[order], pid_r[order]
+    starts = _group_starts(c_sorted, p_sorted)
+    dom_cc, dom_pid = c_sorted[starts], p_sorted[starts]
+    prefixes_per_cc = np.bincount(dom_cc, minlength=len(codes))
+    has_v4 = np.bincount(dom_cc, weights=v4[dom_pid], minlength=len(codes)) > 0
+    m4 = v4[dom_pid]
+    o4 = np.lexsort((parsed.first[dom_pid[m4]], dom_cc[m4]))
+    d4 = dom_pid[m4][o4]
+    total4 = _union_v4(dom_cc[m4][o4], parsed.first[d4], parsed.last[d4], len(codes))
+    total6 = np.zeros(len(codes), dtype=object)
+    v6_by_cc: dict[int, list[str]] = defaultdict(list)
+    for c, p in zip(dom_cc[~m4].tolist(), dom_pid[~m4].tolist(), strict=True):
+        v6_by_cc[c].append(index.prefixes[p])
+    for c, items in v6_by_cc.items():
+        total6[c] = _union_size(items, 6)
+    # per (country, upstream): the prefixes carried and the peers that see them
+    att = up_r >= 0
+    ca, ua, pa, pe = cc_r[att], up_r[att], pid_r[att], peer_r[att]
+    order = np.lexsort((pa, ua, ca))
+    ca, ua, pa = ca[order], ua[order], pa[order]
+    starts = _group_starts(ca, ua, pa)
+    ca, ua, pa = ca[starts], ua[starts], pa[starts]  # distinct (country, upstream, prefix)
+    group_start = _group_starts(ca, ua)
+    mark = np.zeros(ca.size, dtype=np.int64)
+    mark[group_start] = 1
+    group_of = np.cumsum(mark) - 1
+    g_cc, g_up = ca[group_start], ua[group_start]
+    ngroups = group_start.size
+    m4 = v4[pa]
+    o4 = np.lexsort((parsed.first[pa[m4]], group_of[m4]))
+    size4 = _union_v4(group_of[m4][o4], parsed.first[pa[m4]][o4], parsed.last[pa[m4]][o4], ngroups)
+    size6: dict[int, int] = {}
+    v6_groups: dict[int, list[str]] = defaultdict(list)
+    for g, p in zip(group_of[~m4].tolist(), pa[~m4].tolist(), strict=True):
+        v6_groups[g].append(index.prefixes[p])
+    for g, items in v6_groups.items():
+        size6[g] = _union_size(items, 6)
+    order = np.lexsort((pe, up_r[att], cc_r[att]))
+    pc, pu, pp = cc_r[att][order], up_r[att][order], pe[order]
+    pstarts = _group_starts(pc, pu, pp)
+    peer_groups = _group_starts(pc[pstarts], pu[pstarts])
+    peer_counts = np.diff(np.append(peer_groups, pstarts.size))  # same (cc, up) order as g_*
+    ups_by_cc: dict[int, list[_UpShares]] = defaultdict(list)
+    for g in range(ngroups):
+        c = int(g_cc[g])
+        t4, t6 = int(total4[c]), int(total6[c] or 0)
+        s4, s6 = int(size4[g]), size6.get(g, 0)
+        family4 = bool(has_v4[c])
+        total = t4 if family4 else t6
+        size = s4 if family4 else s6
+        ups_by_cc[c].append(_UpShares(int(g_up[g]), size / total if total else 0.0,
+                                      s4 / t4 if t4 else None, s6 / t6 if t6 else None,
+                                      int(peer_counts[g])))
+    out = []
+    for c, code in enumerate(codes):
+        if not prefixes_per_cc[c]:
+            continue
+        t4, t6 = int(total4[c]), int(total6[c] or 0)
+        family = 4 if has_v4[c] else 6
+        out.append(_concentration(code, registry, ups_by_cc.get(c, []), prefixes=int(prefixes_per_cc[c]),
+                                  addresses=t4 if family == 4 else t6, family=family, total4=t4, total6=t6))
+    return out
 
 
 # -- one country over time ------------------------------------------------------------------------

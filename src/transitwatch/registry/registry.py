@@ -25,7 +25,6 @@ flagged beyond a year), also kept as ``Registry.snapshot``.
 from __future__ import annotations
 
 import threading
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -110,10 +109,18 @@ class Registry:
         self._dated: list[tuple[date, Path]] = []
         self._loaded: dict[Path, RirData] = {}
         self._lock = threading.RLock()
-        self._origins: dict[int, set[str]] = defaultdict(set)
+        # Origins as arrays: one global prefix index, (asn, prefix id) pairs in chunks, and each
+        # prefix's parse and placement computed once (a full table is ~1M pairs).
+        self._prefix_ids: dict[str, int] = {}
+        self._prefix_list: list[str] = []
+        self._pair_chunks: list[np.ndarray] = []
+        self._pairs: np.ndarray = np.zeros(0, dtype=np.int64)  # asn << 32 | prefix id, unique
+        self._parsed: geo.PrefixArrays | None = None
+        self._placed_cc: list[str | None] = []
         self._origin_countries: dict[int, str] | None = None
-        self._origin_hints: dict[int, str] | None = None
+        self._origin_hints: dict[int, str] | None = None  # asn -> hint ("" for none), lazily
         self._as_cache: dict[int, AsInfo] = {}
+        self._country_cache: dict[int, tuple[str | None, str | None]] = {}
         self._prefix_cache: dict[str, tuple[str | None, str | None]] = {}
 
     @classmethod
@@ -188,8 +195,11 @@ class Registry:
 
     def _forget(self) -> None:
         self._as_cache.clear()
+        self._country_cache.clear()
         self._prefix_cache.clear()
         self._origin_countries = None
+        self._placed_cc = []  # placements may use the RIR data that just changed
+        self._parsed = None
 
     # -- prefixes ---------------------------------------------------------------------------
     def country_of_prefix(self, prefix: str) -> tuple[str | None, str | None]:
@@ -228,7 +238,9 @@ class Registry:
             codes = tables.countries
             labels = geo.place(arrays, "country", tables).label.tolist()
             geo_cc = [codes[i] if i >= 0 else None for i in labels]
-        rir_hits = self.rir.place(arrays.version, arrays.first) if self.rir else [None] * n
+        if not self.rir:  # offline: the geolocation answer is the answer
+            return geo_cc, [GEO_SOURCE if c is not None else None for c in geo_cc]
+        rir_hits = self.rir.place(arrays.version, arrays.first)
         geo_first = self.prefix_source == "geo"
         for i in range(n):
             g, r = geo_cc[i], rir_hits[i]
@@ -242,48 +254,103 @@ class Registry:
     def add_origins(self, pairs: Iterable[tuple[int, str]]) -> None:
         """Feed ``(origin AS, prefix)`` pairs seen in routes; AS countries that no registry file
         gives are derived from them (majority by address space), and name hints."""
-        origins = self._origins
-        added = False
+        ids = self._prefix_ids
+        asns: list[int] = []
+        pids: list[int] = []
         for asn, prefix in pairs:
-            known = origins[asn]
-            if prefix not in known:
-                known.add(prefix)
-                added = True
-        if added:
-            with self._lock:
-                self._as_cache.clear()
-                self._origin_countries = None
-                self._origin_hints = None
+            pid = ids.get(prefix)
+            if pid is None:
+                pid = ids[prefix] = len(ids)
+                self._prefix_list.append(prefix)
+            asns.append(asn)
+            pids.append(pid)
+        if asns:
+            self._add_pairs(np.array(asns, dtype=np.int64), np.array(pids, dtype=np.int64))
+
+    def add_origin_ids(self, asns: np.ndarray, pids: np.ndarray, prefixes: list[str],
+                       prefix_ids: dict[str, int], parsed: geo.PrefixArrays | None = None,
+                       countries: list[str | None] | None = None) -> None:
+        """Bulk :meth:`add_origins`: ``asns[i]`` originates ``prefixes[pids[i]]``
+        (``prefix_ids`` maps each prefix to its position). The first feed adopts the caller's
+        index as is (and ``parsed``/``countries``, the caller's ``place_prefixes`` of them);
+        later ones are translated."""
+        if not self._prefix_ids:
+            self._prefix_ids, self._prefix_list = prefix_ids, prefixes
+            if parsed is not None and countries is not None and len(countries) == len(prefixes):
+                self._parsed, self._placed_cc = parsed, list(countries)
+        elif prefixes is not self._prefix_list:
+            ids = self._prefix_ids
+            mapping = np.empty(len(prefixes), dtype=np.int64)
+            for i, prefix in enumerate(prefixes):
+                pid = ids.get(prefix)
+                if pid is None:
+                    pid = ids[prefix] = len(ids)
+                    self._prefix_list.append(prefix)
+                mapping[i] = pid
+            pids = mapping[pids]
+        self._add_pairs(np.asarray(asns, dtype=np.int64), np.asarray(pids, dtype=np.int64))
+
+    def _add_pairs(self, asns: np.ndarray, pids: np.ndarray) -> None:
+        with self._lock:
+            self._pair_chunks.append((asns << 32) | pids)
+            self._as_cache.clear()
+            self._country_cache.clear()
+            self._origin_countries = None
+            self._origin_hints = None
+
+    def _origin_pairs(self) -> np.ndarray:
+        if self._pair_chunks:
+            merged = np.sort(np.concatenate([self._pairs, *self._pair_chunks]))
+            keep = np.ones(merged.size, dtype=bool)
+            keep[1:] = merged[1:] != merged[:-1]
+            self._pairs = merged[keep]
+            self._pair_chunks = []
+        return self._pairs
+
+    def _origin_prefixes(self) -> tuple[geo.PrefixArrays, list[str | None]]:
+        """Every fed prefix parsed and placed (only the new ones are computed)."""
+        done = len(self._placed_cc)
+        total = len(self._prefix_list)
+        if self._parsed is None or done < total:
+            new = self._prefix_list[done:total]
+            parsed = geo.parse_prefixes(new)
+            countries, _ = self.place_prefixes(new, parsed)
+            if self._parsed is None or done == 0:
+                self._parsed = parsed
+            else:
+                old = self._parsed
+                self._parsed = geo.PrefixArrays(*(np.concatenate([getattr(old, f), getattr(parsed, f)])
+                                                  for f in ("version", "length", "first", "last")))
+            self._placed_cc.extend(countries)
+        assert self._parsed is not None
+        return self._parsed, self._placed_cc
+
+    def has_origins(self, asn: int) -> bool:
+        pairs = self._origin_pairs()
+        lo = np.searchsorted(pairs, asn << 32)
+        return bool(lo < len(pairs) and (int(pairs[lo]) >> 32) == asn)
 
     def prefixes_of(self, asn: int) -> frozenset[str]:
         """The prefixes fed with ``add_origins`` for this AS."""
-        return frozenset(self._origins.get(asn, ()))
+        pairs = self._origin_pairs()
+        lo, hi = np.searchsorted(pairs, [asn << 32, (asn + 1) << 32])
+        return frozenset(self._prefix_list[int(p) & 0xFFFFFFFF] for p in pairs[lo:hi].tolist())
 
     def as_info(self, asn: int) -> AsInfo:
         """Name and country of an AS, each with its source (cached)."""
         cached = self._as_cache.get(asn)
         if cached is not None:
             return cached
-        name = name_source = country = country_source = hint = None
-        registered = self.rir.country_of_asn(asn) if self.rir else None
-        if registered:
-            country, country_source = registered[0], f"rir:{registered[1]}"
+        name = name_source = hint = None
+        country, country_source = self._country_of_asn(asn)
         listed = self.rir.as_names.get(asn)
         if listed:
             name, name_source = listed[0], "asnames"
-            if country is None:
-                country, country_source = listed[1], "asnames"
         org = self.rir.as_orgs.get(asn)
-        if org:
-            if name is None:
-                name, name_source = org[0], "as2org"
-            if country is None and org[1]:
-                country, country_source = org[1], "as2org"
-        if country is None and self._origins.get(asn):
-            country = self._derived_countries().get(asn)
-            country_source = "origins" if country else None
-        if name is None and self.use_geo and self._origins.get(asn):
-            hint = self._derived_hints().get(asn)
+        if org and name is None:
+            name, name_source = org[0], "as2org"
+        if name is None and self.use_geo:
+            hint = self._hint_for(asn)
             if hint:
                 name_source = self._hint_source()
         info = AsInfo(asn, name, name_source, country, country_source, hint)
@@ -294,45 +361,65 @@ class Registry:
         return self.as_info(asn).name
 
     def as_country(self, asn: int) -> str | None:
-        return self.as_info(asn).country
+        """The AS's country (the cheap part of :meth:`as_info`: every AS on every path asks)."""
+        cached = self._as_cache.get(asn)
+        if cached is not None:
+            return cached.country
+        known = self._country_cache.get(asn)
+        if known is None:
+            known = self._country_cache[asn] = self._country_of_asn(asn)
+        return known[0]
+
+    def _country_of_asn(self, asn: int) -> tuple[str | None, str | None]:
+        registered = self.rir.country_of_asn(asn) if self.rir else None
+        if registered:
+            return registered[0], f"rir:{registered[1]}"
+        listed = self.rir.as_names.get(asn)
+        if listed:
+            return listed[1], "asnames"
+        org = self.rir.as_orgs.get(asn)
+        if org and org[1]:
+            return org[1], "as2org"
+        derived = self._derived_countries().get(asn)
+        return (derived, "origins") if derived else (None, None)
 
     def _hint_source(self) -> str:
         day = self._geo_date()
         return f"geolocation-{day.year}" if day else "geolocation"
-
-    def _origin_arrays(self) -> tuple[np.ndarray, np.ndarray, list[str]]:
-        """(asn per pair, prefix index per pair, unique prefixes) of everything fed so far."""
-        index: dict[str, int] = {}
-        asns: list[int] = []
-        positions: list[int] = []
-        for asn, prefixes in self._origins.items():
-            for prefix in prefixes:
-                asns.append(asn)
-                positions.append(index.setdefault(prefix, len(index)))
-        return np.array(asns, dtype=np.int64), np.array(positions, dtype=np.int64), list(index)
 
     def _derived_countries(self) -> dict[int, str]:
         """Every fed AS's majority country by originated address space, in one bulk pass
         (IPv4 space decides when the AS has any placed IPv4 prefix; ties: alphabetical)."""
         with self._lock:
             if self._origin_countries is None:
-                asn, pos, prefixes = self._origin_arrays()
-                parsed = geo.parse_prefixes(prefixes)
-                ccs, _ = self.place_prefixes(prefixes, parsed)
-                self._origin_countries = _majority_by_asn(asn, pos, parsed, ccs)
+                pairs = self._origin_pairs()
+                parsed, ccs = self._origin_prefixes()
+                self._origin_countries = _majority_by_asn(pairs >> 32, pairs & 0xFFFFFFFF, parsed, ccs)
             return self._origin_countries
 
-    def _derived_hints(self) -> dict[int, str]:
-        """Every fed AS's majority geolocation organisation name (the hint), in bulk."""
+    def _hint_for(self, asn: int) -> str | None:
+        """The AS's majority geolocation organisation name (the hint), from its own originated
+        prefixes only (hints are asked for the few ASes shown, not for every AS)."""
         with self._lock:
             if self._origin_hints is None:
-                asn, pos, prefixes = self._origin_arrays()
-                parsed = geo.parse_prefixes(prefixes)
+                self._origin_hints = {}
+            if asn in self._origin_hints:
+                return self._origin_hints[asn] or None
+            pairs = self._origin_pairs()
+            lo, hi = np.searchsorted(pairs, [asn << 32, (asn + 1) << 32])
+            hint: str | None = None
+            if hi > lo:
+                parsed, _ = self._origin_prefixes()
+                pids = pairs[lo:hi] & 0xFFFFFFFF
+                mine = geo.PrefixArrays(parsed.version[pids], parsed.length[pids], parsed.first[pids],
+                                        parsed.last[pids])
                 tables = geo.load_tables()
-                labels = geo.place(parsed, "name", tables).label.tolist()
+                labels = geo.place(mine, "name", tables).label.tolist()
                 names = [tables.names[i] if i >= 0 else None for i in labels]
-                self._origin_hints = _majority_by_asn(asn, pos, parsed, names)
-            return self._origin_hints
+                hint = _majority_by_asn(np.full(len(names), asn, dtype=np.int64),
+                                        np.arange(len(names), dtype=np.int64), mine, names).get(asn)
+            self._origin_hints[asn] = hint or ""
+            return hint
 
     # -- countries --------------------------------------------------------------------------
     @staticmethod
