@@ -309,18 +309,18 @@ def test_cli_window_helper_for_other_commands(shared_data: Path, tmp_path: Path,
                                               capsys: pytest.CaptureFixture[str]) -> None:
     import argparse
 
-    from transitwatch.cli.common import UserError, _add_archive_window_args, _archive_window_files
+    from transitwatch.cli.common import UserError, _add_archive_window_args, source_from_args
 
     parser = argparse.ArgumentParser()
     parser.add_argument("files", nargs="*")
     _add_archive_window_args(parser, required=False)
     with pytest.raises(UserError, match="give MRT files, or --collector, --from and --to"):
-        _archive_window_files(parser.parse_args([]))
+        source_from_args(parser.parse_args([]))
     tree = archive_tree(shared_data)
     with LocalHTTPServer({p: ServedFile(b) for p, b in tree.items()}) as server:
         args = parser.parse_args(["--collector", "rrc00", "--from", WINDOW[0], "--to", WINDOW[1],
                                   "--archive-url", f"ris={server.url('/ris')}", "--cache-dir", str(tmp_path)])
-        paths = _archive_window_files(args)
+        paths = [Path(p) for p in source_from_args(args).paths()]
     assert [p.name for p in paths] == ["bview.20171001.0800.gz"] + [
         f"updates.20171001.09{m:02d}.gz" for m in range(0, 30, 5)]
     # the bridging files 08:00-08:55 are not in the small tree: one warning line for the run

@@ -14,7 +14,6 @@ from transitwatch.errors import TransitwatchError
 
 if TYPE_CHECKING:
     from transitwatch.registry import Registry
-    from transitwatch.state.target import Target
 
 #: A problem with the user's input: printed as one line on stderr, exit code 2. The API's one
 #: exception type, so what the API raises and what the CLI raises are printed alike.
@@ -37,23 +36,6 @@ def _add_archive_window_args(p: argparse.ArgumentParser, *, required: bool) -> N
                         "decoding the files (default: all cores; 1: one process)")
 
 
-def _archive_window_files(args: argparse.Namespace) -> list[Path]:
-    """The cached archive files for --collector/--from/--to, fetching what is missing; each gap is a
-    warning on stderr. For commands that accept either FILEs or a window."""
-    from transitwatch.sources import archive
-
-    if not (args.collector and args.start and args.end):
-        raise UserError("give MRT files, or --collector, --from and --to to read the public archives")
-    try:
-        return archive.files_for_window(
-            args.collector, args.start, args.end,
-            archive_urls=archive.parse_archive_urls(args.archive_url or []),
-            cache_dir=args.cache_dir, workers=args.workers or 4, progress=True,
-        )
-    except archive.ArchiveError as exc:
-        raise UserError(str(exc)) from None
-
-
 def _registry_from_args(args: argparse.Namespace) -> Registry:
     """The Registry the --registry-dir / --country-source options ask for (warnings on stderr)."""
     from transitwatch.registry import Registry, RegistryFileError
@@ -68,18 +50,6 @@ def _registry_from_args(args: argparse.Namespace) -> Registry:
     return registry
 
 
-def _target_arg(text: str | None) -> Target:
-    """TARGET (an AS, a prefix, or several joined by commas) parsed; errors as UserError."""
-    from transitwatch.state.target import Target, TargetError
-
-    if not text:
-        raise UserError("give a TARGET (an AS such as AS131279, or a prefix), or --country CC")
-    try:
-        return Target.parse(text)
-    except TargetError as exc:
-        raise UserError(str(exc)) from None
-
-
 def _check_zone(tz: str | None) -> None:
     """A time zone the user gave (or a country's) must be a known IANA zone; None is fine."""
     from transitwatch.times import zone
@@ -91,34 +61,11 @@ def _check_zone(tz: str | None) -> None:
             raise UserError(str(exc)) from None
 
 
-def _time_arg(text: str | None) -> float | None:
-    """A TIME option (ISO 8601 or epoch) as epoch seconds; None when not given."""
-    from transitwatch.times import parse_time
-
-    if not text:
-        return None
-    try:
-        return parse_time(text)
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
-
-
 def _check_one_collector(args: argparse.Namespace) -> None:
     """With FILES, --collector is the one collector they all come from, not a list."""
-    if args.collector and "," in args.collector:
+    collector = getattr(args, "collector", None)
+    if collector and "," in collector:
         raise UserError("with FILES, --collector names the one collector the files come from")
-
-
-def _route_files(args: argparse.Namespace) -> tuple[list[str], str | None]:
-    """(files, collector override) for commands that read FILES or an archive window: the FILES
-    and their --collector, or the cached archive files of --collector/--from/--to (their collector
-    comes from their paths)."""
-    if args.files:
-        if args.start or args.end:
-            raise UserError("give either MRT files or --from/--to, not both")
-        _check_one_collector(args)
-        return list(args.files), args.collector
-    return [str(p) for p in _archive_window_files(args)], None
 
 
 def _route_progress(args: argparse.Namespace, files: list[str]) -> _RouteProgress | None:
@@ -150,20 +97,6 @@ class _RouteProgress:
 
     def close(self) -> None:
         self._progress.stop()
-
-
-def _upstream_rule_args(args: argparse.Namespace) -> tuple[float, float]:
-    """(min_duration, baseline) in seconds from --min-duration and --baseline; --min-peers checked."""
-    from transitwatch.times import parse_duration
-
-    try:
-        min_duration = parse_duration(args.min_duration)
-        baseline = parse_duration(args.baseline)
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
-    if args.min_peers < 1:
-        raise UserError("--min-peers must be at least 1")
-    return min_duration, baseline
 
 
 def _add_route_args(p: argparse.ArgumentParser) -> None:
@@ -202,15 +135,6 @@ def _country_code(text: str) -> str:
         raise UserError(str(exc)) from None
 
 
-def _country_zone(tz: str | None, registry: Registry, cc: str) -> str | None:
-    """--tz, or else the country's own zone (None when the registry knows none); checked."""
-    if not tz:
-        own = registry.timezone_of(cc)
-        tz = str(own) if own is not None else None
-    _check_zone(tz)
-    return tz
-
-
 def _add_country_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--country", metavar="CC",
                    help="watch a country (ISO code, e.g. KP) instead of TARGET: its international "
@@ -246,3 +170,49 @@ def _open_store(path: Path, *, read_only: bool) -> Any:
                             "or stop it") from None
         raise UserError(str(exc)) from None
 
+
+def _warn(line: str) -> None:
+    print(f"transitwatch: warning: {line}", file=sys.stderr)
+
+
+def source_from_args(args: argparse.Namespace, files: list[str] | None = None) -> Any:
+    """The API source the arguments name: ``--db`` (a store), FILES (with their --collector), or
+    the archive window --collector/--from/--to (fetched now, with progress on a terminal; each
+    file that could not be had is a warning). ``files`` overrides ``args.files``."""
+    import transitwatch as tw
+    from transitwatch.engine.sources import ArchiveSource
+
+    paths = list(args.files or []) if files is None else files
+    workers = getattr(args, "workers", None)
+    if workers is not None and workers < 1:
+        raise UserError("--workers must be at least 1")
+    if getattr(args, "db", None) is not None:
+        if paths:
+            raise UserError("give either MRT files or --db, not both")
+        return tw.store(args.db)
+    if paths:
+        if getattr(args, "start", None) or getattr(args, "end", None):
+            raise UserError("give either MRT files or --from/--to, not both")
+        _check_one_collector(args)
+        return tw.files(paths, collector=getattr(args, "collector", None))
+    if not (getattr(args, "collector", None) and getattr(args, "start", None) and getattr(args, "end", None)):
+        raise UserError("give MRT files, or --collector, --from and --to to read the public archives")
+    src = ArchiveSource(args.collector, args.start, args.end, archive_url=args.archive_url or [],
+                        cache_dir=args.cache_dir, workers=args.workers or 4, progress=True, on_gap=_warn)
+    src.paths()  # download now: progress and gaps before the question's own progress
+    return src
+
+
+class progress_for:
+    """Progress on stderr while a question reads its input (terminal only, not with --json):
+    ``with progress_for(args) as progress: tw.upstreams(..., progress=progress)``."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self._shown = _RouteProgress(0) if sys.stderr.isatty() and not getattr(args, "json", False) else None
+
+    def __enter__(self) -> Any:
+        return self._shown.update if self._shown is not None else None
+
+    def __exit__(self, *_: object) -> None:
+        if self._shown is not None:
+            self._shown.close()

@@ -12,203 +12,97 @@ from transitwatch.cli.common import (
     _add_db_arg,
     _add_parallel_args,
     _add_registry_args,
-    _archive_window_files,
-    _check_one_collector,
     _country_code,
-    _country_zone,
-    _open_store,
     _print_notes,
     _registry_from_args,
-    _time_arg,
-    _upstream_rule_args,
+    progress_for,
+    source_from_args,
 )
 
 if TYPE_CHECKING:
     from transitwatch.registry import Registry
 
 
-def _country_state(args: argparse.Namespace) -> tuple[Any, list[str]]:
-    """Replay FILES (up to --at) into full routing tables, for the country commands."""
-    from transitwatch.sources.files import read_files
-    from transitwatch.sources.mrt import MrtError
-    from transitwatch.state.compact import CompactRoutingState
-
-    until = _time_arg(getattr(args, "at", None))
-    notices: list[str] = []
-    if getattr(args, "db", None) is not None:
-        return _store_state(args, until), notices
-    if not args.files:
-        raise UserError("give MRT files, or --db with a database made by 'transitwatch ingest'")
-    if _parallel_countries_wanted(args):
-        return _parallel_country_state(args, until)
-    try:
-        # Compact tables: a full table of 1M prefixes x 40 peers in 0.9 GB instead of 3 GB, same ranking.
-        state = CompactRoutingState().replay(read_files(args.files, notices=notices), until=until)
-    except (MrtError, OSError) as exc:
-        raise UserError(str(exc)) from None
-    _print_notes(notices)
-    return state, notices
-
-
-def _parallel_countries_wanted(args: argparse.Namespace) -> bool:
-    """Per-collector parallel tables: asked for, or by default when the files come from several
-    collectors and there are several cores (one collector is one task: nothing to share)."""
-    from transitwatch.engine.parallel import default_workers
-    from transitwatch.sources.files import collector_and_time_from_name
-
-    if getattr(args, "scheduler", None):
-        return True
-    workers = getattr(args, "workers", None)
-    if workers is not None:
-        return workers != 1
-    collectors = {collector_and_time_from_name(f)[0] for f in args.files}
-    return len(collectors) > 1 and default_workers() > 1
-
-
-def _parallel_country_state(args: argparse.Namespace, until: float | None) -> tuple[Any, list[str]]:
-    """Full tables built per collector on --workers processes or a Dask --scheduler (compact
-    tables; unreadable files noted and left out)."""
-    from transitwatch.engine.parallel import parallel_routing_state
-
-    if args.workers is not None and args.workers < 1:
-        raise UserError("--workers must be at least 1")
-    try:
-        run = parallel_routing_state(args.files, until=until, workers=args.workers, scheduler=args.scheduler)
-    except (RuntimeError, OSError, ValueError) as exc:
-        raise UserError(str(exc)) from None
-    _print_notes(run.notices)
-    return run, run.notices
-
-
 def _cmd_countries(args: argparse.Namespace) -> int:
     import json
 
+    import transitwatch as tw
     from transitwatch.cli.render_country import print_countries
-    from transitwatch.metrics.country import countries_report
 
     registry = _registry_from_args(args)
-    state, notices = _country_state(args)
-    report = countries_report(state, registry)
-    rows = report.rows
+    if not args.files and args.db is None:
+        raise UserError("give MRT files, or --db with a database made by 'transitwatch ingest'")
+    src = source_from_args(args)
+    result = tw.countries(src, at=args.at, workers=args.workers, scheduler=args.scheduler, registry=registry)
+    _print_notes(result.notices)
     if args.json:
-        print(json.dumps({"countries": [r.to_dict() for r in rows], "registry": report.registry,
-                          "notices": notices}, indent=2))
+        print(json.dumps(result.to_dict(), indent=2))
     else:
-        print_countries(rows, rich=sys.stdout.isatty(), file=sys.stdout, limit=args.limit,
-                        registry=report.registry)
-    if not rows:
+        print_countries(result.rows, rich=sys.stdout.isatty(), file=sys.stdout, limit=args.limit,
+                        registry=result.registry)
+    if not result.rows:
         print("transitwatch: note: no route to a prefix with a known country in the input", file=sys.stderr)
     return 0
 
 
-def _country_inputs(args: argparse.Namespace) -> tuple[str, str | None, Registry, list[str]]:
-    """(country code, time zone, registry, files) for ``upstreams/events --country``.
-
-    With --country, the TARGET position holds the first FILE. The time zone defaults to the
-    country's own (``--country KP`` prints Pyongyang times)."""
+def _country_inputs(args: argparse.Namespace) -> tuple[str, Registry, Any]:
+    """(country code, registry, source) for ``upstreams/events --country``. With --country, the
+    TARGET position holds the first FILE."""
     cc = _country_code(args.country)
     files = [f for f in [args.target, *args.files] if f]
-    args._window = bool(args.start or args.end)
-    if args._window:
-        if files:
-            raise UserError("give either MRT files or --from/--to, not both")
-    else:
-        _check_one_collector(args)
-        if not files:
-            raise UserError("give the MRT files to read after --country CC, or --collector/--from/--to")
+    if args.db is None and not files and not (args.start or args.end):
+        raise UserError("give the MRT files to read after --country CC, or --collector/--from/--to")
     registry = _registry_from_args(args)
-    tz = _country_zone(args.tz, registry, cc)
-    if args._window:
-        # the archive files of --collector/--from/--to (their collectors come from their paths)
-        files = [str(p) for p in _archive_window_files(args)]
-    return cc, tz, registry, files
-
-
-def _country_stream(args: argparse.Namespace, files: list[str], notices: list[str]) -> Any:
-    from transitwatch.sources.files import read_files
-
-    try:
-        override = None if getattr(args, "_window", False) else args.collector
-        return read_files(files, collector=override, notices=notices)
-    except OSError as exc:
-        raise UserError(str(exc)) from None
+    return cc, registry, source_from_args(args, files)
 
 
 def _cmd_country_upstreams(args: argparse.Namespace) -> int:
     import json
 
+    import transitwatch as tw
     from transitwatch.cli.render_country import print_country_upstreams
-    from transitwatch.metrics.country import country_upstreams
-    from transitwatch.sources.mrt import MrtError
-    from transitwatch.state.table import RoutingState
-    from transitwatch.times import iso_local
 
-    cc, tz, registry, files = _country_inputs(args)
-    at = _time_arg(args.at)
-    notices: list[str] = []
-    try:
-        state = RoutingState().replay(_country_stream(args, files, notices), until=at)
-    except (MrtError, OSError) as exc:
-        raise UserError(str(exc)) from None
-    _print_notes(notices)
-    report = country_upstreams(state, cc, registry)
-    if at is not None:
-        report.time = at
+    cc, registry, src = _country_inputs(args)
+    at = args.at
+    if at is None and args.db is not None and args.end:
+        at = args.end  # with --db, --to bounds the question
+    with progress_for(args) as progress:
+        result = tw.country_upstreams(cc, src, at=at, tz=args.tz, registry=registry, progress=progress)
+    _print_notes(result.notices)
     if args.json:
-        out = report.to_dict()
-        if tz and report.time is not None:
-            out["time_local"] = iso_local(report.time, tz)
-        out["notices"] = notices
-        print(json.dumps(out, indent=2))
+        print(json.dumps(result.to_dict(), indent=2))
     else:
-        print_country_upstreams(report, tz=tz, rich=sys.stdout.isatty(), file=sys.stdout)
+        print_country_upstreams(result.report, tz=result.tz, rich=sys.stdout.isatty(), file=sys.stdout)
     return 0
 
 
 def _cmd_country_events(args: argparse.Namespace) -> int:
     import json
 
+    import transitwatch as tw
     from transitwatch.cli.render_upstreams import print_events
-    from transitwatch.detect.country_change import country_changes_dict
-    from transitwatch.detect.upstream_change import upstream_changes
-    from transitwatch.metrics.country import country_view
-    from transitwatch.metrics.upstreams import upstream_timeline
-    from transitwatch.sources.mrt import MrtError
 
-    cc, tz, registry, files = _country_inputs(args)
-    min_duration, baseline = _upstream_rule_args(args)
-    notices: list[str] = []
-    try:
-        view = country_view(cc, _country_stream(args, files, notices), registry, notices=notices)
-    except (MrtError, OSError) as exc:
-        raise UserError(str(exc)) from None
-    _print_notes(notices)
-    changes = upstream_changes(view, min_peers=args.min_peers, min_duration=min_duration, baseline=baseline)
-    buckets = args.buckets or 48
+    cc, registry, src = _country_inputs(args)
+    buckets = (args.buckets or 48) if (args.timeline if args.json else not args.no_timeline) else 0
+    window = args.db is not None  # with --db, --from/--to bound the events (else an archive window)
+    with progress_for(args) as progress:
+        result = tw.country_events(
+            cc, src, tz=args.tz, min_peers=args.min_peers, min_duration=args.min_duration,
+            baseline=args.baseline, timeline=buckets or False, registry=registry,
+            start=args.start if window else None, end=args.end if window else None, progress=progress)
+    _print_notes(result.notices)
+    changes = result.changes
     if args.json:
-        out = country_changes_dict(changes, registry, tz)
-        if args.timeline:
-            out["timeline"] = upstream_timeline(view, buckets).to_dict()
-        print(json.dumps(out, indent=2))
+        print(json.dumps(result.to_dict(), indent=2))
     else:
-        timeline = upstream_timeline(view, buckets) if not args.no_timeline else None
-        print_events(changes, timeline, tz=tz, rich=sys.stdout.isatty(), file=sys.stdout)
+        print_events(changes, result.timeline, tz=result.tz, rich=sys.stdout.isatty(), file=sys.stdout)
         shown = sorted({e.upstream for e in changes.events} | set(changes.baseline))
         for asn in shown:
             info = registry.as_info(asn)
             print(f"  AS{asn}: {info.name or '?'} ({info.country or '?'})", file=sys.stdout)
-    if not view.spans:
+    if not result.view.spans:
         print(f"transitwatch: note: no route to a prefix in {cc} in the input", file=sys.stderr)
     return 0
-
-
-def _store_state(args: argparse.Namespace, until: float | None) -> Any:
-    from transitwatch.store import state_at
-
-    if args.files:
-        raise UserError("give either MRT files or --db, not both")
-    with _open_store(args.db, read_only=True) as store:
-        return state_at(store, until)
 
 
 def add_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
