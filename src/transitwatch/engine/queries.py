@@ -248,6 +248,7 @@ def routes(
     type: str | None = None,
     start: TimeLike | None = None,
     end: TimeLike | None = None,
+    safi: int | str | None = 1,
 ) -> Any:
     """The observations of ``src`` that pass every filter given (all optional; ANDed):
 
@@ -258,6 +259,8 @@ def routes(
     announcements and RIB entries) or ``"W"`` (withdrawals); ``start``/``end`` a time window
     (end exclusive). With a route filter (anything but ``peer_asn``/``start``/``end``), session
     state changes are left out. Filters are applied in the C decoder where they can be.
+    ``safi``: unicast routes (1, the default), multicast (2), every route (None), or ``"bgpdump"``
+    what bgpdump -m prints (other than unicast: with ``tw.files(paths, merge=False)``).
 
     Returns a lazy :class:`~transitwatch.engine.routes.Routes`: iterate it, or ask ``.to_arrow()``
     / ``.to_pandas()`` / ``.records()`` / ``.to_dict()``."""
@@ -277,7 +280,7 @@ def routes(
         start=start,
         end=end,
     )
-    return Routes(source, query)
+    return Routes(source, query, safi)
 
 
 # -- upstreams ----------------------------------------------------------------------------------------------

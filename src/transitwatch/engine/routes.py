@@ -7,6 +7,7 @@ sub, AS-path regex, announcement or withdrawal, time window). :class:`RouteQuery
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Iterable, Iterator
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from transitwatch.errors import TransitwatchError
 from transitwatch.observation import ANNOUNCE, RIB, STATE, WITHDRAW, Observation
 from transitwatch.results import Result, utc_datetime
+from transitwatch.sources.mrt import RouteFilter as RouteFilterBase
 
 if TYPE_CHECKING:
     import pyarrow
@@ -140,7 +142,7 @@ class RouteQuery:
             return True
         if text is None:
             return False
-        net = ipaddress.ip_network(text, strict=False)
+        net = _net(text)
         if self.prefixes and net not in self.prefixes:
             return False
         if self.supers and not any(net.version == s.version and s.subnet_of(net) for s in self.supers):  # type: ignore[arg-type]
@@ -165,65 +167,141 @@ class RouteQuery:
         if self.kinds is not None and kind not in self.kinds:
             return False
         path = obs.as_path
-        if self.origin_asns and (kind == WITHDRAW or origin_of(path) not in self.origin_asns):
+        if self.origin_asns and (kind == WITHDRAW or not (origins_of(path) & self.origin_asns)):
             return False
         if self.as_path is not None and (path is None or self.as_path.search(path) is None):
             return False
         return self._prefix_ok(obs.prefix)
 
-    def decoder_filter(self) -> RouteFilter | None:
-        """A route filter for the C decoder that keeps a superset of what this query keeps (one
-        of the ANDed conditions it can test before building objects), or None."""
-        from transitwatch.sources.mrt import RouteFilter
+    def selection(self) -> RouteFilter | None:
+        """The C decoder's selection for this query (None when there is nothing to select): it
+        tests time, peer, kind, prefix and origin before any object is built."""
+        if self.empty:
+            return None
+        return RouteSelection(query=self)
 
-        nets = self.prefixes or self.subs
-        if nets:
-            return RouteFilter(prefixes=tuple(str(n) for n in nets))
-        if self.origin_asns:
-            return RouteFilter(asns=self.origin_asns)
-        return None
-
-    def apply(self, batch: list[Observation]) -> list[Observation]:
+    def apply(self, batch: list[Observation], *, selected: bool = False) -> list[Observation]:
+        """The observations of ``batch`` this query keeps. ``selected``: the decoder's selection
+        already tested time, peers, kinds and prefixes exactly; only the path tests remain."""
         if self.empty:
             return batch
-        return [o for o in batch if self.matches(o)]
+        if not selected:
+            return [o for o in batch if self.matches(o)]
+        if not self.origin_asns and self.as_path is None:
+            return batch
+        return [o for o in batch if self._path_ok(o)]
+
+    def _path_ok(self, obs: Observation) -> bool:
+        path = obs.as_path
+        if self.origin_asns and not (origins_of(path) & self.origin_asns):
+            return False
+        return self.as_path is None or (path is not None and self.as_path.search(path) is not None)
+
+    def c_args(self) -> tuple[Any, ...]:
+        """Arguments of ``Decoder.set_select`` (see _mrt.c)."""
+        kinds = 1 | 2 | 4 | 8
+        if self.routes_only:
+            kinds &= ~8
+        if self.kinds is not None:
+            kinds &= (1 | 2) if ANNOUNCE in self.kinds else 4
+        if self.origin_asns:
+            kinds &= ~4  # a withdrawal has no path, so no origin
+
+        def nets(items: tuple[Net, ...]) -> list[tuple[int, bytes, int]]:
+            return [(1 if n.version == 4 else 2, n.network_address.packed, n.prefixlen) for n in items]
+
+        return (self.start if self.start is not None else float("-inf"),
+                self.end if self.end is not None else float("inf"), kinds,
+                sorted(self.peer_asns), sorted(self.origin_asns),
+                nets(self.prefixes), nets(self.supers), nets(self.subs))
 
 
-def origin_of(path: str | None) -> int | None:
-    """The origin AS of a bgpdump-notation path (the last hop; an AS_SET's smallest member)."""
+@functools.lru_cache(maxsize=1 << 16)
+def _net(text: str) -> Net:
+    return ipaddress.ip_network(text, strict=False)
+
+
+def origins_of(path: str | None) -> frozenset[int]:
+    """The possible origins of a bgpdump-notation path: its last AS, or every member of an AS_SET
+    that ends it (the decoder's selection reads paths the same way)."""
     if not path:
-        return None
+        return frozenset()
     last = path.rsplit(" ", 1)[-1]
-    if last.startswith("{"):
-        members = [int(x) for x in last.strip("{}").split(",") if x.isdigit()]
-        return min(members) if members else None
-    return int(last) if last.isdigit() else None
+    return frozenset(int(x) for x in last.strip("{}").split(",") if x.isdigit())
+
+
+@dataclass(frozen=True)
+class RouteSelection(RouteFilterBase):
+    """A :class:`~transitwatch.sources.mrt.RouteFilter` that installs a query's selection in the
+    decoder instead of the target filter (read_files and the parallel readers pass it along)."""
+
+    query: RouteQuery | None = None
+
+    def install(self, decoder: Any) -> None:
+        assert self.query is not None
+        decoder.set_select(*self.query.c_args())
 
 
 class Routes(Result):
     """The filtered observations of a source (``tw.routes``). Lazy: nothing is read until it is
     iterated or converted; each conversion reads the source again. ``notices`` holds what the
-    readers said (damage skipped, files overlapping)."""
+    readers said (damage skipped, files overlapping); ``stats`` each file's
+    :class:`~transitwatch.sources.mrt.DecodeStats` when the files are read one after the other."""
 
     columns = Observation.FIELDS
 
-    def __init__(self, source: Source, query: RouteQuery) -> None:
+    def __init__(self, source: Source, query: RouteQuery, safi: int | str | None = 1) -> None:
         self.source, self.query = source, query
+        #: the subsequent address family kept: 1 unicast, 2 multicast, None every route,
+        #: "bgpdump" the routes bgpdump -m prints
+        self.safi = safi
         self.notices: list[str] = []
+        self.stats: list[Any] = []
 
     def batches(self) -> Iterator[list[Observation]]:
         """The observations in lists (one per decoded chunk): the fast path for bulk consumers."""
+        from transitwatch.engine.sources import ArchiveSource, FileSource
+
+        selection = self.query.selection()
+        if isinstance(self.source, FileSource) and (not self.source.merge or len(self.source.paths()) == 1):
+            yield from self._file_by_file(self.source, selection)
+            return
+        selected = isinstance(self.source, FileSource | ArchiveSource) and selection is not None
         chunk: list[Observation] = []
-        for obs in self.source.observations(notices=self.notices, route_filter=self.query.decoder_filter()):
+        if self.safi != 1:
+            raise TransitwatchError("safi other than unicast: read the files one by one "
+                                    "(tw.files(paths, merge=False))")
+        stream = self.source.observations(notices=self.notices, route_filter=selection if selected else None)
+        for obs in stream:
             chunk.append(obs)
             if len(chunk) >= 8192:
-                kept = self.query.apply(chunk)
+                kept = self.query.apply(chunk, selected=selected)
                 if kept:
                     yield kept
                 chunk = []
-        kept = self.query.apply(chunk)
+        kept = self.query.apply(chunk, selected=selected)
         if kept:
             yield kept
+
+    def _file_by_file(self, source: Any, selection: RouteFilter | None) -> Iterator[list[Observation]]:
+        """Each file's decoded batches in turn (the order given), with its DecodeStats kept."""
+        from transitwatch.sources.files import collector_and_time_from_name
+        from transitwatch.sources.mrt import MrtError, MrtReader
+
+        for path in source.paths():
+            collector = source.collector or collector_and_time_from_name(path)[0] or ""
+            reader = MrtReader(path, collector=collector, strict=source.strict, route_filter=selection,
+                               safi=self.safi)  # type: ignore[arg-type]
+            self.stats.append(reader.stats)
+            try:
+                for batch in reader.batches():
+                    kept = self.query.apply(batch, selected=selection is not None)
+                    if kept:
+                        yield kept
+            except (MrtError, OSError) as exc:
+                raise TransitwatchError(str(exc)) from None
+            if reader.stats.damaged:
+                self.notices.append(f"{reader.stats.summary()} (damaged records skipped)")
 
     def __iter__(self) -> Iterator[Observation]:
         for batch in self.batches():

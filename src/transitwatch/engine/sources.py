@@ -95,6 +95,7 @@ class FileSource(Source):
         collector: str | None = None,
         *,
         strict: bool = False,
+        merge: bool = True,
     ) -> None:
         super().__init__()
         if isinstance(paths, str | os.PathLike):
@@ -110,7 +111,10 @@ class FileSource(Source):
         if collector is not None and ("," in collector or not collector.strip()):
             raise TransitwatchError(f"collector {collector!r}: files name the one collector they come from")
         self._collector = collector
+        #: any damaged record is an error (not skipped and reported)
         self.strict = strict
+        #: merge the files by time (True), or read them one after the other as given (``dump``)
+        self.merge = merge
 
     @property
     def collector(self) -> str | None:
@@ -128,6 +132,9 @@ class FileSource(Source):
     ) -> Iterator[Observation]:
         from transitwatch.sources.files import read_files
 
+        if not self.merge:
+            sink = self.notices if notices is None else notices
+            return _checked(self._one_after_another(route_filter, sink))
         with _readable():
             stream = read_files(
                 self._paths,
@@ -137,6 +144,20 @@ class FileSource(Source):
                 route_filter=route_filter,
             )
         return _checked(stream)
+
+    def _one_after_another(
+        self, route_filter: RouteFilter | None, notices: list[str]
+    ) -> Iterator[Observation]:
+        from transitwatch.sources.files import collector_and_time_from_name
+        from transitwatch.sources.mrt import MrtReader
+
+        for path in self._paths:
+            collector = self._collector or collector_and_time_from_name(path)[0] or ""
+            reader = MrtReader(path, collector=collector, strict=self.strict, route_filter=route_filter)
+            for batch in reader.batches():
+                yield from batch
+            if reader.stats.damaged:
+                notices.append(f"{reader.stats.summary()} (damaged records skipped)")
 
     def __repr__(self) -> str:
         shown = ", ".join(self._paths[:3]) + (
@@ -349,10 +370,15 @@ class LiveSource(Source):
 def files(
     paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
     collector: str | None = None,
+    *,
+    strict: bool = False,
+    merge: bool = True,
 ) -> FileSource:
     """MRT files as a source: ``tw.files(["bview.20171001.0800.gz", "updates.20171001.0905.gz"])``.
-    Every file must exist (TransitwatchError naming the first that does not)."""
-    return FileSource(paths, collector)
+    Every file must exist (TransitwatchError naming the first that does not). ``strict``: a
+    damaged record is an error instead of being skipped and noted; ``merge=False``: read the
+    files one after the other as given, not merged by time (as bgpdump does)."""
+    return FileSource(paths, collector, strict=strict, merge=merge)
 
 
 def archive(

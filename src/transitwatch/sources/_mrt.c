@@ -378,6 +378,7 @@ typedef struct {
     unsigned long long zero_run;         /* consecutive empty type-0 records (a file of zeros) */
     int not_mrt;                         /* the input is not MRT data: parsing stopped */
     int early_td;                        /* early RIS multi-entry TABLE_DUMP records seen */
+    struct select_s *sel;                /* Optional selection of dump / tw.routes (Decoder.set_select) */
 } DecoderObject;
 
 #define MAX_ERRORS 1000
@@ -843,6 +844,89 @@ static int nlri_valid(const uint8_t *p, int len, int afi, int addpath) {
     return 1;
 }
 
+/* ---- selection (Decoder.set_select): the filters of `transitwatch dump` / tw.routes -------------------
+ * Tested before any Python object of a route is built. It only has to keep a superset of what the
+ * caller wants (the caller re-checks every kept observation exactly), so a case it cannot judge
+ * cheaply passes. Kinds: 1 announce, 2 RIB entry, 4 withdrawal, 8 state change. */
+typedef struct { int afi; uint8_t a[16]; int plen; } selpfx_t;
+typedef struct select_s {
+    double lo, hi;                                   /* record time in [lo, hi) */
+    int kinds;
+    uint32_t *peers; int npeers;
+    uint32_t *origins; int norigins;
+    selpfx_t *pfx[3]; int npfx[3];                   /* exact, less-specific (super), more-specific (sub) */
+} select_t;
+
+static int bits_equal(const uint8_t *a, const uint8_t *b, int bits) {
+    int full = bits / 8, rem = bits % 8;
+    if (memcmp(a, b, (size_t)full) != 0) return 0;
+    return !rem || !((a[full] ^ b[full]) & (0xFF << (8 - rem)) & 0xFF);
+}
+
+static int sel_u32(const uint32_t *set, int n, uint32_t v) {
+    for (int i = 0; i < n; i++) if (set[i] == v) return 1;
+    return 0;
+}
+
+static int sel_peer(const select_t *s, uint32_t asn) { return !s->npeers || sel_u32(s->peers, s->npeers, asn); }
+
+/* kind allowed and the prefix in every given prefix list */
+static int sel_prefix(const select_t *s, int kind, const uint8_t *bytes, int plen, int afi) {
+    if (!(s->kinds & kind)) return 0;
+    if (!(s->npfx[0] | s->npfx[1] | s->npfx[2])) return 1;
+    uint8_t a[16] = {0};
+    memcpy(a, bytes, (size_t)(plen + 7) / 8);
+    for (int k = 0; k < 3; k++) {
+        if (!s->npfx[k]) continue;
+        int hit = 0;
+        for (int i = 0; i < s->npfx[k] && !hit; i++) {
+            const selpfx_t *f = &s->pfx[k][i];
+            if (f->afi != afi) continue;
+            if (k == 0) hit = plen == f->plen && bits_equal(a, f->a, plen);
+            else if (k == 1) hit = plen <= f->plen && bits_equal(a, f->a, plen);
+            else hit = plen >= f->plen && bits_equal(a, f->a, f->plen);
+        }
+        if (!hit) return 0;
+    }
+    return 1;
+}
+
+/* Could the path's origin (its last segment; an AS_SET counts each member) be one of the origins? */
+static int sel_origin(const select_t *s, const attrs_t *a, int asn_len) {
+    if (!s->norigins) return 1;
+    if (!a->aspath && !a->as4path) return 0;
+    const uint8_t *raw[2] = {a->aspath, a->as4path};
+    int len[2] = {a->aspath_len, a->as4path_len}, width[2] = {asn_len, 4};
+    for (int k = 0; k < 2; k++) {
+        if (!raw[k]) continue;
+        if (decode_path(raw[k], len[k], width[k], &path_b) < 0 || !path_b.nseg) return 1;  /* caller decides */
+        const seg_t *last = &path_b.seg[path_b.nseg - 1];
+        for (int i = 0; i < last->n; i++) if (sel_u32(s->origins, s->norigins, last->asns[i])) return 1;
+    }
+    return 0;
+}
+
+/* Would any prefix of this NLRI list be kept? (skips building attribute objects when none would) */
+static int sel_nlri_any(const select_t *s, int kind, const uint8_t *p, int len, int afi, int addpath) {
+    if (len && !nlri_valid(p, len, afi, addpath) && nlri_valid(p, len, afi, !addpath)) addpath = !addpath;
+    const uint8_t *end = p + len;
+    while (p < end) {
+        if (addpath) { if (end - p < 5) return 1; p += 4; }
+        int plen = p[0], nbytes = (plen + 7) / 8;
+        if (plen > (afi == 2 ? 128 : 32) || p + 1 + nbytes > end) return 1;  /* let emit_nlri report it */
+        if (sel_prefix(s, kind, p + 1, plen, afi)) return 1;
+        p += 1 + nbytes;
+    }
+    return 0;
+}
+
+static void sel_free(select_t *s) {
+    if (!s) return;
+    PyMem_Free(s->peers); PyMem_Free(s->origins);
+    for (int k = 0; k < 3; k++) PyMem_Free(s->pfx[k]);
+    PyMem_Free(s);
+}
+
 /* Is this prefix inside (or equal to) one of the filter's prefixes? */
 static int prefix_selected(DecoderObject *d, const uint8_t *bytes, int plen, int afi) {
     uint8_t a[16] = {0};
@@ -922,6 +1006,9 @@ static int emit_nlri(DecoderObject *d, const uint8_t *p, int len, int afi, int a
         int plen = p[0];
         int nbytes = (plen + 7) / 8;
         if (plen > maxlen || p + 1 + nbytes > end) { Py_XDECREF(pid); *bad = 1; return 0; }
+        if (d->sel && !sel_prefix(d->sel, kind == K_ANNOUNCE ? 1 : 4, p + 1, plen, afi)) {
+            Py_XDECREF(pid); d->filtered++; p += 1 + nbytes; continue;
+        }
         if (kind == K_ANNOUNCE && d->ann_mode == 1 && !prefix_selected(d, p + 1, plen, afi) &&
             !ps_has(d->sticky, afi, plen, p + 1) && !ps_covered(d->own, afi, plen, p + 1)) {
             Py_XDECREF(pid);
@@ -1000,6 +1087,8 @@ static int decode_bgp4mp_entry(DecoderObject *d, uint32_t ts, const uint8_t *p, 
     if (p + 2 + alen > end) SKIP(R_MALFORMED);
     attrs_t A;
     if (parse_attrs(p + 2, alen, &A, 0) < 0) { snprintf(detail, 96, "%s", A.err); SKIP(R_BAD_ATTRIBUTE); }
+    if (d->sel && (!sel_peer(d->sel, peer_as) || !sel_prefix(d->sel, 2, pfxb, plen, pafi) || !sel_origin(d->sel, &A, 2)))
+        return 0;
     if (!A.has_nexthop && nhl == 4) { A.has_nexthop = 1; memcpy(A.nexthop, nh, 4); }
     if (!A.has_mp_reach && (nhl == 16 || nhl == 32)) { A.has_mp_reach = 1; A.mp_nh_len = 16; memcpy(A.mp_nh, nh, 16); }
     attrobjs_t O;
@@ -1049,6 +1138,7 @@ static int decode_bgp4mp(DecoderObject *d, uint32_t ts, int type, int subtype, c
     const uint8_t *peer_ipb = ip1;
     uint32_t peer_as = as1;
     (void)ip2; (void)as2;
+    if (d->sel && (!sel_peer(d->sel, peer_as) || (is_state && !(d->sel->kinds & 8)))) return 0;
     PyObject *time = make_time(ts, usec, et);
     PyObject *pip = ip_str(peer_ipb, afi);
     PyObject *pas = PyLong_FromUnsignedLong(peer_as);
@@ -1128,6 +1218,11 @@ static int decode_bgp4mp(DecoderObject *d, uint32_t ts, int type, int subtype, c
     if (d->ann_mode == 1) {
         if (has_v4 && !nlri_any_selected(d, nlri, nlri_len, 1, addpath)) has_v4 = 0;
         if (has_mp && !nlri_any_selected(d, A.mp_nlri, A.mp_nlri_len, A.mp_afi, addpath)) has_mp = 0;
+    }
+    if (d->sel && (has_v4 || has_mp)) {
+        if (!sel_origin(d->sel, &A, asn_len)) has_v4 = has_mp = 0;
+        if (has_v4 && !sel_nlri_any(d->sel, 1, nlri, nlri_len, 1, addpath)) has_v4 = 0;
+        if (has_mp && !sel_nlri_any(d->sel, 1, A.mp_nlri, A.mp_nlri_len, A.mp_afi, addpath)) has_mp = 0;
     }
     if (has_v4 || has_mp) {
         attrobjs_t O;
@@ -1225,6 +1320,7 @@ static int decode_rib(DecoderObject *d, uint32_t ts, int subtype, const uint8_t 
         Py_DECREF(pfx);
         return 0;
     }
+    if (d->sel && !sel_prefix(d->sel, 2, pfxbytes, plen, afi)) { Py_DECREF(pfx); d->filtered += count; return 0; }
     PyObject *time = PyFloat_FromDouble((double)ts);
     PyObject *lbl = addpath ? L_TABLE_DUMP2_AP : L_TABLE_DUMP2;
     int rc = 0;
@@ -1243,6 +1339,10 @@ static int decode_rib(DecoderObject *d, uint32_t ts, int subtype, const uint8_t 
         attrobjs_t O;
         if (parse_attrs(at, alen, &A, 1) < 0) {
             Py_XDECREF(pid); add_error(d, PyLong_AsUnsignedLongLong(offset), R_BAD_ATTRIBUTE, A.err); continue;
+        }
+        if (d->sel && (!sel_peer(d->sel, (uint32_t)PyLong_AsUnsignedLong(d->peer_asn[pi])) ||
+                       !sel_origin(d->sel, &A, 4))) {
+            Py_XDECREF(pid); d->filtered++; continue;
         }
         if (build_attrobjs(d, &A, 4, 1, &O) < 0) {
             attrobjs_clear(&O); Py_XDECREF(pid);
@@ -1283,6 +1383,10 @@ static int decode_table_dump(DecoderObject *d, uint32_t ts, int subtype, const u
     if (q + 2 + alen > end) SKIP(R_MALFORMED);
     attrs_t A;
     if (parse_attrs(q + 2, alen, &A, 0) < 0) { snprintf(detail, 96, "%s", A.err); SKIP(R_BAD_ATTRIBUTE); }
+    if (d->sel && (!sel_peer(d->sel, pas) || !sel_prefix(d->sel, 2, pfxb, plen, afi) || !sel_origin(d->sel, &A, asn_len))) {
+        d->filtered++;
+        return 0;
+    }
     attrobjs_t O;
     if (build_attrobjs(d, &A, asn_len, afi == 2, &O) < 0) {
         attrobjs_clear(&O);
@@ -1314,6 +1418,7 @@ static int decode_legacy_bgp(DecoderObject *d, uint32_t ts, int subtype, const u
     const uint8_t *end = p + len;
     if (subtype == 3) {
         if (len < 10) SKIP(R_MALFORMED);
+        if (d->sel && (!(d->sel->kinds & 8) || !sel_peer(d->sel, rd16(p)))) return 0;
         ObsObject *o = (ObsObject *)obs_type->tp_alloc(obs_type, 0);
         if (!o) return -1;
         for (int i = 0; i < OBS_NFIELDS; i++) { Py_INCREF(Py_None); *obs_slot(o, i) = Py_None; }
@@ -1335,6 +1440,7 @@ static int decode_legacy_bgp(DecoderObject *d, uint32_t ts, int subtype, const u
     if (subtype != 1) return 0;                  /* OPEN, KEEPALIVE, ...: no routes */
     if (len < 16) SKIP(R_MALFORMED);
     uint32_t pas = rd16(p);
+    if (d->sel && !sel_peer(d->sel, pas)) return 0;
     const uint8_t *pipb = p + 2;
     p += 12;
     int wlen = rd16(p);
@@ -1454,6 +1560,10 @@ static int decode_record(DecoderObject *d, const uint8_t *h, unsigned long long 
     if ((type == 17 || type == 33 || type == 49) && length >= 4) t += (double)rd32(body) / 1e6;
     if (d->records == 1 || t < d->first_time) d->first_time = t;
     if (t > d->last_time) d->last_time = t;
+    if (d->sel && (t < d->sel->lo || t >= d->sel->hi) && !(type == 13 && subtype == 1)) {
+        Py_DECREF(offset);
+        return 0;  /* outside the selected window (a peer index is always read) */
+    }
     switch (type) {
     case 16: case 17: rc = decode_bgp4mp(d, ts, type, subtype, body, (int)length, offset, detail); break;
     case 13:
@@ -1673,6 +1783,7 @@ static void dec_dealloc(DecoderObject *d) {
     PyMem_Free(d->f_asns); PyMem_Free(d->f_pfx);
     Py_XDECREF(d->sticky);
     Py_XDECREF(d->own);
+    sel_free(d->sel);
     Py_TYPE(d)->tp_free((PyObject *)d);
 }
 
@@ -1716,7 +1827,68 @@ fail:
     return NULL;
 }
 
+static int sel_u32s(PyObject *seq, uint32_t **out, int *n) {
+    PyObject *f = PySequence_Fast(seq, "expected a sequence of ints");
+    if (!f) return -1;
+    Py_ssize_t k = PySequence_Fast_GET_SIZE(f);
+    *out = PyMem_Calloc(k ? (size_t)k : 1, sizeof(uint32_t));
+    if (!*out) { Py_DECREF(f); PyErr_NoMemory(); return -1; }
+    for (Py_ssize_t i = 0; i < k; i++) {
+        unsigned long v = PyLong_AsUnsignedLong(PySequence_Fast_GET_ITEM(f, i));
+        if (PyErr_Occurred() || v > 0xFFFFFFFFul) {
+            Py_DECREF(f);
+            if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "ASN out of range");
+            return -1;
+        }
+        (*out)[(*n)++] = (uint32_t)v;
+    }
+    Py_DECREF(f);
+    return 0;
+}
+
+static int sel_prefixes(PyObject *seq, selpfx_t **out, int *n) {
+    PyObject *f = PySequence_Fast(seq, "expected a sequence of (afi, bytes, length)");
+    if (!f) return -1;
+    Py_ssize_t k = PySequence_Fast_GET_SIZE(f);
+    *out = PyMem_Calloc(k ? (size_t)k : 1, sizeof(selpfx_t));
+    if (!*out) { Py_DECREF(f); PyErr_NoMemory(); return -1; }
+    for (Py_ssize_t i = 0; i < k; i++) {
+        int afi, plen; const char *b; Py_ssize_t blen;
+        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(f, i), "iy#i", &afi, &b, &blen, &plen)) { Py_DECREF(f); return -1; }
+        if ((afi != 1 && afi != 2) || blen > 16 || plen < 0 || plen > blen * 8) {
+            Py_DECREF(f); PyErr_SetString(PyExc_ValueError, "bad selection prefix"); return -1;
+        }
+        selpfx_t *x = &(*out)[(*n)++];
+        x->afi = afi; x->plen = plen; memset(x->a, 0, 16); memcpy(x->a, b, (size_t)blen);
+    }
+    Py_DECREF(f);
+    return 0;
+}
+
+static PyObject *dec_set_select(DecoderObject *d, PyObject *args) {
+    double lo, hi; int kinds;
+    PyObject *peers, *origins, *exact, *supers, *subs;
+    if (!PyArg_ParseTuple(args, "ddiOOOOO", &lo, &hi, &kinds, &peers, &origins, &exact, &supers, &subs)) return NULL;
+    select_t *s = PyMem_Calloc(1, sizeof(select_t));
+    if (!s) return PyErr_NoMemory();
+    s->lo = lo; s->hi = hi; s->kinds = kinds;
+    if (sel_u32s(peers, &s->peers, &s->npeers) < 0 || sel_u32s(origins, &s->origins, &s->norigins) < 0 ||
+        sel_prefixes(exact, &s->pfx[0], &s->npfx[0]) < 0 || sel_prefixes(supers, &s->pfx[1], &s->npfx[1]) < 0 ||
+        sel_prefixes(subs, &s->pfx[2], &s->npfx[2]) < 0) {
+        sel_free(s);
+        return NULL;
+    }
+    sel_free(d->sel);
+    d->sel = s;
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef dec_methods[] = {
+    {"set_select", (PyCFunction)dec_set_select, METH_VARARGS,
+     "set_select(lo, hi, kinds, peer_asns, origin_asns, exact, supers, subs): decode only records with "
+     "time in [lo, hi), and only routes of these kinds (1 announce, 2 RIB, 4 withdraw, 8 state), peers, "
+     "origins (last path segment) and prefixes (exact / less-specific-or-equal / more-specific-or-equal "
+     "of one of each given list of (afi, address bytes, length)). A superset: callers re-check."},
     {"set_filter", (PyCFunction)dec_set_filter, METH_VARARGS,
      "set_filter(asns, prefixes, seen=None, own=None): keep only BGP4MP announcements whose AS path "
      "holds one of `asns`, whose prefix lies inside one of `prefixes` ((afi, address bytes, length) "

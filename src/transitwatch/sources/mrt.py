@@ -220,6 +220,13 @@ class RouteFilter:
     seen: _mrt.PrefixSet = field(default_factory=_mrt.PrefixSet, compare=False, repr=False)
     own: _mrt.PrefixSet = field(default_factory=_mrt.PrefixSet, compare=False, repr=False)
 
+    def install(self, decoder: Any) -> None:
+        """Set this filter on a C ``Decoder`` (subclasses may set another kind of filter)."""
+        if self.own_space and self.asns:
+            decoder.set_filter(*self._c_args(), self.seen, self.own)
+        else:
+            decoder.set_filter(*self._c_args(), self.seen)
+
     def _c_args(self) -> tuple[list[int], list[tuple[int, bytes, int]]]:
         import ipaddress
 
@@ -274,11 +281,7 @@ class MrtReader:
             self.stats.compression = kind
             decoder = _mrt.Decoder(path, self.collector)
             if self.route_filter is not None:
-                rf = self.route_filter
-                if rf.own_space and rf.asns:
-                    decoder.set_filter(*rf._c_args(), rf.seen, rf.own)
-                else:
-                    decoder.set_filter(*rf._c_args(), rf.seen)
+                self.route_filter.install(decoder)
             decoder.select_safi(-1 if self.safi == "bgpdump" else self.safi or 0)
             seen_errors = 0
             try:
