@@ -35,7 +35,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     root = tmp_path_factory.mktemp("dash")
     db = root / "demo.duckdb"
     with Store(db) as store:
-        ingest(store, write_demo_history(root / "mrt"), watch_targets=[KP])
+        # Four update files missing (09:20-09:40): a gap in the data, drawn and listed as one.
+        files = [p for p in write_demo_history(root / "mrt")
+                 if not any(f".{hhmm}." in p.name for hhmm in ("0920", "0925", "0930", "0935"))]
+        ingest(store, files, watch_targets=[KP])
     port = _free_port()
     config = uvicorn.Config(create_app(db), host="127.0.0.1", port=port, log_level="warning")
     srv = uvicorn.Server(config)
@@ -93,3 +96,17 @@ def test_unknown_target_shows_the_api_message(server: str, tmp_path: Path) -> No
     dom = _chromium(tmp_path, "--dump-dom", f"{server}/#AS64500")
     assert 'data-ready="1"' in dom.stdout
     assert "no route to AS64500 in the database" in dom.stdout
+
+
+def test_permalink_range_local_axis_and_gaps(server: str, tmp_path: Path) -> None:
+    url = f"{server}/#{KP}?from=2017-10-01T09:00:00Z&to=2017-10-01T10:00:00Z&axis=local"
+    dom = _chromium(tmp_path, "--dump-dom", url)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    html = dom.stdout
+    assert 'data-ready="1"' in html and 'class="uplot' in html
+    assert html.count('class="event"') == 1                 # the range keeps 09:08's change, not 10:52's
+    assert "axis: Asia/Pyongyang" in html                    # the target's local time on the axis
+    assert 'data-gaps="1"' in html and "rrc00 2017-10-01 09:20:00 UTC → 2017-10-01 09:40:00 UTC" in html
+    assert "at 2017-10-01 10:00:00 UTC" in html              # the upstreams at the end of the range
+    whole = _chromium(tmp_path, "--dump-dom", f"{server}/#{KP}").stdout
+    assert "axis: UTC" in whole and html.count('class="event"') < whole.count('class="event"')

@@ -68,44 +68,54 @@ def _window(from_: str | None, to: str | None) -> tuple[float | None, float | No
     return lo, hi
 
 
-#: A collector's updates are files of this many seconds at most (RIS 5 min, RouteViews 15 min):
-#: more time than this between one file's end and the next one's start is a gap.
-MAX_FILE_GAP = 900.0 + 60.0
-
-
 def coverage_of(store: Any, start: float | None, end: float | None, live: Any = None) -> dict[str, Any]:
-    """Per collector, the time its data covers (files, live segments, backfills) and the gaps
-    inside the window: between consecutive sources more than :data:`MAX_FILE_GAP` apart, and
-    the live feed's recorded gaps (with their backfill status)."""
-    lo = start if start is not None else float("-inf")
-    hi = end if end is not None else float("inf")
+    """What the stored data covers (:class:`~transitwatch.state.coverage.Coverage` of the ingested
+    files, the live feed's connections and completed backfills) and its gaps within [start, end]:
+    per collector (a missing update file in a series is a gap; a gap the live feed recorded
+    carries its reason and backfill status), and ``uncovered``, the times no collector covers."""
+    from transitwatch.sources.files import collector_and_time_from_name
+    from transitwatch.state.coverage import Coverage, FileSpan, Window
+    from transitwatch.store.live import BACKFILL_PREFIX, LIVE_PREFIX
+
     rows = store.cursor().execute(
-        "SELECT collector, first_time, last_time, path FROM files WHERE first_time IS NOT NULL "
-        "ORDER BY collector, first_time").fetchall()
-    by: dict[str, list[tuple[float, float, str]]] = {}
-    for coll, first, last, path in rows:
-        by.setdefault(coll, []).append((float(first), float(last), str(path)))
-    collectors = []
-    gaps: list[dict[str, Any]] = []
-    for coll, spans in sorted(by.items()):
-        collectors.append({"collector": coll, "start": iso_utc(spans[0][0]),
-                           "end": iso_utc(max(s[1] for s in spans)), "sources": len(spans)})
-        reach = spans[0][1]
-        for first, last, path in spans[1:]:
-            if first - reach > MAX_FILE_GAP and first >= lo and reach <= hi:
-                gaps.append({"collector": coll, "start": iso_utc(reach), "end": iso_utc(first),
-                             "reason": f"no data between sources (next: {os.path.basename(path)})",
-                             "status": "unfilled", "seconds": round(first - reach, 3)})
-            reach = max(reach, last)
-    if live is not None:
-        recorded = live.gaps(start, end)
-        gaps.extend(recorded)
+        "SELECT collector, path, first_time, last_time FROM files ORDER BY collector, first_time").fetchall()
+    files: list[FileSpan] = []
+    windows: list[Window] = []
+    for coll, path, first, last in rows:
+        text = str(path)
+        if text.startswith((LIVE_PREFIX, BACKFILL_PREFIX)):
+            if first is not None:
+                kind = "live" if text.startswith(LIVE_PREFIX) else "backfill"
+                windows.append(Window(coll, float(first), float(last), kind, text))
+            continue
+        name_time = collector_and_time_from_name(text)[1]
+        files.append(FileSpan(os.path.basename(text), coll, name_time, first, last))
+    recorded = live.gaps(start, end) if live is not None else []
+    for g in recorded:
+        if g["status"] == "backfilled":  # the archive filled it: covered
+            windows.append(Window(g["collector"], parse_time(g["start"]), parse_time(g["end"]), "backfill"))
+    cov = Coverage.of_files(files)
+    cov.extend(windows)
+    gaps: list[dict[str, Any]] = [g for g in recorded if g["status"] != "backfilled"]
+    for g in cov.gaps(start, end):
+        if g.end is None:
+            continue  # after a collector's last data: the present, not a hole in a series
+        if any(r["collector"] == g.collector and parse_time(r["start"]) < g.end
+               and parse_time(r["end"]) > g.start for r in gaps):
+            continue  # the live feed's own record of this gap says more
+        gaps.append({"collector": g.collector, "start": iso_utc(g.start), "end": iso_utc(g.end),
+                     "seconds": g.seconds,
+                         "reason": "no data (a missing file in the series, or not ingested)",
+                     "status": "unfilled"})
     gaps.sort(key=lambda g: (g["start"], g["collector"]))
-    first_all = min((s[0][0] for s in by.values()), default=None)
-    last_all = max((max(x[1] for x in s) for s in by.values()), default=None)
-    return {"start": iso_utc(first_all) if first_all is not None else None,
-            "end": iso_utc(last_all) if last_all is not None else None,
-            "collectors": collectors, "gaps": gaps}
+    span = cov.span()
+    collectors = [{"collector": c, "start": iso_utc(cov.merged(c)[0][0]),
+        "end": iso_utc(cov.merged(c)[-1][1]),
+                   "windows": len(cov.merged(c))} for c in cov.collectors]
+    uncovered = [{"start": iso_utc(g.start), "end": iso_utc(g.end) if g.end is not None else None}
+                 for g in cov.uncovered(start, end)] if span else []
+    return {"start": iso_utc(span[0]) if span else None, "end": iso_utc(span[1]) if span else None,
+            "collectors": collectors, "gaps": gaps, "uncovered": uncovered}
 
 
 def _loopback(request: Request) -> bool:

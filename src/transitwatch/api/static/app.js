@@ -3,7 +3,7 @@
 
 const PALETTE = ["#5fb3ff", "#f5b94a", "#3ecf8e", "#ff6b6b", "#b48cff", "#4dd4d4", "#ff9f5a", "#e67ab8",
   "#9ccc65", "#c0c8d8"];
-const state = { chart: null, target: null, summary: null };
+const state = { chart: null, target: null, summary: null, view: { target: "", from: "", to: "", axis: "utc" } };
 const EVENT_COLOURS = { new_upstream: "#3ecf8e", lost_upstream: "#ff6b6b", outage: "#ff4d4d",
   partial_outage: "#ff9f5a", origin_change: "#b48cff", more_specific: "#e67ab8", vantage_point_lost: "#8b96ad" };
 
@@ -55,7 +55,7 @@ function registryNote(reg) {
 async function loadSummary() {
   const s = await api("/api/summary");
   state.summary = s;
-  $("#dbpath").textContent = s.path;
+  $("#dbpath").textContent = s.path || "the database";
   const range = s.first_time ? `${utc(new Date(s.first_time * 1000).toISOString().replace(".000", ""))} → ` +
     `${utc(new Date(s.last_time * 1000).toISOString().replace(".000", ""))}` : "empty";
   $("#dbinfo").innerHTML = "";
@@ -70,8 +70,21 @@ function wireSearch() {
   $("#search").addEventListener("submit", (e) => {
     e.preventDefault();
     const t = $("#q").value.trim();
-    if (t) location.hash = encodeURIComponent(t);
+    if (t) setHash({ ...state.view, target: t });
   });
+  $("#range").addEventListener("submit", (e) => {
+    e.preventDefault();
+    setHash({ ...state.view, from: $("#from").value.trim(), to: $("#to").value.trim() });
+  });
+  $("#range-all").addEventListener("click", () => setHash({ ...state.view, from: "", to: "" }));
+  for (const b of document.querySelectorAll("#range [data-span]")) {
+    b.addEventListener("click", () => {
+      const end = state.view.to ? Date.parse(state.view.to) / 1000 : (state.summary && state.summary.last_time);
+      if (!end) return;
+      setHash({ ...state.view, from: isoSec(end - Number(b.dataset.span)), to: isoSec(end) });
+    });
+  }
+  $("#axis").addEventListener("change", () => setHash({ ...state.view, axis: $("#axis").value }));
   $("#q").addEventListener("input", () => {
     clearTimeout(suggestTimer);
     suggestTimer = setTimeout(async () => {
@@ -83,21 +96,49 @@ function wireSearch() {
       for (const r of res.results) list.append(el("option", { value: r.target }, r.name || r.kind));
     }, 150);
   });
-  window.addEventListener("hashchange", () => showTarget(decodeURIComponent(location.hash.slice(1))));
+  window.addEventListener("hashchange", () => showTarget(parseHash()));
 }
 
+// A permalink: #TARGET?from=ISO&to=ISO&axis=local (every part but the target optional).
+function parseHash() {
+  const raw = location.hash.slice(1);
+  const cut = raw.indexOf("?");
+  const params = new URLSearchParams(cut >= 0 ? raw.slice(cut + 1) : "");
+  return { target: decodeURIComponent(cut >= 0 ? raw.slice(0, cut) : raw), from: params.get("from") || "",
+    to: params.get("to") || "", axis: params.get("axis") === "local" ? "local" : "utc" };
+}
+function setHash(v) {
+  const params = new URLSearchParams();
+  if (v.from) params.set("from", v.from);
+  if (v.to) params.set("to", v.to);
+  if (v.axis === "local") params.set("axis", "local");
+  const query = params.toString();
+  location.hash = encodeURIComponent(v.target || "") + (query ? `?${query}` : "");
+}
+const isoSec = (ts) => new Date(ts * 1000).toISOString().replace(/\.\d{3}Z$/, "Z");
+
 // -- one target -----------------------------------------------------------------------------------
-async function showTarget(target) {
+async function showTarget(view, quiet = false) {
+  const target = view.target;
   state.target = target;
+  state.view = view;
   $("#q").value = target;
-  $("#target-title").textContent = target;
-  $("#target-sub").textContent = "loading…";
-  document.body.dataset.ready = "0";
+  $("#from").value = view.from;
+  $("#to").value = view.to;
+  $("#axis").value = view.axis;
+  if (!quiet) {
+    $("#target-title").textContent = target;
+    $("#target-sub").textContent = "loading…";
+    document.body.dataset.ready = "0";
+  }
   const isCountry = /^[A-Za-z]{2}$/.test(target);
   const enc = encodeURIComponent(target);
-  const eventsUrl = isCountry ? `/api/events?country=${enc}` : `/api/events?target=${enc}`;
-  const [up, line, events] = await Promise.allSettled([
-    api(`/api/upstreams/${enc}`), api(`/api/timeline/${enc}?buckets=160`), api(eventsUrl)]);
+  const range = (view.from ? `&from=${encodeURIComponent(view.from)}` : "") + (view.to ? `&to=${encodeURIComponent(view.to)}` : "");
+  const eventsUrl = (isCountry ? `/api/events?country=${enc}` : `/api/events?target=${enc}`) + `&limit=200${range}`;
+  const at = view.to ? `&at=${encodeURIComponent(view.to)}` : "";
+  const [up, line, events, coverage] = await Promise.allSettled([
+    api(`/api/upstreams?target=${enc}${at}`), api(`/api/timeline?target=${enc}&buckets=160${range}`), api(eventsUrl),
+    api(`/api/coverage?${range.slice(1)}`)]);
   if (up.status === "rejected") {
     $("#target-sub").innerHTML = "";
     $("#target-sub").append(el("div", { class: "error" }, up.reason.message));
@@ -108,7 +149,11 @@ async function showTarget(target) {
   }
   renderUpstreams(up.value, isCountry);
   const evs = events.status === "fulfilled" ? events.value : null;
-  if (line.status === "fulfilled") renderTimeline(line.value, evs);
+  const cov = coverage.status === "fulfilled" ? coverage.value : null;
+  const tz = up.value.timezone_used || up.value.timezone || "Etc/UTC";
+  if (line.status === "fulfilled") renderTimeline(line.value, evs, cov, view.axis === "local" ? tz : "Etc/UTC");
+  else { $("#chart").innerHTML = ""; $("#chart").append(el("div", { class: "error" }, line.reason.message)); }
+  renderCoverage(cov);
   renderEvents(evs, events.status === "rejected" ? events.reason.message : null);
   document.body.dataset.ready = "1";
 }
@@ -138,11 +183,46 @@ function renderUpstreams(r, isCountry) {
     el("div", { class: "stat muted" }, `first seen ${utc(u.first_seen)}`))));
 }
 
-function renderTimeline(line, events) {
+// Times no collector's data covers: outside every collector's span, or inside its gaps.
+function uncovered(cov) {
+  if (cov && cov.uncovered) return cov.uncovered.filter((g) => g.end).map((g) => [epoch(g.start), epoch(g.end)]);
+  if (!cov || !cov.collectors || !cov.collectors.length) return [];
+  const covered = [];
+  for (const c of cov.collectors) {
+    let pieces = [[epoch(c.start), epoch(c.end)]];
+    for (const g of cov.gaps.filter((g) => g.collector === c.collector && g.status !== "backfilled")) {
+      const gs = epoch(g.start), ge = epoch(g.end);
+      pieces = pieces.flatMap(([a, b]) => (ge <= a || gs >= b) ? [[a, b]] : [[a, gs], [ge, b]].filter(([x, y]) => y > x));
+    }
+    covered.push(...pieces);
+  }
+  covered.sort((a, b) => a[0] - b[0]);
+  const holes = [];
+  let reach = covered[0][1];
+  for (const [a, b] of covered.slice(1)) {
+    if (a > reach) holes.push([reach, a]);
+    reach = Math.max(reach, b);
+  }
+  return holes;
+}
+
+function axisText(ts, tz) {
+  const parts = Object.fromEntries(new Intl.DateTimeFormat("en-CA", { timeZone: tz, year: "numeric", month: "2-digit",
+    day: "2-digit", hour: "2-digit", minute: "2-digit", hourCycle: "h23" }).formatToParts(new Date(ts * 1000))
+    .map((p) => [p.type, p.value]));
+  return { date: `${parts.year}-${parts.month}-${parts.day}`, time: `${parts.hour}:${parts.minute}` };
+}
+
+function renderTimeline(line, events, cov, tz) {
   const edges = line.edges.map(epoch);
   const xs = edges.slice(0, -1);
   const asns = Object.keys(line.upstreams);
-  const data = [xs, line.peers, ...asns.map((a) => line.upstreams[a])];
+  // A bucket no data covers is a gap in the lines (null), not a flat line carried through it.
+  const holes = uncovered(cov);
+  const blank = xs.map((x, i) => holes.some(([a, b]) => (x + edges[i + 1]) / 2 > a && (x + edges[i + 1]) / 2 < b));
+  const gapped = (values) => values.map((v, i) => (blank[i] ? null : v));
+  const data = [xs, gapped(line.peers), ...asns.map((a) => gapped(line.upstreams[a]))];
+  $("#axis-note").textContent = `axis: ${tz === "Etc/UTC" ? "UTC" : tz}`;
   const series = [
     {},
     { label: "all peers", stroke: "#8b96ad", dash: [4, 4], width: 1, paths: uPlot.paths.stepped({ align: 1 }) },
@@ -157,21 +237,38 @@ function renderTimeline(line, events) {
   const width = Math.max(320, $("#chart").clientWidth || 900);
   const opts = {
     width, height: 300, series,
-    tzDate: (ts) => uPlot.tzDate(new Date(ts * 1e3), "Etc/UTC"),
+    tzDate: (ts) => uPlot.tzDate(new Date(ts * 1e3), tz),
+    cursor: { drag: { x: true, y: false, setScale: false } },
     scales: { x: { time: true }, y: { range: (u, lo, hi) => [0, Math.max(1, hi) * 1.15] } },
     axes: [
       { stroke: "#8b96ad", grid: { stroke: "#232d44" }, ticks: { stroke: "#232d44" }, space: 70,
         values: (u, splits) => splits.map((ts, i) => {
-          const iso = new Date(ts * 1000).toISOString();
-          return i === 0 || iso.slice(11, 16) === "00:00" ? `${iso.slice(11, 16)}\n${iso.slice(0, 10)}` : iso.slice(11, 16);
+          const t = axisText(ts, tz);
+          return i === 0 || t.time === "00:00" ? `${t.time}\n${t.date}` : t.time;
         }) },
       { stroke: "#8b96ad", grid: { stroke: "#232d44" }, ticks: { stroke: "#232d44" }, label: "peers" },
     ],
     legend: { live: true },
     hooks: {
+      setSelect: [(u) => {
+        // Zoom: the dragged span becomes the range (in the permalink), and the API is asked again.
+        if (u.select.width < 4) return;
+        const lo = u.posToVal(u.select.left, "x"), hi = u.posToVal(u.select.left + u.select.width, "x");
+        setHash({ ...state.view, from: isoSec(Math.floor(lo)), to: isoSec(Math.ceil(hi)) });
+      }],
       draw: [(u) => {
         const ctx = u.ctx;
         ctx.save();
+        for (const [a, b] of holes) {
+          const x0 = Math.max(u.bbox.left, u.valToPos(a, "x", true));
+          const x1 = Math.min(u.bbox.left + u.bbox.width, u.valToPos(b, "x", true));
+          if (x1 <= x0) continue;
+          ctx.fillStyle = "rgba(245, 185, 74, 0.10)";
+          ctx.fillRect(x0, u.bbox.top, x1 - x0, u.bbox.height);
+          ctx.fillStyle = "#f5b94a";
+          ctx.font = `${11 * devicePixelRatio}px system-ui, sans-serif`;
+          if (x1 - x0 > 40 * devicePixelRatio) ctx.fillText("no data", x0 + 4 * devicePixelRatio, u.bbox.top + u.bbox.height - 6 * devicePixelRatio);
+        }
         for (const m of marks) {
           const x = u.valToPos(m.t, "x", true);
           if (x < u.bbox.left || x > u.bbox.left + u.bbox.width) continue;
@@ -208,6 +305,18 @@ function renderTimeline(line, events) {
     strips.append(el("div", { class: "strip" },
       el("div", { class: "muted", title: asLabel(a, line.names) }, `AS${a} ${shortName(info.name)}`), cells));
   });
+}
+
+function renderCoverage(cov) {
+  const box = $("#coverage-note");
+  box.innerHTML = "";
+  if (!cov) return;
+  const gaps = cov.gaps || [];
+  box.dataset.gaps = String(gaps.length);
+  if (!gaps.length) { box.append(`data: ${cov.collectors.length} collector(s), no gap in this range`); return; }
+  box.append(el("span", { class: "gap" }, `${gaps.length} gap(s) in the data in this range: `),
+    gaps.slice(0, 5).map((g, i) => `${i ? "; " : ""}${g.collector || "feed"} ${utc(g.start)} → ${utc(g.end)} (${g.status})`),
+    gaps.length > 5 ? ` … ${gaps.length - 5} more` : "");
 }
 
 function renderEvents(r, error) {
@@ -261,13 +370,35 @@ async function loadCountries() {
   document.body.dataset.countries = "1";
 }
 
+// Live: the server says when observations, events, gaps or ingested files arrive (server-sent
+// events); the page asks again, at most every two seconds.
+let refreshTimer = null;
+function follow(live) {
+  if (!live || !live.live || typeof EventSource === "undefined") return;
+  $("#live-note").textContent = `live · ${live.targets.join(", ")}`;
+  $("#live-note").classList.add("on");
+  const stream = new EventSource("/api/stream");
+  const refresh = () => {
+    if (refreshTimer) return;
+    refreshTimer = setTimeout(async () => {
+      refreshTimer = null;
+      await loadSummary().catch(() => null);
+      if (state.view && state.view.target) await showTarget(state.view, true).catch(() => null);
+      document.body.dataset.updates = String(Number(document.body.dataset.updates || 0) + 1);
+    }, 2000);
+  };
+  for (const kind of ["observations", "event", "gap", "backfill", "ingest"]) stream.addEventListener(kind, refresh);
+}
+
 async function main() {
   wireSearch();
   const summary = await loadSummary().catch((err) => { $("#dbinfo").textContent = err.message; return null; });
   loadCountries();
-  const first = decodeURIComponent(location.hash.slice(1)) || (summary && summary.watched[0]) || "";
-  if (first) await showTarget(first);
+  const view = parseHash();
+  if (!view.target && summary && summary.watched[0]) view.target = summary.watched[0];
+  if (view.target) await showTarget(view);
   else { $("#target-sub").textContent = "Search an AS, a prefix or a country."; document.body.dataset.ready = "1"; }
+  follow(await api("/api/live").catch(() => null));
 }
 window.addEventListener("resize", () => {
   if (state.chart) state.chart.setSize({ width: $("#chart").clientWidth, height: 300 });
