@@ -28,6 +28,7 @@ import pytest
 from local_http import LocalHTTPServer, ServedFile
 from local_ws import DROP, PAUSE, LocalWebsocketServer, Wait
 from test_store import write_demo_history
+from transitwatch.cli.main import main
 from transitwatch.observation import Observation
 from transitwatch.sources.mrt_writer import write_mrt
 from transitwatch.store import Store
@@ -151,7 +152,8 @@ def _alerts(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def test_serve_live_end_to_end(tmp_path: Path, cleanup: list[Served]) -> None:
+def test_serve_live_end_to_end(tmp_path: Path, cleanup: list[Served],
+                               capsys: pytest.CaptureFixture[str]) -> None:
     t0 = time.time() - 600  # the feed's times: ten minutes ago, so the cut's window is archived
     go_on = threading.Event()
     scripts: list[list[Any]] = [
@@ -180,9 +182,9 @@ def test_serve_live_end_to_end(tmp_path: Path, cleanup: list[Served]) -> None:
         # The switch of upstream: alerted once each, stored, answered by the API.
         first.wait_for("the switch alerts", lambda: {a["type"] for a in _alerts(alerts)} >= {
             "new_upstream", "lost_upstream"})
-        coverage = first.wait_for("the backfilled gap", lambda: [
-            g for g in first.get("/api/coverage")["gaps"] if g["status"] != "open"])
-        assert coverage[0]["collector"] == "rrc00" and coverage[0]["status"] in ("backfilled", "partial")
+        filled = first.wait_for("the backfilled gap", lambda: first.get("/api/coverage")["backfilled"])
+        assert filled[0]["collector"] == "rrc00" and "1 observation(s) written" in filled[0]["detail"]
+        assert first.get("/api/coverage")["gaps"] == []  # filled from the archive: covered
         up = first.get(f"/api/upstreams/{PREFIX}")  # the path form takes a prefix
         assert {u["asn"] for u in up["upstreams"]} == {20485}
         assert up["upstreams"][0]["peers"] == 3  # p3 came from the archive during the cut
@@ -218,8 +220,11 @@ def test_serve_live_end_to_end(tmp_path: Path, cleanup: list[Served]) -> None:
         second = Served(args, tmp_path / "serve2.log")
         cleanup.append(second)
         second.wait_for("the restart's data", lambda: second.get("/api/live")["observations"] >= 1)
-        second.wait_for("the restart gap", lambda: any(
-            g["reason"] == "transitwatch was not running" for g in second.get("/api/coverage")["gaps"]))
+        def restart_gap() -> bool:
+            cov = second.get("/api/coverage")
+            return any(g["reason"] == "transitwatch was not running" for g in cov["gaps"] + cov["backfilled"])
+
+        second.wait_for("the restart gap", restart_gap)
         time.sleep(1.5)  # a few detector runs after the restart
         after = _alerts(alerts)
         keys = [(a["type"], a["subject"], a["event"]["onset"], a["phase"]) for a in after]
@@ -229,11 +234,10 @@ def test_serve_live_end_to_end(tmp_path: Path, cleanup: list[Served]) -> None:
 
         # ingest while serve owns the database: the files are handed over, no lock error.
         demo = write_demo_history(tmp_path / "mrt", ("rrc01",))
-        res = subprocess.run([sys.executable, "-m", "transitwatch", "ingest", *map(str, demo), "--db",
-            str(db)],
-                             capture_output=True, text=True, timeout=60)
-        assert res.returncode == 0, res.stderr
-        assert "handing the files" in res.stderr and f"{len(demo)} files ingested" in res.stdout
+        capsys.readouterr()
+        assert main(["ingest", *map(str, demo), "--db", str(db)]) == 0  # in this process: no start-up cost
+        out, err = capsys.readouterr()
+        assert "handing the files" in err and f"{len(demo)} files ingested" in out
         assert "rrc01" in second.get("/api/summary")["collectors"]
         time.sleep(1.5)
         assert len(_alerts(alerts)) == len(after)  # 2017's events are history: stored, not alerted

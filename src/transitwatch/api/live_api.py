@@ -115,7 +115,8 @@ def coverage_of(store: Any, start: float | None, end: float | None, live: Any = 
     uncovered = [{"start": iso_utc(g.start), "end": iso_utc(g.end) if g.end is not None else None}
                  for g in cov.uncovered(start, end)] if span else []
     return {"start": iso_utc(span[0]) if span else None, "end": iso_utc(span[1]) if span else None,
-            "collectors": collectors, "gaps": gaps, "uncovered": uncovered}
+            "collectors": collectors, "gaps": gaps, "uncovered": uncovered,
+            "backfilled": [g for g in recorded if g["status"] == "backfilled"]}
 
 
 def _loopback(request: Request) -> bool:
