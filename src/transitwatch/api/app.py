@@ -404,6 +404,10 @@ def create_app(
     install_live_routes(app, service, live, token)
     app.mount("/static", StaticFiles(directory=static), name="static")
 
+    from transitwatch.api.dependence import add_dependence_routes
+
+    add_dependence_routes(app, service)   # the dependence panel: hegemony over time, what-if
+
     @app.get("/docs", include_in_schema=False)
     def docs() -> HTMLResponse:
         # Swagger UI from vendored files, started by a script file (no inline script: the CSP).

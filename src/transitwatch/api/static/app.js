@@ -122,6 +122,7 @@ async function showTarget(view, quiet = false) {
   const target = view.target;
   state.target = target;
   state.view = view;
+  if (window.showDependence && !quiet) window.showDependence(target);  // dependence.js: its own panel
   $("#q").value = target;
   $("#from").value = view.from;
   $("#to").value = view.to;
