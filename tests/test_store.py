@@ -150,6 +150,16 @@ def test_reingest_is_a_no_op(reference_db: Path, history: list[Path], tmp_path: 
     assert table_contents(db) == table_contents(reference_db)
 
 
+def test_columnar_ingest_equals_the_row_by_row_reference(
+    reference_db: Path, history: list[Path], tmp_path: Path
+) -> None:
+    # reference_db is written by the default (columnar) ingest; the row-by-row path is the spec
+    db = tmp_path / "rowwise.duckdb"
+    with Store(db) as store:
+        ingest(store, history, watch_targets=[KP], method="reference")
+    assert table_contents(db) == table_contents(reference_db)
+
+
 def test_in_order_batches_equal_one_run(reference_db: Path, history: list[Path], tmp_path: Path) -> None:
     db = tmp_path / "batches.duckdb"
     ordered = sorted(history, key=lambda p: (p.parent.parent.name, p.name))
@@ -198,35 +208,41 @@ def test_rebuild_names_a_missing_file(tmp_path: Path) -> None:
 _KILLER = textwrap.dedent("""
     import os, signal, sys
     import transitwatch.store.ingestion as ingest_module
+    import transitwatch.store.intervals as intervals_module
     from transitwatch.store import Store, ingest
 
-    db, victim, *paths = sys.argv[1:]
+    db, victim, method, *paths = sys.argv[1:]
     flushes = {"n": 0}
-    real_flush = ingest_module._Deriver.flush
 
-    def flush(self, *, final=False):
-        real_flush(self, final=final)
-        if self.collector == victim:
-            flushes["n"] += 1
-            if flushes["n"] == 3:
-                print("killing", flush=True)
-                os.kill(os.getpid(), signal.SIGKILL)
+    def killing(real):
+        def flush(self, *args, **kw):
+            real(self, *args, **kw)
+            if self.collector == victim:
+                flushes["n"] += 1
+                if flushes["n"] == 3:
+                    print("killing", flush=True)
+                    os.kill(os.getpid(), signal.SIGKILL)
+        return flush
 
-    ingest_module._Deriver.flush = flush
-    ingest_module._FLUSH_ROWS = 40      # write many small batches, so the kill lands mid-transaction
+    ingest_module._Deriver.flush = killing(ingest_module._Deriver.flush)
+    intervals_module.IntervalBuilder.flush = killing(intervals_module.IntervalBuilder.flush)
+    # write many small batches, so the kill lands mid-transaction
+    ingest_module._FLUSH_ROWS = intervals_module._FLUSH_ROWS = 40
+    ingest_module._GROUP = 300
     with Store(db) as store:
-        ingest(store, paths, watch_targets=["AS131279"])
+        ingest(store, paths, watch_targets=["AS131279"], method=method)
     print("finished", flush=True)
 """)
 
 
+@pytest.mark.parametrize("method", ["columnar", "reference"])
 def test_sigkill_mid_ingest_then_rerun_equals_uninterrupted(
-    reference_db: Path, history: list[Path], tmp_path: Path
+    reference_db: Path, history: list[Path], tmp_path: Path, method: str
 ) -> None:
     db = tmp_path / "killed.duckdb"
     script = tmp_path / "killer.py"
     script.write_text(_KILLER)
-    args = [sys.executable, str(script), str(db), "rrc01", *map(str, history)]
+    args = [sys.executable, str(script), str(db), "rrc01", method, *map(str, history)]
     proc = subprocess.run(args, capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     assert "killing" in proc.stdout and "finished" not in proc.stdout

@@ -86,7 +86,7 @@ def read_files(
     progress: FileProgress | None = None,
     route_filter: RouteFilter | None = None,
     safi: int | None = SAFI_UNICAST,
-) -> Iterator[Observation]:
+) -> ObservationStream:
     """Observations of all ``paths`` merged into one stream in time order.
 
     ``collector`` overrides the collector learnt from each file name. ``notices`` (a list you
@@ -116,6 +116,7 @@ def read_files(
             raise IsADirectoryError(f"{p}: is a directory, not an MRT file")
     stream = ObservationStream()
     batches = _merged(unique, collector, notes, progress, route_filter, stream, safi)
+    stream._batches = batches
     stream._it = itertools.chain.from_iterable(batches)
     return stream
 
@@ -128,6 +129,7 @@ class ObservationStream(Iterator[Observation]):
 
     def __init__(self) -> None:
         self._it: Iterator[Observation] = iter(())
+        self._batches: Iterator[list[Observation]] = iter(())
         self.last_time: float | None = None
         self.files: dict[str, FileSpan] = {}
         self.reading: set[str] = set()
@@ -151,6 +153,11 @@ class ObservationStream(Iterator[Observation]):
             complete = complete and old.complete
         self.files[path] = FileSpan(path, collector, name_time, first, last, _is_rib_name(path) or None,
                                     complete)
+
+    def batches(self) -> Iterator[list[Observation]]:
+        """The same stream as lists of observations, each from one file (for bulk consumers such
+        as the columnar ingest); iterate either this or the stream, not both."""
+        return self._batches
 
     def __next__(self) -> Observation:
         return next(self._it)

@@ -107,8 +107,9 @@ def stable_id(text: str) -> int:
 
 
 #: :func:`stable_id` as a DuckDB expression of a column ``{}``; md5_number reads the digest
-#: little-endian, so its low 64 bits are the first 8 bytes.
-SQL_STABLE_ID = "CAST(md5_number({}) % 18446744073709551616 AS UBIGINT)"
+#: little-endian, so its low 64 bits are the first 8 bytes (masked with ``&``: a modulo of the
+#: 128-bit number is twenty times slower).
+SQL_STABLE_ID = "CAST(md5_number({}) & 18446744073709551615 AS UBIGINT)"
 
 
 def file_id_of(sha256_hex: str) -> int:

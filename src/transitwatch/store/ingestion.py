@@ -20,6 +20,12 @@
   only writer, commits each collector in its own transaction as it arrives; the same database.
 - Upstream events of the watched targets (``watch``) are recomputed after every change, from the
   intervals, by :func:`transitwatch.detect.upstream_change.upstream_changes`.
+
+How rows are derived (``method``): ``"columnar"`` (the default) hands each decoded batch to
+:class:`~transitwatch.store.intervals.IntervalBuilder`, which works out a batch's intervals with
+array operations and emits Arrow tables of ids; ``"reference"`` is the original row-by-row path
+(:class:`~transitwatch.state.table.RoutingState` callbacks into ``_Deriver``), kept as the
+specification the columnar path is tested against: both give the same database.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from transitwatch.observation import Observation
@@ -42,16 +49,21 @@ from transitwatch.state.aspath import ASPathError, parse_as_path
 from transitwatch.state.table import RouteChange, RouteKey, RoutingState, SessionChange
 from transitwatch.state.target import Target
 from transitwatch.store.db import SQL_STABLE_ID, Store, StoreError, file_id_of, stable_id
+from transitwatch.store.intervals import IntervalBuilder
 
 __all__ = [
-    "CollectorJob", "CollectorRows", "FileResult", "IngestProgress", "IngestReport", "derive_collector",
-    "ingest", "refresh_events", "sha256_of", "watch",
+    "METHODS", "CollectorJob", "CollectorRows", "FileResult", "IngestProgress", "IngestReport",
+    "derive_collector", "ingest", "refresh_events", "sha256_of", "watch",
 ]
+
+#: How intervals are derived: columnar (fast, the default) or the row-by-row reference.
+METHODS = ("columnar", "reference")
 
 #: Progress callback: (collector, observations replayed so far in this collector, files in it).
 IngestProgress = Callable[[str, int, int], None]
 
 _FLUSH_ROWS = 200_000
+_GROUP = 100_000  # observations per columnar batch
 
 # Route rows carry the prefix text: DuckDB derives prefix ids (SQL_STABLE_ID) and interns the
 # texts itself, vectorised (a full table has a million distinct prefixes).
@@ -250,9 +262,13 @@ class _Deriver:
 
 
 def _write_batch(con: Any, table: str, data: pa.Table) -> None:
-    """Insert one batch of derived rows (``table``: aspaths, routes, sessions or peers)."""
+    """Insert one batch of derived rows (``table``: prefixes, aspaths, routes, sessions or peers)."""
     if table == "aspaths":
         _insert_new(con, "aspaths", "aspath_id", data)
+    elif table == "prefixes":
+        _insert_new(con, "prefixes", "prefix_id", data)
+    elif table == "routes" and "prefix_id" in data.schema.names:
+        _insert(con, "routes", data)  # the columnar builder's rows: ids only
     elif table == "routes":
         con.register("_batch", data)
         try:
@@ -319,6 +335,7 @@ def ingest(
     workers: int | None = 1,
     scheduler: str | Any | None = None,
     pool: Any = None,
+    method: str = "columnar",
 ) -> IngestReport:
     """Ingest MRT files into ``store`` (see the module doc). ``collector`` overrides the collector
     named by the paths. ``watch_targets`` adds targets whose upstream events are kept (with
@@ -332,9 +349,14 @@ def ingest(
     files fail in a worker is not written; the failure is in :attr:`IngestReport.failures` and the
     other collectors go on.
 
+    ``method`` is ``"columnar"`` (default) or ``"reference"``, the row-by-row derivation the
+    columnar one is tested against (same database; see the module doc).
+
     Raises FileNotFoundError / MrtError (one line naming the file) for unreadable input and
     :class:`StoreError` when a rebuild needs a file that is no longer where it was.
     """
+    if method not in METHODS:
+        raise ValueError(f"unknown ingest method {method!r}; use one of {', '.join(METHODS)}")
     started = _time.perf_counter()
     report = IngestReport()
     path_list = [os.fspath(p) for p in paths]
@@ -376,17 +398,17 @@ def ingest(
 
         if pool is None and scheduler is None and (workers or default_workers()) == 1:
             for plan in plans:
-                _ingest_collector(store, plan, collector, report, progress)
+                _ingest_collector(store, plan, collector, report, progress, method)
         else:
             work = pool if pool is not None else open_pool(workers, scheduler)
             try:
-                _ingest_in_parallel(store, plans, collector, report, progress, work)
+                _ingest_in_parallel(store, plans, collector, report, progress, work, method)
             finally:
                 if pool is None:
                     work.close()
     else:
         for plan in plans:
-            _ingest_collector(store, plan, collector, report, progress)
+            _ingest_collector(store, plan, collector, report, progress, method)
 
     if store.meta("events_dirty"):
         report.events = refresh_events(store)
@@ -455,6 +477,7 @@ class CollectorJob:
     file_ids: dict[str, int]
     override: str | None
     snapshot: _Snapshot | None
+    method: str = "columnar"
 
 
 @dataclass
@@ -477,17 +500,75 @@ def derive_collector(job: CollectorJob) -> CollectorRows:
     Never raises for unreadable input: the one-line error is returned."""
     started = _time.process_time()
     rows = CollectorRows(job.collector, pid=os.getpid())
-    deriver = _Deriver(None, job.collector, job.file_ids)
+    batches: list[tuple[str, pa.Table]] = []
     try:
-        rows.stats, rows.notices = _derive(job, deriver, None)
+        rows.stats, rows.notices, rows.written = _derive_with(
+            job, None, lambda table, data: batches.append((table, data)), None)
     except (MrtError, OSError) as exc:
         rows.error = str(exc)
     except Exception as exc:  # a bug must not kill the other collectors' work: report it
         rows.error = f"collector {job.collector or '(unnamed)'}: {type(exc).__name__}: {exc}"
     if rows.error is None:
-        rows.batches, rows.written = deriver.batches, deriver.written
+        rows.batches = batches
     rows.cpu = _time.process_time() - started
     return rows
+
+
+def _derive_with(
+    job: CollectorJob, con: Any, emit: Callable[[str, pa.Table], None], progress: IngestProgress | None
+) -> tuple[dict[str, list[Any]], list[str], int]:
+    """Derive a job's rows by its method, handing each table to ``emit`` (or, for the reference
+    with a connection ``con``, writing them there); returns per-file counts, notices, rows written."""
+    if job.method == "reference":
+        deriver = _Deriver(con, job.collector, job.file_ids)
+        stats, notices = _derive(job, deriver, progress)
+        for table, data in deriver.batches:
+            emit(table, data)
+        return stats, notices, deriver.written
+    return _derive_columnar(job, emit, progress)
+
+
+def _derive_columnar(
+    job: CollectorJob, emit: Callable[[str, pa.Table], None], progress: IngestProgress | None
+) -> tuple[dict[str, list[Any]], list[str], int]:
+    """The columnar path: each decoded batch (one file's records) goes to the builder whole."""
+    builder = IntervalBuilder(job.collector, job.file_ids, emit)
+    if job.snapshot is not None:
+        builder.restore(job.snapshot.peers, job.snapshot.routes)
+    stats: dict[str, list[Any]] = {p: [0, 0, 0, 0, 0, None, None] for p in job.paths}
+    notices: list[str] = []
+    total = 0
+    nfiles = len(job.paths)
+    if job.paths:
+        stream = read_files(list(job.paths), collector=job.override, notices=notices)
+        for batch in _grouped(stream.batches()):
+            kinds, times = builder.add(batch)
+            s = stats[batch[0].source]
+            counts = np.bincount(kinds, minlength=4)
+            s[0] += len(batch)
+            for i in range(4):
+                s[i + 1] += int(counts[i])
+            lo, hi = float(times.min()), float(times.max())
+            s[5] = lo if s[5] is None else min(s[5], lo)
+            s[6] = hi if s[6] is None else max(s[6], hi)
+            total += len(batch)
+            if progress is not None:
+                progress(job.collector, total, nfiles)
+    builder.finish()
+    return stats, notices, builder.written
+
+
+def _grouped(batches: Iterable[list[Observation]]) -> Iterator[list[Observation]]:
+    """Consecutive decoded batches of the same file joined up to ``_GROUP`` observations: fewer,
+    larger array operations (the builder's fixed cost per batch is a few database calls)."""
+    group: list[Observation] = []
+    for batch in batches:
+        if group and (len(group) >= _GROUP or batch[0].source != group[0].source):
+            yield group
+            group = []
+        group.extend(batch)
+    if group:
+        yield group
 
 
 def _derive(
@@ -515,7 +596,8 @@ def _derive(
 
 
 def _ingest_collector(
-    store: Store, plan: _Plan, override: str | None, report: IngestReport, progress: IngestProgress | None
+    store: Store, plan: _Plan, override: str | None, report: IngestReport, progress: IngestProgress | None,
+    method: str = "columnar",
 ) -> None:
     """One collector in this process: rows are written as they are derived (bounded batches)."""
     con = store.con
@@ -523,15 +605,16 @@ def _ingest_collector(
     with store.transaction():
         snapshot = _read_snapshot(con, coll) if plan.append else None
         _clear_collector(con, coll, plan.append)
-        job = CollectorJob(coll, tuple(f.path for f in plan.replay), plan.file_ids, override, snapshot)
-        deriver = _Deriver(con, coll, job.file_ids)
-        stats, notices = _derive(job, deriver, progress)
-        _record_files(store, plan, stats, notices, deriver.written, report)
+        job = CollectorJob(coll, tuple(f.path for f in plan.replay), plan.file_ids, override, snapshot,
+                           method)
+        stats, notices, written = _derive_with(job, con, lambda table, data: _write_batch(con, table, data),
+                                               progress)
+        _record_files(store, plan, stats, notices, written, report)
 
 
 def _ingest_in_parallel(
     store: Store, plans: list[_Plan], override: str | None, report: IngestReport,
-    progress: IngestProgress | None, work: Any,
+    progress: IngestProgress | None, work: Any, method: str = "columnar",
 ) -> None:
     """Collectors derived on ``work`` (a WorkPool), each committed here in its own transaction as
     it arrives. The largest collectors go first; a few are in flight at a time, so the stored
@@ -545,7 +628,7 @@ def _ingest_in_parallel(
             plan = queue.pop()
             snapshot = _read_snapshot(con, plan.collector) if plan.append else None
             job = CollectorJob(plan.collector, tuple(f.path for f in plan.replay), plan.file_ids, override,
-                               snapshot)
+                               snapshot, method)
             in_flight[work.submit(derive_collector, job)] = plan
 
     send()
