@@ -2077,17 +2077,22 @@ static int kind_code(PyObject *kind) {
     return -1;
 }
 
-/* The code of `key` in `index` (a dict key -> int), adding it with the next code when new. */
+/* The code of `key` in `index` (a dict key -> int), adding it with the next code when new. A new
+ * str key is stored as a fresh copy: the decoded one sits among the batch's observations, and
+ * keeping it would pin their memory (arenas) after they are freed. */
 static int64_t intern_code(PyObject *index, PyObject *key, PyObject *added) {
     PyObject *v = PyDict_GetItemWithError(index, key);
     if (v) return PyLong_AsLongLong(v);
     if (PyErr_Occurred()) return -3;
-    PyObject *code = PyLong_FromSsize_t(PyDict_GET_SIZE(index));
-    if (!code) return -3;
     int64_t c = PyDict_GET_SIZE(index);
-    if (PyDict_SetItem(index, key, code) < 0 || PyList_Append(added, key) < 0) { Py_DECREF(code); return -3; }
-    Py_DECREF(code);
-    return c;
+    PyObject *code = PyLong_FromLongLong(c);
+    PyObject *own = PyUnicode_CheckExact(key)
+        ? PyUnicode_FromKindAndData(PyUnicode_KIND(key), PyUnicode_DATA(key), PyUnicode_GET_LENGTH(key))
+        : Py_NewRef(key);
+    int bad = !code || !own || PyDict_SetItem(index, own, code) < 0 || PyList_Append(added, own) < 0;
+    Py_XDECREF(code);
+    Py_XDECREF(own);
+    return bad ? -3 : c;
 }
 
 static PyObject *columns(PyObject *self, PyObject *args) {

@@ -63,7 +63,7 @@ METHODS = ("columnar", "reference")
 IngestProgress = Callable[[str, int, int], None]
 
 _FLUSH_ROWS = 200_000
-_GROUP = 100_000  # observations per columnar batch
+_GROUP = 65_536  # observations per columnar batch
 
 # Route rows carry the prefix text: DuckDB derives prefix ids (SQL_STABLE_ID) and interns the
 # texts itself, vectorised (a full table has a million distinct prefixes).
@@ -552,6 +552,7 @@ def _derive_columnar(
             s[5] = lo if s[5] is None else min(s[5], lo)
             s[6] = hi if s[6] is None else max(s[6], hi)
             total += len(batch)
+            del batch  # before the next group is decoded: one group in memory at a time
             if progress is not None:
                 progress(job.collector, total, nfiles)
     builder.finish()

@@ -92,6 +92,8 @@ _PATHS_SQL2 = """SELECT aspath_id, as_path, l[-1] AS origin, list_sort(list_dist
 _I64 = npt.NDArray[np.int64]
 _F64 = npt.NDArray[np.float64]
 _FLUSH_ROWS = 262_144
+_OPEN_CHUNK = 245_760  # open intervals written at the end a chunk at a time: two DuckDB row groups,
+# which it writes straight to the file (smaller appends wait in memory until the commit)
 
 Emit = Callable[[str, pa.Table], None]
 
@@ -208,7 +210,9 @@ class IntervalBuilder:
         self._pending: list[tuple[str, pa.Table]] = []  # aspaths rows, written before the routes
         # open intervals
         self._slots = _Slots()
-        self._slot_of: dict[int, int] = {}
+        # per peer, route key code -> slot of its open interval (-1: none); 4 bytes a key, where
+        # a dict of combined keys would take ~100
+        self._slot_tab: list[npt.NDArray[np.int32]] = []
         # closed rows waiting for a flush (lists of column chunks)
         self._closed: list[dict[str, np.ndarray]] = []
         self._closed_rows = 0
@@ -385,7 +389,7 @@ class IntervalBuilder:
         s.last[slots] = np.asarray(cols[10], np.float64)
         s.lastseq[slots] = -1
         s.used[slots] = True
-        self._slot_of.update(zip(combined.tolist(), slots.tolist(), strict=True))
+        self._set_slots(combined, slots)
         self._emit_prefixes(keys, stored=True)
 
     # -- a batch --------------------------------------------------------------------------------
@@ -493,8 +497,7 @@ class IntervalBuilder:
         np.not_equal(ks[1:], ks[:-1], out=gstart[1:])
         gid = np.cumsum(gstart) - 1
         uniq = ks[gstart]
-        get = self._slot_of.get
-        init_slot = np.asarray([get(k, -1) for k in uniq.tolist()], np.int64)
+        init_slot = self._lookup(uniq)
         has_init = init_slot >= 0
         s = self._slots
         init_path = np.full(len(uniq), -1, np.int32)
@@ -576,9 +579,7 @@ class IntervalBuilder:
         if gone.any():
             sl = init_slot[gone]
             s.release(sl)
-            pop = self._slot_of.pop
-            for k in uniq[gone].tolist():
-                pop(k)
+            self._set_slots(uniq[gone], None)
         if keep_new.any():
             j = final[keep_new]
             reuse = init_slot[keep_new]
@@ -586,7 +587,7 @@ class IntervalBuilder:
             if fresh.any():
                 got = s.allocate(int(fresh.sum()))
                 reuse[fresh] = got
-                self._slot_of.update(zip(uniq[keep_new][fresh].tolist(), got.tolist(), strict=True))
+                self._set_slots(uniq[keep_new][fresh], got)
             sl = reuse
             s.key[sl] = uniq[keep_new]
             s.peer[sl] = c.peers[a:b][order][j]
@@ -627,6 +628,35 @@ class IntervalBuilder:
         "sfile_ok": np.bool_, "sfile": np.uint64, "soff": np.int64, "last": np.float64, "end": np.float64,
         "ecause": np.int8, "efile_ok": np.bool_, "efile": np.uint64, "eoff": np.int64}
 
+    def _table(self, peer: int) -> npt.NDArray[np.int32]:
+        """The peer's key -> slot table, grown to cover every route key code."""
+        while len(self._slot_tab) <= peer:
+            self._slot_tab.append(np.full(0, -1, np.int32))
+        tab = self._slot_tab[peer]
+        if len(tab) < len(self._rk):
+            grown = np.full(max(len(self._rk), 2 * len(tab)), -1, np.int32)
+            grown[: len(tab)] = tab
+            tab = self._slot_tab[peer] = grown
+        return tab
+
+    def _lookup(self, combined: _I64) -> _I64:
+        """Slots of the open intervals of (peer, route key) ``combined`` keys, -1 where none."""
+        out = np.full(len(combined), -1, np.int64)
+        peers = combined >> _PEER_SHIFT
+        rks = combined & ((1 << _PEER_SHIFT) - 1)
+        for p in np.unique(peers).tolist():
+            mine = peers == p
+            out[mine] = self._table(p)[rks[mine]]
+        return out
+
+    def _set_slots(self, combined: _I64, slots: _I64 | None) -> None:
+        """Record (or, with None, forget) the slots of ``combined`` keys."""
+        peers = combined >> _PEER_SHIFT
+        rks = combined & ((1 << _PEER_SHIFT) - 1)
+        for p in np.unique(peers).tolist():
+            mine = peers == p
+            self._table(p)[rks[mine]] = -1 if slots is None else slots[mine]
+
     def _add_closed(self, **cols: Any) -> None:
         n = len(cols["peer"])
         # fixed dtypes: concatenating uint64 with int64 chunks would give float64 (and lose ids)
@@ -644,9 +674,7 @@ class IntervalBuilder:
             sfile_ok=s.sfile_ok[sl], sfile=s.sfile[sl], soff=s.soff[sl], last=s.last[sl],
             end=np.full(sl.size, end), ecause=np.full(sl.size, cause, np.int8), efile_ok=file_id is not None,
             efile=file_id or 0, eoff=_NONE_OFFSET if offset is None else offset)
-        pop = self._slot_of.pop
-        for k in s.key[sl].tolist():
-            pop(k)
+        self._set_slots(s.key[sl], None)
         s.release(sl)
 
     def close_peer(self, peer_ip: str, end: float, cause: str, obs: Observation | None = None) -> None:
@@ -754,8 +782,8 @@ class IntervalBuilder:
         self.flush()
         s = self._slots
         sl = np.flatnonzero(s.used[: s.size]).astype(np.int64)
-        for lo in range(0, sl.size, _FLUSH_ROWS):
-            part = sl[lo: lo + _FLUSH_ROWS]
+        for lo in range(0, sl.size, _OPEN_CHUNK):
+            part = sl[lo: lo + _OPEN_CHUNK]
             self._emit_routes({"peer": s.peer[part], "rk": s.rk[part], "path": s.path[part],
                                "start": s.start[part], "scause": s.scause[part], "sfile": s.sfile[part],
                                "sfile_ok": s.sfile_ok[part], "soff": s.soff[part], "last": s.last[part]},
