@@ -155,11 +155,14 @@ def _add_db_arg(p: argparse.ArgumentParser, *, reading: bool = False) -> None:
 
 
 def _open_store(path: Path, *, read_only: bool) -> Any:
-    from transitwatch.store import Store, StoreError
+    from transitwatch.store import Store, StoreError, StoreWriteError, write_failure
 
     try:
         return Store(path, read_only=read_only)
     except StoreError as exc:
+        if not read_only and write_failure(exc) is not None:
+            # Unwritable (read-only file system, full disk): callers report it as exit 1.
+            raise StoreWriteError(str(exc)) from None
         from transitwatch.live.service import read_lock
 
         owner = read_lock(path)

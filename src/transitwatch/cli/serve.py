@@ -192,7 +192,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     port = sock.getsockname()[1]
     shown_host = f"[{args.host}]" if ":" in args.host else args.host
     base_url = f"http://{shown_host}:{port}"
-    store = _open_store(args.db, read_only=read_only)
+    from transitwatch.store import StoreWriteError
+
+    try:
+        store = _open_store(args.db, read_only=read_only)
+    except StoreWriteError as exc:  # a read-only file system, a full disk: one line, exit 1
+        sock.close()
+        print(f"transitwatch: error: {exc}", file=sys.stderr)
+        return 1
     lock = None
     service = None
     try:
@@ -203,6 +210,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
             try:
                 report = ingest(store, files, collector=args.collector,
                                 watch_targets=[t.label for t in targets if t.target is not None])
+            except StoreWriteError as exc:
+                print(f"transitwatch: error: {exc}", file=sys.stderr)
+                return 1
             except (MrtError, OSError, StoreError, ValueError) as exc:
                 raise UserError(str(exc)) from None
             _print_notes(report.notices)
@@ -220,6 +230,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             try:
                 dispatcher = alerting.AlertDispatcher(
                     config.channels, tz=tz,
+                    outbox=config.outbox_path if any(c.type == "webhook" for c in config.channels) else None,
                     on_problem=lambda text: print(f"transitwatch: warning: {text}", file=sys.stderr,
                         flush=True))
             except alerting.AlertConfigError as exc:
@@ -258,7 +269,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
             service.stop()
         if lock is not None:
             lock.release()
-        store.close()
+        try:
+            store.close()
+        except StoreWriteError as exc:  # the last checkpoint on a full disk: committed data is safe
+            print(f"transitwatch: warning: {exc}", file=sys.stderr)
         sock.close()
     if service is not None and args.live:
         st = service.status

@@ -35,7 +35,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     from transitwatch.cli.serve import hand_over_ingest
     from transitwatch.sources.mrt import MrtError
     from transitwatch.state.target import TargetError
-    from transitwatch.store import StoreError, ingest
+    from transitwatch.store import StoreError, StoreWriteError, ingest, write_failure
     from transitwatch.times import parse_duration
 
     if args.files:
@@ -50,17 +50,27 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
         raise UserError("give MRT files to ingest (and/or --watch TARGET)")
     workers = _ingest_workers(args)
     progress = _IngestProgress() if sys.stderr.isatty() and not args.json else None
-    with _open_store(args.db, read_only=False) as store:
-        try:
-            report = ingest(store, args.files, collector=args.collector, watch_targets=args.watch or (),
-                            min_peers=args.min_peers, min_duration=min_duration, progress=progress,
-                            workers=workers, scheduler=args.scheduler)
-        except (MrtError, OSError, StoreError, TargetError, RuntimeError, ValueError) as exc:
-            raise UserError(str(exc)) from None
-        finally:
-            if progress is not None:
-                progress.close()
-        summary = store.summary()
+    try:
+        with _open_store(args.db, read_only=False) as store:
+            try:
+                report = ingest(store, args.files, collector=args.collector, watch_targets=args.watch or (),
+                                min_peers=args.min_peers, min_duration=min_duration, progress=progress,
+                                workers=workers, scheduler=args.scheduler)
+            except StoreWriteError:
+                raise
+            except (MrtError, OSError, StoreError, TargetError, RuntimeError, ValueError) as exc:
+                if write_failure(exc) is not None:  # e.g. a temporary file on a full disk
+                    raise StoreWriteError(f"{args.db}: cannot write the database "
+                                          f"({write_failure(exc)})") from None
+                raise UserError(str(exc)) from None
+            finally:
+                if progress is not None:
+                    progress.close()
+            summary = store.summary()
+    except StoreWriteError as exc:
+        # Disk full, read-only file system: one line, exit 1; the transaction was rolled back.
+        print(f"transitwatch: error: {exc}", file=sys.stderr)
+        return 1
     _print_notes(report.notices)
     for failure in report.failures:
         print(f"transitwatch: error: {failure}", file=sys.stderr)

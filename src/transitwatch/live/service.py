@@ -45,7 +45,7 @@ from transitwatch.live.watch import Notice, WatchEvent, WatchSettings, WatchTarg
 from transitwatch.observation import ANNOUNCE, RIB, STATE, WITHDRAW, Observation
 from transitwatch.sources.rislive import RIS_LIVE_URL, LiveGap, LiveStats, RisLiveError, ris_live_stream
 from transitwatch.state.target import Target
-from transitwatch.store.db import Store
+from transitwatch.store.db import Store, write_failure
 from transitwatch.store.live import BACKFILL_PREFIX, LIVE_PREFIX, LiveWriter, live_high_water
 from transitwatch.times import iso_utc
 
@@ -172,13 +172,18 @@ class ServiceStatus:
     backfilled: int = 0
     last_observation: float | None = None
     last_error: str | None = None
+    #: why the database cannot be written now (disk full...); None while writes succeed
+    write_error: str | None = None
+    #: observations received but not stored while the database could not be written
+    not_stored: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {"started": iso_utc(self.started), "connected": self.connected,
                 "observations": self.observations, "batches": self.batches, "alerts": self.alerts,
                 "gaps": self.gaps, "backfilled": self.backfilled,
                 "last_observation": iso_utc(self.last_observation) if self.last_observation else None,
-                "last_error": self.last_error}
+                "last_error": self.last_error, "writable": self.write_error is None,
+                "write_error": self.write_error, "not_stored": self.not_stored}
 
 
 class LiveService:
@@ -237,6 +242,7 @@ class LiveService:
         self._clock_wall = 0.0
         self._restart_gap_from: dict[str, float] = {}
         self._last_check = 0.0
+        self._unwritable_since: dict[str, float] | None = None  # collector -> first unstored time
         self.on_change: list[Callable[[], None]] = []  # e.g. the API's cache invalidation
         cur = store.cursor()
         for statement in LIVE_TABLES:
@@ -332,7 +338,13 @@ class LiveService:
                         self._write(batch)
                         batch = []
                     if isinstance(it, LiveGap):
-                        self._connection_gap(it)
+                        try:
+                            self._connection_gap(it)
+                        except Exception as exc:
+                            why = write_failure(exc)
+                            if why is None:
+                                raise
+                            self._cannot_write([], why)
                     elif isinstance(it, tuple):
                         self.status.connected = "reconnecting" not in it[1]
                         self.log(f"warning: {it[1]}")
@@ -355,8 +367,17 @@ class LiveService:
         first_by_collector: dict[str, float] = {}
         for o in batch:
             first_by_collector.setdefault(o.collector, o.time)
-        with self.write_lock:
-            result = self._writer.write(batch)
+        try:
+            with self.write_lock:
+                result = self._writer.write(batch)
+        except Exception as exc:
+            why = write_failure(exc)
+            if why is None:
+                raise
+            self._cannot_write(batch, why)
+            return
+        if self._unwritable_since is not None:
+            self._written_again(first_by_collector)
         self.status.observations += result.observations
         self.status.batches += 1
         latest = result.last_time
@@ -373,6 +394,34 @@ class LiveService:
         self.broadcast.publish({"type": "observations", "count": result.observations,
                                 "collectors": sorted(result.collectors),
                                 "time": iso_utc(latest) if latest is not None else None})
+
+    def _cannot_write(self, batch: list[Observation], why: str) -> None:
+        """The database refused a batch (disk full...): nothing of it was kept. Keep following
+        and serving what is stored; say so once; the unstored time becomes a gap when writing
+        works again (and is backfilled from the archive then)."""
+        self.status.not_stored += len(batch)
+        if self._unwritable_since is None:
+            self._unwritable_since = {}
+            self.status.write_error = why
+            self.log(f"error: cannot write the database ({why}): still serving what is stored; "
+                     "new data is not kept until it can be written again")
+            self.broadcast.publish({"type": "status", "writable": False, "write_error": why})
+        for o in batch:
+            self._unwritable_since.setdefault(o.collector, o.time)
+
+    def _written_again(self, first_by_collector: dict[str, float]) -> None:
+        lost, self._unwritable_since = self._unwritable_since or {}, None
+        self.status.write_error = None
+        self.log(f"note: the database is writable again ({self.status.not_stored:,} observations were "
+                 "not kept)")
+        self.broadcast.publish({"type": "status", "writable": True})
+        for collector, start in lost.items():
+            end = first_by_collector.get(collector, start)
+            try:
+                self._gap(collector, start, max(start, end), "the database could not be written")
+            except Exception as exc:  # noqa: BLE001 - full again: the next success records it
+                if write_failure(exc) is None:
+                    raise
 
     def _connection_gap(self, gap: LiveGap) -> None:
         # The stored data of each collector ends at its last observation before the drop.

@@ -7,7 +7,7 @@
 - :mod:`~transitwatch.store.export`: :func:`export` the tables as Parquet or CSV.
 """
 
-from transitwatch.store.db import Store, StoreError, default_db_path
+from transitwatch.store.db import Store, StoreError, StoreWriteError, default_db_path, write_failure
 from transitwatch.store.ingestion import IngestReport, ingest, refresh_events, watch
 from transitwatch.store.query import (
     TargetTooBroad,
@@ -25,6 +25,7 @@ __all__ = [
     "IngestReport",
     "Store",
     "StoreError",
+    "StoreWriteError",
     "TargetTooBroad",
     "countries_at",
     "country_upstreams_at",
@@ -38,4 +39,5 @@ __all__ = [
     "upstream_changes_of",
     "upstreams_at",
     "watch",
+    "write_failure",
 ]

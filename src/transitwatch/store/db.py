@@ -95,6 +95,40 @@ class StoreError(Exception):
     """A database that cannot be used (missing, locked, from another version): one line."""
 
 
+class StoreWriteError(StoreError):
+    """The database could not be written (disk full, read-only file system, I/O error): the
+    transaction was rolled back, nothing of it is kept. One line naming the database."""
+
+
+#: What DuckDB says when the file system refuses a write (its messages carry the OS error).
+_WRITE_FAILURES = ("no space left", "could not write", "read-only file system", "permission denied",
+                   "disk quota", "input/output error", "failed to commit", "database has been invalidated",
+                   "could not truncate", "could not fsync", "file too large")
+
+
+def write_failure(exc: BaseException) -> str | None:
+    """A one-line reason when ``exc`` means the database could not be written, else None."""
+    if isinstance(exc, StoreWriteError):
+        return str(exc)
+    if isinstance(exc, OSError) and exc.errno is not None:
+        import errno
+
+        if exc.errno in (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EDQUOT, errno.EIO, errno.EFBIG):
+            return exc.strerror or str(exc)
+    if isinstance(exc, duckdb.Error | StoreError):
+        text = _first_line(exc)
+        if any(marker in text.lower() for marker in _WRITE_FAILURES):
+            return text
+    return None
+
+
+def _rollback_quietly(con: Any) -> None:
+    try:
+        con.execute("ROLLBACK")
+    except duckdb.Error:
+        pass  # no transaction left (a failed COMMIT ends it), or the database is invalidated
+
+
 def default_db_path() -> Path:
     """``$XDG_DATA_HOME/transitwatch/transitwatch.duckdb`` (``~/.local/share/...`` by default)."""
     return dirs.default_db_path()
@@ -149,7 +183,14 @@ class Store:
     # -- lifecycle ----------------------------------------------------------------------------
 
     def close(self) -> None:
-        self.con.close()
+        try:
+            self.con.close()  # a checkpoint: may fail on a full disk; the WAL then stays consistent
+        except duckdb.Error as exc:
+            why = write_failure(exc)
+            if why is None:
+                raise
+            raise StoreWriteError(f"{self.path}: cannot write the database ({why}); the committed "
+                                  "data is kept (its log is replayed on the next open)") from None
 
     def __enter__(self) -> Store:
         return self
@@ -193,10 +234,14 @@ class Store:
         self.con.execute("BEGIN TRANSACTION")
         try:
             yield self.con
-        except BaseException:
-            self.con.execute("ROLLBACK")
+            self.con.execute("COMMIT")
+        except BaseException as exc:
+            _rollback_quietly(self.con)
+            why = write_failure(exc)
+            if why is not None and not isinstance(exc, StoreWriteError):
+                raise StoreWriteError(f"{self.path}: cannot write the database ({why}); "
+                                      "nothing of this transaction was kept") from None
             raise
-        self.con.execute("COMMIT")
 
     # -- small helpers ------------------------------------------------------------------------
 

@@ -29,7 +29,7 @@ import pyarrow as pa
 
 from transitwatch.observation import ANNOUNCE, ESTABLISHED, RIB, STATE, WITHDRAW, Observation
 from transitwatch.state.aspath import ASPathError, parse_as_path
-from transitwatch.store.db import Store, file_id_of, stable_id
+from transitwatch.store.db import Store, StoreWriteError, file_id_of, stable_id, write_failure
 from transitwatch.times import iso_utc
 
 __all__ = ["LIVE_PREFIX", "BACKFILL_PREFIX", "LiveWriter", "WriteResult", "live_high_water"]
@@ -165,9 +165,16 @@ class LiveWriter:
             self._flush(pending, result)
             self._update_segments()
             _run(cur, "COMMIT")
-        except BaseException:
-            _run(cur, "ROLLBACK")
+        except BaseException as exc:
+            try:
+                _run(cur, "ROLLBACK")
+            except Exception:  # noqa: BLE001 - a failed COMMIT ends the transaction itself
+                pass
             self.forget()  # the cache may hold what was rolled back
+            why = write_failure(exc)
+            if why is not None and not isinstance(exc, StoreWriteError):
+                raise StoreWriteError(f"{self.store.path}: cannot write the database ({why}); "
+                                      "this batch was not kept") from None
             raise
         result.observations = len(batch)
         return result
