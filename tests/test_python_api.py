@@ -244,3 +244,22 @@ def test_one_time_parser_everywhere() -> None:
     # an archive window takes epoch seconds and now-relative times too (it used to reject them)
     window = tw.archive("rrc00", "1506848880", "now-1h")
     assert window.start == 1506848880.0 and window.end > window.start
+
+
+def test_version_is_the_package_version() -> None:
+    from importlib.metadata import version
+
+    assert tw.__version__ == version("transitwatch")
+
+
+def test_dask_is_an_extra_imported_only_when_asked(
+    demo_files: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code = ("import sys, transitwatch as tw; from transitwatch.cli.main import build_parser; build_parser(); "
+            f"tw.upstreams('AS131279', tw.files({demo_files!r}), workers=2); "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+    monkeypatch.setitem(sys.modules, "distributed", None)  # as if the [cluster] extra were not installed
+    with pytest.raises(TransitwatchError, match=r"transitwatch\[cluster\]"):
+        tw.upstreams("AS131279", tw.files(demo_files), scheduler="local")

@@ -338,8 +338,9 @@ class WorkPool:
             return
         try:
             from distributed import Client, LocalCluster
-        except ImportError as exc:  # pragma: no cover - dask is a dependency
-            raise RuntimeError("a scheduler needs dask: pip install 'dask[distributed]'") from exc
+        except ImportError:  # only here: dask is the optional [cluster] extra
+            raise RuntimeError("a Dask scheduler needs the cluster extra: "
+                               "pip install 'transitwatch[cluster]' (or dask[distributed])") from None
         if isinstance(scheduler, str) and scheduler == "local":
             self._cluster = LocalCluster(n_workers=workers or default_workers(), threads_per_worker=1,
                                          processes=True, dashboard_address=None, host="127.0.0.1")
