@@ -27,12 +27,14 @@ def _cmd_registry(args: argparse.Namespace) -> int:
         if args.mirror and not args.mirror.startswith(("http://", "https://")):
             raise UserError(f"--mirror {args.mirror!r}: expected an http:// or https:// URL")
         if args.at:
-            from datetime import date
+            from datetime import UTC, datetime
 
             from transitwatch.registry.snapshots import snapshot_dir, update_snapshot
+            from transitwatch.times import parse_time
 
+            # the one time parser (a day, ISO 8601, epoch seconds, now-30d); the snapshot is that UTC day
             try:
-                day = date.fromisoformat(args.at)
+                day = datetime.fromtimestamp(parse_time(args.at), tz=UTC).date()
             except ValueError:
                 raise UserError(f"--at {args.at!r}: expected a day, YYYY-MM-DD (e.g. 2017-10-01)") from None
             results = update_snapshot(directory, day, urls=urls, mirror=args.mirror, progress=not args.json)
