@@ -156,3 +156,20 @@ def test_ipv6_multicast_rib_entries(tmp_path: Path) -> None:
     assert [(o.safi, o.next_hop) for o in every] == [(1, "2001:db8::1"), (2, "2001:db8::1")]
     assert [o.safi for o in MrtReader(path, safi=2)] == [2]
     _ = prefix6  # (helper shared with other tests)
+
+
+def test_store_holds_the_unicast_routes(tmp_path: Path) -> None:
+    """Ingest reads unicast routes: the multicast withdrawal of a prefix leaves its unicast route
+    held, and no multicast path enters the store."""
+    from transitwatch.store import Store, ingest
+
+    path = _mixed(tmp_path)
+    renamed = tmp_path / "rrc00" / "updates.20130701.0000"
+    renamed.parent.mkdir()
+    path.rename(renamed)
+    with Store(tmp_path / "h.duckdb") as store:
+        ingest(store, [renamed], collector="rrc00")
+        rows = store.con.execute(
+            """SELECT x.prefix, a.as_path, r.t_end FROM routes r JOIN prefixes x USING (prefix_id)
+               JOIN aspaths a USING (aspath_id) ORDER BY x.prefix""").fetchall()
+    assert rows == [("198.51.100.0/24", "64500 3356", None), ("203.0.113.0/24", "64500 174", None)]
