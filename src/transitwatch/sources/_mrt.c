@@ -540,7 +540,7 @@ static int parse_attrs(const uint8_t *p, int len, attrs_t *a, int abbrev_mp) {
             alen = rd16(p + 2); hl = 4;
         } else { alen = p[2]; hl = 3; }
         const uint8_t *v = p + hl;
-        if (v + alen > end) {
+        if (alen > end - v) {
             snprintf(a->err, sizeof a->err, "attribute %d length %d past end of attributes", type, alen);
             return -1;
         }
@@ -575,8 +575,11 @@ static int parse_attrs(const uint8_t *p, int len, attrs_t *a, int abbrev_mp) {
             memcpy(a->mp_nh, v + 4, a->mp_nh_len);
             int snpa = v[4 + nhl];
             const uint8_t *q = v + 5 + nhl;
-            for (int i = 0; i < snpa && q < v + alen; i++) q += 1 + (q[0] + 1) / 2;
-            if (q > v + alen) q = v + alen;
+            for (int i = 0; i < snpa && q < v + alen; i++) {
+                int n = 1 + (q[0] + 1) / 2;   /* SNPA length is in semi-octets */
+                if (n > v + alen - q) { q = v + alen; break; }
+                q += n;
+            }
             a->mp_nlri = q; a->mp_nlri_len = (int)(v + alen - q);
             break;
         }
@@ -611,7 +614,7 @@ static int decode_path(const uint8_t *p, int len, int asn_len, path_t *out) {
         if (end - p < 2) return -1;
         int type = p[0], n = p[1];
         if (type < 1 || type > 4) return -1;
-        if (p + 2 + n * asn_len > end) return -1;
+        if (2 + n * asn_len > end - p) return -1;
         if (out->nseg >= MAX_SEGS || out->nasns + n > MAX_ASNS) return -1;
         seg_t *s = &out->seg[out->nseg++];
         s->type = type; s->n = n; s->asns = out->asns + out->nasns;
@@ -838,7 +841,7 @@ static int nlri_valid(const uint8_t *p, int len, int afi, int addpath) {
     while (p < end) {
         if (addpath) { if (end - p < 5) return 0; p += 4; }
         int plen = p[0];
-        if (plen > maxlen || p + 1 + (plen + 7) / 8 > end) return 0;
+        if (plen > maxlen || 1 + (plen + 7) / 8 > end - p) return 0;
         p += 1 + (plen + 7) / 8;
     }
     return 1;
@@ -913,7 +916,7 @@ static int sel_nlri_any(const select_t *s, int kind, const uint8_t *p, int len, 
     while (p < end) {
         if (addpath) { if (end - p < 5) return 1; p += 4; }
         int plen = p[0], nbytes = (plen + 7) / 8;
-        if (plen > (afi == 2 ? 128 : 32) || p + 1 + nbytes > end) return 1;  /* let emit_nlri report it */
+        if (plen > (afi == 2 ? 128 : 32) || 1 + nbytes > end - p) return 1;  /* let emit_nlri report it */
         if (sel_prefix(s, kind, p + 1, plen, afi)) return 1;
         p += 1 + nbytes;
     }
@@ -974,7 +977,7 @@ static int nlri_any_selected(DecoderObject *d, const uint8_t *p, int len, int af
     while (p < end) {
         if (addpath) { if (end - p < 5) return 1; p += 4; }
         int plen = p[0], nbytes = (plen + 7) / 8;
-        if (plen > (afi == 2 ? 128 : 32) || p + 1 + nbytes > end) return 1;  /* let emit_nlri report it */
+        if (plen > (afi == 2 ? 128 : 32) || 1 + nbytes > end - p) return 1;  /* let emit_nlri report it */
         if (prefix_selected(d, p + 1, plen, afi) || ps_has(d->sticky, afi, plen, p + 1) ||
             ps_covered(d->own, afi, plen, p + 1)) return 1;
         n++;
@@ -1005,7 +1008,7 @@ static int emit_nlri(DecoderObject *d, const uint8_t *p, int len, int afi, int a
         }
         int plen = p[0];
         int nbytes = (plen + 7) / 8;
-        if (plen > maxlen || p + 1 + nbytes > end) { Py_XDECREF(pid); *bad = 1; return 0; }
+        if (plen > maxlen || 1 + nbytes > end - p) { Py_XDECREF(pid); *bad = 1; return 0; }
         if (d->sel && !sel_prefix(d->sel, kind == K_ANNOUNCE ? 1 : 4, p + 1, plen, afi)) {
             Py_XDECREF(pid); d->filtered++; p += 1 + nbytes; continue;
         }
@@ -1067,24 +1070,25 @@ static int decode_bgp4mp_entry(DecoderObject *d, uint32_t ts, const uint8_t *p, 
     int iplen = afi == 1 ? 4 : afi == 2 ? 16 : 0;
     if (!iplen) { snprintf(detail, 64, "AFI %d", afi); SKIP(R_UNSUPPORTED_AFI); }
     const uint8_t *peer = p + 8;
+    /* addresses, then view (2), status (2), time last changed (4), AFI (2), SAFI (1), next hop
+     * length (1): 12 bytes read after the addresses (10 were checked once: an overread) */
+    if (len < 8 + 2 * iplen + 12) SKIP(R_MALFORMED);
     p += 8 + 2 * iplen;
-    /* time last changed (4), flags? (4), AFI (2), SAFI (1), next hop length (1): 12 bytes read */
-    if (end - p < 12) SKIP(R_MALFORMED);
     uint32_t changed = rd32(p + 4);
     int pafi = rd16(p + 8), psafi = p[10];
     int nhl = p[11];
     p += 12;
-    if (p + nhl + 1 > end || (pafi != 1 && pafi != 2)) SKIP(R_MALFORMED);
+    if (nhl + 1 > end - p || (pafi != 1 && pafi != 2)) SKIP(R_MALFORMED);
     if (!safi_plain(psafi)) { d->unsup_safi[psafi]++; return 0; }
     d->cur_safi = psafi;
     const uint8_t *nh = p;
     p += nhl;
     int plen = p[0];
-    if (plen > (pafi == 2 ? 128 : 32) || p + 1 + (plen + 7) / 8 + 2 > end) SKIP(R_BAD_PREFIX);
+    if (plen > (pafi == 2 ? 128 : 32) || 1 + (plen + 7) / 8 + 2 > end - p) SKIP(R_BAD_PREFIX);
     const uint8_t *pfxb = p + 1;
     p += 1 + (plen + 7) / 8;
     int alen = rd16(p);
-    if (p + 2 + alen > end) SKIP(R_MALFORMED);
+    if (2 + alen > end - p) SKIP(R_MALFORMED);
     attrs_t A;
     if (parse_attrs(p + 2, alen, &A, 0) < 0) { snprintf(detail, 96, "%s", A.err); SKIP(R_BAD_ATTRIBUTE); }
     if (d->sel && (!sel_peer(d->sel, peer_as) || !sel_prefix(d->sel, 2, pfxb, plen, pafi) || !sel_origin(d->sel, &A, 2)))
@@ -1170,17 +1174,17 @@ static int decode_bgp4mp(DecoderObject *d, uint32_t ts, int type, int subtype, c
     for (int i = 0; i < 16; i++) if (p[i] != 0xFF) { rc = R_BAD_MARKER + 1; goto done; }
     int msglen = rd16(p + 16), msgtype = p[18];
     if (msgtype != 2) goto done;                 /* OPEN, KEEPALIVE, NOTIFICATION: no routes */
-    if (msglen < 23 || p + msglen > end) {
+    if (msglen < 23 || msglen > end - p) {
         snprintf(detail, 64, "BGP message length %d, record has %d", msglen, (int)(end - p));
         rc = R_MALFORMED + 1; goto done;
     }
     const uint8_t *u = p + 19, *uend = p + msglen;
     int wlen = rd16(u);
-    if (u + 2 + wlen + 2 > uend) { snprintf(detail, 64, "withdrawn length %d", wlen); rc = R_MALFORMED + 1; goto done; }
+    if (2 + wlen + 2 > uend - u) { snprintf(detail, 64, "withdrawn length %d", wlen); rc = R_MALFORMED + 1; goto done; }
     const uint8_t *wd = u + 2;
     int alen = rd16(wd + wlen);
     const uint8_t *at = wd + wlen + 2;
-    if (at + alen > uend) { snprintf(detail, 64, "attribute length %d", alen); rc = R_MALFORMED + 1; goto done; }
+    if (alen > uend - at) { snprintf(detail, 64, "attribute length %d", alen); rc = R_MALFORMED + 1; goto done; }
     const uint8_t *nlri = at + alen;
     int nlri_len = (int)(uend - nlri);
     attrs_t A;
@@ -1260,9 +1264,9 @@ done:
 static int decode_peer_index(DecoderObject *d, const uint8_t *p, int len) {
     const uint8_t *end = p + len;
     if (len < 8) SKIP(R_MALFORMED);
-    int vlen = rd16(p + 4);
+    int vlen = rd16(p + 4);   /* collector BGP ID (4), view name length (2), name, peer count (2) */
+    if (6 + vlen + 2 > len) SKIP(R_MALFORMED);
     p += 6 + vlen;
-    if (p + 2 > end) SKIP(R_MALFORMED);
     int n = rd16(p); p += 2;
     for (int i = 0; i < d->npeers; i++) { Py_XDECREF(d->peer_ip[i]); Py_XDECREF(d->peer_asn[i]); }
     PyMem_Free(d->peer_ip); PyMem_Free(d->peer_asn);
@@ -1271,10 +1275,10 @@ static int decode_peer_index(DecoderObject *d, const uint8_t *p, int len) {
     d->peer_asn = PyMem_Calloc(n ? n : 1, sizeof(PyObject *));
     if (!d->peer_ip || !d->peer_asn) { PyErr_NoMemory(); return -1; }
     for (int i = 0; i < n; i++) {
-        if (p + 1 > end) SKIP(R_MALFORMED);
+        if (end - p < 1) SKIP(R_MALFORMED);
         int t = p[0];
         int iplen = (t & 1) ? 16 : 4, asl = (t & 2) ? 4 : 2;
-        if (p + 5 + iplen + asl > end) SKIP(R_MALFORMED);
+        if (5 + iplen + asl > end - p) SKIP(R_MALFORMED);
         d->peer_ip[i] = ip_str(p + 5, (t & 1) ? 2 : 1);
         const uint8_t *q = p + 5 + iplen;
         d->peer_asn[i] = PyLong_FromUnsignedLong(asl == 4 ? rd32(q) : rd16(q));
@@ -1306,7 +1310,7 @@ static int decode_rib(DecoderObject *d, uint32_t ts, int subtype, const uint8_t 
     }
     int plen = p[0];
     int nbytes = (plen + 7) / 8;
-    if (plen > (afi == 2 ? 128 : 32) || p + 1 + nbytes + 2 > end) SKIP(R_BAD_PREFIX);
+    if (plen > (afi == 2 ? 128 : 32) || 1 + nbytes + 2 > end - p) SKIP(R_BAD_PREFIX);
     PyObject *pfx = prefix_str(p + 1, plen, afi);
     if (!pfx) return -1;
     const uint8_t *pfxbytes = p + 1;
@@ -1332,7 +1336,7 @@ static int decode_rib(DecoderObject *d, uint32_t ts, int subtype, const uint8_t 
         PyObject *pid = addpath ? PyLong_FromUnsignedLong(rd32(p + 6)) : NULL;
         int alen = rd16(p + hl);
         const uint8_t *at = p + hl + 2;
-        if (at + alen > end) { Py_XDECREF(pid); rc = R_MALFORMED + 1; snprintf(detail, 64, "RIB entry %d attributes past end", i); break; }
+        if (alen > end - at) { Py_XDECREF(pid); rc = R_MALFORMED + 1; snprintf(detail, 64, "RIB entry %d attributes past end", i); break; }
         p = at + alen;
         if (pi >= d->npeers) { Py_XDECREF(pid); add_error(d, PyLong_AsUnsignedLongLong(offset), R_BAD_PEER_INDEX, ""); continue; }
         attrs_t A;
@@ -1380,7 +1384,7 @@ static int decode_table_dump(DecoderObject *d, uint32_t ts, int subtype, const u
     uint32_t pas = asn_len == 4 ? rd32(peer + iplen) : rd16(peer + iplen);
     const uint8_t *q = peer + iplen + asn_len;
     int alen = rd16(q);
-    if (q + 2 + alen > end) SKIP(R_MALFORMED);
+    if (2 + alen > end - q) SKIP(R_MALFORMED);
     attrs_t A;
     if (parse_attrs(q + 2, alen, &A, 0) < 0) { snprintf(detail, 96, "%s", A.err); SKIP(R_BAD_ATTRIBUTE); }
     if (d->sel && (!sel_peer(d->sel, pas) || !sel_prefix(d->sel, 2, pfxb, plen, afi) || !sel_origin(d->sel, &A, asn_len))) {
@@ -1444,11 +1448,11 @@ static int decode_legacy_bgp(DecoderObject *d, uint32_t ts, int subtype, const u
     const uint8_t *pipb = p + 2;
     p += 12;
     int wlen = rd16(p);
-    if (p + 2 + wlen + 2 > end) SKIP(R_MALFORMED);
+    if (2 + wlen + 2 > end - p) SKIP(R_MALFORMED);
     const uint8_t *wd = p + 2;
     int alen = rd16(wd + wlen);
     const uint8_t *at = wd + wlen + 2;
-    if (at + alen > end) SKIP(R_MALFORMED);
+    if (alen > end - at) SKIP(R_MALFORMED);
     attrs_t A;
     if (parse_attrs(at, alen, &A, 0) < 0) { snprintf(detail, 96, "%s", A.err); SKIP(R_BAD_ATTRIBUTE); }
     PyObject *time = PyFloat_FromDouble((double)ts);
@@ -1516,8 +1520,9 @@ static int td_multi_entries(const uint8_t *h, size_t avail) {
     int n = 0;
     while (p < end) {
         if (end - p < fixed) return 0;
-        p += fixed + rd16(p + fixed - 2);
-        if (p > end) return 0;
+        long size = fixed + rd16(p + fixed - 2);
+        if (size > end - p) return 0;
+        p += size;
         n++;
     }
     return n;
