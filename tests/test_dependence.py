@@ -152,3 +152,31 @@ def test_real_2015_table(shared_data: Path) -> None:
     assert [r["asn"] for r in result.spof] == [1239, 2914, 4837]
     heg = tw.hegemony("AS131279", path)
     assert {s.asn: s.score for s in heg.scores} == {1239: 1.0, 2914: 1.0, 4837: 1.0}
+
+
+def test_upstreams_and_country_upstreams_carry_relationships(files: list[str]) -> None:
+    up = tw.upstreams("AS131279", files).to_dict()
+    assert {u["asn"]: u["relationship"] for u in up["upstreams"]} == {4837: "provider", 20485: "provider"}
+    assert up["scope"] == "own" and up["relationships"]["source"].startswith("inferred (AS-Rank)")
+    kp = tw.country_upstreams("KP", files).to_dict()
+    assert {u["asn"]: u["relationship"] for u in kp["upstreams"]} == {4837: "provider", 20485: "provider"}
+    assert kp["relationships"]["source"].startswith("inferred (AS-Rank)")
+    ev = tw.events("AS131279", files, detect="upstream").to_dict()
+    new = [e for e in ev["events"] if e["type"] == "new_upstream"]
+    assert [(e["upstream"], e["relationship"]) for e in new] == [(20485, "provider")]
+
+
+def test_own_address_space_and_transit_on_the_2015_table(shared_data: Path) -> None:
+    path = str(shared_data / "mrt" / "bgpdump-corpus" / "input" / "updates.et-header.2015.gz")
+    own = tw.upstreams("AS3356", path)
+    transit = tw.upstreams("AS3356", path, transit=True)
+    # Routes where AS3356 is only transit for others no longer make upstreams of it.
+    assert own.report.asns < transit.report.asns
+    assert sum(len(u.prefixes) for u in own.report.upstreams) < sum(
+        len(u.prefixes) for u in transit.report.upstreams)
+    assert own.to_dict()["scope"] == "own" and transit.to_dict()["scope"] == "transit"
+    rels = {u.asn: u.relationship for u in own.report.upstreams}
+    assert rels[2914] == "peer"          # two clique members: settlement-free, not an upstream
+    assert "provider" not in rels.values()   # a Tier-1 has no provider
+    kp = tw.upstreams("AS4837", path)
+    assert {u.asn: u.relationship for u in kp.report.upstreams}[1239] == "provider"   # 2914 1239 4837

@@ -67,7 +67,8 @@ def _cmd_country_upstreams(args: argparse.Namespace) -> int:
     if at is None and args.db is not None and args.end:
         at = args.end  # with --db, --to bounds the question
     with progress_for(args) as progress:
-        result = tw.country_upstreams(cc, src, at=at, tz=args.tz, registry=registry, progress=progress)
+        result = tw.country_upstreams(cc, src, at=at, tz=args.tz, registry=registry, progress=progress,
+                                      as_rel=getattr(args, "as_rel", None))
     _print_notes(result.notices)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))

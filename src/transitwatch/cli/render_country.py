@@ -89,13 +89,16 @@ def print_country_upstreams(report: CountryUpstreams, *, tz: str | None, rich: b
     title = (f"{report.country} ({report.name or '?'}) at {when}: {len(report.upstreams)} international "
              f"upstream(s) for {len(report.prefixes)} domestic prefix(es), "
              f"{report.addresses:,} {report.address_family} addresses")
-    rows = [[f"AS{u.asn}", _name(u.name, u.name_hint), u.country or "?", f"{u.share:.0%}",
+    rows = [[f"AS{u.asn}", u.relationship, _name(u.name, u.name_hint), u.country or "?", f"{u.share:.0%}",
              _share(u.share_ipv4), _share(u.share_ipv6), f"{u.addresses:,}",
              str(len(u.prefixes)), str(u.peers), _prefix_summary(u.prefixes)]
             for u in report.upstreams]
-    _table(["upstream", "name", "country", "share", "ipv4", "ipv6", "addresses", "prefixes", "peers",
-            "carries"], rows, rich=rich, file=file, title=title)
+    _table(["upstream", "relationship", "name", "country", "share", "ipv4", "ipv6", "addresses", "prefixes",
+            "peers", "carries"], rows, rich=rich, file=file, title=title)
     print_registry_line(report.registry, file)
+    rel = report.relationships
+    if rel is not None and report.upstreams:
+        print(f"relationships: {rel.get('source') or rel.get('note') or 'none'}", file=file)
     if any(not u.name and u.name_hint for u in report.upstreams):
         print("~name: a hint (who holds the AS's addresses in the bundled geolocation data), not "
               "the AS's registered name", file=file)

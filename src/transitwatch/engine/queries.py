@@ -625,11 +625,13 @@ def country_upstreams(
     registry: Registry | str | os.PathLike[str] | None = None,
     country_source: str = "geo",
     progress: FileProgress | None = None,
+    as_rel: Any = None,
 ) -> CountryUpstreamsResult:
     """A country's international upstreams at ``at`` (default: the end of the input): the first
     AS outside the country on each path towards a domestic prefix, with its share of the
     country's address space; also its networks and domestic prefixes. Times in the country's
-    own zone unless ``tz`` says otherwise."""
+    own zone unless ``tz`` says otherwise. Each upstream's ``relationship`` (to the domestic AS
+    it hands the routes to) comes from ``as_rel`` or relationships inferred from the input."""
     from transitwatch.metrics.country import country_upstreams as upstreams_of_country
 
     source = as_source(src)
@@ -655,6 +657,11 @@ def country_upstreams(
         report = upstreams_of_country(state, cc, reg)
     if until is not None:
         report.time = until
+    from transitwatch.engine.dependence import relationship_context
+    from transitwatch.metrics.relationship_view import annotate_country
+
+    rels, info = relationship_context(as_rel, source, until)
+    annotate_country(report, rels, info)
     return CountryUpstreamsResult(report, tz, notices)
 
 

@@ -115,9 +115,14 @@ class CountryUpstream:
     ipv6_48s: float = 0.0
     name_source: str | None = None
     name_hint: str | None = None
+    #: what it is to the domestic AS it hands the routes to (provider, peer, ... unknown), and
+    #: those ASes with the number of routes (filled by transitwatch.metrics.relationship_view)
+    relationship: str = "unknown"
+    handed_to: dict[int, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"asn": self.asn, "name": self.name, "name_source": self.name_source,
+        return {"asn": self.asn, "relationship": self.relationship, "name": self.name,
+                "name_source": self.name_source,
                 "name_hint": self.name_hint, "country": self.country,
                 "prefixes": self.prefixes, "addresses": self.addresses,
                 "share": round(self.share, 6), "share_ipv4": _round(self.share_ipv4),
@@ -150,11 +155,13 @@ class CountryUpstreams:
     ipv6_48s: float = 0.0
     #: the registry data that answered (SnapshotChoice.to_dict(): date, source, flagged...)
     registry: dict[str, Any] | None = None
+    #: where each upstream's relationship came from (None: not asked)
+    relationships: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         from transitwatch.times import iso_utc
 
-        return {
+        out = {
             "country": self.country, "name": self.name, "timezone": self.timezone,
             "time": iso_utc(self.time) if self.time is not None else None,
             "addresses": self.addresses, "address_family": self.address_family,
@@ -165,6 +172,9 @@ class CountryUpstreams:
             "prefixes": [p.to_dict() for p in self.prefixes],
             "unattributed_routes": self.unattributed,
         }
+        if self.relationships is not None:
+            out["relationships"] = self.relationships
+        return out
 
 
 @dataclass
@@ -378,7 +388,8 @@ def _summarise(cc: str, routes: list[_Route], registry: Registry, time: float | 
     domestic_asns: dict[int, set[str]] = defaultdict(set)
     unattributed = 0
     # Paths repeat across prefixes and peers: walk each distinct path once.
-    walked: dict[str, tuple[tuple[int, ...], Hop | None]] = {}
+    walked: dict[str, tuple[tuple[int, ...], Hop | None, int | None]] = {}
+    handed: dict[int, dict[int, int]] = defaultdict(dict)
     for route in routes:
         if route.prefix not in prefix_source:
             placed = sources.get(route.prefix) if sources is not None else None
@@ -396,8 +407,14 @@ def _summarise(cc: str, routes: list[_Route], registry: Registry, time: float | 
             inside = tuple(h for h in hops if isinstance(h, int) and registry.as_country(h) == cc) \
                 if detail else ()
             up = country_upstream_of_path(route.path, cc, registry) if hops else None
-            known = walked[route.path] = (inside, up)
-        inside, up = known
+            nxt: int | None = None
+            if isinstance(up, int) and up in hops:
+                i = hops.index(up)
+                after = hops[i + 1] if i + 1 < len(hops) else None
+                nxt = after if isinstance(after, int) else None
+            known = (inside, up, nxt)
+            walked[route.path] = known
+        inside, up, nxt = known
         for asn in inside:
             domestic_asns[asn].add(route.prefix)
         if not isinstance(up, int):
@@ -405,6 +422,8 @@ def _summarise(cc: str, routes: list[_Route], registry: Registry, time: float | 
             continue
         carried[up].add(route.prefix)
         seen_by[up].add(route.peer)
+        if nxt is not None:
+            handed[up][nxt] = handed[up].get(nxt, 0) + 1
         prefix_ups[route.prefix].add(up)
     family = _family(prefix_source)
     total4 = _union_size(prefix_source, 4)
@@ -424,7 +443,7 @@ def _summarise(cc: str, routes: list[_Route], registry: Registry, time: float | 
             share_ipv4=size4 / total4 if total4 else None,
             share_ipv6=size6 / total6 if total6 else None,
             addresses_ipv4=size4, ipv6_48s=size6 / _V6_48,
-            name_source=info.name_source, name_hint=info.name_hint,
+            name_source=info.name_source, name_hint=info.name_hint, handed_to=dict(handed.get(asn, {})),
         ))
     upstreams.sort(key=lambda u: (-u.share, -u.peers, u.asn))
     networks = [

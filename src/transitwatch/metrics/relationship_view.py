@@ -23,7 +23,8 @@ from transitwatch.state.aspath import ASPathError, parse_as_path
 from transitwatch.state.target import Target
 from transitwatch.state.view import TargetView
 
-__all__ = ["annotate_events", "annotate_report", "cone_of", "own_space", "relationship_of"]
+__all__ = ["annotate_country", "annotate_events", "annotate_report", "cone_of", "own_space",
+           "relationship_of"]
 
 
 def cone_of(target: Target, rels: Relationships | None) -> set[int]:
@@ -113,3 +114,18 @@ def _most_common(values: Iterable[str]) -> str:
     if not known:
         return "unknown"
     return max(sorted(known), key=lambda k: known[k])
+
+
+def annotate_country(report: Any, rels: Relationships | None, info: dict[str, Any] | None) -> None:
+    """Set each international upstream's ``relationship`` in a
+    :class:`~transitwatch.metrics.country.CountryUpstreams`: what it is to the domestic AS it hands
+    the routes to (the most common over its routes; ``unknown`` for a foreign origin)."""
+    for up in report.upstreams:
+        votes: dict[str, int] = {}
+        if rels is not None:
+            for nxt, n in up.handed_to.items():
+                rel = rels.relationship(nxt, up.asn)
+                votes[rel] = votes.get(rel, 0) + n
+        known = {k: n for k, n in votes.items() if k != "unknown"}
+        up.relationship = max(sorted(known), key=lambda k: known[k]) if known else "unknown"
+    report.relationships = info if info is not None else {"source": None}
