@@ -6,9 +6,14 @@
    ``--clients`` concurrent HTTP clients (httpx, asyncio, one connection each) request
    ``/api/upstreams/AS131279?at=...`` (times spread over the history) for ``--seconds``;
    requests/s, p50/p99 latency and errors. The same against a database of a full table.
+3. Live: ``transitwatch serve --live`` (its own process) fed by a local RIS Live websocket server
+   at ``--rate`` messages/s (announcements of the target's prefixes, upstreams switching), while
+   the clients ask ``/api/upstreams``, ``/api/events`` and ``/api/timeline``: the same numbers with
+   the feed quiet and with the feed writing, and the longest wait (does writing stall reading?).
 
-    .venv/bin/python bench/api.py                 # defaults: 50 clients, 20 s, best of 3
+    .venv/bin/python bench/api.py                 # defaults: 200 clients, 30 s, best of 3
     .venv/bin/python bench/api.py --markdown      # the section for docs/performance.md
+    .venv/bin/python bench/api.py --skip-ingest --only-live --rate 200
 
 The load generator shares the machine (2 cores here) with the server, so the numbers are a floor.
 """
@@ -146,6 +151,116 @@ def measure_api(db: Path, target: str, clients: int, seconds: float) -> dict[str
             **result}
 
 
+# -- live: serve --live under a write load --------------------------------------------------------------
+
+
+class _Feed:
+    """A local RIS Live server (127.0.0.1, its own thread): after the client subscribes it sends
+    ``rate`` UPDATE messages a second, announcements of ``prefixes`` by 20 peers through one of two
+    upstreams (so routes change and intervals close), timestamps now; ``rate`` 0: quiet."""
+
+    def __init__(self, rate: float, prefixes: list[str], origin: int) -> None:
+        import threading
+
+        self.rate, self.prefixes, self.origin = rate, prefixes, origin
+        self.sent = 0
+        self.port = 0
+        self._ready = threading.Event()
+        self._stop: asyncio.Event | None = None
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=lambda: self._loop.run_until_complete(self._main()),
+            daemon=True)
+
+    async def _handler(self, ws: Any) -> None:
+        import random
+
+        rng = random.Random(1)
+        try:
+            await asyncio.wait_for(ws.recv(), 10)  # the first subscription
+        except TimeoutError:
+            return
+        step = 0.05
+        while self._stop is not None and not self._stop.is_set():
+            t = time.time()
+            for _ in range(int(self.rate * step)):
+                peer = rng.randrange(20)
+                upstream = (4837, 20485)[rng.random() < 0.3]
+                message = {"type": "ris_message", "data": {
+                    "type": "UPDATE", "timestamp": t, "peer": f"192.0.2.{peer + 1}",
+                        "peer_asn": str(64600 + peer),
+                    "host": "rrc00", "path": [64600 + peer, 3356, upstream, self.origin], "origin": "igp",
+                    "announcements": [{"next_hop": f"192.0.2.{peer + 1}",
+                                       "prefixes": [rng.choice(self.prefixes)]}]}}
+                await ws.send(json.dumps(message))
+                self.sent += 1
+            await asyncio.sleep(max(0.0, step - (time.time() - t)))
+
+    async def _main(self) -> None:
+        from websockets.asyncio.server import serve
+
+        self._stop = asyncio.Event()
+        async with serve(self._handler, "127.0.0.1", 0) as server:
+            self.port = next(iter(server.sockets)).getsockname()[1]
+            self._ready.set()
+            await self._stop.wait()
+
+    def __enter__(self) -> _Feed:
+        self._thread.start()
+        self._ready.wait(5)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(10)
+
+
+def measure_live(db: Path, target: str, clients: int, seconds: float, rate: float) -> dict[str, Any]:
+    """serve --live on a copy of ``db`` fed at ``rate`` messages/s, under ``clients`` readers."""
+    import shutil
+
+    from transitwatch.store import Store, target_view
+
+    with Store(db, read_only=True) as store:
+        view = target_view(store, target)
+    prefixes = sorted({s.prefix for s in view.spans})
+    with tempfile.TemporaryDirectory() as tmp, _Feed(rate, prefixes, 131279) as feed:
+        copy = Path(tmp) / "live.duckdb"
+        shutil.copy(db, copy)
+        port = _free_port()
+        base = f"http://127.0.0.1:{port}"
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "transitwatch", "serve", "--db", str(copy), "--live", target, "--port",
+                str(port),
+             "--ris-live-url", f"ws://127.0.0.1:{feed.port}/", "--no-backfill", "--baseline", "0"],
+            stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if httpx.get(f"{base}/api/live", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError("serve --live did not start")
+                time.sleep(0.2)
+            enc = target
+            urls = [f"/api/upstreams?target={enc}", f"/api/events?target={enc}",
+                    f"/api/timeline?target={enc}&buckets=120"]
+            httpx.get(base + urls[0], timeout=30).raise_for_status()
+            before = httpx.get(f"{base}/api/live", timeout=10).json()
+            result = asyncio.run(_load(base, urls, clients, seconds))
+            after = httpx.get(f"{base}/api/live", timeout=10).json()
+        finally:
+            proc.terminate()
+            proc.wait(timeout=20)
+    written = after["observations"] - before["observations"]
+    return {"db": db.name, "target": target, "clients": clients, "rate": rate, "feed_sent": feed.sent,
+            "written_per_s": written / result["seconds"], "batches": after["batches"] - before["batches"],
+            **result}
+
+
 def demo_database(out: Path) -> Path:
     from transitwatch.scenarios.scenario import load_scenario
     from transitwatch.store import Store, ingest
@@ -208,11 +323,33 @@ def markdown(ingests: list[dict[str, Any]], loads: list[dict[str, Any]], args: a
     return "\n".join(lines) + "\n"
 
 
+def live_markdown(lives: list[dict[str, Any]], args: argparse.Namespace) -> str:
+    lines = [
+        "",
+        f"Live: `transitwatch serve --live AS131279` on a copy of the demo database, fed by a local RIS Live "
+        f"server (0 or {args.rate:.0f} UPDATE messages/s, 20 peers, the target's prefixes, upstreams "
+        f"switching); {args.clients} clients ask `/api/upstreams`, `/api/events` and `/api/timeline` "
+        f"(`?target=`) for {args.seconds:.0f} s. Every write batch drops the cached answers, so under "
+        "the feed every answer is recomputed; `max ms` is the longest any read waited.",
+        "",
+        "| feed msgs/s | written obs/s | write batches | requests | errors | requests/s | p50 ms | p99 ms "
+        "| max ms |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in lives:
+        lines.append(f"| {r['rate']:.0f} | {r['written_per_s']:,.0f} | {r['batches']} | {r['requests']:,} "
+                     f"| {r['errors']} | {r['rps']:,.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} "
+                     f"| {r['max_ms']:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--clients", type=int, default=50)
-    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--clients", type=int, default=200)
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--rate", type=float, default=200.0, help="live feed: messages per second")
+    parser.add_argument("--only-live", action="store_true", help="only the serve --live measurement")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--markdown", action="store_true", help="print the docs/performance.md section")
     parser.add_argument("--skip-ingest", action="store_true")
@@ -225,16 +362,21 @@ def main() -> int:
                 ingests.append(measure_ingest(path, args.repeat))
                 print(json.dumps(ingests[-1]), file=sys.stderr)
     loads = []
+    lives = []
     with tempfile.TemporaryDirectory() as tmp:
-        dbs = [demo_database(Path(tmp)), full_table_database(Path(tmp))]
-        for db in dbs:
-            if db is not None:
-                loads.append(measure_api(db, "AS131279", args.clients, args.seconds))
-                print(json.dumps(loads[-1]), file=sys.stderr)
+        demo = demo_database(Path(tmp))
+        if not args.only_live:
+            for db in [demo, full_table_database(Path(tmp))]:
+                if db is not None:
+                    loads.append(measure_api(db, "AS131279", args.clients, args.seconds))
+                    print(json.dumps(loads[-1]), file=sys.stderr)
+        for rate in (0.0, args.rate):
+            lives.append(measure_live(demo, "AS131279", args.clients, args.seconds, rate))
+            print(json.dumps(lives[-1]), file=sys.stderr)
     if args.markdown:
-        print(markdown(ingests, loads, args))
+        print(markdown(ingests, loads, args) + live_markdown(lives, args))
     else:
-        print(json.dumps({"ingest": ingests, "api": loads}, indent=2))
+        print(json.dumps({"ingest": ingests, "api": loads, "live": lives}, indent=2))
     return 0
 
 

@@ -146,6 +146,10 @@ def test_every_detector_runs_incrementally_and_an_outage_is_reported_while_it_la
     (recovered,) = [e for e in offline.events if e.type == "outage"]
     assert recovered.end is not None and outage.emitted_at < recovered.end  # alerted while down
     assert outage.emitted_at - outage.onset <= 300 + 2 * 60 + 240
+    # ... and its recovery is said once, when it is seen, with the same identity.
+    (end,) = [e for e in watcher.ends if e.type == "outage"]
+    assert end.phase == "end" and end.key == outage.key and recovered.end <= end.emitted_at
+    assert end.summary().startswith("ended 20") and end.to_dict()["phase"] == "end"
 
 
 def test_targets_and_settings_reject_bad_input() -> None:

@@ -66,6 +66,10 @@ LIVE_TABLES = [
 
 #: Live batches wait at most this long (seconds) for more messages before being written.
 BATCH_WAIT = 0.2
+#: Readers' caches are dropped at most this often (seconds) while the feed writes.
+CHANGE_EVERY = 1.0
+#: Seconds between detector runs while no new data arrives (confirmations by duration).
+IDLE_CHECK = 5.0
 
 
 # -- listeners (the dashboard's stream) -----------------------------------------------------------
@@ -243,6 +247,8 @@ class LiveService:
         self._restart_gap_from: dict[str, float] = {}
         self._last_check = 0.0
         self._unwritable_since: dict[str, float] | None = None  # collector -> first unstored time
+        self._last_changed = 0.0
+        self._change_pending = False
         self.on_change: list[Callable[[], None]] = []  # e.g. the API's cache invalidation
         cur = store.cursor()
         for statement in LIVE_TABLES:
@@ -326,9 +332,7 @@ class LiveService:
                     try:
                         items.append(queue.get_nowait())
                     except asyncio.QueueEmpty:
-                        if len(items) > 1:
-                            break
-                        await asyncio.sleep(0.02)
+                        await asyncio.sleep(0.02)  # a few more: fewer, larger transactions
                 batch: list[Observation] = []
                 for it in items:
                     if isinstance(it, Observation):
@@ -464,7 +468,7 @@ class LiveService:
                 "UPDATE live_gaps SET status = ?, detail = ? "
                 "WHERE collector = ? AND start = ? AND \"end\" = ?",
                 [status, detail, collector, start, end]).fetchall()
-        self._changed()
+        self._changed(force=True)
 
     # -- backfill ---------------------------------------------------------------------------------
 
@@ -565,7 +569,7 @@ class LiveService:
                 written += writer.write(keep[i:i + 5000]).observations
             self._writer.forget()  # its cached open intervals may have been closed by the backfill
         self._dirty = True
-        self._changed()
+        self._changed(force=True)
         return written, skipped
 
     # -- files handed over by `transitwatch ingest` -------------------------------------------------------
@@ -578,7 +582,7 @@ class LiveService:
             report = ingest(self.store, list(paths), workers=1, **options)
             self._writer.forget()
         self._dirty = True
-        self._changed()
+        self._changed(force=True)
         self.broadcast.publish({"type": "ingest", "files": len(report.ingested)})
         self._maybe_check(force=True)
         with self.write_lock:
@@ -587,13 +591,25 @@ class LiveService:
 
     # -- detection and alerts ---------------------------------------------------------------------
 
-    def _changed(self) -> None:
+    def _changed(self, force: bool = False) -> None:
+        """Tell the readers (the API's caches) that the database changed: at once when ``force``,
+        else at most once a second (a busy feed must not make every read start from scratch)."""
+        now = time.monotonic()
+        if not force and now - self._last_changed < CHANGE_EVERY:
+            self._change_pending = True
+            return
+        self._last_changed, self._change_pending = now, False
         for callback in self.on_change:
             callback()
 
     def _maybe_check(self, force: bool = False) -> None:
         now = time.monotonic()
-        if not force and not self._dirty and now - self._last_check < max(self.check_every, 1.0):
+        if self._change_pending and now - self._last_changed >= CHANGE_EVERY:
+            self._changed()
+        # New data is looked at within a second; without new data, the clock still confirms
+        # changes by duration, so the detectors run every few seconds anyway.
+        wait = max(self.check_every, 1.0) if self._dirty else max(self.check_every, IDLE_CHECK)
+        if not force and now - self._last_check < wait:
             return
         self._last_check = now
         self._dirty = False

@@ -458,6 +458,9 @@ class Watcher:
         self._stream_wall = 0.0
         self._last_check: float | None = None
         self._emitted: set[tuple[str, str, str, float]] = set()
+        self._ended: set[tuple[str, str, str, float]] = set()
+        #: "end" events (an outage's recovery...) emitted after their onset, in order.
+        self.ends: list[WatchEvent] = []
         self._held: dict[tuple[str, str, str, float], WatchEvent] = {}
         self._dropped: set[tuple[str, str, str, float]] = set()
         self.gaps: list[_Gap] = []
@@ -594,6 +597,17 @@ class Watcher:
                 emitted.append(candidate)
                 if self.on_event is not None:
                     self.on_event(candidate)
+            for event in found.events:
+                # An emitted event that has ended since (an outage's recovery): said once too.
+                key = event_key(watched.label, event)
+                if key in self._emitted and key not in self._ended and getattr(event, "end", None) is not None:
+                    self._ended.add(key)
+                    ended = WatchEvent(event, watched.label, now, target_name=watched.name,
+                                       names=self._names(event), phase="end")
+                    self.ends.append(ended)
+                    emitted.append(ended)
+                    if self.on_event is not None:
+                        self.on_event(ended)
             for key in [k for k in self._held if k[1] == watched.label and k not in seen_keys]:
                 held = self._held.pop(key)
                 self._dropped.add(key)
