@@ -11,6 +11,8 @@ The Python API (the CLI, the HTTP API and ``watch`` call the same functions)::
     tw.relationships(src)                        # AS-Rank inference; tw.load_as_rel(caida_file)
     tw.hegemony("AS131279", src, every="1h")     # dependence on each AS over time
     tw.resilience("AS131279", src, fail=[4837])  # what survives a failure; spof=True
+    tw.ingest("history.duckdb", paths)           # keep history; tw.store("history.duckdb") asks it
+    tw.export("history.duckdb", "history/")      # Hive-partitioned Parquet; tw.store("history/") too
 
 Every answer is a :class:`~transitwatch.results.Result` (``to_dict()``, ``records()``,
 ``to_arrow()``, ``to_pandas()``); bad input raises :class:`~transitwatch.errors.TransitwatchError`.
@@ -47,6 +49,8 @@ _LAZY = {
     "hegemony": "transitwatch.engine.dependence",
     "resilience": "transitwatch.engine.dependence",
     "load_as_rel": "transitwatch.registry.relationships",
+    "ingest": "transitwatch.engine.history",
+    "export": "transitwatch.engine.history",
     "Result": "transitwatch.results",
     "parse_time": "transitwatch.times",
     "parse_duration": "transitwatch.times",
@@ -60,12 +64,15 @@ __all__ = [
     "routes", "upstreams", "events", "visibility", "countries", "country_upstreams", "country_events",
     # dependence: AS relationships, hegemony, what-if resilience
     "relationships", "hegemony", "resilience", "load_as_rel",
+    # history: MRT files into a store, a store out to Parquet for other engines
+    "ingest", "export",
     # helpers
     "Result", "registry_of", "parse_time", "parse_duration",
 ]
 
 if TYPE_CHECKING:
     from transitwatch.engine.dependence import hegemony, relationships, resilience
+    from transitwatch.engine.history import export, ingest
     from transitwatch.engine.queries import (
         countries,
         country_events,

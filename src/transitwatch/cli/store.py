@@ -55,7 +55,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
             try:
                 report = ingest(store, args.files, collector=args.collector, watch_targets=args.watch or (),
                                 min_peers=args.min_peers, min_duration=min_duration, progress=progress,
-                                workers=workers, scheduler=args.scheduler)
+                                workers=workers, scheduler=args.scheduler, method=args.method)
             except StoreWriteError:
                 raise
             except (MrtError, OSError, StoreError, TargetError, RuntimeError, ValueError) as exc:
@@ -110,12 +110,17 @@ def _ingest_workers(args: argparse.Namespace) -> int | None:
 def _cmd_export(args: argparse.Namespace) -> int:
     import json
 
-    from transitwatch.store.export import export
+    from transitwatch.store.export import export, export_partitioned
 
+    if args.partitioned is not None and (args.table or args.format != "parquet"):
+        raise UserError("--partitioned writes every table as Parquet: no --table or --format with it")
     with _open_store(args.db, read_only=True) as store:
         try:
-            written = export(store, args.out, args.format, args.table or None)
-        except ValueError as exc:
+            if args.partitioned is not None:
+                written = export_partitioned(store, args.partitioned)
+            else:
+                written = export(store, args.out, args.format, args.table or None)
+        except (ValueError, OSError) as exc:
             raise UserError(str(exc)) from None
     if args.json:
         print(json.dumps({"files": [str(p) for p in written]}, indent=2))
@@ -160,18 +165,30 @@ def add_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
     p.add_argument("--min-peers", type=int, default=2, metavar="N", help="for --watch events (default 2)")
     p.add_argument("--min-duration", default="5m", metavar="DURATION", help="for --watch events (default 5m)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--method", choices=["columnar", "reference"], default="columnar",
+                   help="how intervals are derived: columnar (default, fast) or reference (the original "
+                        "row-by-row derivation, slow; the same database)")
 
     p = add("export", _cmd_export,
             "Write the database's tables as Parquet or CSV files (for pandas, polars, Spark).",
             "examples:\n"
             "  transitwatch export --db kp.duckdb --format parquet --out kp-parquet/\n"
-            "  transitwatch export --db kp.duckdb --format csv --table route_intervals --out .\n\n"
+            "  transitwatch export --db kp.duckdb --format csv --table route_intervals --out .\n"
+            "  transitwatch export --db history.duckdb --partitioned history/\n"
+            "  transitwatch upstreams AS131279 --db history/ --at 2017-10-01T09:30Z\n\n"
             "Tables: route_intervals (flat: collector, peer, prefix, AS path, start/end), sessions,\n"
-            "files, peers, events. Times are epoch seconds plus UTC timestamps.")
+            "files, peers, events. Times are epoch seconds plus UTC timestamps.\n\n"
+            "--partitioned DIR writes the whole store as Parquet in the Hive layout, by collector and\n"
+            "UTC day: DIR/routes/collector=rrc00/day=2017-10-01/*.parquet (route intervals, flat and\n"
+            "with the store's ids), DIR/sessions/..., DIR/<table>.parquet for the rest. DuckDB, Dask\n"
+            "(dask.dataframe.read_parquet('DIR/routes')), polars and Spark read it as is, and\n"
+            "transitwatch commands take DIR as --db. A previous export in DIR is replaced.")
     _add_db_arg(p)
     p.add_argument("--format", choices=["parquet", "csv"], default="parquet", help="default parquet")
     p.add_argument("--out", type=Path, default=Path("."), metavar="DIR", help="output folder (default .)")
     p.add_argument("--table", action="append", metavar="NAME", help="only this table (repeatable)")
+    p.add_argument("--partitioned", type=Path, metavar="DIR",
+                   help="write the whole store as Hive-partitioned Parquet (collector, day) under DIR")
     p.add_argument("--json", action="store_true", help="print the written paths as JSON")
 
     p = add("serve", _cmd_serve,

@@ -275,8 +275,9 @@ class ArchiveSource(Source):
 
 
 class StoreSource(Source):
-    """A database made by ``transitwatch ingest`` (read-only). It holds route intervals, not every
-    update: questions are answered by its own queries; it cannot be iterated as observations."""
+    """A database made by ``transitwatch ingest``, or a folder written by ``transitwatch export
+    --partitioned`` (read-only). It holds route intervals, not every update: questions are
+    answered by its own queries; it cannot be iterated as observations."""
 
     kind = "store"
 
@@ -285,8 +286,10 @@ class StoreSource(Source):
         self.path = Path(path)
         if not self.path.exists():
             raise TransitwatchError(f"{self.path}: no such database (make one with 'transitwatch ingest')")
-        if self.path.is_dir():
-            raise TransitwatchError(f"{self.path}: is a directory, not a database")
+        marker = self.path / "_transitwatch.json"  # store.db.PARTITIONED_MARKER (duckdb not imported yet)
+        if self.path.is_dir() and not marker.is_file():
+            raise TransitwatchError(f"{self.path}: is a directory, not a database (nor a partitioned "
+                                    "export: 'transitwatch export --partitioned DIR' writes one)")
 
     @contextmanager
     def open(self) -> Iterator[Store]:

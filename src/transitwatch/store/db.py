@@ -22,6 +22,7 @@ peer address), so the same inputs give the same rows whatever order they were in
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,6 +39,9 @@ __all__ = [
 ]
 
 SCHEMA_VERSION = "1"
+
+#: The file that marks a folder as a partitioned export of a store (see store.export).
+PARTITIONED_MARKER = "_transitwatch.json"
 
 #: Tables in dependency order, with the columns that identify a row (for exports and comparisons).
 TABLES = ("meta", "files", "peers", "prefixes", "aspaths", "routes", "sessions", "watch", "events")
@@ -166,7 +170,8 @@ class Store:
             raise StoreError(f"{self.path}: no database here; create it with "
                              f"'transitwatch ingest FILES... --db {self.path}'")
         if self.path.is_dir():
-            raise StoreError(f"{self.path}: is a directory, not a database file")
+            self._open_partitioned()
+            return
         if not read_only:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -179,6 +184,49 @@ class Store:
             self._check_version()
         else:
             self._create()
+
+    def _open_partitioned(self) -> None:
+        """A folder written by ``transitwatch export --partitioned``: its Parquet files as the
+        tables of an in-memory database (views; nothing is loaded), so every query of the store
+        runs on it unchanged. Read-only."""
+        marker = self.path / PARTITIONED_MARKER
+        if not marker.is_file():
+            raise StoreError(f"{self.path}: is a directory, not a database file nor a partitioned export "
+                             "('transitwatch export --partitioned DIR' writes one)")
+        if not self.read_only:
+            raise StoreError(f"{self.path}: a partitioned export is read-only; ingest into a database file")
+        try:
+            info = json.loads(marker.read_text())
+            tables = {str(k): int(v) for k, v in info["tables"].items()}
+            partitioned = set(info.get("partitioned", ()))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise StoreError(f"{marker}: not a transitwatch export marker ({exc})") from None
+        self.con = duckdb.connect()
+        for statement in _SCHEMA:
+            self.con.execute(statement)
+        root = str(self.path).replace("'", "''")
+        try:
+            for table, rows in tables.items():
+                if not rows or not table.isidentifier():
+                    continue  # empty: the schema's empty table stands
+                if table in partitioned:
+                    source = f"read_parquet('{root}/{table}/**/*.parquet', hive_partitioning = false)"
+                else:
+                    source = f"read_parquet('{root}/{table}.parquet')"
+                schema = self.con.execute(
+                    "SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = ? "
+                    "ORDER BY column_index", [table]).fetchall()
+                if schema:  # one of ours: the same columns and types as in a database file
+                    columns = ", ".join(
+                        f'CAST("{name}" AS {"cause" if kind.startswith("ENUM") else kind}) AS "{name}"'
+                        for name, kind in schema)
+                    self.con.execute(f'DROP TABLE "{table}"')
+                else:
+                    columns = "*"
+                self.con.execute(f'CREATE VIEW "{table}" AS SELECT {columns} FROM {source}')
+        except duckdb.Error as exc:
+            raise StoreError(f"{self.path}: cannot read the export ({_first_line(exc)})") from None
+        self._check_version()
 
     # -- lifecycle ----------------------------------------------------------------------------
 

@@ -422,7 +422,7 @@ class IntervalBuilder:
         for ip in new_peers:
             self._register_peer(ip, batch[int(np.argmax(peers == self._peer_index[ip]))].peer_asn)
         if new_keys:
-            self._add_keys(new_keys, all(type(k) is str for k in new_keys))
+            self._add_keys(new_keys, set(map(type, new_keys)) == {str})
         if new_paths:
             self._add_paths(new_paths)
         combined = (peers << _PEER_SHIFT) | keys

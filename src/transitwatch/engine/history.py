@@ -1,0 +1,111 @@
+"""Keeping history: ``tw.ingest`` MRT files into a store, ``tw.export`` a store for other engines.
+
+>>> report = tw.ingest("history.duckdb", paths, watch=["AS131279"])      # doctest: +SKIP
+>>> tw.export("history.duckdb", "history/", partitioned=True)            # doctest: +SKIP
+>>> tw.upstreams("AS131279", tw.store("history/"), at="2017-10-01T09:30Z")   # doctest: +SKIP
+
+The store is :mod:`transitwatch.store` (DuckDB); these functions open it, call
+:func:`transitwatch.store.ingest` / :func:`transitwatch.store.export.export_partitioned`, and
+turn bad input into :class:`~transitwatch.errors.TransitwatchError`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from transitwatch.errors import TransitwatchError
+from transitwatch.results import Result, utc_datetime
+
+__all__ = ["ExportResult", "IngestResult", "export", "ingest"]
+
+
+@dataclass(repr=False)
+class IngestResult(Result):
+    """What an ingest did: one row per file (ingested / skipped / replayed) and the totals;
+    ``to_dict()`` is ``transitwatch ingest --json`` without the database summary."""
+
+    report: Any
+    database: dict[str, Any] = field(default_factory=dict)
+    columns = ("path", "collector", "status", "observations", "first_time", "last_time", "sha256")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.report.to_dict(), "database": self.database}
+
+    def records(self) -> list[dict[str, Any]]:
+        return [{"path": f.path, "collector": f.collector, "status": f.status, "observations": f.observations,
+                 "first_time": utc_datetime(f.first_time), "last_time": utc_datetime(f.last_time),
+                 "sha256": f.sha256} for f in self.report.files]
+
+    def _summary(self) -> str:
+        r = self.report
+        return (f"{len(r.ingested)} files ingested, {len(r.skipped)} skipped, {r.observations:,} "
+                f"observations -> {r.route_intervals:,} route intervals in {r.seconds:.1f} s")
+
+
+@dataclass(repr=False)
+class ExportResult(Result):
+    """The files and folders an export wrote (one row each)."""
+
+    paths: list[Path]
+    partitioned: bool
+    columns = ("path",)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"files": [str(p) for p in self.paths], "partitioned": self.partitioned}
+
+    def records(self) -> list[dict[str, Any]]:
+        return [{"path": str(p)} for p in self.paths]
+
+
+def ingest(
+    db: str | os.PathLike[str],
+    paths: Iterable[str | os.PathLike[str]],
+    *,
+    collector: str | None = None,
+    watch: Iterable[str] = (),
+    min_peers: int = 2,
+    min_duration: float = 300.0,
+    workers: int | None = 1,
+    scheduler: str | Any | None = None,
+    method: str = "columnar",
+) -> IngestResult:
+    """Ingest MRT files into the database file ``db`` (made when missing): incremental (known
+    files are skipped), any order, crash-safe; see :func:`transitwatch.store.ingest`.
+    ``workers``/``scheduler`` derive collectors in parallel (one collector per task)."""
+    from transitwatch.sources.mrt import MrtError
+    from transitwatch.state.target import TargetError
+    from transitwatch.store import Store, StoreError
+    from transitwatch.store import ingest as store_ingest
+
+    try:
+        with Store(db) as store:
+            report = store_ingest(store, paths, collector=collector, watch_targets=watch, min_peers=min_peers,
+                                  min_duration=min_duration, workers=workers, scheduler=scheduler,
+                                  method=method)
+            return IngestResult(report, store.summary())
+    except (MrtError, OSError, StoreError, TargetError, ValueError) as exc:
+        raise TransitwatchError(str(exc)) from None
+
+
+def export(
+    db: str | os.PathLike[str], outdir: str | os.PathLike[str], *, partitioned: bool = True,
+    fmt: str = "parquet", tables: list[str] | None = None,
+) -> ExportResult:
+    """Write the store ``db`` under ``outdir``: with ``partitioned`` (default) the whole store as
+    Hive-partitioned Parquet by collector and day, readable by DuckDB, Dask, polars and Spark and
+    usable as ``tw.store(outdir)``; else one flat file per table (``fmt`` parquet or csv)."""
+    from transitwatch.store import Store, StoreError
+    from transitwatch.store.export import export as flat_export
+    from transitwatch.store.export import export_partitioned
+
+    try:
+        with Store(db, read_only=True) as store:
+            if partitioned:
+                return ExportResult(export_partitioned(store, outdir), True)
+            return ExportResult(flat_export(store, outdir, fmt, tables), False)
+    except (OSError, StoreError, ValueError) as exc:
+        raise TransitwatchError(str(exc)) from None
