@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -89,11 +90,19 @@ class _RouteProgress:
         self._progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), transient=True,
                                   console=Console(stderr=True))
         self._task = self._progress.add_task("reading", total=None)
+        self._started = time.monotonic()
         self._progress.start()
 
     def update(self, observations: int, done: int, total: int) -> None:
-        text = f"reading {done}/{total} files: {observations:,} observations"
+        elapsed = time.monotonic() - self._started
+        text = f"reading {done}/{total} files: {observations:,} observations, {elapsed:.0f} s"
+        if 0 < done < total:  # files left at the pace so far
+            text += f", ETA {elapsed / done * (total - done):.0f} s"
         self._progress.update(self._task, description=text)
+
+    def stage(self, text: str) -> None:
+        """A later step of the same command (placing prefixes, ranking countries...)."""
+        self._progress.update(self._task, description=f"{text}, {time.monotonic() - self._started:.0f} s")
 
     def close(self) -> None:
         self._progress.stop()
