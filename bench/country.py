@@ -1,46 +1,108 @@
-"""Registry and country metrics on a real full table: geolocation look-ups, country upstreams,
-countries ranking. Run: .venv/bin/python bench/country.py [MRT file]"""
+"""The country commands on a real full table, as ratios to `dump -m` on the same file, in one run.
+
+Goals (issue 13): `upstreams --country KP` within 1.5x `dump -m`, `countries` within 2x, peak
+RSS under 1 GB. Each command runs in a fresh process through bench/_runner.py (wall, CPU, peak
+RSS from GNU time), ``REPEAT`` times, median kept; beside them the physical floor (gunzip) and,
+in-process, the bulk prefix placement against the per-prefix path.
+
+Run: nice .venv/bin/python bench/country.py [MRT file] [--repeat N]
+"""
 
 from __future__ import annotations
 
-import resource
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
-from transitwatch.metrics.country import countries_ranking, country_upstreams
-from transitwatch.registry import Registry, geo
-from transitwatch.sources.mrt import read_mrt
-from transitwatch.state.table import RoutingState
-
-SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+HERE = Path(__file__).resolve().parent
+SHARED = HERE.parent.parent / "shared" / "data"
 DEFAULT = SHARED / "mrt" / "bgpdump-corpus" / "input" / "updates.et-header.2015.gz"
+GOALS = {"upstreams --country KP": 1.5, "countries": 2.0}
+RSS_GOAL_MB = 1024
+
+
+def _measure(argv: list[str], repeat: int) -> dict[str, Any]:
+    runs = []
+    for _ in range(repeat):
+        out = subprocess.run([sys.executable, str(HERE / "_runner.py"), "cmd", "--", *argv],
+                             capture_output=True, text=True, check=True).stdout
+        result = json.loads(out.strip().splitlines()[-1])
+        if not result.get("ok"):
+            return result
+        runs.append(result)
+    return {"ok": True, "seconds": statistics.median(r["seconds"] for r in runs),
+            "cpu_seconds": statistics.median(r["cpu_seconds"] for r in runs),
+            "peak_rss_kb": max(r["peak_rss_kb"] for r in runs)}
+
+
+def _in_process(path: Path) -> dict[str, float]:
+    from transitwatch.registry import geo
+    from transitwatch.sources.mrt import read_mrt
+
+    prefixes = sorted({o.prefix for o in read_mrt(path) if o.prefix})
+    t = time.perf_counter()
+    geo.load_tables()
+    load = time.perf_counter() - t
+    t = time.perf_counter()
+    placed = geo.place(geo.parse_prefixes(prefixes))
+    bulk = time.perf_counter() - t
+    sample = prefixes[:: max(1, len(prefixes) // 20000)]
+    t = time.perf_counter()
+    for prefix in sample:
+        geo.lookup_prefix(prefix)
+    one = (time.perf_counter() - t) / len(sample)
+    return {"prefixes": len(prefixes), "placed": int((placed.label >= 0).sum()), "table_load_s": load,
+            "bulk_s": bulk, "bulk_per_s": len(prefixes) / bulk, "per_prefix_us": one * 1e6}
 
 
 def main() -> None:
-    path = Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT
-    t = time.perf_counter()
-    state = RoutingState().replay(read_mrt(path))
-    prefixes = {k if isinstance(k, str) else k[0] for table in state.tables() for k, _ in table.items()}
-    print(f"replay            {time.perf_counter() - t:6.2f} s  {len(prefixes):,} prefixes")
-    t = time.perf_counter()
-    geo.geo_info()
-    geo._flat_tables()
-    print(f"geo data load     {time.perf_counter() - t:6.2f} s")
-    t = time.perf_counter()
-    for prefix in prefixes:
-        geo.lookup_prefix(prefix)
-    dt = time.perf_counter() - t
-    print(f"prefix look-ups   {dt:6.2f} s  {len(prefixes) / dt:,.0f}/s (uncached)")
-    geo.lookup_prefix.cache_clear()
-    t = time.perf_counter()
-    country_upstreams(state, "KP", Registry())
-    print(f"country KP        {time.perf_counter() - t:6.2f} s  (cold caches)")
-    t = time.perf_counter()
-    rows = countries_ranking(state, Registry())
-    print(f"countries ranking {time.perf_counter() - t:6.2f} s  {len(rows)} countries (warm geo cache)")
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"peak RSS          {peak:6.0f} MB")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("file", nargs="?", type=Path, default=DEFAULT)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    tw = str(Path(sys.executable).with_name("transitwatch"))
+    path = str(args.file)
+    commands: dict[str, list[str]] = {"gunzip (floor)": ["gzip", "-dc", path]}
+    if shutil.which("bgpdump"):
+        commands["bgpdump -m (C)"] = ["bgpdump", "-m", path]
+    commands.update({
+        "dump -m": [tw, "dump", "-m", path],
+        "upstreams --country KP": [tw, "upstreams", "--country", "KP", path],
+        "countries": [tw, "countries", path],
+    })
+    results = {name: _measure(argv, args.repeat) for name, argv in commands.items()}
+    base = results["dump -m"]
+    report: dict[str, Any] = {"file": path, "repeat": args.repeat, "commands": results,
+                              "in_process": _in_process(args.file)}
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return
+    print(f"{Path(path).name}, median of {args.repeat} runs each, one process per run")
+    print(f"{'command':26} {'wall s':>7} {'cpu s':>7} {'RSS MB':>7} {'x dump -m (wall/cpu)':>21}  goal")
+    for name, r in results.items():
+        if not r.get("ok"):
+            print(f"{name:26} failed: {r.get('error')}")
+            continue
+        ratio = (f"{r['seconds'] / base['seconds']:.2f} / {r['cpu_seconds'] / base['cpu_seconds']:.2f}"
+                 if base.get("ok") else "?")
+        goal = GOALS.get(name)
+        verdict = ""
+        if goal is not None and base.get("ok"):
+            met = r["cpu_seconds"] / base["cpu_seconds"] <= goal and r["peak_rss_kb"] / 1024 < RSS_GOAL_MB
+            verdict = f"<= {goal}x, < {RSS_GOAL_MB} MB: {'met' if met else 'NOT met'}"
+        print(f"{name:26} {r['seconds']:7.2f} {r['cpu_seconds']:7.2f} {r['peak_rss_kb'] / 1024:7.0f} "
+              f"{ratio:>21}  {verdict}")
+    ip = report["in_process"]
+    print(f"\nprefix placement: {ip['prefixes']:,} prefixes in bulk {ip['bulk_s']:.2f} s "
+          f"({ip['bulk_per_s']:,.0f}/s), per prefix {ip['per_prefix_us']:.0f} us; "
+          f"range tables loaded in {ip['table_load_s']:.2f} s")
 
 
 if __name__ == "__main__":
