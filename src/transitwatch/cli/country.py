@@ -100,7 +100,11 @@ def _cmd_country_events(args: argparse.Namespace) -> int:
         shown = sorted({e.upstream for e in changes.events} | set(changes.baseline))
         for asn in shown:
             info = registry.as_info(asn)
-            print(f"  AS{asn}: {info.name or '?'} ({info.country or '?'})", file=sys.stdout)
+            name = info.name or (f"~{info.name_hint}" if info.name_hint else "?")
+            print(f"  AS{asn}: {name} ({info.country or '?'})", file=sys.stdout)
+        from transitwatch.cli.render_country import print_registry_line
+
+        print_registry_line(registry.snapshot.to_dict() if registry.snapshot else None, sys.stdout)
     if not result.view.spans:
         print(f"transitwatch: note: no route to a prefix in {cc} in the input", file=sys.stderr)
     return 0

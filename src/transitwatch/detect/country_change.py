@@ -48,7 +48,9 @@ def country_changes(
 def country_changes_dict(changes: UpstreamChanges, registry: Registry,
                          tz: str | None = None) -> dict[str, Any]:
     """``changes.to_dict(tz)`` plus ``"country"`` at the top and in every event and transient,
-    and each upstream's ``upstream_name`` / ``upstream_country`` from the registry."""
+    and each upstream's ``upstream_name`` (AS-level sources only; ``upstream_name_hint`` from
+    geolocation otherwise) / ``upstream_country`` from the registry, and ``registry``: which
+    registry snapshot answered."""
     cc = changes.target.label
     out = changes.to_dict(tz)
     out["country"] = cc
@@ -56,9 +58,13 @@ def country_changes_dict(changes: UpstreamChanges, registry: Registry,
         info = registry.as_info(item["upstream"])
         item["country"] = cc
         item["upstream_name"] = info.name
+        item["upstream_name_hint"] = info.name_hint
         item["upstream_country"] = info.country
     out["baseline_upstreams"] = [
-        {"asn": asn, "name": registry.as_info(asn).name, "country": registry.as_info(asn).country}
+        {"asn": asn, "name": registry.as_info(asn).name, "name_hint": registry.as_info(asn).name_hint,
+         "country": registry.as_info(asn).country}
         for asn in changes.baseline
     ]
+    snapshot = registry.snapshot
+    out["registry"] = snapshot.to_dict() if snapshot is not None else None
     return out

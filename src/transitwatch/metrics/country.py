@@ -716,10 +716,16 @@ class _CountryRecorder:
         self.origins: set[tuple[int, str]] = set()
         self._pending: list[RouteChange] = []
         self._domestic: dict[str, bool] = {}
+        self._origin_of: dict[str, int | None] = {}  # paths repeat: parse each once
 
     def route(self, change: RouteChange) -> None:
-        if change.new_path is not None:
-            origin = origin_of(change.new_path)
+        path = change.new_path
+        if path is not None:
+            origin = self._origin_of.get(path, -1)
+            if origin == -1:
+                origin = self._origin_of[path] = origin_of(path)
+                if len(self._origin_of) > 1 << 20:  # bounded on long streams
+                    self._origin_of.clear()
             if origin is not None:
                 self.origins.add((origin, change.prefix))
         known = self._domestic.get(change.prefix)
