@@ -180,3 +180,33 @@ def test_own_address_space_and_transit_on_the_2015_table(shared_data: Path) -> N
     assert "provider" not in rels.values()   # a Tier-1 has no provider
     kp = tw.upstreams("AS4837", path)
     assert {u.asn: u.relationship for u in kp.report.upstreams}[1239] == "provider"   # 2914 1239 4837
+
+
+def test_registry_update_fetches_caida_month_nearest_and_upstreams_use_it(
+        files: list[str], tmp_path: Path) -> None:
+    import bz2
+    import os
+
+    from local_http import LocalHTTPServer, ServedFile
+
+    body = bz2.compress(b"# serial-1 test\n4837|131279|-1\n20485|131279|0\n3356|4837|-1\n")
+    served = {"/datasets/as-relationships/serial-1/20171001.as-rel.txt.bz2": ServedFile(body),
+              "/datasets/as-relationships/serial-1/20151001.as-rel.txt.bz2": ServedFile(b"<html>nope</html>")}
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    with LocalHTTPServer(served) as server:
+        mirror = server.url("/")
+        ok = subprocess.run([sys.executable, "-m", "transitwatch", "registry", "update", "--as-rel",
+                             "--at", "2017-09-25", "--mirror", mirror],
+                            capture_output=True, text=True, timeout=60, env=env)
+        assert ok.returncode == 0, ok.stderr
+        assert "20171001.as-rel.txt.bz2" in ok.stdout   # 25 September: October's file is nearest
+        bad = subprocess.run([sys.executable, "-m", "transitwatch", "registry", "update", "--as-rel",
+                              "--at", "2015-10-02", "--mirror", mirror],
+                             capture_output=True, text=True, timeout=60, env=env)
+        assert bad.returncode != 0 and bad.stderr.count("\n") == 1 and "Traceback" not in bad.stderr
+    run = subprocess.run([sys.executable, "-m", "transitwatch", "upstreams", "AS131279", *files, "--json"],
+                         capture_output=True, text=True, timeout=120, env=env)
+    doc = json.loads(run.stdout)
+    assert doc["relationships"]["source"].endswith("20171001.as-rel.txt.bz2")
+    assert doc["relationships"]["days_from_data"] == 0.3   # the data starts 2017-10-01 08:00
+    assert {u["asn"]: u["relationship"] for u in doc["upstreams"]} == {4837: "provider", 20485: "peer"}

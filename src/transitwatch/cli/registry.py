@@ -17,6 +17,8 @@ def _cmd_registry(args: argparse.Namespace) -> int:
     from transitwatch.registry.rir import file_name_for, update_registry
 
     directory = args.registry_dir or default_registry_dir()
+    if args.action == "update" and args.as_rel:
+        return _update_as_rel(args, directory)
     if args.action == "update":
         urls = {}
         for item in args.url or []:
@@ -89,6 +91,36 @@ def _cmd_registry(args: argparse.Namespace) -> int:
     return 0
 
 
+def _update_as_rel(args: argparse.Namespace, directory: Path) -> int:
+    """registry update --as-rel: CAIDA's AS relationships of the month nearest --at (default: now)."""
+    import json
+    import time
+    from datetime import UTC, datetime
+
+    from transitwatch.registry.relationships import as_rel_url, load_as_rel, update_as_rel
+    from transitwatch.times import parse_time
+
+    if args.mirror and not args.mirror.startswith(("http://", "https://")):
+        raise UserError(f"--mirror {args.mirror!r}: expected an http:// or https:// URL")
+    try:
+        day = datetime.fromtimestamp(parse_time(args.at) if args.at else time.time(), tz=UTC).date()
+    except ValueError:
+        raise UserError(f"--at {args.at!r}: expected a day, YYYY-MM-DD (e.g. 2017-10-01)") from None
+    explicit = [u.partition("=")[2] for u in args.url or [] if u.startswith("as-rel=")]
+    url = explicit[0] if explicit else as_rel_url(day, args.mirror)
+    try:
+        path = update_as_rel(directory, day, url=url, progress=not args.json)
+        rels = load_as_rel(path)
+    except (OSError, ValueError) as exc:
+        raise UserError(f"as-rel {url}: {str(exc).splitlines()[0]}") from None
+    out = {"key": "as-rel", "url": url, "path": str(path), **rels.describe()}
+    if args.json:
+        print(json.dumps(out, indent=2))
+    else:
+        print(f"ok      as-rel   {path} ({out['p2c']} p2c, {out['p2p']} p2p links; date {rels.date})")
+    return 0
+
+
 def add_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
     p = add("registry", _cmd_registry,
             "Download or show the registry data: RIR delegated statistics and AS names.",
@@ -114,4 +146,8 @@ def add_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
                    help="update: download the dated snapshot of that day (RIR archives + CAIDA as2org)")
     p.add_argument("--mirror", metavar="URL",
                    help="update: fetch every source's path from this host instead (a local mirror)")
+    p.add_argument("--as-rel", action="store_true",
+                   help="update: fetch CAIDA's AS relationships (serial-1) of the month nearest --at "
+                        "(default: now) into <registry>/as-rel/; with --mirror from that host, or "
+                        "--url as-rel=URL; used by upstreams/resilience when no --as-rel FILE is given")
     p.add_argument("--json", action="store_true", help="print JSON")

@@ -118,6 +118,9 @@ def relationship_context(
         return rels, rels.describe()
     source = _source(src)
     paths = _file_names(source)
+    fetched = _fetched_as_rel(paths, until)
+    if fetched is not None:
+        return fetched
     if not paths:
         return None, {"source": None, "note": "no relationships: give as_rel (--as-rel FILE)"}
     try:
@@ -136,6 +139,37 @@ def relationship_context(
                 _CACHE.pop(next(iter(_CACHE)))
             _CACHE[key] = (rels, stats)
     return rels, rels.describe()
+
+
+def _fetched_as_rel(paths: list[str], until: float | None) -> tuple[Relationships, dict[str, Any]] | None:
+    """CAIDA's file fetched by ``registry update --as-rel`` nearest the data's time (``until``, or
+    the first record of the input), when there is one within a year: published inferences from
+    hundreds of vantage points beat what one input shows."""
+    from transitwatch.registry import default_registry_dir
+    from transitwatch.registry.relationships import find_as_rel
+
+    when = until
+    if when is None and paths:
+        from transitwatch.sources.mrt import first_record_time
+
+        try:
+            when = first_record_time(paths[0])
+        except (OSError, ValueError):
+            when = None
+    try:
+        found = find_as_rel(default_registry_dir(), when)
+    except OSError:
+        return None
+    if found is None:
+        return None
+    path, days = found
+    key: tuple[Any, ...] = ("fetched", str(path), os.path.getmtime(path))
+    if key not in _CACHE:
+        if len(_CACHE) >= 4:
+            _CACHE.pop(next(iter(_CACHE)))
+        _CACHE[key] = (load_as_rel(path), InferenceStats())
+    rels = _CACHE[key][0]
+    return rels, {**rels.describe(), "days_from_data": round(days, 1)}
 
 
 def _infer(src: Inputs, *, clique: Iterable[int] | None = None, route_servers: Iterable[int] | None = None,
@@ -402,8 +436,9 @@ def resilience(
     rels: Relationships | None = None
     rel_info: dict[str, Any] | None = None
     if model == "valley-free":
-        rels, _ = relationships_for(as_rel, source, until=end)
-        rel_info = rels.describe()
+        rels, rel_info = relationship_context(as_rel, source, end)
+        if rels is None:
+            raise TransitwatchError(f"valley-free model: {rel_info.get('note') or 'no AS relationships'}")
     on_paths = _asns_on(view)
     for asn in failed:
         if asn not in on_paths and (rels is None or not rels.knows(asn)):

@@ -25,7 +25,10 @@ import os
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import IO, Any
+from urllib.parse import urlsplit
 
 from transitwatch.errors import TransitwatchError
 
@@ -246,3 +249,87 @@ def save_as_rel(rels: Relationships, out: IO[str], *, header: Iterable[str] = ()
         out.write(f"{a}|{b}|{rel}\n")
         n += 1
     return n
+
+
+# -- CAIDA's monthly files: fetched into the registry folder, the one nearest the data answers ------
+#: CAIDA's serial-1 AS relationships, one file per month ({M}: YYYYMM01).
+CAIDA_AS_REL_URL = "https://publicdata.caida.org/datasets/as-relationships/serial-1/{M}.as-rel.txt.bz2"
+AS_REL_DIR = "as-rel"
+#: a relationship file further than this from the data's time is not used (nor guessed at)
+AS_REL_MAX_DAYS = 366
+MAX_AS_REL_SIZE = 64 << 20
+_AS_REL_NAME = re.compile(r"^(\d{8})\.as-rel2?\.txt(\.gz|\.bz2)?$")
+
+
+def nearest_month(day: date) -> date:
+    """The first day of the month nearest ``day`` (CAIDA dates its files YYYYMM01)."""
+    first = day.replace(day=1)
+    following = (first + timedelta(days=32)).replace(day=1)
+    return following if (following - day) < (day - first) else first
+
+
+def as_rel_url(day: date, mirror: str | None = None) -> str:
+    """CAIDA's serial-1 URL for the month nearest ``day`` (``mirror``: the same path elsewhere)."""
+    url = CAIDA_AS_REL_URL.format(M=f"{nearest_month(day):%Y%m%d}")
+    if mirror:
+        url = mirror.rstrip("/") + urlsplit(url).path
+    return url
+
+
+def verify_as_rel(path: str | os.PathLike[str], *, partial: bool = False) -> None:
+    """ValueError unless ``path`` is (the start of) an AS relationship file: a download that is an
+    HTML error page or anything else never reaches the registry folder."""
+    name = os.fspath(path)
+    try:
+        with _open_text(name) as fh:
+            lines = [fh.readline() for _ in range(200)]
+    except (OSError, EOFError, UnicodeDecodeError, ValueError):
+        if partial:
+            return   # a compressed stream cut short: judged when complete
+        raise ValueError("not a readable AS relationship file") from None
+    body = [ln.strip() for ln in lines if ln.strip() and not ln.startswith("#")]
+    if not body:
+        if partial:
+            return
+        raise ValueError("no AS relationship lines")
+    if not all(re.fullmatch(r"\d+\|\d+\|-?[0-2](\|\S*)?", ln) for ln in body[:-1] if ln):
+        raise ValueError("not an AS relationship file (want provider|customer|-1, peer|peer|0)")
+
+
+def update_as_rel(registry_dir: Path, day: date, *, mirror: str | None = None, url: str | None = None,
+                  progress: bool = False) -> Path:
+    """Download CAIDA's AS relationships of the month nearest ``day`` into
+    ``<registry_dir>/as-rel/`` (verified; resumable); returns the file. OSError/ValueError with
+    one line when it cannot."""
+    from transitwatch.sources.download import download_file
+
+    chosen = url or as_rel_url(day, mirror)
+    name = chosen.rstrip("/").rsplit("/", 1)[-1]
+    if not _AS_REL_NAME.match(name):
+        name = f"{nearest_month(day):%Y%m%d}.as-rel.txt" + (".bz2" if chosen.endswith(".bz2") else
+                                                             ".gz" if chosen.endswith(".gz") else "")
+    folder = registry_dir / AS_REL_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    return download_file(chosen, folder / name, progress=progress, max_size=MAX_AS_REL_SIZE,
+                         verify=verify_as_rel, quarantine=folder / "quarantine")
+
+
+def find_as_rel(registry_dir: Path, when: float | None) -> tuple[Path, float] | None:
+    """The fetched relationship file nearest ``when`` (epoch seconds) and its distance in days,
+    or None when there is none within :data:`AS_REL_MAX_DAYS`."""
+    folder = registry_dir / AS_REL_DIR
+    if when is None or not folder.is_dir():
+        return None
+    best: tuple[Path, float] | None = None
+    for child in folder.iterdir():
+        match = _AS_REL_NAME.match(child.name)
+        if not match or not child.is_file():
+            continue
+        try:
+            day = datetime.strptime(match.group(1), "%Y%m%d").replace(tzinfo=UTC)
+        except ValueError:
+            continue
+        days = (when - day.timestamp()) / 86400.0
+        if abs(days) <= AS_REL_MAX_DAYS and (best is None or abs(days) < abs(best[1])):
+            best = (child, days)
+    return best
