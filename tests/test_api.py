@@ -43,6 +43,8 @@ def test_upstreams_same_shape_as_cli_json(client: TestClient, demo: tuple[Path, 
     for key in ("notices",):
         body.pop(key), expected.pop(key)
     names, zone = body.pop("names"), body.pop("timezone_used")
+    # What the CLI adds too: the scope counted and where relationships came from (none here).
+    assert body.pop("scope") == "own" and body.pop("relationships")["source"] is None
     assert body == expected
     assert {u["asn"] for u in body["upstreams"]} == {4837, 20485}
     assert set(names) == {"4837", "20485"} and zone == "Asia/Pyongyang"

@@ -141,6 +141,16 @@ def relationship_context(
     return rels, rels.describe()
 
 
+def fetched_relationships(when: float | None) -> tuple[Relationships | None, dict[str, Any]]:
+    """The CAIDA file fetched by ``registry update --as-rel`` nearest ``when``, for answers that
+    have no route files to infer from (the HTTP API over a database)."""
+    found = _fetched_as_rel([], when)
+    if found is None:
+        return None, {"source": None, "note": "no relationships: run 'transitwatch registry update "
+                                              "--as-rel --at DAY'"}
+    return found
+
+
 def _fetched_as_rel(paths: list[str], until: float | None) -> tuple[Relationships, dict[str, Any]] | None:
     """CAIDA's file fetched by ``registry update --as-rel`` nearest the data's time (``until``, or
     the first record of the input), when there is one within a year: published inferences from

@@ -180,7 +180,8 @@ function renderUpstreams(r, isCountry) {
   r.upstreams.forEach((u, i) => cards.append(el("div", { class: "card", style: `--c:${PALETTE[i % 10]}` },
     el("div", { class: "asn" }, `AS${u.asn}`),
     el("div", { class: "name" }, (r.names[String(u.asn)] || {}).name || ""),
-    el("div", { class: "stat" }, `${u.peers} peers (${Math.round(u.share * 100)}%) · ${u.prefixes.length} prefixes`),
+    el("div", { class: "stat" }, `${u.peers} peers (${Math.round(u.share * 100)}%) · ${u.prefixes.length} prefixes` +
+      (u.relationship && u.relationship !== "unknown" ? ` · ${u.relationship}` : "")),
     el("div", { class: "stat muted" }, `first seen ${utc(u.first_seen)}`))));
 }
 
