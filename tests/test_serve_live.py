@@ -230,6 +230,9 @@ def test_serve_live_end_to_end(tmp_path: Path, cleanup: list[Served],
         keys = [(a["type"], a["subject"], a["event"]["onset"], a["phase"]) for a in after]
         assert len(keys) == len(set(keys)), keys
         assert len(after) == len(before)
+        # What was committed before the kill is there: the switch, the outage and its recovery.
+        kept = second.get("/api/events", target=KP, min_duration=30)
+        assert {"new_upstream", "lost_upstream", "outage"} <= set(kept["types"])
         assert {(a["type"], a["phase"]) for a in after} >= {("outage", "onset"), ("outage", "end")}
 
         # ingest while serve owns the database: the files are handed over, no lock error.
