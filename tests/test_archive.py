@@ -348,3 +348,25 @@ def test_fetched_files_read_back_with_collector_from_the_cache_layout(
     expected = {c: sum(1 for f in files if f.collector == c for _ in read_mrt(f.cache_path))
                 for c in ("rrc00", "route-views2")}
     assert per_collector == expected and min(expected.values()) > 0
+
+
+def test_python_api_fetch_then_read_the_window(shared_data: Path, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    import transitwatch as tw
+
+    tree = archive_tree(shared_data)
+    with LocalHTTPServer({p: ServedFile(b) for p, b in tree.items()}) as server:
+        planned = tw.fetch("rrc00", *WINDOW, archive_url=mirrors(server), cache_dir=tmp_path, bridge=False,
+                           dry_run=True)
+        assert {r["status"] for r in planned.records()} == {"planned"} and not list(tmp_path.rglob("*.gz"))
+        got = tw.fetch(["rrc00"], *WINDOW, archive_url=mirrors(server), cache_dir=tmp_path, bridge=False)
+        assert got.ok and got.to_dict()["files"] and len(got.paths) == 7
+        assert main(["fetch", "--collector", "rrc00", "--from", WINDOW[0], "--to", WINDOW[1],
+                     "--no-bridge", "--archive-url", f"ris={server.url('/ris')}",
+                     "--cache-dir", str(tmp_path), "--json"]) == 0
+        assert {f["status"] for f in json.loads(capsys.readouterr().out)["files"]} == {"cached"}
+        window = tw.archive("rrc00", *WINDOW, archive_url=mirrors(server), cache_dir=tmp_path)
+        assert [Path(p).name for p in window.paths()][0] == "bview.20171001.0800.gz"
+        assert sum(1 for _ in tw.routes(window, type="W")) > 4000  # long_withdrawal's 4,096 and more
+    with pytest.raises(tw.TransitwatchError, match="before start"):
+        tw.fetch("rrc00", WINDOW[1], WINDOW[0], cache_dir=tmp_path)

@@ -45,6 +45,7 @@ _LAZY = {
     "country_upstreams": "transitwatch.engine.queries",
     "country_events": "transitwatch.engine.queries",
     "registry_of": "transitwatch.engine.queries",
+    "fetch": "transitwatch.engine.archives",
     "relationships": "transitwatch.engine.dependence",
     "hegemony": "transitwatch.engine.dependence",
     "resilience": "transitwatch.engine.dependence",
@@ -66,11 +67,14 @@ __all__ = [
     "relationships", "hegemony", "resilience", "load_as_rel",
     # history: MRT files into a store, a store out to Parquet for other engines
     "ingest", "export",
+    # archives: a window's files into the cache
+    "fetch",
     # helpers
     "Result", "registry_of", "parse_time", "parse_duration",
 ]
 
 if TYPE_CHECKING:
+    from transitwatch.engine.archives import fetch
     from transitwatch.engine.dependence import hegemony, relationships, resilience
     from transitwatch.engine.history import export, ingest
     from transitwatch.engine.queries import (

@@ -69,11 +69,6 @@ def _check_one_collector(args: argparse.Namespace) -> None:
         raise UserError("with FILES, --collector names the one collector the files come from")
 
 
-def _route_progress(args: argparse.Namespace, files: list[str]) -> _RouteProgress | None:
-    """Progress while ``files`` are decoded: on a terminal, and not with --json."""
-    return _RouteProgress(len(files)) if sys.stderr.isatty() and not args.json else None
-
-
 def _print_notes(lines: Iterable[str]) -> None:
     """Notices of the readers and detectors (left-out files, damage, ...) as notes on stderr."""
     for line in lines:

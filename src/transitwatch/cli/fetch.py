@@ -12,19 +12,14 @@ from transitwatch.cli.common import UserError, _add_archive_window_args
 def _cmd_fetch(args: argparse.Namespace) -> int:
     import json
 
-    from transitwatch.sources import archive
+    import transitwatch as tw
 
-    try:
-        files = archive.resolve(
-            args.collector, args.start, args.end,
-            archive_urls=archive.parse_archive_urls(args.archive_url or []),
-            cache_dir=args.cache_dir, bridge=not args.no_bridge,
-        )
-        report = archive.fetch(files, workers=args.workers or 4, dry_run=args.dry_run,
-                               progress=not args.json and not args.dry_run)
-        report.raise_if_empty()
-    except archive.ArchiveError as exc:
-        raise UserError(str(exc)) from None
+    if args.workers is not None and args.workers < 1:
+        raise UserError("--workers must be at least 1")
+    result = tw.fetch(args.collector, args.start, args.end, archive_url=args.archive_url or [],
+                      cache_dir=args.cache_dir, bridge=not args.no_bridge, dry_run=args.dry_run,
+                      workers=args.workers or 4, progress=not args.json)
+    report = result.report
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
     else:

@@ -13,7 +13,7 @@ from transitwatch.cli.common import (
     _check_zone,
     _print_notes,
     _registry_from_args,
-    _route_progress,
+    progress_for,
 )
 from transitwatch.times import iso_utc
 
@@ -35,11 +35,10 @@ def _cmd_watch(args: argparse.Namespace) -> int:
     import json
     import time
 
+    import transitwatch as tw
     from transitwatch.live import alerts as alerting
     from transitwatch.live import watch as watching
     from transitwatch.live.watch import LIVE_BASELINE
-    from transitwatch.sources.files import read_files
-    from transitwatch.sources.mrt import MrtError
     from transitwatch.sources.rislive import RIS_LIVE_URL, LiveStats, RisLiveError
     from transitwatch.times import parse_duration
 
@@ -137,19 +136,14 @@ def _cmd_watch(args: argparse.Namespace) -> int:
     try:
         if files:
             notices: list[str] = []
-            progress = _route_progress(args, files)
-            try:
-                stream = read_files(files, collector=args.collector, notices=notices,
-                                    progress=progress.update if progress else None)
+            # the API's file source: the same merge, notices and errors as every other command
+            source = tw.files(files, collector=args.collector)
+            with progress_for(args) as progress:
+                stream = source.observations(notices=notices, progress=progress)
                 if args.live:
                     watching.seed(watcher, stream)
                 else:
                     watching.replay(watcher, stream)
-            except (MrtError, OSError) as exc:
-                raise UserError(str(exc)) from None
-            finally:
-                if progress is not None:
-                    progress.close()
             _print_notes(notices)
         if args.live:
             url = args.ris_live_url or (config.ris_live_url if config is not None else None) or RIS_LIVE_URL
