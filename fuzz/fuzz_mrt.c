@@ -37,15 +37,40 @@ static void fz_consume(PyObject *list) {
     Py_DECREF(list);
 }
 
+/* The selections and filters of `dump` / tw.routes / route filters parse paths and prefixes of
+ * their own: some inputs run with them installed. */
+static void fz_configure(PyObject *dec, int mode) {
+    static const int safis[4] = {0, -1, 1, 2};   /* every SAFI, as bgpdump, unicast, multicast */
+    PyObject *r = PyObject_CallMethod(dec, "select_safi", "i", safis[mode & 3]);
+    if (!r) { PyErr_Print(); abort(); }
+    Py_DECREF(r);
+    if (mode & 4) {
+        r = PyObject_CallMethod(dec, "set_select", "ddi[I][I][(iy#i)][(iy#i)][(iy#i)]", 0.0, 4e9, 15, 3356u,
+                                13335u, 1, "\x0a", (Py_ssize_t)1, 8, 1, "\xc0\x00\x02", (Py_ssize_t)3, 24,
+                                2, "\x20\x01\x0d\xb8", (Py_ssize_t)4, 32);
+        if (!r) { PyErr_Print(); abort(); }
+        Py_DECREF(r);
+    }
+    if (mode & 8) {
+        r = PyObject_CallMethod(dec, "set_filter", "([II][(iy#i)])", 3356u, 131279u, 1, "\xaf\x2d\xb0",
+                                (Py_ssize_t)3, 22);
+        if (!r) { PyErr_Print(); abort(); }
+        Py_DECREF(r);
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     size_t chunk = 1 << 20;
+    int mode = 0;
     if (size > 0) {
         /* first byte: 0 = the whole input at once, else pieces of 1..255 * 7 bytes */
         if (data[0]) chunk = (size_t)data[0] * 7;
+        mode = data[0] & 15;   /* SAFI selection, dump selection, route filter (fz_configure) */
         data++; size--;
     }
     PyObject *dec = PyObject_CallFunction((PyObject *)&DecoderType, "ss", "fuzz", "fz");
     if (!dec) { PyErr_Print(); abort(); }
+    fz_configure(dec, mode);
     for (size_t off = 0; off < size; off += chunk) {
         size_t n = size - off < chunk ? size - off : chunk;
         /* a private copy of exactly n bytes: a read past it is a real overflow, not luck */

@@ -115,6 +115,14 @@ def test_a_sparse_file_of_zeros_is_not_mrt(tmp_path: Path) -> None:
         list(MrtReader(zeros))
 
 
+@pytest.mark.parametrize("size", [12, 100, 191, 192, 4096])
+def test_a_small_file_of_zeros_is_not_mrt(tmp_path: Path, size: int) -> None:
+    zeros = tmp_path / "zeros.mrt"
+    zeros.write_bytes(bytes(size))
+    with pytest.raises(MrtError, match="not an MRT file"):
+        list(MrtReader(zeros))
+
+
 def test_zeros_inside_a_file_are_damage(tmp_path: Path) -> None:
     path = tmp_path / "padded.mrt"
     path.write_bytes(_good("192.0.2.0/24") + b"\x00" * 4096 + _good("203.0.113.0/24"))

@@ -86,6 +86,21 @@ def test_plain_table_dump_stays_plain(tmp_path: Path) -> None:
     assert 0 < len(kept) < 300 and kept[-1].prefix == rib[-1].prefix
 
 
+def test_early_ris_resync_after_a_damaged_header(tmp_path: Path) -> None:
+    """A destroyed record header in an early RIS dump: the decoder skips to the next record of that
+    layout (its header is 4 bytes further than a plain reading expects) and keeps the rest."""
+    rib = _rib(1000)
+    early = tmp_path / "early.mrt"
+    write_mrt(early, rib, rib_format="table_dump_early_ris", compression="none")
+    data = bytearray(early.read_bytes())
+    data[4:8] = b"\xff\xff\xff\xff"  # type 65535, subtype 65535: the first header is garbage
+    (tmp_path / "damaged.mrt").write_bytes(bytes(data))
+    reader = MrtReader(tmp_path / "damaged.mrt")
+    kept = list(reader)
+    assert [o.prefix for o in kept] == [o.prefix for o in rib[256:]]  # the first record (256 entries) lost
+    assert reader.stats.damage[0].offset == 0
+
+
 def test_early_ris_layout_gzip_member_per_record(tmp_path: Path) -> None:
     """Records cut anywhere by the decompressed chunks still decode: each record in its own gzip
     member, read in pieces of 5 bytes."""

@@ -1599,11 +1599,15 @@ static int run(DecoderObject *d, int final) {
             while (avail >= 12) {
                 if (plausible_header(d, h)) {
                     uint32_t l = rd32(h + 8);
+                    /* an early RIS multi-entry TABLE_DUMP record: the next header is 4 bytes later */
+                    if (rd16(h + 4) == 12 && td_multi_entries(h, avail) > 0 &&
+                        (avail < 16 + (size_t)l + 12 || plausible_header(d, h + 16 + l))) break;
                     if (avail >= 12 + l + 12) { if (plausible_header(d, h + 12 + l)) break; }
-                    else if (final || avail >= 12 + l) {
-                        if (final) break;
-                        if (avail < 12 + l + 12) return 0;  /* wait for more data to confirm */
-                    } else return 0;
+                    else if (avail >= 12 + l) {
+                        if (final) break;                    /* the last record of the input */
+                        return 0;                            /* wait for more data to confirm */
+                    } else if (!final) return 0;             /* wait for the whole record */
+                    /* else: at the end of the input a record that does not fit is no record */
                 }
                 d->pos++; h++; avail--;
             }
@@ -1702,6 +1706,8 @@ static PyObject *dec_feed_impl(DecoderObject *d, const uint8_t *data, size_t n, 
     d->out = PyList_New(0);
     if (!d->out) return NULL;
     if (run(d, final) < 0) { Py_CLEAR(d->out); return NULL; }
+    /* a short input of nothing but empty type-0 records (a small file of zeros) is not MRT either */
+    if (final && d->records && d->zero_run == d->records) d->not_mrt = 1;
     PyObject *r = d->out;
     d->out = NULL;
     return r;

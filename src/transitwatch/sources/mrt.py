@@ -307,6 +307,10 @@ class MrtReader:
                     yield batch
                 return
             batch = decoder.finish()
+            if decoder.not_mrt:
+                self._update(decoder)
+                raise MrtError(path, "not an MRT file (nothing but empty type-0 records: zeros, not MRT "
+                               "data)", 0)
             self._check(decoder, seen_errors)
             self._update(decoder)
             if batch:
