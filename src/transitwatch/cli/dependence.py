@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable
 from typing import IO, Any
 
+from transitwatch.cli.common import progress_for
 from transitwatch.errors import TransitwatchError
 from transitwatch.times import iso_utc
 
@@ -46,8 +47,9 @@ def _cmd_relationships(args: argparse.Namespace) -> int:
     import transitwatch as tw
     from transitwatch.registry.relationships import save_as_rel
 
-    result = tw.relationships(args.files, as_rel=args.as_rel, clique=_clique(args.clique),
-                              confidence=args.json)
+    with progress_for(args) as progress:
+        result = tw.relationships(args.files, as_rel=args.as_rel, clique=_clique(args.clique),
+                                  confidence=args.json, progress=progress)
     if args.json:
         _write(args.out, lambda fh: fh.write(json.dumps(result.to_dict(), indent=1) + "\n"))
     else:
@@ -82,7 +84,9 @@ def _cmd_hegemony(args: argparse.Namespace) -> int:
 
     target, files = _target_and_files(args)
     registry = tw.registry_of() if args.country else None
-    result = tw.hegemony(target, files, at=args.at, every=args.every, country=args.country, registry=registry)
+    with progress_for(args) as progress:
+        result = tw.hegemony(target, files, at=args.at, every=args.every, country=args.country,
+                             registry=registry, progress=progress)
     if args.json:
         print(json.dumps(result.to_dict(), indent=1))
         return 0
@@ -112,8 +116,10 @@ def _cmd_resilience(args: argparse.Namespace) -> int:
 
     target, files = _target_and_files(args)
     registry = tw.registry_of() if args.country else None
-    result = tw.resilience(target, files, fail=args.fail or [], model=args.model, at=args.at,
-                           country=args.country, spof=args.spof, as_rel=args.as_rel, registry=registry)
+    with progress_for(args) as progress:
+        result = tw.resilience(target, files, fail=args.fail or [], model=args.model, at=args.at,
+                               country=args.country, spof=args.spof, as_rel=args.as_rel, registry=registry,
+                               progress=progress)
     if args.json:
         print(json.dumps(result.to_dict(), indent=1))
         return 0

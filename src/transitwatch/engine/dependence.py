@@ -69,7 +69,7 @@ def _time(value: str | float | None) -> float | None:
 
 def target_view_of(
     target: Target | str | int | None, src: Inputs, *, at: float | None = None, country: str | None = None,
-    registry: Any = None,
+    registry: Any = None, progress: Any = None,
 ) -> TargetView:
     """The target's (or the country's) routes over time, up to ``at``."""
     source = _source(src)
@@ -80,9 +80,9 @@ def target_view_of(
         reg = registry_of(registry)
         notices: list[str] = []
         with _user_errors():
-            stream = source.observations(notices=notices)
+            stream = source.observations(notices=notices, progress=progress)
             return country_view(cc, stream, reg, until=at, notices=notices)
-    view = queries_target_view(parse_target(target), source, until=at, filtered=True)
+    view = queries_target_view(parse_target(target), source, until=at, filtered=True, progress=progress)
     # With the decoder's route filter, "no observations" only means no route of the target.
     quiet = [n for n in view.notices if n.endswith(": no observations")]
     if quiet:
@@ -183,12 +183,13 @@ def _fetched_as_rel(paths: list[str], until: float | None) -> tuple[Relationship
 
 
 def _infer(src: Inputs, *, clique: Iterable[int] | None = None, route_servers: Iterable[int] | None = None,
-           until: float | None = None, confidence: bool = True) -> tuple[Relationships, InferenceStats]:
+           until: float | None = None, confidence: bool = True,
+           progress: Any = None) -> tuple[Relationships, InferenceStats]:
     notices: list[str] = []
     source = _source(src)
     paths = _file_names(source)
     with _user_errors():
-        stream: Iterable[Observation] = source.observations(notices=notices)
+        stream: Iterable[Observation] = source.observations(notices=notices, progress=progress)
         if until is not None:
             stream = itertools.takewhile(lambda o: o.time <= until, stream)
         pathset = PathSet.of_observations(stream)
@@ -248,12 +249,12 @@ class RelationshipsResult(Result):
 
 def relationships(
     source: Inputs, *, as_rel: str | os.PathLike[str] | None = None, clique: Iterable[int] | None = None,
-    route_servers: Iterable[int] | None = None, confidence: bool = True,
+    route_servers: Iterable[int] | None = None, confidence: bool = True, progress: Any = None,
 ) -> RelationshipsResult:
     """Infer AS relationships from every AS path in ``source`` (or load ``as_rel`` instead).
     ``confidence=False`` skips the per-link confidence (faster; serial-1 output does not show it)."""
     rels, stats = relationships_for(as_rel, source, clique=clique, route_servers=route_servers,
-                                    confidence=confidence)
+                                    confidence=confidence, progress=progress)
     return RelationshipsResult(rels, stats)
 
 
@@ -310,7 +311,7 @@ class HegemonyResult(Result):
 def hegemony(
     target: Target | str | int | None, source: Inputs, *, at: str | float | None = None,
     every: str | float | None = None, country: str | None = None, registry: Any = None,
-    names: NameOf | None = None,
+    names: NameOf | None = None, progress: Any = None,
 ) -> HegemonyResult:
     """AS hegemony of every AS on the target's routes at ``at`` (default: the end of the input),
     or every ``every`` (e.g. ``"1h"``) from the first target route to ``at``/the end."""
@@ -323,7 +324,7 @@ def hegemony(
             raise TransitwatchError(f"--every: {exc}") from None
         if step <= 0:
             raise TransitwatchError("--every must be longer than 0 seconds")
-    view = target_view_of(target, source, at=when, country=country, registry=registry)
+    view = target_view_of(target, source, at=when, country=country, registry=registry, progress=progress)
     end = when if when is not None else view.end
     label = view.target.label if country else str(view.target)
     if end is None:
@@ -427,6 +428,7 @@ def resilience(
     target: Target | str | int | None, source: Inputs, *, fail: Iterable[str | int] = (),
     model: str = "observed", at: str | float | None = None, country: str | None = None,
     spof: bool = False, as_rel: Relationships | str | os.PathLike[str] | None = None, registry: Any = None,
+    progress: Any = None,
 ) -> ResilienceResult:
     """Which of the target's prefixes stay reachable at ``at`` when the ``fail`` ASes fail."""
     if model not in MODELS:
@@ -435,7 +437,7 @@ def resilience(
     if not failed and not spof:
         raise TransitwatchError("nothing to fail: give --fail AS[,AS...] or --spof")
     when = _time(at)
-    view = target_view_of(target, source, at=when, country=country, registry=registry)
+    view = target_view_of(target, source, at=when, country=country, registry=registry, progress=progress)
     label = view.target.label if country else str(view.target)
     end = when if when is not None else view.end
     if end is None:
