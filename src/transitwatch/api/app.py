@@ -124,7 +124,8 @@ class _Service:
 
     def _name(self, asn: int) -> dict[str, Any]:
         info = self.registry.as_info(asn)
-        return {"name": info.name, "country": info.country}
+        return {"name": info.name, "name_source": info.name_source, "name_hint": info.name_hint,
+                "country": info.country}
 
 
 def create_app(
@@ -372,7 +373,8 @@ def create_app(
                                          zone_name)
                 for event in out["events"]:
                     if isinstance(event.get("upstream"), int):
-                        event["upstream_name"] = service.registry.as_info(event["upstream"]).name
+                        info = service.registry.as_info(event["upstream"])
+                        event["upstream_name"], event["upstream_name_hint"] = info.name, info.name_hint
             else:
                 page = q.stored_events(service.store, start=start, end=end, limit=limit, offset=offset,
                                        tz=zone_name)
@@ -381,7 +383,8 @@ def create_app(
                     out["events"] = [e for e in out["events"] if e.get("type") in types]
                 for event in out["events"]:
                     if isinstance(event.get("upstream"), int):
-                        event["upstream_name"] = service.registry.as_info(event["upstream"]).name
+                        info = service.registry.as_info(event["upstream"])
+                        event["upstream_name"], event["upstream_name_hint"] = info.name, info.name_hint
                 total = page.total
             out.update({"total": total, "limit": limit, "offset": offset, "timezone_used": zone_name})
             return out

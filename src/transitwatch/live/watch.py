@@ -638,7 +638,9 @@ class Watcher:
         up = getattr(event, "upstream", None)
         if self.registry is None or not isinstance(up, int):
             return {}
-        name = self.registry.as_name(up)
+        info = self.registry.as_info(up)
+        # a geolocation hint is marked "~" (who holds the addresses, not the AS's name)
+        name = info.name or (f"~{info.name_hint}" if info.name_hint else None)
         return {up: name} if name else {}
 
     def _notice(self, kind: str, text: str, when: float | None, data: dict[str, Any] | None = None) -> None:

@@ -179,7 +179,7 @@ function renderUpstreams(r, isCountry) {
     (r.at_local ? ` (${local(r.at_local)})` : "");
   r.upstreams.forEach((u, i) => cards.append(el("div", { class: "card", style: `--c:${PALETTE[i % 10]}` },
     el("div", { class: "asn" }, `AS${u.asn}`),
-    el("div", { class: "name" }, (r.names[String(u.asn)] || {}).name || ""),
+    el("div", { class: "name" }, ((n) => asName(n.name, n.name_hint))(r.names[String(u.asn)] || {})),
     el("div", { class: "stat" }, `${u.peers} peers (${Math.round(u.share * 100)}%) · ${u.prefixes.length} prefixes` +
       (u.relationship && u.relationship !== "unknown" ? ` · ${u.relationship}` : "")),
     el("div", { class: "stat muted" }, `first seen ${utc(u.first_seen)}`))));
@@ -329,7 +329,7 @@ function renderEvents(r, error) {
   $("#events-count").textContent = `${r.total ?? events.length} · times UTC and ${r.timezone_used || "UTC"}`;
   if (!events.length) box.append(el("div", { class: "muted" }, "No event in the stored history."));
   for (const e of events) {
-    const name = e.upstream_name ? ` ${e.upstream_name}` : "";
+    const name = e.upstream_name ? ` ${e.upstream_name}` : (e.upstream_name_hint ? ` ~${e.upstream_name_hint}` : "");
     const who = e.upstream != null ? `AS${e.upstream}${name}`
       : e.prefix ? `${e.prefix}${e.origin != null ? " from AS" + e.origin : ""}`
       : (e.reason || e.collector || "");
