@@ -131,9 +131,10 @@ def test_vpn_routes_are_counted_not_misread(tmp_path: Path) -> None:
     reader = MrtReader(path, safi=None)
     obs = list(reader)
     assert [(o.kind, o.prefix) for o in obs] == [("announce", "198.51.100.0/24")]  # no "::/112"
-    assert reader.stats.unsupported == {"SAFI 128 (MPLS-labeled VPN)": 2}
+    kind = "SAFI 128 (MPLS-labeled VPN) NLRI, not decoded"
+    assert reader.stats.unsupported == {kind: 2} and reader.stats.skipped == {kind: 2}
     assert not reader.stats.damaged and reader.stats.damage == []
-    assert "not decoded: 2 SAFI 128 (MPLS-labeled VPN) NLRI" in reader.stats.summary()
+    assert f"skipped: 2 {kind}" in reader.stats.summary()
     out = _cli("dump", "-m", str(path))
     assert out.returncode == 0 and len(out.stdout.splitlines()) == 1
     assert "SAFI 128 (MPLS-labeled VPN)" in out.stderr

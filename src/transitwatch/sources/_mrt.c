@@ -1741,7 +1741,7 @@ static PyObject *dec_stats(DecoderObject *d, void *closure) {
     PyObject *unsup = PyDict_New();
     for (int i = 0; i < 256; i++) {
         if (!d->unsup_safi[i]) continue;
-        char k[80]; snprintf(k, sizeof k, "SAFI %d (%s)", i, safi_name(i));
+        char k[96]; snprintf(k, sizeof k, "SAFI %d (%s) NLRI, not decoded", i, safi_name(i));
         PyObject *v = PyLong_FromUnsignedLongLong(d->unsup_safi[i]);
         PyDict_SetItemString(unsup, k, v);
         Py_DECREF(v);

@@ -73,21 +73,19 @@ class DecodeStats:
     last_time: float | None = None
     #: routes of another SAFI than the one asked for (e.g. multicast when reading unicast), left out
     safi_filtered: int = 0
-    #: NLRI blocks not decoded, by kind ("SAFI 128 (MPLS-labeled VPN)"): valid BGP, not IP prefixes
+    #: NLRI blocks not decoded, by kind ("SAFI 128 (MPLS-labeled VPN) NLRI, not decoded"): valid
+    #: BGP whose NLRI are not IP prefixes. Also counted in ``skipped``, but not damage.
     unsupported: dict[str, int] = field(default_factory=dict)
 
     @property
     def damaged(self) -> bool:
-        return bool(self.skipped) or self.fatal is not None
+        return any(why not in self.unsupported for why in self.skipped) or self.fatal is not None
 
     def summary(self) -> str:
         """One line: '<file>: 1,234 records, 5,678 routes; skipped: 2 bad attribute'."""
         line = f"{self.path}: {self.records:,} records, {self.routes:,} routes"
         if self.skipped:
             line += "; skipped: " + ", ".join(f"{n:,} {why}" for why, n in sorted(self.skipped.items()))
-        if self.unsupported:
-            kinds = sorted(self.unsupported.items())
-            line += "; not decoded: " + ", ".join(f"{n:,} {kind} NLRI" for kind, n in kinds)
         if self.safi_filtered:
             line += f"; {self.safi_filtered:,} routes of other SAFIs left out"
         if self.fatal:
@@ -335,7 +333,7 @@ class MrtReader:
         st.first_time, st.last_time = s["first_time"], s["last_time"]
         st.safi_filtered = s["safi_filtered"]
         st.unsupported = dict(s["unsupported"])
-        st.skipped = dict(s["skipped"])
+        st.skipped = dict(s["skipped"]) | st.unsupported
         st.record_types = dict(s["record_types"])
         st.damage = [Damage(o, m) for o, m in decoder.errors]
 
