@@ -480,9 +480,9 @@ def country_upstreams(state: RoutingState, country: str, registry: Registry) -> 
     it was replayed to), with the registry data nearest that time. Raises
     :class:`~transitwatch.registry.UnknownCountryError` for a code that is not ISO 3166."""
     cc = normalise_country(country)
-    registry.use_time(state.time)
-    by_country, sources = _TableIndex.of(state, registry).routes_by_country(cc)
-    return _summarise(cc, by_country.get(cc, []), registry, state.time, sources=sources)
+    with registry.pinned(state.time):
+        by_country, sources = _TableIndex.of(state, registry).routes_by_country(cc)
+        return _summarise(cc, by_country.get(cc, []), registry, state.time, sources=sources)
 
 
 def countries_ranking(state: RoutingState, registry: Registry,
@@ -498,14 +498,13 @@ def countries_report(state: RoutingState, registry: Registry,
     (``dependence``: the top upstream's share, averaged over the IPv4 and IPv6 space the country
     has), with the registry data nearest the state's time. Computed over arrays: one upstream
     walk per distinct (path, country), unions of address space per group in numpy."""
-    registry.use_time(state.time)
-    index = _TableIndex.of(state, registry, progress)
-    if progress is not None:
-        progress("ranking countries")
-    rows = _ranking_rows(index, registry)
+    with registry.pinned(state.time) as snapshot:
+        index = _TableIndex.of(state, registry, progress)
+        if progress is not None:
+            progress("ranking countries")
+        rows = _ranking_rows(index, registry)
     rows.sort(key=_rank_key)
-    snapshot = registry.snapshot
-    return CountriesRanking(rows, state.time, snapshot.to_dict() if snapshot is not None else None)
+    return CountriesRanking(rows, state.time, snapshot.to_dict())
 
 
 def _rank_key(r: CountryConcentration) -> tuple[bool, float, float, int, str]:
@@ -820,7 +819,12 @@ def country_upstreams_from_view(view: TargetView, registry: Registry,
     :func:`country_view`."""
     cc = normalise_country(view.target.label)
     when = at if at is not None else view.end
-    registry.use_time(when)
+    with registry.pinned(when):
+        return _from_view(cc, view, registry, at, when)
+
+
+def _from_view(cc: str, view: TargetView, registry: Registry, at: float | None,
+               when: float | None) -> CountryUpstreams:
     routes = [
         _Route(s.peer, s.prefix, s.path) for s in view.spans
         if (s.end is None if at is None else s.active_at(at))

@@ -25,7 +25,8 @@ flagged beyond a year), also kept as ``Registry.snapshot``.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -179,6 +180,14 @@ class Registry:
                 geolocation_flagged=geo_days is not None and abs(geo_days) > FLAG_AFTER_DAYS,
             )
             return self.snapshot
+
+    @contextmanager
+    def pinned(self, data_time: float | None) -> Iterator[SnapshotChoice]:
+        """``use_time(data_time)`` held for the duration of a computation: another thread asking
+        for another date waits instead of switching the data under it (a served API answers
+        several dates; this registry is shared)."""
+        with self._lock:
+            yield self.use_time(data_time)
 
     def snapshot_info(self) -> SnapshotChoice:
         """The current choice (``use_time(None)`` when no time was given yet)."""
