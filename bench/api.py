@@ -10,10 +10,18 @@
    at ``--rate`` messages/s (announcements of the target's prefixes, upstreams switching), while
    the clients ask ``/api/upstreams``, ``/api/events`` and ``/api/timeline``: the same numbers with
    the feed quiet and with the feed writing, and the longest wait (does writing stall reading?).
+4. Hostile load (issue 16), on the full-table database: ``--hostile-clients`` (200) clients for
+   ``--seconds`` each phase: *uncached* (every request a different AS, each needing its view
+   computed: the worker pool, single-flight and the deadline are what keep the server up),
+   then *cached* (the same requests again), with ``/api/summary`` sampled meanwhile (it must stay
+   fast); a burst of 40 identical uncached requests (single-flight: computed once). Time-outs
+   (client gives up after 10 s), 503s (with Retry-After: the server said "later") and the
+   server's peak memory are reported.
 
     .venv/bin/python bench/api.py                 # defaults: 200 clients, 30 s, best of 3
     .venv/bin/python bench/api.py --markdown      # the section for docs/performance.md
     .venv/bin/python bench/api.py --skip-ingest --only-live --rate 200
+    .venv/bin/python bench/api.py --hostile-only --markdown   # only part 4
 
 The load generator shares the machine (2 cores here) with the server, so the numbers are a floor.
 """
@@ -95,38 +103,114 @@ def _start_server(db: Path) -> tuple[subprocess.Popen[bytes], str]:
     raise RuntimeError("server did not start")
 
 
-async def _load(base: str, urls: list[str], clients: int, seconds: float) -> dict[str, Any]:
+async def _load(base: str, urls: list[str], clients: int, seconds: float, *, timeout: float = 30.0,
+                once: bool = False, probe: str | None = None) -> dict[str, Any]:
+    """``clients`` clients requesting ``urls`` round robin for ``seconds`` (``once``: each URL
+    once, then stop); ``probe`` is requested every 0.25 s meanwhile (its latencies reported)."""
     latencies: list[float] = []
-    errors = 0
+    probes: list[float] = []
+    answered: list[str] = []
+    errors = timeouts = busy = 0
     stop = time.perf_counter() + seconds
+    done = asyncio.Event()
 
     async def client(index: int) -> None:
-        nonlocal errors
+        nonlocal errors, timeouts, busy
         limits = httpx.Limits(max_connections=1)
-        async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as http:
+        async with httpx.AsyncClient(base_url=base, limits=limits, timeout=timeout) as http:
             i = index
-            while time.perf_counter() < stop:
+            while time.perf_counter() < stop and not (once and i >= len(urls)):
                 t = time.perf_counter()
                 try:
                     res = await http.get(urls[i % len(urls)])
                     ok = res.status_code == 200
+                    busy += res.status_code == 503
+                    if ok:
+                        answered.append(urls[i % len(urls)])
+                except httpx.TimeoutException:
+                    ok = False
+                    timeouts += 1
                 except httpx.HTTPError:
                     ok = False
                 latencies.append(time.perf_counter() - t)
                 errors += not ok
                 i += clients
 
+    async def prober() -> None:
+        assert probe is not None
+        async with httpx.AsyncClient(base_url=base, timeout=timeout) as http:
+            while not done.is_set():
+                t = time.perf_counter()
+                try:
+                    await http.get(probe)
+                except httpx.HTTPError:
+                    pass
+                probes.append(time.perf_counter() - t)
+                await asyncio.sleep(0.25)
+
     started = time.perf_counter()
+    side = asyncio.create_task(prober()) if probe else None
     await asyncio.gather(*(client(i) for i in range(clients)))
     elapsed = time.perf_counter() - started
+    done.set()
+    if side is not None:
+        await side
     latencies.sort()
-    return {
-        "requests": len(latencies), "errors": errors, "seconds": elapsed,
-        "rps": len(latencies) / elapsed,
+    probes.sort()
+    out = {
+        "requests": len(latencies), "errors": errors, "timeouts": timeouts, "busy_503": busy,
+        "seconds": elapsed, "rps": len(latencies) / elapsed,
         "p50_ms": 1000 * statistics.median(latencies),
         "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))],
-        "max_ms": 1000 * latencies[-1],
+        "max_ms": 1000 * latencies[-1], "answered": sorted(set(answered)),
     }
+    if probes:
+        out["probe_p99_ms"] = 1000 * probes[min(len(probes) - 1, int(0.99 * len(probes)))]
+        out["probe_max_ms"] = 1000 * probes[-1]
+    return out
+
+
+def _peak_rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def measure_hostile(db: Path, clients: int, seconds: float) -> dict[str, Any]:
+    """Part 3 of the module doc."""
+    from transitwatch.store import Store
+
+    with Store(db, read_only=True) as store:
+        asns = [r[0] for r in store.cursor().execute(
+            "SELECT DISTINCT asns[-1] FROM aspaths WHERE len(asns) > 1 ORDER BY 1 LIMIT 2000").fetchall()]
+    urls = [f"/api/upstreams/AS{a}" for a in asns]
+    proc, base = _start_server(db)
+    try:
+        uncached = asyncio.run(_load(base, urls, clients, seconds, timeout=10, once=True,
+                                     probe="/api/summary"))
+        asked = uncached.pop("answered") or urls[:1]  # the answers now in the cache
+        cached = asyncio.run(_load(base, asked, clients, seconds, timeout=10, probe="/api/summary"))
+        burst_target = f"/api/upstreams/AS{asns[-1]}"  # asked by nobody yet (once=True stopped early)
+
+        async def burst() -> tuple[float, list[int]]:
+            async with httpx.AsyncClient(base_url=base, timeout=60) as http:
+                t = time.perf_counter()
+                answers = await asyncio.gather(*(http.get(burst_target) for _ in range(40)))
+                return time.perf_counter() - t, [a.status_code for a in answers]
+
+        burst_s, statuses = asyncio.run(burst())
+        cached.pop("answered", None)
+        peak = _peak_rss_mb(proc.pid)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    return {"db": db.name, "clients": clients, "targets": len(urls), "uncached": uncached,
+            "cached": cached, "burst_40_identical_s": burst_s,
+            "burst_statuses": sorted(set(statuses)), "server_peak_rss_mb": peak}
 
 
 def measure_api(db: Path, target: str, clients: int, seconds: float) -> dict[str, Any]:
@@ -284,6 +368,35 @@ def full_table_database(out: Path) -> Path | None:
     return db
 
 
+def hostile_markdown(h: dict[str, Any], args: argparse.Namespace) -> str:
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                            cwd=ROOT).stdout.strip()
+    lines = [
+        "### Under hostile load (issue 16)",
+        "",
+        f"Measured {time.strftime('%Y-%m-%d')}, commit {commit}, {os.cpu_count()} cores shared with "
+        f"other jobs. Server: `create_app` defaults (2 worker threads computing and rendering answers, "
+        f"single-flight, bounded caches, 8 s deadline then 503 + Retry-After) on {h['db']}; "
+        f"{h['clients']} clients (one process, one connection each, 10 s client time-out); uncached: "
+        f"each of {h['targets']} ASes once (until {args.seconds:.0f} s); cached: the answered ones again "
+        f"for {args.seconds:.0f} s; `/api/summary` probed every 0.25 s meanwhile.",
+        "",
+        "| phase | requests | 200 | 503 | time-outs | requests/s | p50 ms | p99 ms | max ms "
+        "| summary p99 ms |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for phase in ("uncached", "cached"):
+        r = h[phase]
+        lines.append(f"| {phase} | {r['requests']:,} | {r['requests'] - r['errors']:,} | {r['busy_503']:,} "
+                     f"| {r['timeouts']} | {r['rps']:,.0f} | {r['p50_ms']:.0f} | {r['p99_ms']:.0f} "
+                     f"| {r['max_ms']:.0f} | {r.get('probe_p99_ms', float('nan')):.0f} |")
+    lines += ["", "40 identical requests for a target nobody asked before: "
+              f"{h['burst_40_identical_s']:.2f} s for all (statuses {h['burst_statuses']}), computed "
+              "once. Server peak memory "
+              f"{h['server_peak_rss_mb']:.0f} MB."]
+    return "\n".join(lines) + "\n"
+
+
 def markdown(ingests: list[dict[str, Any]], loads: list[dict[str, Any]], args: argparse.Namespace) -> str:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                             cwd=ROOT).stdout.strip()
@@ -353,7 +466,16 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--markdown", action="store_true", help="print the docs/performance.md section")
     parser.add_argument("--skip-ingest", action="store_true")
+    parser.add_argument("--hostile-clients", type=int, default=200)
+    parser.add_argument("--hostile-only", action="store_true", help="only part 3 (hostile load)")
     args = parser.parse_args()
+    if args.hostile_only:
+        with tempfile.TemporaryDirectory() as tmp:
+            db = full_table_database(Path(tmp)) or demo_database(Path(tmp))
+            hostile = measure_hostile(db, args.hostile_clients, args.seconds)
+        print(json.dumps(hostile), file=sys.stderr)
+        print(hostile_markdown(hostile, args) if args.markdown else json.dumps(hostile, indent=2))
+        return 0
     ingests: list[dict[str, Any]] = []
     if not args.skip_ingest:
         for name in INGEST_FILES:

@@ -15,6 +15,8 @@ international upstreams, as ``upstreams --country``.
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import threading
 from collections.abc import Callable, Hashable, Sequence
@@ -22,7 +24,7 @@ from importlib import resources
 from typing import Any, TypeVar
 
 from fastapi import FastAPI, HTTPException, Path, Query
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from transitwatch.api import params as P
@@ -71,10 +73,12 @@ class _Service:
                 self._registry = Registry.load()
             return self._registry
 
-    async def answer(self, key: Hashable, compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-        """``compute()`` in the worker pool, once for concurrent identical requests, cached;
-        file system paths cut to file names."""
-        return await self.gate.run(key, lambda: P.scrub_paths(compute()))
+    async def answer(self, key: Hashable, compute: Callable[[], dict[str, Any]]) -> Any:
+        """``compute()``'s JSON response: computed and rendered to bytes in the worker pool (the
+        event loop only sends bytes: a cached answer costs no encoding), once for concurrent
+        identical requests, cached; file system paths cut to file names."""
+        body = await self.gate.run(key, lambda: _render(P.scrub_paths(compute())))
+        return Response(body, media_type="application/json")
 
     def invalidate(self) -> None:
         """The database changed (a live service wrote to it): forget every cached answer."""
@@ -133,9 +137,9 @@ def create_app(
     *,
     registry: Registry | None = None,
     allowed_hosts: Sequence[str] = DEFAULT_ALLOWED_HOSTS,
-    workers: int = 4,
-    deadline: float = 20.0,
-    max_pending: int = 64,
+    workers: int = 2,
+    deadline: float = 8.0,
+    max_pending: int = 16,
     store: Store | None = None,
     live: Any = None,
     token: str | None = None,
@@ -437,6 +441,26 @@ _DOCS_PAGE = """<!doctype html>
 <script src="/static/docs.js"></script>
 </body></html>
 """
+
+
+def _render(value: Any) -> bytes:
+    """JSON bytes as FastAPI would send them; a non-finite float (not JSON) becomes null."""
+    try:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False,
+                          default=str).encode()
+    except ValueError:
+        return json.dumps(_finite(value), ensure_ascii=False, separators=(",", ":"),
+                          default=str).encode()
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 def _window(changes: Any, lo: float, hi: float) -> None:
