@@ -3,7 +3,7 @@
 1. Ingest speed: routes/s into a fresh database, beside decoding alone (``read_files``) and
    replaying the routing state alone (``RoutingState``, no store), best of ``--repeat``.
 2. API load: a real uvicorn server on 127.0.0.1 (its own process) serving the demo database;
-   ``--clients`` concurrent HTTP clients (httpx, asyncio, one connection each) request
+   ``--clients`` concurrent HTTP clients (asyncio, one keep-alive connection each) request
    ``/api/upstreams/AS131279?at=...`` (times spread over the history) for ``--seconds``;
    requests/s, p50/p99 latency and errors. The same against a database of a full table.
 3. Live: ``transitwatch serve --live`` (its own process) fed by a local RIS Live websocket server
@@ -103,10 +103,54 @@ def _start_server(db: Path) -> tuple[subprocess.Popen[bytes], str]:
     raise RuntimeError("server did not start")
 
 
+class _Conn:
+    """A minimal HTTP/1.1 keep-alive client on one asyncio connection: a load generator must cost
+    far less CPU per request than the server it measures (httpx costs about as much; on a shared
+    2-core machine it would measure itself)."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def get(self, path: str) -> int:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        assert self.reader is not None
+        self.writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+        await self.writer.drain()
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(head.split(b" ", 2)[1])
+        length = 0
+        close = False
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+            elif name.strip().lower() == b"connection" and value.strip().lower() == b"close":
+                close = True
+        await self.reader.readexactly(length)
+        if close:
+            await self.close()
+        return status
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            try:
+                await self.writer.wait_closed()
+            except OSError:
+                pass
+        self.reader = self.writer = None
+
+
 async def _load(base: str, urls: list[str], clients: int, seconds: float, *, timeout: float = 30.0,
                 once: bool = False, probe: str | None = None) -> dict[str, Any]:
-    """``clients`` clients requesting ``urls`` round robin for ``seconds`` (``once``: each URL
-    once, then stop); ``probe`` is requested every 0.25 s meanwhile (its latencies reported)."""
+    """``clients`` keep-alive connections requesting ``urls`` round robin for ``seconds``
+    (``once``: each URL once, then stop); a request not answered within ``timeout`` seconds is a
+    time-out (the client gives up on it, as a browser or script would); ``probe`` is requested
+    every 0.25 s on its own connection meanwhile (its latencies reported)."""
+    host, port = base.removeprefix("http://").rsplit(":", 1)
     latencies: list[float] = []
     probes: list[float] = []
     answered: list[str] = []
@@ -116,37 +160,40 @@ async def _load(base: str, urls: list[str], clients: int, seconds: float, *, tim
 
     async def client(index: int) -> None:
         nonlocal errors, timeouts, busy
-        limits = httpx.Limits(max_connections=1)
-        async with httpx.AsyncClient(base_url=base, limits=limits, timeout=timeout) as http:
-            i = index
-            while time.perf_counter() < stop and not (once and i >= len(urls)):
-                t = time.perf_counter()
-                try:
-                    res = await http.get(urls[i % len(urls)])
-                    ok = res.status_code == 200
-                    busy += res.status_code == 503
-                    if ok:
-                        answered.append(urls[i % len(urls)])
-                except httpx.TimeoutException:
-                    ok = False
-                    timeouts += 1
-                except httpx.HTTPError:
-                    ok = False
-                latencies.append(time.perf_counter() - t)
-                errors += not ok
-                i += clients
+        conn = _Conn(host, int(port))
+        i = index
+        while time.perf_counter() < stop and not (once and i >= len(urls)):
+            t = time.perf_counter()
+            try:
+                status = await asyncio.wait_for(conn.get(urls[i % len(urls)]), timeout)
+                ok = status == 200
+                busy += status == 503
+                if ok:
+                    answered.append(urls[i % len(urls)])
+            except TimeoutError:
+                ok = False
+                timeouts += 1
+                await conn.close()
+            except (OSError, asyncio.IncompleteReadError, ValueError):
+                ok = False
+                await conn.close()
+            latencies.append(time.perf_counter() - t)
+            errors += not ok
+            i += clients
+        await conn.close()
 
     async def prober() -> None:
         assert probe is not None
-        async with httpx.AsyncClient(base_url=base, timeout=timeout) as http:
-            while not done.is_set():
-                t = time.perf_counter()
-                try:
-                    await http.get(probe)
-                except httpx.HTTPError:
-                    pass
-                probes.append(time.perf_counter() - t)
-                await asyncio.sleep(0.25)
+        conn = _Conn(host, int(port))
+        while not done.is_set():
+            t = time.perf_counter()
+            try:
+                await asyncio.wait_for(conn.get(probe), timeout)
+            except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError):
+                await conn.close()
+            probes.append(time.perf_counter() - t)
+            await asyncio.sleep(0.25)
+        await conn.close()
 
     started = time.perf_counter()
     side = asyncio.create_task(prober()) if probe else None
@@ -377,7 +424,8 @@ def hostile_markdown(h: dict[str, Any], args: argparse.Namespace) -> str:
         f"Measured {time.strftime('%Y-%m-%d')}, commit {commit}, {os.cpu_count()} cores shared with "
         f"other jobs. Server: `create_app` defaults (2 worker threads computing and rendering answers, "
         f"single-flight, bounded caches, 8 s deadline then 503 + Retry-After) on {h['db']}; "
-        f"{h['clients']} clients (one process, one connection each, 10 s client time-out); uncached: "
+        f"{h['clients']} clients (one process, a minimal asyncio HTTP/1.1 client, one keep-alive "
+        "connection each; a request not answered in 10 s is a time-out); uncached: "
         f"each of {h['targets']} ASes once (until {args.seconds:.0f} s); cached: the answered ones again "
         f"for {args.seconds:.0f} s; `/api/summary` probed every 0.25 s meanwhile.",
         "",
@@ -420,7 +468,8 @@ def markdown(ingests: list[dict[str, Any]], loads: list[dict[str, Any]], args: a
     lines += [
         "",
         f"API: uvicorn (one process, default thread pool) serving the database read-only on 127.0.0.1; "
-        f"{args.clients} concurrent clients (httpx, asyncio, one connection each, in one other process "
+        f"{args.clients} concurrent clients (a minimal asyncio HTTP/1.1 client, one keep-alive "
+        "connection each, in one other process "
         "on the same 2 cores) request `/api/upstreams/AS131279?at=T`, 60 times T spread from the target's "
         f"first route to the end of the history, for "
         f"{args.seconds:.0f} s.",

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 import threading
 from collections.abc import Callable, Hashable, Sequence
 from importlib import resources
@@ -139,7 +140,7 @@ def create_app(
     allowed_hosts: Sequence[str] = DEFAULT_ALLOWED_HOSTS,
     workers: int = 2,
     deadline: float = 8.0,
-    max_pending: int = 16,
+    max_pending: int = 8,
     store: Store | None = None,
     live: Any = None,
     token: str | None = None,
@@ -159,6 +160,10 @@ def create_app(
     (cached answers are dropped after each of its writes; ``/api/stream`` follows it); ``token``:
     what ``POST /api/ingest`` requires (see :mod:`transitwatch.api.live_api`).
     """
+    # Answers are computed in threads, and CPU-bound Python threads hold the GIL: the event loop,
+    # which needs it after every socket call, would wait up to the 5 ms switch interval each
+    # time (cached answers and /api/summary slowed by seconds under load). Hand it over sooner.
+    sys.setswitchinterval(min(sys.getswitchinterval(), 0.0005))
     gate = Gate(workers=workers, deadline=deadline, max_pending=max_pending)
     service = _Service(db, registry, gate, store)
     if live is not None:
