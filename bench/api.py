@@ -209,8 +209,10 @@ async def _load(base: str, urls: list[str], clients: int, seconds: float, *, tim
         "seconds": elapsed, "rps": len(latencies) / elapsed,
         "p50_ms": 1000 * statistics.median(latencies),
         "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))],
-        "max_ms": 1000 * latencies[-1], "answered": sorted(set(answered)),
+        "max_ms": 1000 * latencies[-1],
     }
+    if once:
+        out["answered"] = sorted(set(answered))
     if probes:
         out["probe_p99_ms"] = 1000 * probes[min(len(probes) - 1, int(0.99 * len(probes)))]
         out["probe_max_ms"] = 1000 * probes[-1]
@@ -250,7 +252,6 @@ def measure_hostile(db: Path, clients: int, seconds: float) -> dict[str, Any]:
                 return time.perf_counter() - t, [a.status_code for a in answers]
 
         burst_s, statuses = asyncio.run(burst())
-        cached.pop("answered", None)
         peak = _peak_rss_mb(proc.pid)
     finally:
         proc.terminate()
