@@ -202,7 +202,9 @@ class IntervalBuilder:
         self._rk: dict[Any, int] = {}
         self._rk_prefix_id = _Column(np.uint64)
         self._rk_path_id = _Column(np.int64)  # -1: no ADD-PATH id
-        self._rk_text = _Column(object)  # the prefix of each route key
+        # the prefix text of each route key, as the Arrow chunks handed to DuckDB for the ids
+        # (rows are taken from them: no Python string per prefix row)
+        self._rk_text: list[pa.Array] = []
         self._rk_stored = _Column(np.bool_)  # its prefix row was emitted
         # AS path texts -> code; per code the aspath id
         self._paths: dict[str, int] = {}
@@ -237,8 +239,9 @@ class IntervalBuilder:
         self._dump_seq.append(-1)
         self._dump_start.append(0.0)
 
-    def _ids(self, texts: list[str]) -> npt.NDArray[np.uint64]:
-        table = pa.table({"t": pa.array(texts, pa.string())})
+    def _ids(self, texts: list[str] | pa.Array) -> npt.NDArray[np.uint64]:
+        column = texts if isinstance(texts, pa.Array) else pa.array(texts, pa.string())
+        table = pa.table({"t": column})
         self._duck.register("_texts", table)
         try:
             result = self._duck.sql(_IDS_SQL).fetchnumpy()
@@ -273,12 +276,11 @@ class IntervalBuilder:
         else:
             texts = [k if isinstance(k, str) else ("" if k is None else k[0]) for k in new]
             pids = np.asarray([-1 if isinstance(k, str) or k is None else k[1] for k in new], np.int64)
-        ids = self._ids(texts)
+        text_column = pa.array(texts, pa.string())
+        ids = self._ids(text_column)
         self._rk_prefix_id.extend(ids)
         self._rk_path_id.extend(pids)
-        text_column = np.empty(len(texts), object)
-        text_column[:] = texts
-        self._rk_text.extend(text_column)
+        self._rk_text.append(text_column)
         self._rk_stored.extend(np.zeros(len(new), np.bool_))
 
     def _emit_prefixes(self, rk: _I64, *, stored: bool = False) -> None:
@@ -295,12 +297,13 @@ class IntervalBuilder:
         if stored:  # restored from the database: the rows are there
             return
         ids = self._rk_prefix_id.view[todo]
-        texts = self._rk_text.view[todo]
         if not self._rk_path_id.view[todo].max() < 0:  # ADD-PATH keys share prefixes: once each
             ids, first = np.unique(ids, return_index=True)
-            texts = texts[first]
-        self.emit("prefixes", pa.table([pa.array(ids, pa.uint64()), pa.array(texts, pa.string())],
-                                       schema=PREFIX_SCHEMA))
+            todo = todo[first]
+        if len(self._rk_text) > 1:  # one chunk from now on: takes stay cheap
+            self._rk_text = [pa.concat_arrays(self._rk_text)]
+        texts = self._rk_text[0].take(pa.array(todo, pa.int64()))
+        self.emit("prefixes", pa.table([pa.array(ids, pa.uint64()), texts], schema=PREFIX_SCHEMA))
 
     def _intern_paths(self, paths: list[Any], routes: npt.NDArray[np.bool_]) -> npt.NDArray[np.int32]:
         """AS path codes of a batch: -1 where ``routes`` is False (withdrawals, state changes);
