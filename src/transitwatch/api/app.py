@@ -256,14 +256,12 @@ def create_app(
 
         def target_answer(tgt: Target) -> dict[str, Any]:
             from transitwatch.engine.dependence import fetched_relationships
-            from transitwatch.metrics.relationship_view import annotate_report, own_space
-            from transitwatch.metrics.upstreams import upstream_report
+            from transitwatch.engine.queries import upstreams_of_view
 
             full = service.view(tgt)
             rels, info = fetched_relationships(when if when is not None else full.end)
-            view = own_space(full, rels)   # an AS's own address space, as the CLI counts it
-            result = upstream_report(view, when if when is not None else view.end)
-            annotate_report(result, view, rels, info, "own")
+            # the facade's computation (tw.upstreams) on the cached view: the same answer as the CLI
+            result = upstreams_of_view(full, when, rels, info)
             if result.empty and not result.peers:
                 raise HTTPException(404, f"no route to {tgt} in the database"
                                          + (f" at {at}" if at else ""))

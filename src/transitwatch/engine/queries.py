@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 __all__ = [
     "routes",
     "upstreams",
+    "upstreams_of_view",
     "events",
     "visibility",
     "countries",
@@ -324,8 +325,6 @@ def upstreams(
             progress=progress,
         )
     from transitwatch.engine.dependence import relationship_context
-    from transitwatch.metrics.relationship_view import annotate_report, own_space
-    from transitwatch.metrics.upstreams import upstream_report
 
     tgt = parse_target(target)
     tz = _zone(tz)
@@ -334,10 +333,23 @@ def upstreams(
         tgt, src, until=until, filtered=True, workers=workers, scheduler=scheduler, progress=progress
     )
     rels, info = relationship_context(as_rel, src, until)
+    return UpstreamsResult(upstreams_of_view(view, until, rels, info, transit=transit), tz)
+
+
+def upstreams_of_view(
+    view: TargetView, at: float | None, rels: Any, info: dict[str, Any], *, transit: bool = False
+) -> Any:
+    """The upstream report of a target's view at ``at`` (default: its end): for an AS only the
+    routes to its own address space unless ``transit``, each upstream with its relationship from
+    ``rels`` (described by ``info``). The one computation behind ``tw.upstreams``, also used by the
+    HTTP API, which keeps its views cached."""
+    from transitwatch.metrics.relationship_view import annotate_report, own_space
+    from transitwatch.metrics.upstreams import upstream_report
+
     scoped = view if transit else own_space(view, rels)
-    report = upstream_report(scoped, until)
+    report = upstream_report(scoped, at)
     annotate_report(report, scoped, rels, info, "transit" if transit else "own")
-    return UpstreamsResult(report, tz)
+    return report
 
 
 # -- events -------------------------------------------------------------------------------------------------
