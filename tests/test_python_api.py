@@ -263,3 +263,17 @@ def test_dask_is_an_extra_imported_only_when_asked(
     monkeypatch.setitem(sys.modules, "distributed", None)  # as if the [cluster] extra were not installed
     with pytest.raises(TransitwatchError, match=r"transitwatch\[cluster\]"):
         tw.upstreams("AS131279", tw.files(demo_files), scheduler="local")
+
+
+def test_every_time_option_reads_the_same_syntax(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    def planned(start: str, end: str) -> list[str]:
+        assert main(["fetch", "--collector", "rrc00", "--from", start, "--to", end, "--dry-run", "--json",
+                     "--cache-dir", str(tmp_path)]) == 0
+        return [f["url"] for f in json.loads(capsys.readouterr().out)["files"]]
+
+    iso = planned("2017-10-01T09:00Z", "2017-10-01T09:30Z")
+    assert iso and planned("1506848400", "1506850200") == iso  # --from used to reject epoch seconds
+    assert planned("2017-10-01T17:30+08:30", "2017-10-01 09:30") == iso
+    assert planned("now-1h", "now")  # relative to the clock
+    assert main(["fetch", "--collector", "rrc00", "--from", "now", "--to", "now-1h", "--dry-run"]) == 2
+    assert "before start" in capsys.readouterr().err
