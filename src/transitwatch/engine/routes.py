@@ -11,7 +11,7 @@ import functools
 import ipaddress
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from transitwatch.errors import TransitwatchError
@@ -72,6 +72,7 @@ class RouteQuery:
     kinds: frozenset[str] | None = None
     start: float | None = None
     end: float | None = None
+    _verdicts: dict[str, bool] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def of(
@@ -189,6 +190,23 @@ class RouteQuery:
             return [o for o in batch if self.matches(o)]
         if not self.origin_asns and self.as_path is None:
             return batch
+        if not self.origin_asns and self.as_path is not None:
+            # The decoder interns path strings and a table repeats few paths many times: test each
+            # distinct path once (a dict look-up per route instead of a regex search).
+            search, known = self.as_path.search, self._verdicts
+            kept = []
+            for o in batch:
+                path = o.as_path
+                if path is None:
+                    continue
+                verdict = known.get(path)
+                if verdict is None:
+                    if len(known) > 1 << 18:
+                        known.clear()
+                    verdict = known[path] = search(path) is not None
+                if verdict:
+                    kept.append(o)
+            return kept
         return [o for o in batch if self._path_ok(o)]
 
     def _path_ok(self, obs: Observation) -> bool:
