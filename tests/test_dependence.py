@@ -164,6 +164,9 @@ def test_upstreams_and_country_upstreams_carry_relationships(files: list[str]) -
     ev = tw.events("AS131279", files, detect="upstream").to_dict()
     new = [e for e in ev["events"] if e["type"] == "new_upstream"]
     assert [(e["upstream"], e["relationship"]) for e in new] == [(20485, "provider")]
+    kp_events = tw.events(None, files, country="KP").to_dict()
+    assert [(e["upstream"], e["relationship"]) for e in kp_events["events"]
+            if e["type"] == "new_upstream"] == [(20485, "provider")]
 
 
 def test_own_address_space_and_transit_on_the_2015_table(shared_data: Path) -> None:

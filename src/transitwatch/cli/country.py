@@ -90,7 +90,8 @@ def _cmd_country_events(args: argparse.Namespace) -> int:
         result = tw.country_events(
             cc, src, tz=args.tz, min_peers=args.min_peers, min_duration=args.min_duration,
             baseline=args.baseline, timeline=buckets or False, registry=registry,
-            start=args.start if window else None, end=args.end if window else None, progress=progress)
+            start=args.start if window else None, end=args.end if window else None, progress=progress,
+            as_rel=getattr(args, "as_rel", None))
     _print_notes(result.notices)
     changes = result.changes
     if args.json:

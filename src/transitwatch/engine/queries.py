@@ -403,6 +403,7 @@ def events(
             registry=registry,
             country_source=country_source,
             progress=progress,
+            as_rel=as_rel,
         )
     from transitwatch.detect.events import detect_events, parse_detectors
     from transitwatch.detect.upstream_change import upstream_changes
@@ -691,9 +692,11 @@ def country_events(
     registry: Registry | str | os.PathLike[str] | None = None,
     country_source: str = "geo",
     progress: FileProgress | None = None,
+    as_rel: Any = None,
 ) -> EventsResult:
     """When a country gained or lost an international upstream (as :func:`events` for an AS),
-    each upstream with its registry name and country."""
+    each upstream with its registry name and country, and its relationship (``as_rel`` or
+    relationships inferred from the input)."""
     from transitwatch.detect.upstream_change import upstream_changes
 
     source = as_source(src)
@@ -705,6 +708,11 @@ def country_events(
     lo, hi = _window(start, end)
     view = _country_view(cc, source, reg, progress=progress)
     changes = upstream_changes(view, **rules)
+    from transitwatch.engine.dependence import relationship_context
+    from transitwatch.metrics.relationship_view import annotate_events
+
+    rels, _ = relationship_context(as_rel, source)
+    annotate_events(changes.events, view, rels)
     _keep_in_window(changes, None, lo, hi)
     line = _timeline(view, buckets) if buckets else None
     return EventsResult(view, changes, None, ("upstream",), tz=tz, timeline=line, country=cc, registry=reg)
