@@ -28,6 +28,7 @@ bench: $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[test,bench]'
 	$(BIN)/python bench/decode.py
 	$(BIN)/python bench/api.py
+	$(BIN)/python bench/facade.py
 
 # Fuzzing the C record parser (libFuzzer + AddressSanitizer + UndefinedBehaviorSanitizer; needs clang).
 # `make fuzz` builds fuzz/build/fuzz_mrt and seeds fuzz/build/seeds from every real file in
