@@ -226,7 +226,7 @@ class CountriesRanking:
 def feed_origins(registry: Registry, state: RoutingState) -> None:
     """Tell the registry which AS originates which prefix, from every route in ``state`` (AS
     countries and names that no registry file gives are derived from these)."""
-    _TableIndex.of(state, registry)
+    _TableIndex.of(state, registry, per_route=False)
 
 
 class _TableIndex:
@@ -235,23 +235,25 @@ class _TableIndex:
     the registry as arrays. One Python pass over the routes; the rest is numpy."""
 
     def __init__(self, state: RoutingState, registry: Registry,
-                 progress: Callable[[str], None] | None = None) -> None:
+                 progress: Callable[[str], None] | None = None, *, per_route: bool = True) -> None:
+        """``per_route=False`` (one country's view) keeps only prefix ids and origins; the
+        country's routes are then picked in a second pass (:meth:`routes_by_country`)."""
+        self.state = state
         prefix_ids: dict[str, int] = {}
         origin_cache: dict[str, int] = {}  # paths repeat across prefixes; -1: no single origin
+        path_ids: dict[str, int] = {}
         peers: list[PeerKey] = []
         tables: list[int] = []
-        path_ids: dict[str, int] = {}
         route_path: list[int] = []
-        keys: list[RouteKey] = []
         paths: list[str] = []
         pids: list[int] = []
         origins: list[int] = []
         # the hot loop of the country view: locals only
-        add_key, add_path, add_pid, add_origin = keys.append, paths.append, pids.append, origins.append
-        add_path_id = route_path.append
+        add_pid, add_origin = pids.append, origins.append
+        add_path, add_path_id = paths.append, route_path.append
         get_pid, get_origin = prefix_ids.get, origin_cache.get
         for number, table in enumerate(state.tables()):
-            start = len(keys)
+            start = len(pids)
             for key, path in table.items():
                 prefix = key if key.__class__ is str else key[0]
                 pid = get_pid(prefix)
@@ -262,15 +264,17 @@ class _TableIndex:
                     found = origin_of(path)
                     origin = origin_cache[path] = found if found is not None else -1
                     path_ids[path] = len(path_ids)
-                add_key(key)
-                add_path(path)
                 add_pid(pid)
                 add_origin(origin)
-                add_path_id(path_ids[path])
-            peers.extend([table.peer] * (len(keys) - start))
-            tables.extend([number] * (len(keys) - start))
+                if per_route:
+                    add_path(path)
+                    add_path_id(path_ids[path])
+            if per_route:
+                peers.extend([table.peer] * (len(pids) - start))
+                tables.extend([number] * (len(pids) - start))
+        self.per_route = per_route
         self.prefixes = list(prefix_ids)
-        self.peers, self.keys, self.paths = peers, keys, paths
+        self.peers, self.paths = peers, paths
         self.distinct_paths = list(path_ids)
         self.pid = np.array(pids, dtype=np.int64)
         self.path_id = np.array(route_path, dtype=np.int64)
@@ -286,20 +290,31 @@ class _TableIndex:
 
     @classmethod
     def of(cls, state: RoutingState, registry: Registry,
-           progress: Callable[[str], None] | None = None) -> _TableIndex:
-        return cls(state, registry, progress)
+           progress: Callable[[str], None] | None = None, *, per_route: bool = True) -> _TableIndex:
+        return cls(state, registry, progress, per_route=per_route)
 
     def routes_by_country(self, wanted: str | None = None
                           ) -> tuple[dict[str, list[_Route]], dict[str, str | None]]:
         """Domestic routes per country (only ``wanted``'s when given) and what placed each."""
         countries, sources, prefixes = self.countries, self.sources, self.prefixes
         if wanted is not None:
-            chosen = np.array([i for i, cc in enumerate(countries) if cc == wanted], dtype=np.int64)
+            chosen = [i for i, cc in enumerate(countries) if cc == wanted]
         else:
-            chosen = np.array([i for i, cc in enumerate(countries) if cc is not None], dtype=np.int64)
-        placed_by = {prefixes[i]: sources[i] for i in chosen.tolist()}
+            chosen = [i for i, cc in enumerate(countries) if cc is not None]
+        placed_by = {prefixes[i]: sources[i] for i in chosen}
         by_country: dict[str, list[_Route]] = defaultdict(list)
-        rows = np.nonzero(np.isin(self.pid, chosen))[0] if chosen.size else np.zeros(0, dtype=np.int64)
+        if not self.per_route:  # a second pass over the state, keeping the chosen prefixes' routes
+            where = {prefixes[i]: countries[i] for i in chosen}
+            for table in self.state.tables():
+                peer = table.peer
+                for key, path in table.items():
+                    prefix = key if key.__class__ is str else key[0]
+                    cc = where.get(prefix)  # type: ignore[arg-type]
+                    if cc is not None:
+                        by_country[cc].append(_Route(peer, prefix, path))  # type: ignore[arg-type]
+            return by_country, placed_by
+        picked = np.array(chosen, dtype=np.int64)
+        rows = np.nonzero(np.isin(self.pid, picked))[0] if picked.size else np.zeros(0, dtype=np.int64)
         peers, paths, pid = self.peers, self.paths, self.pid
         for row in rows.tolist():
             p = int(pid[row])
@@ -481,7 +496,7 @@ def country_upstreams(state: RoutingState, country: str, registry: Registry) -> 
     :class:`~transitwatch.registry.UnknownCountryError` for a code that is not ISO 3166."""
     cc = normalise_country(country)
     with registry.pinned(state.time):
-        by_country, sources = _TableIndex.of(state, registry).routes_by_country(cc)
+        by_country, sources = _TableIndex.of(state, registry, per_route=False).routes_by_country(cc)
         return _summarise(cc, by_country.get(cc, []), registry, state.time, sources=sources)
 
 

@@ -122,6 +122,7 @@ class Registry:
         self._origin_hints: dict[int, str] | None = None  # asn -> hint ("" for none), lazily
         self._as_cache: dict[int, AsInfo] = {}
         self._country_cache: dict[int, tuple[str | None, str | None]] = {}
+        self._asked = 0  # origin countries derived one by one since the origins last changed
         self._prefix_cache: dict[str, tuple[str | None, str | None]] = {}
 
     @classmethod
@@ -304,6 +305,7 @@ class Registry:
             self._pair_chunks.append((asns << 32) | pids)
             self._as_cache.clear()
             self._country_cache.clear()
+            self._asked = 0
             self._origin_countries = None
             self._origin_hints = None
 
@@ -389,8 +391,25 @@ class Registry:
         org = self.rir.as_orgs.get(asn)
         if org and org[1]:
             return org[1], "as2org"
-        derived = self._derived_countries().get(asn)
+        derived = self._derived_country(asn)
         return (derived, "origins") if derived else (None, None)
+
+    #: ASes whose origin country is derived one by one before the bulk pass pays off (a country
+    #: view asks for the few ASes on its paths; the ranking for every AS of the table)
+    _ONE_BY_ONE = 64
+
+    def _derived_country(self, asn: int) -> str | None:
+        with self._lock:
+            if self._origin_countries is None and self._asked < self._ONE_BY_ONE:
+                self._asked += 1
+                pairs = self._origin_pairs()
+                lo, hi = np.searchsorted(pairs, [asn << 32, (asn + 1) << 32])
+                if hi <= lo:
+                    return None
+                parsed, ccs = self._origin_prefixes()
+                mine = pairs[lo:hi]
+                return _majority_by_asn(mine >> 32, mine & 0xFFFFFFFF, parsed, ccs).get(asn)
+            return self._derived_countries().get(asn)
 
     def _hint_source(self) -> str:
         day = self._geo_date()
@@ -478,17 +497,16 @@ def _majority_by_asn(asn: np.ndarray, pos: np.ndarray, parsed: geo.PrefixArrays,
     it has any labelled IPv4 prefix, else IPv6 /64s; ties go to the alphabetically first."""
     if not asn.size:
         return {}
-    values = sorted({x for x in labels if x is not None})
+    sub = [labels[i] for i in pos.tolist()]  # only the pairs asked about (one AS, or all)
+    values = sorted({x for x in sub if x is not None})
     code = {v: i for i, v in enumerate(values)}
-    label_idx = np.array([code[x] if x is not None else -1 for x in labels], dtype=np.int64)
-    size = (parsed.last - parsed.first + np.uint64(1)).astype(np.float64)
-    lab = label_idx[pos]
+    lab = np.array([code[x] if x is not None else -1 for x in sub], dtype=np.int64)
     keep = lab >= 0
     a, lab, p = asn[keep], lab[keep], pos[keep]
     if not a.size:
         return {}
     fam = (parsed.version[p] != 4).astype(np.int64)  # 0: IPv4 first
-    w = size[p]
+    w = (parsed.last[p] - parsed.first[p] + np.uint64(1)).astype(np.float64)
     order = np.lexsort((lab, fam, a))
     a, fam, lab, w = a[order], fam[order], lab[order], w[order]
     new = np.ones(a.size, dtype=bool)
