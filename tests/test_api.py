@@ -77,7 +77,12 @@ def test_events_for_a_target_a_country_and_all_watched(
 
     stored = client.get("/api/events").json()
     assert stored["total"] >= 1 and stored["events"][0]["target"] == KP
-    window = client.get("/api/events", params={"from": "2017-10-01T10:00Z", "to": "2017-10-01T11:00Z"}).json()
+    # every detector's events are stored, with their end (the session reset at 10:52 came back)
+    assert [(e["type"], e.get("end")) for e in stored["events"]] == [
+        ("new_upstream", None), ("vantage_point_lost", "2017-10-01T10:54:05Z")]
+    lost = client.get("/api/events", params={"type": "vantage_point_lost"}).json()
+    assert lost["total"] == 1 and lost["events"][0]["reason"] == "session down"
+    window = client.get("/api/events", params={"from": "2017-10-01T09:30Z", "to": "2017-10-01T10:30Z"}).json()
     assert window["total"] == 0 and window["events"] == []
     page = client.get("/api/events", params={"target": KP, "limit": 1, "offset": 5}).json()
     assert page["events"] == [] and page["limit"] == 1

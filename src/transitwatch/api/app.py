@@ -262,7 +262,8 @@ def create_app(
             rels, info = fetched_relationships(when if when is not None else full.end)
             # the facade's computation (tw.upstreams) on the cached view: the same answer as the CLI
             result = upstreams_of_view(full, when, rels, info)
-            if result.empty and not result.peers:
+            # No data covering the moment is an answer (empty, peers 0, a note), not a 404.
+            if result.empty and not result.peers and (not full.spans or "note" not in result.coverage):
                 raise HTTPException(404, f"no route to {tgt} in the database"
                                          + (f" at {at}" if at else ""))
             zone_name = zone_arg or service.zone_of(tgt)
@@ -384,10 +385,8 @@ def create_app(
                         event["upstream_name"], event["upstream_name_hint"] = info.name, info.name_hint
             else:
                 page = q.stored_events(service.store, start=start, end=end, limit=limit, offset=offset,
-                                       tz=zone_name)
+                                       tz=zone_name, types=types or None)
                 out = page.to_dict()
-                if types:
-                    out["events"] = [e for e in out["events"] if e.get("type") in types]
                 for event in out["events"]:
                     if isinstance(event.get("upstream"), int):
                         info = service.registry.as_info(event["upstream"])

@@ -14,7 +14,6 @@ import asyncio
 import hmac
 import ipaddress
 import json
-import os
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -69,33 +68,16 @@ def _window(from_: str | None, to: str | None) -> tuple[float | None, float | No
 
 
 def coverage_of(store: Any, start: float | None, end: float | None, live: Any = None) -> dict[str, Any]:
-    """What the stored data covers (:class:`~transitwatch.state.coverage.Coverage` of the ingested
-    files, the live feed's connections and completed backfills) and its gaps within [start, end]:
-    per collector (a missing update file in a series is a gap; a gap the live feed recorded
-    carries its reason and backfill status), and ``uncovered``, the times no collector covers."""
-    from transitwatch.sources.files import collector_and_time_from_name
-    from transitwatch.state.coverage import Coverage, FileSpan, Window
-    from transitwatch.store.live import BACKFILL_PREFIX, LIVE_PREFIX
+    """What the stored data covers (:func:`~transitwatch.store.coverage.stored_coverage`: the
+    ingested files, the live feed's connections and completed backfills) and its gaps within
+    [start, end]: per collector (a missing update file of a RIS or RouteViews series is a gap; a
+    gap the live feed recorded carries its reason and backfill status), and ``uncovered``, the
+    times no collector covers."""
+    from transitwatch.state.coverage import updates_period
+    from transitwatch.store.coverage import stored_coverage
 
-    rows = store.cursor().execute(
-        "SELECT collector, path, first_time, last_time FROM files ORDER BY collector, first_time").fetchall()
-    files: list[FileSpan] = []
-    windows: list[Window] = []
-    for coll, path, first, last in rows:
-        text = str(path)
-        if text.startswith((LIVE_PREFIX, BACKFILL_PREFIX)):
-            if first is not None:
-                kind = "live" if text.startswith(LIVE_PREFIX) else "backfill"
-                windows.append(Window(coll, float(first), float(last), kind, text))
-            continue
-        name_time = collector_and_time_from_name(text)[1]
-        files.append(FileSpan(os.path.basename(text), coll, name_time, first, last))
+    cov = stored_coverage(store)
     recorded = live.gaps(start, end) if live is not None else []
-    for g in recorded:
-        if g["status"] == "backfilled":  # the archive filled it: covered
-            windows.append(Window(g["collector"], parse_time(g["start"]), parse_time(g["end"]), "backfill"))
-    cov = Coverage.of_files(files)
-    cov.extend(windows)
     gaps: list[dict[str, Any]] = [g for g in recorded if g["status"] != "backfilled"]
     for g in cov.gaps(start, end):
         if g.end is None:
@@ -103,15 +85,20 @@ def coverage_of(store: Any, start: float | None, end: float | None, live: Any = 
         if any(r["collector"] == g.collector and parse_time(r["start"]) < g.end
                and parse_time(r["end"]) > g.start for r in gaps):
             continue  # the live feed's own record of this gap says more
+        period = updates_period(g.collector)
+        missing = round((g.end - g.start) / period)
+        reason = (f"no data: about {missing} update file(s) of {period / 60:.0f} min missing, or not ingested"
+                  if missing >= 1 else "no data")
         gaps.append({"collector": g.collector, "start": iso_utc(g.start), "end": iso_utc(g.end),
-                     "seconds": g.seconds,
-                         "reason": "no data (a missing file in the series, or not ingested)",
-                     "status": "unfilled"})
+                     "seconds": g.seconds, "reason": reason, "status": "unfilled"})
     gaps.sort(key=lambda g: (g["start"], g["collector"]))
     span = cov.span()
-    collectors = [{"collector": c, "start": iso_utc(cov.merged(c)[0][0]),
-        "end": iso_utc(cov.merged(c)[-1][1]),
-                   "windows": len(cov.merged(c))} for c in cov.collectors]
+    collectors = []
+    for c in cov.collectors:
+        merged = cov.merged(c)
+        collectors.append({"collector": c, "start": iso_utc(merged[0][0]), "end": iso_utc(merged[-1][1]),
+                           "windows": len(merged), "sources": sum(1 for w in cov.windows if w.collector == c),
+                           "covered_seconds": round(sum(b - a for a, b in merged), 3)})
     uncovered = [{"start": iso_utc(g.start), "end": iso_utc(g.end) if g.end is not None else None}
                  for g in cov.uncovered(start, end)] if span else []
     return {"start": iso_utc(span[0]) if span else None, "end": iso_utc(span[1]) if span else None,

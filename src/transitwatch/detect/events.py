@@ -25,11 +25,13 @@ from transitwatch.detect.origin_change import OriginEvent, origin_events
 from transitwatch.detect.outage import OutageReport, VantageLost, outage_changes
 from transitwatch.detect.upstream_change import UpstreamChanges, upstream_changes
 from transitwatch.observation import Observation
-from transitwatch.state.liveness import DEFAULT_QUIET_AFTER, Liveness, LivenessTracker
+from transitwatch.state.liveness import DEFAULT_QUIET_AFTER, Liveness, LivenessTracker, Silence
 from transitwatch.state.target import Target
 from transitwatch.state.view import TargetView, target_view
 
-__all__ = ["DETECTORS", "DetectedEvents", "detect_events", "events_of", "parse_detectors"]
+__all__ = [
+    "DETECTORS", "DetectedEvents", "detect_events", "events_of", "parse_detectors", "with_coverage_gaps",
+]
 
 #: Detector names, as ``--detect`` takes them.
 DETECTORS = ("upstream", "outage", "origin")
@@ -90,6 +92,39 @@ class DetectedEvents:
     def to_records(self, tz: str | None = None) -> list[dict[str, Any]]:
         """One flat dict per event (no evidence or peer lists) for pandas."""
         return flat_event_records(self.events, tz)
+
+
+def with_coverage_gaps(
+    view: TargetView, liveness: Liveness | None, min_gap: float = DEFAULT_QUIET_AFTER
+) -> Liveness | None:
+    """``liveness`` plus the view's coverage gaps of ``min_gap`` seconds or more as collector
+    silences (what a :class:`LivenessTracker` records from a replay of the same files: the store
+    keeps no replay, so its events use these). Without such gaps, ``liveness`` unchanged."""
+    cov = view.coverage
+    gaps = [g for g in cov.gaps() if g.end is not None and g.end - g.start >= min_gap] \
+        if cov is not None and cov.windows else []
+    if not gaps:
+        return liveness
+    out = Liveness(liveness.quiet_after if liveness is not None else DEFAULT_QUIET_AFTER)
+    if liveness is not None:
+        out.first, out.last = dict(liveness.first), dict(liveness.last)
+        out.start, out.end = liveness.start, liveness.end
+        out.silences = list(liveness.silences)
+    assert cov is not None
+    for coll in cov.collectors:
+        spans = cov.merged(coll)
+        out.first.setdefault(coll, spans[0][0])
+        out.last[coll] = max(out.last.get(coll, spans[-1][1]), spans[-1][1])
+    span = cov.span()
+    if out.start is None and span is not None:
+        out.start, out.end = span
+    for g in gaps:
+        assert g.end is not None
+        known = (s.collector == g.collector and s.start <= g.start and g.end <= s.end for s in out.silences)
+        if not any(known):
+            out.silences.append(Silence(g.collector, g.start, g.end))
+    out.silences.sort(key=lambda s: (s.start, s.collector))
+    return out
 
 
 def detect_events(

@@ -139,6 +139,19 @@ class Coverage:
         cov.extend(file_windows(files))
         return cov
 
+    def settle(self, until: float) -> Coverage:
+        """Windows of files a replay stopped inside at ``until`` (open-ended, ``end`` infinite)
+        end there: their data was read up to ``until`` (an update file: at least its period)."""
+        out = []
+        for w in self.windows:
+            if w.end == float("inf"):
+                end = max(until, w.start)
+                if w.kind == "updates":
+                    end = max(end, w.start + updates_period(w.collector, w.source))
+                w = Window(w.collector, w.start, end, w.kind, w.source)
+            out.append(w)
+        return Coverage(out)
+
     def clip(self, end: float) -> Coverage:
         """The windows up to ``end`` (what a replay stopped at ``end`` knows)."""
         return Coverage([w if w.end <= end else Window(w.collector, w.start, end, w.kind, w.source)
@@ -329,15 +342,15 @@ def file_windows(files: Iterable[FileSpan]) -> list[Window]:
                               f.path))
             continue
         if f.name_time is None:
-            if f.first is None or f.last is None:
+            if f.first is None:
                 continue
-            out.append(Window(f.collector, f.first, f.last, "file", f.path))
+            # Not read yet (a replay stopped before it): its first record at least.
+            out.append(Window(f.collector, f.first, f.first if f.last is None else f.last, "file", f.path))
             continue
         period = updates_period(f.collector, f.path)
         if f.first is not None and not f.name_time - period <= f.first <= f.name_time + period:
             # The name's time is not the records' (a renamed file): only the records say.
-            if f.last is not None:
-                out.append(Window(f.collector, f.first, f.last, "file", f.path))
+            out.append(Window(f.collector, f.first, f.first if f.last is None else f.last, "file", f.path))
             continue
         start, end = f.name_time, f.name_time + period
         if f.first is not None:

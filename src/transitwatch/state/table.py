@@ -235,6 +235,12 @@ class OwnSpace:
     def __len__(self) -> int:
         return len(self.prefixes)
 
+    @property
+    def heads(self) -> frozenset[str]:
+        """First octets (IPv4) / groups (IPv6) of the learnt prefixes: a prefix starting with
+        none of them is inside none (a cheap pre-filter, e.g. in SQL)."""
+        return frozenset(self._heads)
+
     def learn(self, prefix: str, path: str | None) -> bool:
         """Add ``prefix`` when ``path``'s origin is one of the ASNs; whether it was new."""
         if not path or prefix in self.prefixes or path.rpartition(" ")[2] not in self.origins:

@@ -289,5 +289,5 @@ def target_view(
         coverage = getattr(observations, "coverage", None)
     view.coverage = coverage() if callable(coverage) else coverage
     if until is not None and view.coverage is not None:
-        view.coverage = view.coverage.clip(until)
+        view.coverage = view.coverage.settle(until)
     return view

@@ -10,8 +10,11 @@ One DuckDB file holds what the questions need, not a copy of every update:
               ``aspath_id`` over [t_start, t_end) (t_end NULL: still held), with the causes and the
               file/offset of the observations that started and ended it, and ``last_seen``
 ``sessions``  a peer's session going down or coming up
-``watch``     targets whose upstream events are kept in ``events``
-``events``    upstream events of the watched targets, with their evidence (JSON)
+``watch``     targets whose events are kept in ``events``
+``events``    every detector's events of the watched targets (``new_upstream``, ``lost_upstream``,
+              ``outage``, ``partial_outage``, ``origin_change``, ``more_specific``,
+              ``vantage_lost``): onset, confirmation, ``end_time`` (recovery or end; NULL while it
+              lasts), ``subject`` (the upstream, prefix or collector it is about), evidence (JSON)
 ``meta``      schema version, pending work
 
 Ids are 64-bit hashes of what they stand for (a file's SHA-256, a prefix, a path, collector and
@@ -89,8 +92,9 @@ _SCHEMA = [
         target VARCHAR NOT NULL, min_peers INTEGER NOT NULL, min_duration DOUBLE NOT NULL
     )""",
     """CREATE TABLE IF NOT EXISTS events (
-        target VARCHAR NOT NULL, type VARCHAR NOT NULL, upstream BIGINT NOT NULL,
-        onset DOUBLE NOT NULL, confirmed DOUBLE NOT NULL, peers INTEGER NOT NULL, data JSON NOT NULL
+        target VARCHAR NOT NULL, type VARCHAR NOT NULL, upstream BIGINT,
+        onset DOUBLE NOT NULL, confirmed DOUBLE, peers INTEGER NOT NULL, data JSON NOT NULL,
+        end_time DOUBLE, subject VARCHAR
     )""",
 ]
 
@@ -260,6 +264,14 @@ class Store:
 
     def _create(self) -> None:
         with self.transaction():
+            columns = {r[0] for r in self.con.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = 'events'").fetchall()}
+            if columns and "end_time" not in columns:
+                # Events of an older database (upstream events only): derived data, so computed
+                # again, with every detector, at the next ingest or refresh.
+                self.con.execute("DROP TABLE events")
+                self.con.execute("CREATE TABLE IF NOT EXISTS meta (key VARCHAR NOT NULL, value VARCHAR)")
+                self.set_meta("events_dirty", "1")
             for statement in _SCHEMA:
                 self.con.execute(statement)
             if self.meta("schema_version") is None:

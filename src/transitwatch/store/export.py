@@ -41,9 +41,10 @@ EXPORTS: dict[str, str] = {
                        withdrawals, rib_entries, state_changes, notes, ingested_at
                 FROM files ORDER BY first_time""",
     "peers": "SELECT collector, peer_ip, peer_asn, established FROM peers ORDER BY collector, peer_ip",
-    "events": """SELECT target, type, upstream, onset, to_timestamp(onset) AS onset_utc, confirmed,
-                        to_timestamp(confirmed) AS confirmed_utc, peers, data AS json
-                 FROM events ORDER BY onset, target""",
+    "events": """SELECT target, type, subject, upstream, onset, to_timestamp(onset) AS onset_utc, confirmed,
+                        to_timestamp(confirmed) AS confirmed_utc, end_time, to_timestamp(end_time) AS end_utc,
+                        peers, data AS json
+                 FROM events ORDER BY onset, target, type""",
 }
 
 

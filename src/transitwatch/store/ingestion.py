@@ -773,8 +773,10 @@ def watch(
 
 
 def refresh_events(store: Store) -> int:
-    """Recompute the events of every watched target from the stored intervals (one transaction)."""
-    from transitwatch.detect.upstream_change import upstream_changes
+    """Recompute the events of every watched target from the stored intervals (one transaction):
+    every detector (upstream changes, outages with their recovery, origin changes and
+    more-specifics, lost vantage points), gaps in the stored coverage taken into account."""
+    from transitwatch.detect.events import DETECTORS, detect_events, with_coverage_gaps
     from transitwatch.store.query import target_view
 
     with store.transaction() as con:
@@ -783,12 +785,28 @@ def refresh_events(store: Store) -> int:
         for label, min_peers, min_duration in con.execute(
                 "SELECT target, min_peers, min_duration FROM watch ORDER BY target").fetchall():
             view = target_view(store, label)
-            changes = upstream_changes(view, min_peers=min_peers, min_duration=min_duration)
-            for event in changes.events:
+            # Collector silences as a replay of the files records them: the coverage's gaps.
+            found = detect_events(view, with_coverage_gaps(view, None), detectors=DETECTORS,
+                                  upstream={"min_peers": min_peers, "min_duration": min_duration})
+            for event in [*found.events, *found.vantage_lost]:
                 data = event.to_dict()
-                con.execute("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?)",
-                            [label, event.type, event.upstream, event.onset, event.confirmed,
-                             len(event.peer_list), json.dumps(data, sort_keys=True)])
+                con.execute("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            [label, event.type, getattr(event, "upstream", None), event.onset,
+                             getattr(event, "confirmed", None), len(event.peer_list),
+                             json.dumps(data, sort_keys=True), getattr(event, "end", None),
+                             event_subject(event)])
                 total += 1
         store.set_meta("events_dirty", None)
     return total
+
+
+def event_subject(event: Any) -> str:
+    """What an event is about, as text: its upstream (``AS4837``), prefix, or collector; the
+    target itself for outages."""
+    if isinstance(getattr(event, "upstream", None), int):
+        return f"AS{event.upstream}"
+    if getattr(event, "prefix", None):
+        return str(event.prefix)
+    if getattr(event, "collector", None) is not None and event.type == "vantage_lost":
+        return str(event.collector)
+    return str(event.target)

@@ -20,13 +20,23 @@ All SQL here is parameterised; nothing from the caller is pasted into a statemen
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from transitwatch.observation import Observation
-from transitwatch.state.table import PeerKey, PeerTable, RouteChange, RouteKey, RoutingState, SessionChange
+from transitwatch.state.table import (
+    OwnSpace,
+    PeerKey,
+    PeerTable,
+    RouteChange,
+    RouteKey,
+    RoutingState,
+    SessionChange,
+)
 from transitwatch.state.target import Target
 from transitwatch.state.view import TargetView, ViewBuilder
+from transitwatch.store.coverage import stored_coverage
 from transitwatch.store.db import Store
 from transitwatch.times import iso_local, iso_utc, parse_time
 
@@ -46,6 +56,7 @@ __all__ = [
     "country_upstreams_at",
     "search_targets",
     "originated_prefixes",
+    "own_space_of",
     "country_view",
 ]
 
@@ -76,11 +87,41 @@ def _selected_prefixes(cur: Any, target: Target) -> list[int]:
     return prefixes
 
 
+def own_space_of(store: Store, target: Target, cur: Any = None) -> OwnSpace | None:
+    """The prefixes an AS target's ASNs originate somewhere in the stored history (None for a
+    target without ASNs): its own address space, whose more-specifics from other origins are
+    possible hijacks."""
+    if not target.asns:
+        return None
+    cur = cur if cur is not None else store.cursor()
+    own = OwnSpace(target.asns)
+    for prefix, origin in cur.execute(
+            """SELECT DISTINCT x.prefix, a.origin FROM aspaths a JOIN routes r ON r.aspath_id = a.aspath_id
+               JOIN prefixes x ON x.prefix_id = r.prefix_id
+               WHERE a.origin IN (SELECT unnest(?::BIGINT[]))""", [sorted(target.asns)]).fetchall():
+        own.learn(prefix, str(origin))
+    return own
+
+
+def _covered_prefixes(cur: Any, own: OwnSpace) -> list[int]:
+    """The ids of the stored prefixes inside the learnt address space (its own prefixes too)."""
+    if not own.heads:
+        return []
+    rows = cur.execute(
+        """SELECT prefix_id, prefix FROM prefixes
+           WHERE (CASE WHEN contains(prefix, ':') THEN split_part(prefix, ':', 1)
+                       ELSE split_part(prefix, '.', 1) END) IN (SELECT unnest(?::VARCHAR[]))""",
+        [sorted(own.heads)]).fetchall()
+    return [xid for xid, prefix in rows if own.covers(prefix)]
+
+
 def _target_rows(
-    store: Store, target: Target, until: float | None, max_intervals: int
+    store: Store, target: Target, until: float | None, max_intervals: int, own: OwnSpace | None = None
 ) -> list[tuple[Any, ...]]:
     cur = store.cursor()
     prefixes = _selected_prefixes(cur, target)
+    if own is not None:
+        prefixes = sorted(set(prefixes) | set(_covered_prefixes(cur, own)))
     limit = float("inf") if until is None else until
     # Every interval of every route key (peer, prefix, ADD-PATH id) that was the target's at
     # some time: the intervals around them say when and how the target's routes ended.
@@ -89,7 +130,7 @@ def _target_rows(
         keys AS (
             SELECT DISTINCT peer_id, prefix_id, path_id FROM routes
             WHERE t_start <= ? AND (aspath_id IN (SELECT aspath_id FROM sel_paths)
-                                    OR list_contains(?::UBIGINT[], prefix_id)))
+                                    OR prefix_id IN (SELECT unnest(?::UBIGINT[]))))
         SELECT p.collector, p.peer_ip, p.peer_asn, x.prefix, r.path_id, a.as_path,
                r.t_start, CAST(r.start_cause AS VARCHAR), fs.path, r.start_offset, r.last_seen,
                r.t_end, CAST(r.end_cause AS VARCHAR), fe.path, r.end_offset
@@ -137,7 +178,8 @@ def target_view(
     selects the target only tracks the sessions of peers whose table it touched).
     """
     tgt = Target.of(target)
-    rows = _target_rows(store, tgt, until, max_intervals)
+    own = own_space_of(store, tgt)
+    rows = _target_rows(store, tgt, until, max_intervals, own)
     builder = ViewBuilder(tgt)
     changes: list[RouteChange] = []
     prev_key: tuple[Any, ...] | None = None
@@ -148,7 +190,9 @@ def target_view(
         key: RouteKey = prefix if path_id is None else (prefix, int(path_id))
         route = (peer, key)
         old = prev_path if route == prev_key else None
-        selected = tgt.selects(prefix, path)
+        # Routes inside an AS target's own address space from other origins are kept as in a
+        # replay (the view holds them apart, in view.foreign).
+        selected = tgt.selects(prefix, path) or (own is not None and own.covers(prefix))
         changes.append(RouteChange(peer, key, prefix, old, path, selected, start, start_cause,
                                    _evidence_obs(peer, start, prefix, path, start_src, start_off)))
         if until is not None and last_seen > until:
@@ -170,11 +214,14 @@ def target_view(
         builder.session(session)
     first, last = data_range(store)
     end_time = last if until is None or last is None else min(until, last)
+    coverage = stored_coverage(store)
     return TargetView(
         target=tgt,
         spans=sorted(builder.spans, key=lambda s: (s.start, s.peer, s.prefix, s.path_id or -1)),
         sessions=sorted(builder.sessions, key=lambda e: (e.time, e.peer)),
         start=first, end=end_time, notices=[],
+        coverage=coverage,
+        foreign=sorted(builder.foreign, key=lambda s: (s.start, s.peer, s.prefix, s.path_id or -1)),
     )
 
 
@@ -296,12 +343,18 @@ def stored_events(
     limit: int = 100,
     offset: int = 0,
     tz: str | None = None,
+    types: Iterable[str] | None = None,
 ) -> StoredEvents:
     """Events of the watched targets (see :func:`transitwatch.store.ingestion.watch`) with onset in
-    [start, end], in the JSON shape of ``transitwatch events --json``; ``tz`` adds local times."""
+    [start, end], of every detector or of ``types`` (``new_upstream``, ``outage``,
+    ``more_specific``...), in the JSON shape of ``transitwatch events --json``; ``tz`` adds
+    local times."""
     where = ["onset >= ?", "onset <= ?"]
     params: list[Any] = [start if start is not None else float("-inf"),
                          end if end is not None else float("inf")]
+    if types is not None:
+        where.append("type IN (SELECT unnest(?::VARCHAR[]))")
+        params.append(sorted(set(types)))
     if target is not None:
         where.append("target = ?")
         params.append(Target.parse(target).label)
@@ -310,13 +363,14 @@ def stored_events(
     row = cur.execute(f"SELECT count(*) FROM events WHERE {cond}", params).fetchone()
     total = int(row[0]) if row else 0
     rows = cur.execute(
-        f"SELECT data FROM events WHERE {cond} ORDER BY onset, target, type, upstream LIMIT ? OFFSET ?",
+        f"SELECT data FROM events WHERE {cond} ORDER BY onset, target, type, subject LIMIT ? OFFSET ?",
         params + [limit, offset]).fetchall()
     events = [with_local_times(json.loads(r[0]), tz) for r in rows]
     return StoredEvents(events, total, limit, offset)
 
 
-_LOCAL_FIELDS = {"onset": "onset_local", "confirmed": "confirmed_local", "time": "time_local"}
+_LOCAL_FIELDS = {"onset": "onset_local", "confirmed": "confirmed_local", "time": "time_local",
+                 "end": "end_local"}
 
 
 def with_local_times(event: dict[str, Any], tz: str | None) -> dict[str, Any]:

@@ -1,0 +1,166 @@
+"""Honest gaps in the store: the same coverage, the same answers and the same "not confirmed
+across a gap" rule as the file mode, on written scenarios with missing files; every detector's
+events stored; /api/coverage lists the gaps."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from transitwatch import Observation
+from transitwatch.api.app import create_app
+from transitwatch.detect.upstream_change import upstream_changes
+from transitwatch.metrics.upstreams import upstream_report
+from transitwatch.scenarios.scenario import load_scenario
+from transitwatch.sources.files import read_files
+from transitwatch.sources.mrt_writer import write_mrt
+from transitwatch.state.target import Target
+from transitwatch.state.view import TargetView, target_view
+from transitwatch.store import Store, ingest, stored_events, watch
+from transitwatch.store.coverage import stored_coverage
+from transitwatch.store.query import target_view as stored_view
+from transitwatch.store.query import upstreams_at
+from transitwatch.times import parse_time
+
+KP = "AS131279"
+TIMES = ["2017-10-01T08:30Z", "2017-10-01T09:09Z", "2017-10-01T09:30Z", "2017-10-01T11:00:30Z",
+         "2017-10-01T11:30Z", "2017-10-01T11:59Z", "2017-10-01T13:00Z"]
+
+
+def without(paths: list[Path], start: str, end: str) -> list[str]:
+    return [str(p) for p in paths
+            if not (p.name.startswith("updates.") and start <= p.name.split(".")[2] <= end)]
+
+
+@pytest.fixture(scope="module")
+def gappy(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[str], Path]:
+    """The 2017 scenario without the update files from 09:10 to 10:55 (AS20485 appears at 09:08)
+    and without 11:40, ingested into a store that watches AS131279 (min_peers 99: only the
+    duration rule confirms)."""
+    folder = tmp_path_factory.mktemp("gappy")
+    series = load_scenario("kp-2017-transtelecom").write_mrt(folder / "mrt")
+    paths = [p for p in without(series, "0910", "1055") if "updates.20171001.1140" not in p]
+    db = folder / "kp.duckdb"
+    with Store(db) as store:
+        watch(store, [KP], min_peers=99)
+        ingest(store, paths)
+    return paths, db
+
+
+@pytest.fixture(scope="module")
+def file_view(gappy: tuple[list[str], Path]) -> TargetView:
+    return target_view(KP, read_files(gappy[0]))
+
+
+def test_store_and_files_have_the_same_coverage(gappy: tuple[list[str], Path], file_view: TargetView) -> None:
+    with Store(gappy[1], read_only=True) as store:
+        cov = stored_coverage(store)
+    assert file_view.coverage is not None
+    assert [g.to_dict() for g in cov.gaps()] == [g.to_dict() for g in file_view.coverage.gaps()] == [
+        {"collector": "rrc00", "from": "2017-10-01T09:10:00Z", "to": "2017-10-01T11:00:00Z",
+         "seconds": 6600.0},
+        {"collector": "rrc00", "from": "2017-10-01T11:40:00Z", "to": "2017-10-01T11:45:00Z",
+         "seconds": 300.0}]
+
+
+@pytest.mark.parametrize("when", TIMES)
+def test_upstreams_at_agree_and_say_the_coverage(
+    gappy: tuple[list[str], Path], file_view: TargetView, when: str
+) -> None:
+    at = parse_time(when)
+    from_files = upstream_report(target_view(KP, read_files(gappy[0]), until=at), at).to_dict()
+    with Store(gappy[1], read_only=True) as store:
+        from_store = upstreams_at(store, KP, at).to_dict()
+    for key in ("upstreams", "peers", "prefixes", "coverage"):
+        stored, read = from_store[key], from_files[key]
+        if key == "upstreams":  # the store keeps the latest confirmation only
+            stored = [{k: v for k, v in u.items() if k != "last_seen"} for u in stored]
+            read = [{k: v for k, v in u.items() if k != "last_seen"} for u in read]
+        assert stored == read, key
+    covered = when not in ("2017-10-01T09:30Z", "2017-10-01T13:00Z")
+    assert bool(from_store["coverage"]["collectors"]) == covered
+    if not covered:
+        assert from_store["upstreams"] == [] and from_store["coverage"]["peers"] == 0
+        assert from_store["coverage"]["note"].startswith(f"no data covers {from_store['at'][:16]}")
+
+
+def test_changes_are_not_confirmed_across_a_gap_in_either_mode(
+    gappy: tuple[list[str], Path], file_view: TargetView
+) -> None:
+    from_files = upstream_changes(file_view, min_peers=99)
+    with Store(gappy[1], read_only=True) as store:
+        from_store = upstream_changes(stored_view(store, KP), min_peers=99)
+        stored = stored_events(store, types=["new_upstream"]).events
+
+    def summary(changes: object) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
+        return ([(e.type, e.upstream, e.onset, e.confirmed, e.confirmed_by) for e in changes.events],  # type: ignore[attr-defined]
+                [(t.type, t.upstream, t.onset, t.reason) for t in changes.transients])  # type: ignore[attr-defined]
+
+    assert summary(from_store) == summary(from_files)
+    new = [e for e in from_files.events if e.upstream == 20485]
+    # seen at 09:08, two minutes of data, then nothing until 11:00: 5 minutes of observed time
+    # end at 11:03, not at 09:13 inside the gap
+    assert [(e.onset, e.confirmed, e.confirmed_by) for e in new] == [
+        (parse_time("2017-10-01T09:08:00Z"), parse_time("2017-10-01T11:03:00Z"), "duration")]
+    assert [(e["upstream"], e["confirmed"]) for e in stored] == [(20485, "2017-10-01T11:03:00Z")]
+
+
+def test_api_coverage_lists_each_missing_file(gappy: tuple[list[str], Path]) -> None:
+    client = TestClient(create_app(gappy[1]), base_url="http://127.0.0.1")
+    body = client.get("/api/coverage").json()
+    assert [(g["start"], g["end"], g["status"]) for g in body["gaps"]] == [
+        ("2017-10-01T09:10:00Z", "2017-10-01T11:00:00Z", "unfilled"),
+        ("2017-10-01T11:40:00Z", "2017-10-01T11:45:00Z", "unfilled")]
+    assert "22 update file(s)" in body["gaps"][0]["reason"]
+    assert "1 update file(s)" in body["gaps"][1]["reason"]
+    assert body["collectors"][0]["collector"] == "rrc00" and body["collectors"][0]["windows"] == 3
+    window = client.get("/api/coverage",
+                        params={"from": "2017-10-01T11:30Z", "to": "2017-10-01T12:00Z"}).json()
+    assert [g["start"] for g in window["gaps"]] == ["2017-10-01T11:40:00Z"]
+    up = client.get("/api/upstreams", params={"target": KP, "at": "2017-10-01T10:00Z"}).json()
+    assert up["upstreams"] == [] and up["coverage"]["peers"] == 0
+
+
+def ob(t: float, kind: str, prefix: str, path: str) -> Observation:
+    return Observation(time=t, kind=kind, peer_ip="192.0.2.9", peer_asn=3856, prefix=prefix, as_path=path,
+                       origin="IGP", next_hop="192.0.2.9")
+
+
+def test_a_route_from_an_old_dump_is_not_present_years_later(tmp_path: Path) -> None:
+    # The shape of `upstreams AS4837 --db --at 2015-10-23` listing AS4134 from a 2002 RIB dump:
+    # one collector (files without a collector folder), a dump in 2002, updates in 2015.
+    t2002, t2015 = parse_time("2002-07-22T23:37Z"), parse_time("2015-10-23T02:01Z")
+    rib, upd = str(tmp_path / "bview.20020722.2337.gz"), str(tmp_path / "updates.2015.gz")
+    write_mrt(rib, [ob(t2002, "rib", "218.0.0.0/11", "3856 4134 4837")])
+    write_mrt(upd, [ob(t2015 + i, "announce", "1.0.0.0/24", "3856 13335") for i in range(30)]
+              + [ob(t2015 + 31, "announce", "218.104.0.0/14", "3856 1239 4837")])
+    db = tmp_path / "old.duckdb"
+    with Store(db) as store:
+        ingest(store, [rib, upd])
+    with Store(db, read_only=True) as store:
+        assert upstreams_at(store, "AS4837", t2002).asns == {4134}
+        between = upstreams_at(store, "AS4837", parse_time("2015-10-23")).to_dict()
+        assert between["upstreams"] == [] and between["coverage"]["peers"] == 0
+        assert "note" in between["coverage"]
+        # in 2015 the 2002 route is unknown (not seen again), the 2015 one is there
+        assert upstreams_at(store, "AS4837", t2015 + 31).asns == {1239}
+        # after the last record of a file without a time in its name: not covered
+        assert upstreams_at(store, "AS4837", t2015 + 40).coverage["peers"] == 0
+        assert upstreams_at(store, "AS4837").asns == {1239}
+    view = target_view(Target.parse("AS4837"), read_files([rib, upd]))
+    assert upstream_report(view).asns == {1239}
+
+
+def test_real_files_2002_dump_and_2015_updates(shared_data: Path) -> None:
+    corpus = shared_data / "mrt" / "bgpdump-corpus" / "input"
+    target = Target.parse("AS4837")
+    files = [corpus / "bview.20020722.2337.gz", corpus / "updates.et-header.2015.gz"]
+    view = target_view(target, read_files(files, route_filter=target.route_filter()))
+    assert upstream_report(view, parse_time("2002-07-22T23:37:37Z")).asns == {4134}
+    between = upstream_report(view, parse_time("2015-10-23")).to_dict()
+    assert between["upstreams"] == [] and between["coverage"]["peers"] == 0
+    assert between["coverage"]["gaps"][0]["to"].startswith("2015-10-23T02:01")
+    now = upstream_report(view)
+    assert 4134 not in now.asns and now.asns and now.coverage["collectors"] == [""]
