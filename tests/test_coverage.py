@@ -42,6 +42,11 @@ def test_windows_gaps_and_observed_time() -> None:
     assert cov.covered_seconds(["rrc00"], T8, T8 + 1200) == 900
     whole = cov.uncovered(T8 - 100, T8 + 2000)
     assert [(g.start, g.end) for g in whole] == [(T8 - 100, T8), (T8 + 1800, T8 + 2000)]
+    # a route seen at 08:05 is still known at 08:16 (a 5-minute hole), not after a long gap
+    assert cov.carried("rrc00", T8 + 300, T8 + 960) and not cov.carried("rrc00", T8 + 300, T8 + 700)
+    assert not cov.carried("rrc00", T8 + 300, T8 + 960, max_carry=60)
+    cov.add(Window("rrc00", T8 + 9000, T8 + 9300, "live"))  # 2 h after the last file
+    assert not cov.carried("rrc00", T8 + 300, T8 + 9100) and cov.carried("rrc00", T8 + 9050, T8 + 9100)
     with pytest.raises(ValueError):
         cov.add(Window("rrc00", 10.0, 5.0))
 

@@ -21,7 +21,9 @@ do cover it, or say that none does. Windows come from
 - **live feeds and backfills**: the connected time (added with :meth:`Coverage.add`).
 
 Windows of one collector that touch are merged; what lies between two merged windows is a
-:class:`Gap`. A pure data structure: views (:class:`~transitwatch.state.view.TargetView`), the
+:class:`Gap`. A route seen before a gap is still taken as held after a short one (a missing file,
+a brief disconnection: up to :data:`MAX_CARRY`, an hour); after a longer gap it is unknown until
+seen again (:meth:`Coverage.carried`). A pure data structure: views (:class:`~transitwatch.state.view.TargetView`), the
 store and the detectors read it; it merges across streams like a view does.
 """
 
@@ -36,12 +38,17 @@ from typing import Any
 from transitwatch.times import iso_utc
 
 __all__ = [
-    "Coverage", "FileSpan", "Gap", "RIS_UPDATES_PERIOD", "ROUTEVIEWS_UPDATES_PERIOD", "Window",
+    "Coverage", "FileSpan", "Gap", "MAX_CARRY", "RIS_UPDATES_PERIOD", "ROUTEVIEWS_UPDATES_PERIOD", "Window",
     "updates_period",
 ]
 
 RIS_UPDATES_PERIOD = 300.0
 ROUTEVIEWS_UPDATES_PERIOD = 900.0
+
+#: A route seen before a gap is still taken as held after a gap this short (seconds): a missing
+#: update file or a brief disconnection; after a longer gap it is unknown until seen again (an
+#: announcement, a RIB dump): a dump from 2002 says nothing about 2015.
+MAX_CARRY = 3600.0
 
 #: Windows closer than this merge (clock rounding between one file's last record and the next).
 _TOUCH = 1.0
@@ -190,6 +197,19 @@ class Coverage:
         if i >= 0 and spans[i][0] <= time <= spans[i][1]:
             return spans[i]
         return None
+
+    def carried(self, collector: str, seen: float, time: float, max_carry: float = MAX_CARRY) -> bool:
+        """Whether something ``collector`` saw at ``seen`` is still known at ``time`` (later):
+        ``time`` is covered and every gap between them is at most ``max_carry`` seconds."""
+        spans = self.merged(collector)
+        i = bisect.bisect_right(spans, (time, float("inf"))) - 1
+        if i < 0 or not spans[i][0] <= time <= spans[i][1]:
+            return False
+        while spans[i][0] > seen:
+            if i == 0 or spans[i][0] - spans[i - 1][1] > max_carry:
+                return False
+            i -= 1
+        return True
 
     def covers(self, collector: str, time: float) -> bool:
         return self.window_at(collector, time) is not None

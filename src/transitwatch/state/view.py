@@ -124,15 +124,14 @@ class TargetView:
 
     def known_at(self, span: RouteSpan, time: float) -> bool:
         """Whether the data can say that ``span`` (active at ``time``) held then: its collector's
-        data covers ``time``, and the span was observed (started or confirmed) inside the same
-        unbroken window of data (a route seen before a gap is unknown after it until seen again)."""
+        data covers ``time``, and the span was observed (started or confirmed) no more than a
+        short gap before (:data:`~transitwatch.state.coverage.MAX_CARRY`): a route last seen
+        before a long gap is unknown after it until seen again."""
         cov = self.coverage
         if cov is None or not cov.windows:
             return True
-        win = cov.window_at(span.peer.collector, time)
-        if win is None:
-            return False
-        return span.start >= win[0] or win[0] <= span.last_seen <= win[1]
+        seen = span.last_seen if span.last_seen <= time else span.start
+        return cov.carried(span.peer.collector, seen, time)
 
     def vantage_at(self, time: float) -> list[PeerKey]:
         """The peers that could see the target at ``time``: seen by then (holding a target
