@@ -23,8 +23,9 @@ do cover it, or say that none does. Windows come from
 Windows of one collector that touch are merged; what lies between two merged windows is a
 :class:`Gap`. A route seen before a gap is still taken as held after a short one (a missing file,
 a brief disconnection: up to :data:`MAX_CARRY`, an hour); after a longer gap it is unknown until
-seen again (:meth:`Coverage.carried`). A pure data structure: views (:class:`~transitwatch.state.view.TargetView`), the
-store and the detectors read it; it merges across streams like a view does.
+seen again (:meth:`Coverage.carried`). A pure data structure: views
+(:class:`~transitwatch.state.view.TargetView`), the store and the detectors read it; it merges
+across streams like a view does.
 """
 
 from __future__ import annotations
