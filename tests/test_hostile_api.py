@@ -104,6 +104,14 @@ BAD_REQUESTS = [
     ("/api/countries", {"offset": "9" * 50}),
     ("/api/search", {"q": "x" * 1000}),
     ("/api/search", {"limit": "9" * 50}),
+    ("/api/upstreams", {"target": "0.0.0.0/0"}),
+    ("/api/timeline", {"target": "::/0", "from": "1e400"}),
+    ("/api/hegemony/AS131279", {"every": "nan"}),
+    ("/api/hegemony/0.0.0.0/0", {}),
+    ("/api/resilience/AS131279", {"fail": "AS" + "9" * 100}),
+    ("/api/resilience/AS131279", {"at": "99999999999999"}),
+    ("/api/coverage", {"from": "9" * 40}),
+    ("/api/coverage", {"to": "253402300800"}),
 ]
 
 
