@@ -271,3 +271,33 @@ def test_countries_ranking_arrays_match_route_by_route(shared_data: Path, name: 
     for row in both:  # ranked on both families
         assert row.dependence == pytest.approx((row.top_share_ipv4 + row.top_share_ipv6) / 2)
     assert fast.registry is not None and fast.registry["geolocation"]["date"] == "2024-06-18"
+
+
+def test_pinned_date_holds_against_another_thread(tmp_path: Path) -> None:
+    import threading
+
+    for day, asn_name in ((date(2015, 10, 1), "OLD"), (date(2017, 10, 1), "NEW")):
+        folder = tmp_path / "snapshots" / day.isoformat()
+        folder.mkdir(parents=True)
+        (folder / f"{day:%Y%m%d}.as-org2info.txt").write_text(
+            "# format:org_id|changed|org_name|country|source\nO|x|Org|RU|RIPE\n"
+            f"# format:aut|changed|aut_name|org_id|opaque_id|source\n20485|x|{asn_name}|O|y|RIPE\n")
+    registry = Registry.load(tmp_path, use_geo=False)
+    seen: list[date | None] = []
+    later = _ts("2017-10-02T00:00:00")
+    with registry.pinned(_ts("2015-10-23T00:00:00")):
+        other = threading.Thread(target=lambda: seen.append(registry.use_time(later).date))
+        other.start()
+        other.join(0.2)
+        assert other.is_alive() and not seen  # the other date waits for this computation
+        assert registry.as_info(20485).name == "OLD Org"
+    other.join(5)
+    assert seen == [date(2017, 10, 1)] and registry.as_info(20485).name == "NEW Org"
+
+
+def test_country_commands_quiet_in_pipes(shared_data: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    small = shared_data / "mrt/caida-2015/ris.rrc06.updates.1427846400.gz"
+    assert main(["countries", str(small), "--workers", "1"]) == 0
+    out, err = capsys.readouterr()
+    assert "reading" not in err and "ETA" not in err and "placing" not in err  # no progress in pipes
+    assert "registry: no RIR or AS-name data" in out and "geolocation of 2024-06-18" in out
