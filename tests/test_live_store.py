@@ -156,3 +156,40 @@ def test_ingest_into_a_read_only_served_database_says_how(tmp_path: Path) -> Non
     # A lock file left by a process that is gone (kill -9) is not an owner.
     lock.path.write_text(json.dumps({"pid": 2 ** 22 + 12345, "url": "http://127.0.0.1:1"}))
     assert read_lock(db) is None
+
+
+def test_a_refreshed_answer_is_given_stale_while_it_is_recomputed() -> None:
+    import asyncio
+    import threading
+
+    from transitwatch.api.flight import Gate
+
+    gate = Gate(workers=1, deadline=5)
+    release = threading.Event()
+    calls: list[int] = []
+
+    def compute(value: int, wait: bool = False) -> int:
+        calls.append(value)
+        if wait:
+            release.wait(5)
+        return value
+
+    async def scenario() -> list[int]:
+        got = [await gate.run("k", lambda: compute(1))]
+        gate.refresh()  # a live batch: the cached answer is now stale
+        got.append(await gate.run("k", lambda: compute(2, wait=True)))  # at once, stale
+        got.append(await gate.run("k", lambda: compute(3)))  # still computing 2: stale again, no 2nd run
+        release.set()
+        for _ in range(100):
+            await asyncio.sleep(0.01)
+            hit, value = gate.cached("k")
+            if hit:
+                got.append(value)
+                break
+        gate.invalidate()  # an ingest: no stale answer, the next request waits for the new one
+        got.append(await gate.run("k", lambda: compute(4)))
+        return got
+
+    assert asyncio.run(scenario()) == [1, 1, 1, 2, 4]
+    assert calls == [1, 2, 4]
+    gate.close()

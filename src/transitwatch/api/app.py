@@ -81,6 +81,11 @@ class _Service:
         body = await self.gate.run(key, lambda: _render(P.scrub_paths(compute())))
         return Response(body, media_type="application/json")
 
+    def refresh(self) -> None:
+        """A live feed wrote: answers are recomputed, and given stale meanwhile (Gate.refresh)."""
+        self.gate.refresh()
+        self._views.clear()
+
     def invalidate(self) -> None:
         """The database changed (a live service wrote to it): forget every cached answer."""
         self.gate.invalidate()
@@ -167,7 +172,7 @@ def create_app(
     gate = Gate(workers=workers, deadline=deadline, max_pending=max_pending)
     service = _Service(db, registry, gate, store)
     if live is not None:
-        live.on_change.append(service.invalidate)
+        live.on_change.append(lambda force: service.invalidate() if force else service.refresh())
     app = FastAPI(
         title="transitwatch",
         description="Who connects a network or a country to the Internet, and when that changed: "

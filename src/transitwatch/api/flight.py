@@ -28,6 +28,9 @@ __all__ = ["Busy", "Gate", "SingleFlight"]
 T = TypeVar("T")
 
 
+_NONE = object()
+
+
 class Busy(Exception):
     """The server cannot answer in time; ``retry_after`` seconds is a reasonable wait."""
 
@@ -93,6 +96,8 @@ class Gate:
         self.max_entries = max_entries
         self._executor = concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="transitwatch-api")
         self._results: OrderedDict[Hashable, Any] = OrderedDict()
+        # Answers of an earlier state of the data, given while their recomputation runs (refresh()).
+        self._stale: dict[Hashable, Any] = {}
         self._pending: dict[Hashable, asyncio.Future[Any]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._generation = 0
@@ -120,7 +125,10 @@ class Gate:
         if hit:
             return value  # type: ignore[no-any-return]
         future = self._pending.get(key)
+        stale = self._stale.get(key, _NONE)
         if future is None:
+            if len(self._pending) >= self.max_pending and stale is not _NONE:
+                return stale  # type: ignore[no-any-return]
             if len(self._pending) >= self.max_pending:
                 self.refused += 1
                 raise Busy(f"the server is busy ({len(self._pending)} answers being computed); "
@@ -137,10 +145,15 @@ class Gate:
                 self.computed += 1
                 if generation == self._generation:
                     self._results[key] = f.result()
+                    self._stale.pop(key, None)
                     while len(self._results) > self.max_entries:
                         self._results.popitem(last=False)
+                elif key in self._stale:
+                    self._stale[key] = f.result()  # already old, but newer than what was kept
 
             future.add_done_callback(finished)
+        if stale is not _NONE:
+            return stale  # type: ignore[no-any-return]  # the new answer is on its way
         try:
             return await asyncio.wait_for(asyncio.shield(future), self.deadline)
         except TimeoutError:
@@ -151,6 +164,18 @@ class Gate:
         """Forget every cached answer (the data changed); running computations are not cached."""
         self._generation += 1
         self._results.clear()
+        self._stale = {}
+
+    def refresh(self) -> None:
+        """The data moved on (a live feed's batch): cached answers become stale. A request for one
+        gets it at once while its recomputation runs, so a busy writer never makes a reader wait
+        for one; the next request gets the new answer."""
+        self._generation += 1
+        old, self._results = self._results, OrderedDict()
+        stale = {**self._stale, **old}
+        while len(stale) > self.max_entries:
+            stale.pop(next(iter(stale)))
+        self._stale = stale
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)

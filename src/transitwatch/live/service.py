@@ -248,8 +248,11 @@ class LiveService:
         self._last_check = 0.0
         self._unwritable_since: dict[str, float] | None = None  # collector -> first unstored time
         self._last_changed = 0.0
+        self._check_seconds = 0.0
         self._change_pending = False
-        self.on_change: list[Callable[[], None]] = []  # e.g. the API's cache invalidation
+        #: Told when the database changed (True: drop cached answers now, e.g. after an ingest;
+        #: False: a live batch, cached answers may be given stale while recomputed).
+        self.on_change: list[Callable[[bool], None]] = []
         cur = store.cursor()
         for statement in LIVE_TABLES:
             cur.execute(statement).fetchall()
@@ -600,7 +603,7 @@ class LiveService:
             return
         self._last_changed, self._change_pending = now, False
         for callback in self.on_change:
-            callback()
+            callback(force)
 
     def _maybe_check(self, force: bool = False) -> None:
         now = time.monotonic()
@@ -609,12 +612,14 @@ class LiveService:
         # New data is looked at within a second; without new data, the clock still confirms
         # changes by duration, so the detectors run every few seconds anyway.
         wait = max(self.check_every, 1.0) if self._dirty else max(self.check_every, IDLE_CHECK)
+        wait = max(wait, 4 * self._check_seconds)  # detection gets at most a fifth of the time
         if not force and now - self._last_check < wait:
             return
         self._last_check = now
         self._dirty = False
         try:
             self.check()
+            self._check_seconds = time.monotonic() - now
         except Exception as exc:  # detection must not stop the feed; say it
             self.status.last_error = f"detection: {type(exc).__name__}: {exc}"
             self.log(f"error: detection failed: {type(exc).__name__}: {exc}")
