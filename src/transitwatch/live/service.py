@@ -598,7 +598,9 @@ class LiveService:
         """Tell the readers (the API's caches) that the database changed: at once when ``force``,
         else at most once a second (a busy feed must not make every read start from scratch)."""
         now = time.monotonic()
-        if not force and now - self._last_changed < CHANGE_EVERY:
+        # Answers are recomputed after a change, which costs about what a detector run costs:
+        # while that is long, readers are told less often (their answers stay a little older).
+        if not force and now - self._last_changed < max(CHANGE_EVERY, 4 * self._check_seconds):
             self._change_pending = True
             return
         self._last_changed, self._change_pending = now, False
@@ -607,7 +609,7 @@ class LiveService:
 
     def _maybe_check(self, force: bool = False) -> None:
         now = time.monotonic()
-        if self._change_pending and now - self._last_changed >= CHANGE_EVERY:
+        if self._change_pending and now - self._last_changed >= max(CHANGE_EVERY, 4 * self._check_seconds):
             self._changed()
         # New data is looked at within a second; without new data, the clock still confirms
         # changes by duration, so the detectors run every few seconds anyway.
