@@ -164,3 +164,21 @@ def test_real_files_2002_dump_and_2015_updates(shared_data: Path) -> None:
     assert between["coverage"]["gaps"][0]["to"].startswith("2015-10-23T02:01")
     now = upstream_report(view)
     assert 4134 not in now.asns and now.asns and now.coverage["collectors"] == [""]
+
+
+def test_python_api_coverage_and_upstreams_coverage(gappy: tuple[list[str], Path]) -> None:
+    import transitwatch as tw
+
+    paths, db = gappy
+    from_files, from_store = tw.coverage(tw.files(paths)), tw.coverage(tw.store(db))
+    assert [(r["collector"], r["start"].isoformat(), r["seconds"]) for r in from_files.records()] == [
+        ("rrc00", "2017-10-01T09:10:00+00:00", 6600.0), ("rrc00", "2017-10-01T11:40:00+00:00", 300.0)]
+    assert from_store.to_dict()["gaps"] == from_files.to_dict()["gaps"]
+    assert list(from_store.to_pandas().columns) == ["collector", "start", "end", "seconds"]
+    window = tw.coverage(tw.store(db), start="2017-10-01T11:30Z", end="2017-10-01T12:00Z")
+    assert [g.start for g in window.gaps] == [parse_time("2017-10-01T11:40Z")]
+    answer = tw.upstreams(KP, tw.store(db), at="2017-10-01T09:30Z")
+    assert answer.coverage["peers"] == 0 and "note" in answer.coverage and not answer.records()
+    assert tw.upstreams(KP, tw.files(paths), at="2017-10-01T09:00Z").coverage["collectors"] == ["rrc00"]
+    with pytest.raises(tw.TransitwatchError):
+        tw.coverage(tw.store(db), start="not a time")

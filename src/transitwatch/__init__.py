@@ -12,6 +12,7 @@ The Python API (the CLI, the HTTP API and ``watch`` call the same functions)::
     tw.hegemony("AS131279", src, every="1h")     # dependence on each AS over time
     tw.resilience("AS131279", src, fail=[4837])  # what survives a failure; spof=True
     tw.ingest("history.duckdb", paths)           # keep history; tw.store("history.duckdb") asks it
+    tw.coverage(src)                             # what the data covers per collector; its gaps
     tw.export("history.duckdb", "history/")      # Hive-partitioned Parquet; tw.store("history/") too
 
 Every answer is a :class:`~transitwatch.results.Result` (``to_dict()``, ``records()``,
@@ -52,6 +53,7 @@ _LAZY = {
     "load_as_rel": "transitwatch.registry.relationships",
     "ingest": "transitwatch.engine.history",
     "export": "transitwatch.engine.history",
+    "coverage": "transitwatch.engine.coverage",
     "Result": "transitwatch.results",
     "parse_time": "transitwatch.times",
     "parse_duration": "transitwatch.times",
@@ -67,6 +69,8 @@ __all__ = [
     "relationships", "hegemony", "resilience", "load_as_rel",
     # history: MRT files into a store, a store out to Parquet for other engines
     "ingest", "export",
+    # what the data covers: windows per collector, gaps (a missing file, a feed that was down)
+    "coverage",
     # archives: a window's files into the cache
     "fetch",
     # helpers
@@ -75,6 +79,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from transitwatch.engine.archives import fetch
+    from transitwatch.engine.coverage import coverage
     from transitwatch.engine.dependence import hegemony, relationships, resilience
     from transitwatch.engine.history import export, ingest
     from transitwatch.engine.queries import (

@@ -125,6 +125,12 @@ class UpstreamsResult(_Wrapped):
         """The moment answered about (the end of the input unless ``at=`` was given)."""
         return utc_datetime(self.report.at)
 
+    @property
+    def coverage(self) -> dict[str, Any]:
+        """Who could answer: ``{"peers": N, "collectors": [...], "gaps": [...]}`` (the vantage
+        points whose data covers the moment; with a ``"note"`` when none does)."""
+        return dict(self.report.coverage)
+
     def to_dict(self) -> dict[str, Any]:
         return dict(self.report.to_dict(self.tz))
 
