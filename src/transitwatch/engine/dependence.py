@@ -109,10 +109,13 @@ _CACHE: dict[tuple[Any, ...], tuple[Relationships, InferenceStats]] = {}
 
 def relationship_context(
     as_rel: Relationships | str | os.PathLike[str] | None, src: Inputs, until: float | None = None,
+    focus: Iterable[int] | None = None,
 ) -> tuple[Relationships | None, dict[str, Any]]:
     """The relationships that answer for ``src`` at ``until`` (``as_rel``, else inferred from the
     input up to ``until``, cached per files and moment) and a description of their source for
-    the output. A source without MRT files (a database) gives ``(None, {"source": None, ...})``."""
+    the output. A source without MRT files (a database) gives ``(None, {"source": None, ...})``.
+    ``focus``: the ASNs whose links are asked about (inference walks only their paths after
+    ranking every AS; see :func:`~transitwatch.metrics.asrank.infer_relationships`)."""
     if as_rel is not None:
         rels, _ = relationships_for(as_rel, None)
         return rels, rels.describe()
@@ -124,14 +127,15 @@ def relationship_context(
     if not paths:
         return None, {"source": None, "note": "no relationships: give as_rel (--as-rel FILE)"}
     try:
-        key: tuple[Any, ...] = (tuple(paths), tuple(os.path.getmtime(p) for p in paths), until)
+        key: tuple[Any, ...] = (tuple(paths), tuple(os.path.getmtime(p) for p in paths), until,
+                                tuple(sorted(focus)) if focus is not None else None)
     except OSError:
         key = ()
     if key and key in _CACHE:
         rels = _CACHE[key][0]
     else:
         try:
-            rels, stats = _infer(source, until=until, confidence=False)
+            rels, stats = _infer(source, until=until, confidence=False, focus=focus)
         except TransitwatchError as exc:
             return None, {"source": None, "note": str(exc)}
         if key:
@@ -184,7 +188,7 @@ def _fetched_as_rel(paths: list[str], until: float | None) -> tuple[Relationship
 
 def _infer(src: Inputs, *, clique: Iterable[int] | None = None, route_servers: Iterable[int] | None = None,
            until: float | None = None, confidence: bool = True,
-           progress: Any = None) -> tuple[Relationships, InferenceStats]:
+           progress: Any = None, focus: Iterable[int] | None = None) -> tuple[Relationships, InferenceStats]:
     notices: list[str] = []
     source = _source(src)
     paths = _file_names(source)
@@ -202,7 +206,8 @@ def _infer(src: Inputs, *, clique: Iterable[int] | None = None, route_servers: I
     # Dated by the data itself (its first observation), else by the file names.
     date = iso_utc(pathset.first_time)[:10] if pathset.first_time is not None else next(
         (d for p in (paths or []) if (d := date_from_name(p))), None)
-    kwargs: dict[str, Any] = {"source": label, "date": date, "clique": clique, "confidence": confidence}
+    kwargs: dict[str, Any] = {"source": label, "date": date, "clique": clique, "confidence": confidence,
+                              "focus": focus}
     if route_servers is not None:
         kwargs["route_servers"] = route_servers
     rels, stats = infer_relationships(pathset, **kwargs)
