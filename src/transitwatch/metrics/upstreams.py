@@ -149,6 +149,7 @@ def upstream_report(view: TargetView, at: float | None = None) -> UpstreamReport
     by_asn: dict[int, dict[str, Any]] = {}
     all_peers: set[PeerKey] = set()
     all_prefixes: set[str] = set()
+    unknown: list[Any] = []
     first: dict[int, float] = {}
     for span in view.spans:
         if span.start > when:
@@ -163,6 +164,8 @@ def upstream_report(view: TargetView, at: float | None = None) -> UpstreamReport
         if span.end is not None and span.end <= when:
             continue
         if not view.known_at(span, when):
+            if "note" not in report.coverage:
+                unknown.append(span)  # covered then, but last seen before a long gap
             continue
         all_peers.add(span.peer)
         all_prefixes.add(span.prefix)
@@ -174,6 +177,13 @@ def upstream_report(view: TargetView, at: float | None = None) -> UpstreamReport
         entry["prefixes"].add(span.prefix)
         entry["peers"].add(span.peer)
         entry["last"] = max(entry["last"], min(span.last_seen, when))
+    if unknown:
+        last = max(s.last_seen if s.last_seen <= when else s.start for s in unknown)
+        report.coverage["unknown_routes"] = len(unknown)
+        if not all_peers:
+            report.coverage["note"] = (
+                f"{len(unknown)} route(s) to {view.target} were last seen before a gap in the data "
+                f"(the latest at {iso_utc(last)}) and not since: unknown at {iso_utc(when)}, not absent")
     total = len(all_peers)
     for asn, entry in by_asn.items():
         report.upstreams.append(Upstream(
