@@ -174,6 +174,10 @@ def test_routes_filters_on_the_2015_table(shared_data: Path) -> None:
         (lambda s: tw.upstreams("AS131279", s, workers=0), "workers"),
         (lambda s: tw.upstreams(src=s, country="XX"), "XX"),
         (lambda s: tw.events("AS131279", s, detect="magic"), "magic"),
+    (lambda s: tw.events("AS131279", s, detect=3), "detect 3"),
+    (lambda s: tw.events("AS131279", s, timeline=-1), "timeline"),
+    (lambda s: tw.countries(s, at="soonish"), "soonish"),
+    (lambda s: tw.visibility("KP", s, tz="Nowhere/Land"), "Nowhere/Land"),
         (lambda s: tw.events("AS131279", s, min_peers=0), "min_peers"),
         (lambda s: tw.events("AS131279", s, min_duration="soon"), "soon"),
         (lambda s: tw.events("AS131279", s, start="2017-10-02", end="2017-10-01"), "before"),
@@ -207,6 +211,9 @@ def test_bad_sources_are_one_line_errors(tmp_path: Path) -> None:
         (lambda: tw.live(["AS13x"]), "AS13x"),
         (lambda: tw.live(["AS131279"], ris_live_url="http://example"), "ws://"),
         (lambda: tw.upstreams("AS1", 42), "not a source"),
+        (lambda: tw.files(42), "not MRT file paths"),  # type: ignore[arg-type]
+        (lambda: tw.archive(7, "2017-10-01T09:00", "2017-10-01T10:00"), "not collector names"),
+        (lambda: tw.live(None), "not targets"),  # type: ignore[arg-type]
     ]
     for call, message in cases:
         with pytest.raises(TransitwatchError) as exc:

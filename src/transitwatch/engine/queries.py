@@ -416,8 +416,9 @@ def events(
     lo, hi = _window(start, end)
     try:
         detectors = parse_detectors(detect)
-    except ValueError as exc:
-        raise TransitwatchError(str(exc)) from None
+    except (ValueError, TypeError) as exc:
+        text = f"detect {detect!r:.60}: {exc}" if isinstance(exc, TypeError) else str(exc)
+        raise TransitwatchError(text) from None
     # Upstream changes need only the target's routes (plus RIB dumps, withdrawals and session
     # changes, which the filter always passes); the outage detector needs every record's time to
     # see collectors go quiet, so it reads unfiltered.

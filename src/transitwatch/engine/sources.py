@@ -100,7 +100,10 @@ class FileSource(Source):
         super().__init__()
         if isinstance(paths, str | os.PathLike):
             paths = [paths]
-        self._paths = [os.fspath(p) for p in paths]
+        try:
+            self._paths = [os.fspath(p) for p in paths]
+        except TypeError:
+            raise TransitwatchError(f"not MRT file paths: {paths!r:.80}") from None
         if not self._paths:
             raise TransitwatchError("no MRT files given")
         for p in self._paths:
@@ -189,7 +192,10 @@ class ArchiveSource(Source):
         from transitwatch.times import parse_window
 
         super().__init__()
-        names = collectors.split(",") if isinstance(collectors, str) else list(collectors)
+        try:
+            names = collectors.split(",") if isinstance(collectors, str) else [str(c) for c in collectors]
+        except TypeError:
+            raise TransitwatchError(f"not collector names: {collectors!r:.80}") from None
         names = [n.strip() for n in names if n and n.strip()]
         if not names:
             raise TransitwatchError("no collector given (e.g. rrc00, route-views2)")
@@ -326,7 +332,12 @@ class LiveSource(Source):
         from transitwatch.sources.rislive import RIS_LIVE_URL
 
         super().__init__()
-        items = targets.split(",") if isinstance(targets, str) else [str(t) for t in targets]
+        if isinstance(targets, int) and not isinstance(targets, bool):
+            targets = [targets]
+        try:
+            items = targets.split(",") if isinstance(targets, str) else [str(t) for t in targets]
+        except TypeError:
+            raise TransitwatchError(f"not targets: {targets!r:.80}") from None
         items = [t.strip() for t in items if t.strip()]
         if not items:
             raise TransitwatchError("nothing to follow: give an AS or a prefix")
