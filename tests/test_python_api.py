@@ -48,6 +48,14 @@ def test_import_is_lazy_and_fast() -> None:
         tw.no_such_function  # noqa: B018
 
 
+def test_cli_help_imports_no_heavy_library() -> None:
+    code = ("import sys; from transitwatch.cli.main import build_parser; build_parser().format_help(); "
+            "heavy = ('pandas', 'duckdb', 'pyarrow', 'dask', 'numpy', 'fastapi'); "
+            "print([m for m in heavy if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
 def test_version_option(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_:
         main(["--version"])
