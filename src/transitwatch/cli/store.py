@@ -130,18 +130,15 @@ def _ingest_workers(args: argparse.Namespace) -> int | None:
 def _cmd_export(args: argparse.Namespace) -> int:
     import json
 
-    from transitwatch.store.export import export, export_partitioned
+    import transitwatch as tw
 
     if args.partitioned is not None and (args.table or args.format != "parquet"):
         raise UserError("--partitioned writes every table as Parquet: no --table or --format with it")
-    with _open_store(args.db, read_only=True) as store:
-        try:
-            if args.partitioned is not None:
-                written = export_partitioned(store, args.partitioned)
-            else:
-                written = export(store, args.out, args.format, args.table or None)
-        except (ValueError, OSError) as exc:
-            raise UserError(str(exc)) from None
+    with _open_store(args.db, read_only=True):
+        pass  # the clear message for a database in use by 'serve' or not made by ingest, first
+    partitioned = args.partitioned is not None
+    written = tw.export(args.db, args.partitioned if partitioned else args.out, partitioned=partitioned,
+                        fmt=args.format, tables=args.table or None).paths
     if args.json:
         print(json.dumps({"files": [str(p) for p in written]}, indent=2))
     else:
