@@ -131,7 +131,8 @@ def test_query_forms_coverage_and_response_schemas(tmp_path: Path) -> None:
     assert client.get("/api/coverage", params={"from": "2017-10-01T10:00Z"}).json()["gaps"] == []
     assert client.get("/api/coverage", params={"from": "x"}).status_code == 400
     spec = client.get("/openapi.json").json()
-    for path in ("/api/upstreams", "/api/events", "/api/timeline", "/api/coverage"):
+    for path in ("/api/upstreams", "/api/upstreams/{target}", "/api/events", "/api/timeline",
+                 "/api/timeline/{target}", "/api/coverage", "/api/summary", "/api/countries"):
         schema = spec["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
         assert "$ref" in schema, path
     assert "EventsAnswer" in spec["components"]["schemas"]

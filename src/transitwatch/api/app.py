@@ -209,7 +209,8 @@ def create_app(
         return JSONResponse({"detail": f"internal error ({type(exc).__name__})"}, status_code=500)
 
 
-    @app.get("/api/summary", summary="What the database holds")
+    @app.get("/api/summary", summary="What the database holds",
+        responses={200: {"model": schemas.SummaryAnswer}})
     async def summary() -> dict[str, Any]:
         def compute() -> dict[str, Any]:
             out = dict(service.store.summary())
@@ -235,7 +236,8 @@ def create_app(
 
         return await service.answer(("search", q_, limit), compute)
 
-    @app.get("/api/upstreams/{target:path}", summary="A target's upstreams at one moment")
+    @app.get("/api/upstreams/{target:path}", summary="A target's upstreams at one moment",
+             responses={200: {"model": schemas.UpstreamsAnswer}})
     async def upstreams(
         target: str = Path(max_length=P.MAX_TEXT),
         at: str | None = Query(None, max_length=64, description="ISO 8601 or epoch; default: the end"),
@@ -282,7 +284,7 @@ def create_app(
         assert tgt is not None
         return await service.answer(("upstreams", tgt.label, when, zone_arg), lambda: target_answer(tgt))
 
-    @app.get("/api/timeline/{target:path}",
+    @app.get("/api/timeline/{target:path}", responses={200: {"model": schemas.TimelineAnswer}},
              summary="Peers seeing the target through each upstream, over time")
     async def timeline(target: str = Path(max_length=P.MAX_TEXT),
                        from_: str | None = Query(None, alias="from", max_length=64),
@@ -404,7 +406,8 @@ def create_app(
                limit, offset)
         return await service.answer(key, compute)
 
-    @app.get("/api/countries", summary="Countries ranked by dependence on one foreign network")
+    @app.get("/api/countries", summary="Countries ranked by dependence on one foreign network",
+             responses={200: {"model": schemas.CountriesAnswer}})
     async def countries(at: str | None = Query(None, max_length=64),
                         limit: int = Query(300, ge=1, le=MAX_LIMIT),
                         offset: int = Query(0, ge=0, le=P.MAX_OFFSET)) -> dict[str, Any]:

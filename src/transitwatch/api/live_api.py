@@ -32,7 +32,7 @@ STREAM_BACKLOG = 256
 
 
 class IngestRequest(BaseModel):
-    paths: list[str] = Field(..., min_length=1, max_length=100_000)
+    paths: list[str] = Field(default_factory=list, max_length=100_000)
     collector: str | None = Field(None, max_length=64)
     watch: list[str] = Field(default_factory=list, max_length=1000)
     min_peers: int = Field(2, ge=1, le=1000)
@@ -180,6 +180,8 @@ def install_live_routes(app: FastAPI, service: Any, live: Any = None, token: str
             raise HTTPException(403, "missing or wrong token (read it from the database's .serve.json)")
         if live is None:
             raise HTTPException(409, "this server cannot write the database")
+        if not body.paths and not body.watch:
+            raise HTTPException(400, "give paths to ingest (and/or watch targets)")
         from transitwatch.sources.mrt import MrtError
         from transitwatch.state.target import TargetError
         from transitwatch.store import StoreError

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["EventsAnswer", "TimelineAnswer", "UpstreamsAnswer"]
+__all__ = ["CountriesAnswer", "EventsAnswer", "SummaryAnswer", "TimelineAnswer", "UpstreamsAnswer"]
 
 
 class _Open(BaseModel):
@@ -54,3 +54,31 @@ class EventsAnswer(_Open):
     limit: int
     offset: int
     timezone_used: str | None = None
+
+
+class SummaryAnswer(_Open):
+    files: int
+    observations: int
+    first_time: float | None = Field(None, description="epoch seconds")
+    last_time: float | None = Field(None, description="epoch seconds")
+    collectors: list[str] = Field(default_factory=list)
+    peers: int
+    route_intervals: int
+    watched: list[str] = Field(default_factory=list)
+    events: int
+
+
+class CountryRow(_Open):
+    country: str
+    name: str | None = None
+    upstreams: int
+    top_upstream: int | None = None
+    top_share: float
+    hhi: float = Field(description="Herfindahl index of the upstreams' shares (1: one upstream)")
+
+
+class CountriesAnswer(_Open):
+    countries: list[CountryRow] = Field(default_factory=list)
+    total: int
+    limit: int
+    offset: int

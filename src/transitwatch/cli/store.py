@@ -56,7 +56,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
 
     # A running `serve` owns the database when its lock file (live.service.lock_path) is there:
     # it ingests the files. Checked first, so a plain ingest does not import the server (0.3 s).
-    if args.files and os.path.exists(f"{os.fspath(args.db)}.serve.json"):
+    if (args.files or args.watch) and os.path.exists(f"{os.fspath(args.db)}.serve.json"):
         from transitwatch.cli.serve import hand_over_ingest
 
         handed = hand_over_ingest(args)
