@@ -290,3 +290,22 @@ def test_refused_handshake_and_no_reconnect() -> None:
         asyncio.run(first(server.url, reconnect=False))
     with pytest.raises(RisLiveError, match="not a ws:// or wss:// URL"):
         asyncio.run(first("http://127.0.0.1:1/"))
+
+
+def test_python_api_live_source_follows_and_notes_gaps() -> None:
+    import transitwatch as tw
+
+    src = tw.live(["AS131279", "175.45.176.0/22"], ris_live_url="ws://127.0.0.1:1/unused", backoff=0.01)
+    prefixes, paths = src.subscriptions()
+    assert prefixes == ["175.45.176.0/22"] and paths == ["131279"]
+    expected = len(subscriptions(prefixes, paths))
+    with LocalWebsocketServer([[BEFORE, DROP], [AFTER]], expect_subscriptions=expected) as server:
+        src = tw.live("AS131279,175.45.176.0/22", ris_live_url=server.url, backoff=0.01)
+        got = []
+        for observation in src:
+            got.append(observation)
+            if len(got) == 5:
+                break
+    assert [o.as_path for o in got] == ["3356 4837 131279"] * 4 + ["8359 20485 131279"]
+    assert len(server.received[0]) == expected and server.received[0] == server.received[1]
+    assert any("gap" in n for n in src.notices)

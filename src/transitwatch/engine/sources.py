@@ -418,9 +418,12 @@ def store(path: str | os.PathLike[str]) -> StoreSource:
     return StoreSource(path)
 
 
-def live(targets: str | Iterable[str | int], ris_live_url: str | None = None) -> LiveSource:
-    """RIS Live for some ASes / prefixes: ``for obs in tw.live(["AS131279"]): ...`` (blocks)."""
-    return LiveSource(targets, ris_live_url)
+def live(targets: str | Iterable[str | int], ris_live_url: str | None = None, **options: Any) -> LiveSource:
+    """RIS Live for some ASes / prefixes: ``for obs in tw.live(["AS131279"]): ...`` (blocks;
+    disconnections are notices in ``.notices``). ``options`` go to the RIS Live client
+    (``backoff=``, ``max_attempts=``, ``stats=``; see
+    :func:`transitwatch.sources.rislive.ris_live_stream`)."""
+    return LiveSource(targets, ris_live_url, **options)
 
 
 def as_source(src: Source | str | os.PathLike[str] | Iterable[Any]) -> Source:
