@@ -77,6 +77,10 @@ def test_upstreams_matches_the_cli(demo_files: list[str], capsys: pytest.Capture
     )
     assert {u.asn for u in before.upstreams} == {4837}
     assert before.time == datetime(2017, 10, 1, 8, 30, tzinfo=UTC)
+    prefix = tw.upstreams("175.45.176.0/22", src, workers=1)
+    assert prefix.to_dict() == cli_json(["upstreams", "175.45.176.0/22", *demo_files, "--json",
+                                         "--workers", "1"], capsys)
+    assert {u.asn for u in prefix.upstreams} == {4837, 20485}
     # parallel decoding is an argument and gives the same answer
     assert (
         tw.upstreams("AS131279", src, workers=2).to_dict()
