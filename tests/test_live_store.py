@@ -65,6 +65,22 @@ def test_live_writes_equal_ingest_in_any_batching(tmp_path: Path) -> None:
     assert [n for _, n in segments] and sum(n for _, n in segments) == len(observations)
 
 
+def test_a_quiet_connected_feed_still_covers(tmp_path: Path) -> None:
+    from transitwatch.observation import Observation
+    from transitwatch.store.live import live_high_water
+
+    with Store(tmp_path / "quiet.duckdb") as store:
+        writer = LiveWriter(store)
+        writer.begin_segment("ris-live:test", 1000.0)
+        writer.write([Observation(time=1000.0, kind="announce", peer_ip="192.0.2.1", peer_asn=3333,
+                                  prefix="175.45.176.0/24", as_path="3333 4837 131279", origin="IGP",
+                                  next_hop="192.0.2.1", collector="rrc00")])
+        writer.touch(4600.0)  # an hour later, still connected, nothing changed
+        assert live_high_water(store) == {"rrc00": 4600.0}
+        writer.touch(10.0)  # never backwards
+        assert live_high_water(store) == {"rrc00": 4600.0}
+
+
 def test_unreachable_archive_leaves_the_gap_with_why(tmp_path: Path) -> None:
     with Store(tmp_path / "gap.duckdb") as store:
         service = LiveService(store, [WatchTarget.parse(KP)], archive_urls={"ris": "http://127.0.0.1:9/"},

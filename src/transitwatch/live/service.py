@@ -249,6 +249,7 @@ class LiveService:
         self._unwritable_since: dict[str, float] | None = None  # collector -> first unstored time
         self._last_changed = 0.0
         self._check_seconds = 0.0
+        self._last_touch = 0.0
         self._change_pending = False
         #: Told when the database changed (True: drop cached answers now, e.g. after an ingest;
         #: False: a live batch, cached answers may be given stale while recomputed).
@@ -613,6 +614,14 @@ class LiveService:
             self._changed()
         # New data is looked at within a second; without new data, the clock still confirms
         # changes by duration, so the detectors run every few seconds anyway.
+        clock = self.clock()
+        if self.status.connected and clock is not None and now - self._last_touch >= IDLE_CHECK:
+            self._last_touch = now
+            try:
+                with self.write_lock:
+                    self._writer.touch(clock)  # connected and quiet: still covered
+            except Exception as exc:  # not stored (disk full...): said with the next write
+                self.log(f"warning: the feed's coverage was not extended: {exc}")
         wait = max(self.check_every, 1.0) if self._dirty else max(self.check_every, IDLE_CHECK)
         wait = max(wait, 4 * self._check_seconds)  # detection gets at most a fifth of the time
         if not force and now - self._last_check < wait:

@@ -361,6 +361,22 @@ class LiveWriter:
                 "withdrawals = ?, rib_entries = ?, state_changes = ? WHERE file_id = ?",
                 [seg.first_time, seg.last_time, obs, ann, wd, rib, st, seg.file_id])
 
+    def touch(self, t: float) -> None:
+        """The feed is still connected at ``t``: the current segments cover up to it (a filtered
+        feed is quiet while nothing changes; silence while connected is data, not a gap)."""
+        if not self._segments:
+            return
+        _run(self.cur, "BEGIN TRANSACTION")
+        try:
+            for seg in self._segments.values():
+                if seg.last_time is not None and t > seg.last_time:
+                    seg.last_time = t
+            self._update_segments()
+            _run(self.cur, "COMMIT")
+        except BaseException:
+            _run(self.cur, "ROLLBACK")
+            raise
+
     def note(self, collector: str, text: str) -> None:
         """Add a line to the notes of the current segment's row for ``collector``."""
         seg = self._segment(collector)
