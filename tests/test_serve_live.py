@@ -242,6 +242,10 @@ def test_serve_live_end_to_end(tmp_path: Path, cleanup: list[Served],
         out, err = capsys.readouterr()
         assert "handing the files" in err and f"{len(demo)} files ingested" in out
         assert "rrc01" in second.get("/api/summary")["collectors"]
+        # Old files of a collector the feed writes: one clear line, nothing written.
+        old = write_demo_history(tmp_path / "old", ("rrc00",))[:1]
+        assert main(["ingest", str(old[0]), "--db", str(db)]) == 2
+        assert "the live feed has written collector rrc00" in capsys.readouterr().err
         time.sleep(1.5)
         assert len(_alerts(alerts)) == len(after)  # 2017's events are history: stored, not alerted
         assert "new_upstream" in second.get("/api/events", target=KP, **{"from": "2017-10-01",

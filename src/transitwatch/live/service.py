@@ -580,10 +580,23 @@ class LiveService:
 
     def ingest_files(self, paths: Iterable[str], **options: Any) -> dict[str, Any]:
         """Ingest MRT files as ``transitwatch ingest`` would, serialised with the live writes."""
-        from transitwatch.store import ingest
+        from transitwatch.sources.files import collector_and_time_from_name
+        from transitwatch.store import StoreError, ingest
 
+        paths = list(paths)
+        live = live_high_water(self.store)
+        for p in paths:
+            # A collector's history is derived in time order: files older than what the live feed
+            # wrote for it would need the feed replayed, which RIS Live cannot do.
+            named, name_time = collector_and_time_from_name(p)
+            coll = options.get("collector") or named or ""
+            if coll in live and (name_time is None or name_time < live[coll]):
+                raise StoreError(
+                    f"{p}: the live feed has written collector {coll} up to {iso_utc(live[coll])}; older "
+                    "files of it cannot be merged into that history: ingest them into another database "
+                    "(or under another --collector name)")
         with self.write_lock:
-            report = ingest(self.store, list(paths), workers=1, **options)
+            report = ingest(self.store, paths, workers=1, **options)
             self._writer.forget()
         self._dirty = True
         self._changed(force=True)
