@@ -103,3 +103,23 @@ def test_events_cli_reports_the_sub_prefix_hijack(
     got = {(e["type"], e["prefix"], e["origin"], e["covering"], e["end"]) for e in out["events"]}
     assert ("more_specific", "185.216.32.128/25", 64496, OWN, "2020-09-13T12:33:21Z") in got
     assert ("origin_change", OWN, 64500, OWN, None) in got
+
+
+def test_the_store_sees_the_same_hijacks(files: list[str], tmp_path: Path) -> None:
+    from transitwatch.store import Store, ingest, stored_events
+    from transitwatch.store.query import target_view as stored_view
+
+    db = tmp_path / "own.duckdb"
+    with Store(db) as store:
+        ingest(store, files, watch_targets=["AS211002"])
+    with Store(db, read_only=True) as store:
+        view = stored_view(store, "AS211002")
+        kinds = {(e["type"], e["prefix"], e["origin"]) for e in stored_events(
+            store, types=["more_specific", "origin_change"]).events}
+    from_files = target_view("AS211002", read_files(files))
+    summary = [(e.type, e.prefix, e.origin, e.covering, e.peers, e.onset, e.end) for e in origin_events(view)]
+    assert summary == [(e.type, e.prefix, e.origin, e.covering, e.peers, e.onset, e.end)
+                       for e in origin_events(from_files)]
+    assert kinds == {("more_specific", "185.216.32.128/25", 64496),
+                     ("more_specific", "2a0e:8f02:f000:100::/56", 64511), ("origin_change", OWN, 64500)}
+    assert all(s.upstream == 6939 for s in view.spans) and len(view.foreign) == len(from_files.foreign)

@@ -241,6 +241,15 @@ class OwnSpace:
         none of them is inside none (a cheap pre-filter, e.g. in SQL)."""
         return frozenset(self._heads)
 
+    def heads_of(self, version: int) -> list[str]:
+        """:attr:`heads` of one IP version's learnt prefixes."""
+        return sorted({_head(p) for p in self.prefixes if (":" in p) == (version == 6)})
+
+    def nets(self, version: int) -> dict[int, set[int]]:
+        """Per prefix length, the learnt networks of one IP version as integers shifted right to
+        that length (what a query can join on)."""
+        return {length: set(nets) for length, nets in self._nets[version].items()}
+
     def learn(self, prefix: str, path: str | None) -> bool:
         """Add ``prefix`` when ``path``'s origin is one of the ASNs; whether it was new."""
         if not path or prefix in self.prefixes or path.rpartition(" ")[2] not in self.origins:
@@ -279,6 +288,18 @@ def _head(prefix: str) -> str:
 
 def _net_key(prefix: str) -> tuple[int, int, int] | None:
     """(IP version, network bits as an int shifted right to its length, length), or None."""
+    addr, _, length = prefix.partition("/")
+    parts = addr.split(".")
+    if len(parts) == 4 and length.isdigit():
+        # IPv4 without ipaddress (the store checks every candidate prefix of a large AS)
+        try:
+            a, b, c, d = (int(x) for x in parts)
+        except ValueError:
+            return None
+        plen = int(length)
+        if plen <= 32 and 0 <= a < 256 and 0 <= b < 256 and 0 <= c < 256 and 0 <= d < 256:
+            return 4, ((a << 24) | (b << 16) | (c << 8) | d) >> (32 - plen), plen
+        return None
     try:
         net = ipaddress.ip_network(prefix, strict=False)
     except ValueError:
