@@ -182,3 +182,30 @@ def test_python_api_coverage_and_upstreams_coverage(gappy: tuple[list[str], Path
     assert tw.upstreams(KP, tw.files(paths), at="2017-10-01T09:00Z").coverage["collectors"] == ["rrc00"]
     with pytest.raises(tw.TransitwatchError):
         tw.coverage(tw.store(db), start="not a time")
+
+
+def test_live_feed_coverage_is_its_time_minus_unfilled_gaps(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from transitwatch.live.service import LIVE_TABLES
+
+    t0 = parse_time("2026-11-30T09:00Z")
+    with Store(tmp_path / "live.duckdb") as store:
+        for statement in LIVE_TABLES:
+            store.con.execute(statement)
+
+        def source(path: str, first: float, last: float) -> None:
+            store.con.execute("INSERT INTO files VALUES (?, ?, ?, 'rrc00', 0, ?, ?, 1, 1, 0, 0, 0, '[]', ?)",
+                              [abs(hash(path)) % 2**63, path, path, first, last, datetime.now(UTC)])
+
+        source("ris-live:ws://x/ 2026-11-30T09:00:00Z rrc00", t0, t0 + 600)
+        source("ris-live:ws://x/ 2026-11-30T09:20:00Z rrc00", t0 + 1200, t0 + 3600)
+        source("backfill:rrc00 2026-11-30T09:10:00Z", t0 + 610, t0 + 1190)
+        # a dropped connection 09:10-09:20 that the archive filled, and 09:40-09:45 it could not
+        store.con.execute("INSERT INTO live_gaps VALUES ('rrc00', ?, ?, 'connection lost', 'backfilled', '')",
+                          [t0 + 600, t0 + 1200])
+        store.con.execute("INSERT INTO live_gaps VALUES ('rrc00', ?, ?, 'connection lost', 'unfilled', 'x')",
+                          [t0 + 2400, t0 + 2700])
+        cov = stored_coverage(store)
+    assert cov.merged("rrc00") == [(t0, t0 + 2400), (t0 + 2700, t0 + 3600)]
+    assert cov.covers("rrc00", t0 + 900) and not cov.covers("rrc00", t0 + 2500)
