@@ -39,13 +39,10 @@ def _add_archive_window_args(p: argparse.ArgumentParser, *, required: bool) -> N
 
 def _registry_from_args(args: argparse.Namespace) -> Registry:
     """The Registry the --registry-dir / --country-source options ask for (warnings on stderr)."""
-    from transitwatch.registry import Registry, RegistryFileError
+    import transitwatch as tw
 
-    try:
-        registry = Registry.load(getattr(args, "registry_dir", None),
-                                 prefix_source=getattr(args, "country_source", None) or "geo")
-    except RegistryFileError as exc:
-        raise UserError(str(exc)) from None
+    registry = tw.registry_of(getattr(args, "registry_dir", None),
+                              getattr(args, "country_source", None) or "geo")
     for warning in registry.warnings:
         print(f"transitwatch: warning: {warning}", file=sys.stderr)
     return registry

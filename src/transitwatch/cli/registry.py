@@ -13,7 +13,7 @@ from transitwatch.cli.common import UserError
 def _cmd_registry(args: argparse.Namespace) -> int:
     import json
 
-    from transitwatch.registry import DEFAULT_URLS, Registry, RegistryFileError, default_registry_dir
+    from transitwatch.registry import DEFAULT_URLS, default_registry_dir
     from transitwatch.registry.rir import file_name_for, update_registry
 
     directory = args.registry_dir or default_registry_dir()
@@ -62,11 +62,9 @@ def _cmd_registry(args: argparse.Namespace) -> int:
             print(f"transitwatch: warning: {len(failed)} of {len(results)} sources failed; "
                   "the others are updated and used", file=sys.stderr)
         return 1 if failed else 0
-    try:
-        registry = Registry.load(args.registry_dir)
-    except RegistryFileError as exc:
-        raise UserError(str(exc)) from None
-    info = registry.describe()
+    import transitwatch as tw
+
+    info = tw.registry_of(args.registry_dir).describe()
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
