@@ -98,7 +98,7 @@ def test_dump_filters_match_grep_of_the_unfiltered_dump(shared_data: Path) -> No
 
 @pytest.mark.parametrize("args, message", [
     (["--prefix", "175.45.176.0/33"], "175.45.176.0/33"),
-    (["--as-path", "(4837"], "(4837"),
+    (["--as-path", "(4837"], "--as-path '(4837'"),
     (["--peer-asn", "ASX"], "ASX"),
     (["--start", "2017-10-02", "--end", "2017-10-01"], "before"),
     (["--start", "tomorrow"], "tomorrow"),

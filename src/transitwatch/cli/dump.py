@@ -6,6 +6,8 @@ import argparse
 import sys
 from collections.abc import Callable
 
+from transitwatch.cli.common import UserError
+
 
 def _safi_arg(text: str) -> int:
     names = {"unicast": 1, "multicast": 2, "1": 1, "2": 2}
@@ -27,7 +29,18 @@ def _cmd_dump(args: argparse.Namespace) -> int:
                "as_path_regex": args.as_path, "type": args.type, "start": args.start, "end": args.end}
     from transitwatch.engine.routes import RouteQuery
 
-    RouteQuery.of(**filters)  # bad filters: one error line before any file is read
+    try:
+        RouteQuery.of(**filters)  # bad filters: one error line before any file is read
+    except TransitwatchError as exc:
+        # the API names its parameters; say the options the user typed
+        text = str(exc)
+        for name, option in (("as_path_regex", "--as-path"), ("peer_asn", "--peer-asn"),
+                             ("origin_asn", "--origin-asn"), ("prefix_super", "--prefix-super"),
+                             ("prefix_sub", "--prefix-sub"), ("prefix", "--prefix"), ("type", "--type")):
+            if text.startswith(name + " "):
+                text = option + text[len(name):]
+                break
+        raise UserError(text) from None
     out = sys.stdout.buffer
     failed = damaged = 0
     for path in args.files:
