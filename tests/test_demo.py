@@ -141,15 +141,18 @@ def test_a_bad_scenario_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.Ca
 
 def test_demo_country_view_names_the_upstreams(tmp_path: Path) -> None:
     """The country chapter: KP before 09:08 hangs on China Unicom alone; after, TransTelecom (RU)
-    carries three of its four /24s, named offline from the bundled registry."""
+    carries three of its four /24s, with offline name hints labelled as 2024 geolocation."""
     result = run_demo(tmp_path, scenario="kp-2017-transtelecom")
     before, after = result.country_before, result.country_after
     assert before is not None and after is not None
     assert [(u.asn, u.country, round(u.share, 2)) for u in before.upstreams] == [(4837, "CN", 1.0)]
     got = {u.asn: u for u in after.upstreams}
     assert set(got) == {4837, 20485}
-    assert got[20485].country == "RU" and "TransTeleCom" in (got[20485].name or "")
-    assert "CHINA UNICOM" in (got[4837].name or "").upper()
+    # Offline, the only name source is the 2024 geolocation data: a hint, labelled, never the name.
+    assert got[20485].country == "RU" and got[20485].name is None
+    assert got[20485].name_source == "geolocation-2024"
+    assert "TransTeleCom" in (got[20485].name_hint or "")
+    assert "CHINA UNICOM" in (got[4837].name_hint or "").upper()
     assert round(got[20485].share, 2) == 0.75 and got[20485].peers == 6
 
 
