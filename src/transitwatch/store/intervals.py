@@ -185,7 +185,9 @@ class IntervalBuilder:
         self.file_ids = file_ids
         self.emit = emit
         self.written = 0
-        self._duck = duckdb.connect()
+        # ids and path parsing of one batch: small queries, where a second thread only waits
+        # (on a busy machine, for seconds)
+        self._duck = duckdb.connect(config={"threads": 1})
         self._seq = 0  # observations seen so far: orders touches against dump opens
         # peers
         self._peer_index: dict[str, int] = {}
