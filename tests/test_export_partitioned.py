@@ -115,3 +115,6 @@ def test_export_refuses_a_foreign_folder_and_replaces_its_own(
                               capture_output=True, text=True, timeout=120)
         assert proc.returncode == 0, proc.stderr
     assert table_contents(again) == table_contents(db)
+    # a folder is a store: it exports again, to the same rows
+    assert tw.export(again, tmp_path / "copy").partitioned
+    assert table_contents(tmp_path / "copy") == table_contents(db)

@@ -129,9 +129,10 @@ def export_partitioned(store: Store, outdir: str | os.PathLike[str]) -> list[Pat
     out.mkdir(parents=True, exist_ok=True)
     cur = store.cursor()
     cur.execute("SET TimeZone = 'UTC'")
+    # tables and views: a store opened from a partitioned folder holds views (exported again as is)
     tables = [r[0] for r in cur.execute(
-        "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
-        "AND schema_name = 'main' ORDER BY table_name").fetchall()]
+        "SELECT table_name FROM information_schema.tables WHERE table_catalog = current_database() "
+        "AND table_schema = 'main' ORDER BY table_name").fetchall()]
     written: list[Path] = []
     counts: dict[str, int] = {}
     for table in tables:
