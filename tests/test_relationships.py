@@ -239,3 +239,25 @@ def test_relationships_object_api() -> None:
     rels.add(1, 2, -1)
     rels.add(1, 2, 0)   # re-adding replaces
     assert rels.relationship(1, 2) == "peer" and rels.counts()["p2c"] == 0
+
+
+@pytest.mark.parametrize("cut", [None, 0.5, -1.0])
+def test_paths_counted_during_a_replay_equal_a_second_read(shared_data: Path, cut: float | None) -> None:
+    """The country view counts the paths while it builds its state (one decode): the inference
+    input must be the one a separate read up to the same moment gives."""
+    from transitwatch.state.table import RoutingState
+
+    path = str(shared_data / "mrt" / "bgpdump-corpus" / "input" / "updates.20071015.1505.gz")
+    times = [o.time for o in tw.files(path).observations()]
+    until = None if cut is None else (times[0] - 1 if cut < 0 else times[int(len(times) * cut)])
+    tally = PathSet.tally(tw.files(path).observations(), until)
+    state = RoutingState().replay(tally, until=until)
+    stream = tw.files(path).observations()
+    if until is not None:
+        stream = itertools.takewhile(lambda o: o.time <= until, stream)
+    again = PathSet.of_observations(stream)
+    got = tally.pathset()
+    assert tally.complete
+    assert got.counts == again.counts and got.routes == again.routes
+    assert got.vantage_points == again.vantage_points and got.first_time == again.first_time
+    assert (got.routes > 0) == (cut is None or cut > 0) and (state.time is not None) == (got.routes > 0)

@@ -24,7 +24,7 @@ from transitwatch.engine.queries import _country_code, _user_errors, registry_of
 from transitwatch.engine.queries import target_view as queries_target_view
 from transitwatch.engine.sources import Source, as_source, parse_target
 from transitwatch.errors import TransitwatchError
-from transitwatch.metrics.asrank import InferenceStats, PathSet, infer_relationships
+from transitwatch.metrics.asrank import InferenceStats, PathSet, PathTally, infer_relationships
 from transitwatch.metrics.hegemony import HegemonyScore, hegemony_at, target_routes_at
 from transitwatch.metrics.resilience import (
     MODELS,
@@ -109,13 +109,15 @@ _CACHE: dict[tuple[Any, ...], tuple[Relationships, InferenceStats]] = {}
 
 def relationship_context(
     as_rel: Relationships | str | os.PathLike[str] | None, src: Inputs, until: float | None = None,
-    focus: Iterable[int] | None = None,
+    focus: Iterable[int] | None = None, observed: PathTally | None = None, notices: list[str] | None = None,
 ) -> tuple[Relationships | None, dict[str, Any]]:
     """The relationships that answer for ``src`` at ``until`` (``as_rel``, else inferred from the
     input up to ``until``, cached per files and moment) and a description of their source for
     the output. A source without MRT files (a database) gives ``(None, {"source": None, ...})``.
     ``focus``: the ASNs whose links are asked about (inference walks only their paths after
-    ranking every AS; see :func:`~transitwatch.metrics.asrank.infer_relationships`)."""
+    ranking every AS; see :func:`~transitwatch.metrics.asrank.infer_relationships`).
+    ``observed``: the paths already counted while the caller read the same input up to ``until``
+    (:meth:`PathSet.tally`), with that read's ``notices``: the inference then reads nothing again."""
     if as_rel is not None:
         rels, _ = relationships_for(as_rel, None)
         return rels, rels.describe()
@@ -135,7 +137,9 @@ def relationship_context(
         rels = _CACHE[key][0]
     else:
         try:
-            rels, stats = _infer(source, until=until, confidence=False, focus=focus)
+            given = observed.pathset() if observed is not None and observed.complete else None
+            rels, stats = _infer(source, until=until, confidence=False, focus=focus, pathset=given,
+                                 read_notices=notices)
         except TransitwatchError as exc:
             return None, {"source": None, "note": str(exc)}
         if key:
@@ -188,15 +192,17 @@ def _fetched_as_rel(paths: list[str], until: float | None) -> tuple[Relationship
 
 def _infer(src: Inputs, *, clique: Iterable[int] | None = None, route_servers: Iterable[int] | None = None,
            until: float | None = None, confidence: bool = True,
-           progress: Any = None, focus: Iterable[int] | None = None) -> tuple[Relationships, InferenceStats]:
-    notices: list[str] = []
+           progress: Any = None, focus: Iterable[int] | None = None, pathset: PathSet | None = None,
+           read_notices: list[str] | None = None) -> tuple[Relationships, InferenceStats]:
+    notices: list[str] = list(read_notices or ())
     source = _source(src)
     paths = _file_names(source)
-    with _user_errors():
-        stream: Iterable[Observation] = source.observations(notices=notices, progress=progress)
-        if until is not None:
-            stream = itertools.takewhile(lambda o: o.time <= until, stream)
-        pathset = PathSet.of_observations(stream)
+    if pathset is None:
+        with _user_errors():
+            stream: Iterable[Observation] = source.observations(notices=notices, progress=progress)
+            if until is not None:
+                stream = itertools.takewhile(lambda o: o.time <= until, stream)
+            pathset = PathSet.of_observations(stream)
     if pathset.routes == 0:
         shown = ", ".join(paths) if paths else "the input"
         raise TransitwatchError(f"{shown}: no AS paths to infer relationships from (empty input)")

@@ -38,6 +38,8 @@ from transitwatch.results import (
 )
 
 if TYPE_CHECKING:
+    from transitwatch.metrics.asrank import PathTally
+    from transitwatch.observation import Observation
     from transitwatch.registry import Registry
     from transitwatch.sources.files import FileProgress
     from transitwatch.state.target import Target
@@ -655,18 +657,21 @@ def country_upstreams(
     tz = _country_zone(tz, reg, cc)
     until = _time(at)
     notices: list[str] = []
+    tally: PathTally | None = None
     if isinstance(source, StoreSource):
         from transitwatch.store import state_at
 
         with source.open() as db:
             state: Any = state_at(db, until)
     else:
+        from transitwatch.metrics.asrank import PathSet
         from transitwatch.state.table import RoutingState
 
         with _user_errors():
-            state = RoutingState().replay(
-                source.observations(notices=notices, progress=progress), until=until
-            )
+            stream: Iterable[Observation] = source.observations(notices=notices, progress=progress)
+            if as_rel is None:  # relationships inferred from the same read (no second decode)
+                stream = tally = PathSet.tally(stream, until)
+            state = RoutingState().replay(stream, until=until)
     with _user_errors():
         report = upstreams_of_country(state, cc, reg)
     if until is not None:
@@ -674,7 +679,7 @@ def country_upstreams(
     from transitwatch.engine.dependence import relationship_context
     from transitwatch.metrics.relationship_view import annotate_country
 
-    rels, info = relationship_context(as_rel, source, until)
+    rels, info = relationship_context(as_rel, source, until, observed=tally, notices=notices)
     annotate_country(report, rels, info)
     return CountryUpstreamsResult(report, tz, notices)
 

@@ -42,7 +42,7 @@ import itertools
 import operator
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -104,9 +104,16 @@ class PathSet:
         out = cls()
         if first is None:
             return out
-        out.first_time = first.time
         pairs: Counter[tuple[int, str | None]] = Counter(map(_PEER_AND_PATH, itertools.chain((first,), it)))
-        out.last_time = getattr(observations, "last_time", None) or first.time
+        return cls.of_pairs(pairs, first.time, getattr(observations, "last_time", None) or first.time)
+
+    @classmethod
+    def of_pairs(cls, pairs: Mapping[tuple[int, str | None], int], first_time: float | None,
+                 last_time: float | None) -> PathSet:
+        """From (peer AS, path text) pairs counted over a stream (see :meth:`of_observations`)."""
+        out = cls()
+        out.first_time = first_time
+        out.last_time = last_time
         counts = out.counts
         for (peer, path), n in pairs.items():
             if not path:
@@ -120,6 +127,12 @@ class PathSet:
             out.routes += n
         return out
 
+    @staticmethod
+    def tally(observations: Iterable[Observation], until: float | None = None) -> PathTally:
+        """The stream passed through unchanged, counting its (peer, path) pairs on the way: one
+        read of the input feeds both a routing state and the inference."""
+        return PathTally(observations, until)
+
     def add(self, path: str | None, n: int = 1) -> None:
         if path:
             self.counts[path] += n
@@ -129,6 +142,47 @@ class PathSet:
         self.counts.update(other.counts)
         self.routes += other.routes
         self.vantage_points |= other.vantage_points
+
+
+class PathTally:
+    """Iterates ``observations`` unchanged while counting (peer AS, path) pairs of those at or
+    before ``until``, exactly the pairs :meth:`PathSet.of_observations` counts on a stream cut at
+    ``until``; :meth:`pathset` is then the same :class:`PathSet` without a second read."""
+
+    def __init__(self, observations: Iterable[Observation], until: float | None = None) -> None:
+        self._stream = observations
+        self._until = until
+        self._pairs: dict[tuple[int, str | None], int] = {}
+        self._first: float | None = None
+        self.complete = False
+
+    def __iter__(self) -> Iterator[Observation]:
+        pairs = self._pairs
+        get = pairs.get
+        key_of = _PEER_AND_PATH
+        until = self._until
+        for obs in self._stream:
+            if self._first is None:
+                if until is not None and obs.time > until:
+                    self.complete = True
+                    yield obs
+                    return
+                self._first = obs.time
+            elif until is not None and obs.time > until:
+                self.complete = True
+                yield obs
+                return
+            key = key_of(obs)
+            pairs[key] = get(key, 0) + 1
+            yield obs
+        self.complete = True
+
+    def pathset(self) -> PathSet:
+        """The paths counted (call after the stream was read to its end or past ``until``)."""
+        if self._first is None:
+            return PathSet()
+        last = getattr(self._stream, "last_time", None) or self._first
+        return PathSet.of_pairs(self._pairs, self._first, last)
 
 
 @dataclass
