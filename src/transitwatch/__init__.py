@@ -14,6 +14,7 @@ The Python API (the CLI, the HTTP API and ``watch`` call the same functions)::
     tw.ingest("history.duckdb", paths)           # keep history; tw.store("history.duckdb") asks it
     tw.coverage(src)                             # what the data covers per collector; its gaps
     tw.export("history.duckdb", "history/")      # Hive-partitioned Parquet; tw.store("history/") too
+    tw.registry_update(at="2017-10-01")          # dated RIR + as2org snapshot; tw.registry_show()
 
 Every answer is a :class:`~transitwatch.results.Result` (``to_dict()``, ``records()``,
 ``to_arrow()``, ``to_pandas()``); bad input raises :class:`~transitwatch.errors.TransitwatchError`.
@@ -46,6 +47,8 @@ _LAZY = {
     "country_upstreams": "transitwatch.engine.queries",
     "country_events": "transitwatch.engine.queries",
     "registry_of": "transitwatch.engine.queries",
+    "registry_update": "transitwatch.engine.registry",
+    "registry_show": "transitwatch.engine.registry",
     "fetch": "transitwatch.engine.archives",
     "relationships": "transitwatch.engine.dependence",
     "hegemony": "transitwatch.engine.dependence",
@@ -75,6 +78,8 @@ __all__ = [
     "fetch",
     # helpers
     "Result", "registry_of", "parse_time", "parse_duration",
+    # registry data: names, countries, relationships
+    "registry_update", "registry_show",
 ]
 
 if TYPE_CHECKING:
@@ -92,6 +97,7 @@ if TYPE_CHECKING:
         upstreams,
         visibility,
     )
+    from transitwatch.engine.registry import registry_show, registry_update
     from transitwatch.engine.sources import Source, archive, files
     from transitwatch.registry.relationships import load_as_rel
     from transitwatch.results import Result

@@ -6,66 +6,64 @@ import argparse
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from transitwatch.cli.common import UserError
+
+# the API names its parameters; say the options the user typed
+_OPTIONS = (("at ", "--at "), ("mirror ", "--mirror "))
 
 
 def _cmd_registry(args: argparse.Namespace) -> int:
     import json
 
-    from transitwatch.registry import DEFAULT_URLS, default_registry_dir
-    from transitwatch.registry.rir import file_name_for, update_registry
-
-    directory = args.registry_dir or default_registry_dir()
-    if args.action == "update" and args.as_rel:
-        return _update_as_rel(args, directory)
-    if args.action == "update":
-        urls = {}
-        for item in args.url or []:
-            key, sep, url = item.partition("=")
-            if not sep or not url:
-                raise UserError(f"--url {item!r}: expected NAME=URL, e.g. apnic=https://mirror/...")
-            urls[key] = url
-        if args.mirror and not args.mirror.startswith(("http://", "https://")):
-            raise UserError(f"--mirror {args.mirror!r}: expected an http:// or https:// URL")
-        if args.at:
-            from datetime import UTC, datetime
-
-            from transitwatch.registry.snapshots import snapshot_dir, update_snapshot
-            from transitwatch.times import parse_time
-
-            # the one time parser (a day, ISO 8601, epoch seconds, now-30d); the snapshot is that UTC day
-            try:
-                day = datetime.fromtimestamp(parse_time(args.at), tz=UTC).date()
-            except ValueError:
-                raise UserError(f"--at {args.at!r}: expected a day, YYYY-MM-DD (e.g. 2017-10-01)") from None
-            results = update_snapshot(directory, day, urls=urls, mirror=args.mirror, progress=not args.json)
-            directory = snapshot_dir(directory, day)
-        else:
-            if args.mirror:
-                from transitwatch.registry.snapshots import with_mirror
-
-                urls = {**with_mirror(DEFAULT_URLS, args.mirror), **urls}
-            elif not urls:  # --url alone downloads just those sources
-                urls = dict(DEFAULT_URLS)
-            results = update_registry(directory, urls, progress=not args.json)
-        if args.json:
-            print(json.dumps([r.to_dict() for r in results], indent=2))
-        else:
-            for r in results:
-                print(f"{'ok' if r.error is None else 'failed':7} {r.key:8} "
-                      f"{r.path or directory / file_name_for(r.key, r.url)}")
-        failed = [r for r in results if r.error]
-        for r in failed:
-            print(f"transitwatch: error: {r.error}", file=sys.stderr)
-        if failed and len(failed) < len(results):
-            print(f"transitwatch: warning: {len(failed)} of {len(results)} sources failed; "
-                  "the others are updated and used", file=sys.stderr)
-        return 1 if failed else 0
     import transitwatch as tw
 
-    info = tw.registry_of(args.registry_dir).describe()
+    if args.action == "show":
+        return _show(tw.registry_show(args.registry_dir), args.json)
+    urls = {}
+    for item in args.url or []:
+        key, sep, url = item.partition("=")
+        if not sep or not url:
+            raise UserError(f"--url {item!r}: expected NAME=URL, e.g. apnic=https://mirror/...")
+        urls[key] = url
+    try:
+        result = tw.registry_update(args.registry_dir, at=args.at, mirror=args.mirror, urls=urls,
+                                    as_rel=args.as_rel, progress=not args.json)
+    except UserError as exc:
+        text = str(exc)
+        for name, option in _OPTIONS:
+            if text.startswith(name):
+                text = option + text[len(name):]
+        raise UserError(text) from None
+    sources = result.to_dict()["sources"]
+    if args.as_rel:
+        out = sources[0]
+        if args.json:
+            print(json.dumps(out, indent=2))
+        else:
+            print(f"ok      as-rel   {out['path']} ({out['p2c']} p2c, {out['p2p']} p2p links; "
+                  f"date {result.relationships.date})")
+        return 0
     if args.json:
+        print(json.dumps(sources, indent=2))
+    else:
+        for row, where in zip(sources, result.destinations, strict=True):
+            print(f"{'ok' if row['error'] is None else 'failed':7} {row['source']:8} {where}")
+    failed = result.failed
+    for row in failed:
+        print(f"transitwatch: error: {row['error']}", file=sys.stderr)
+    if failed and len(failed) < len(sources):
+        print(f"transitwatch: warning: {len(failed)} of {len(sources)} sources failed; "
+              "the others are updated and used", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _show(result: Any, as_json: bool) -> int:
+    import json
+
+    info = result.to_dict()
+    if as_json:
         print(json.dumps(info, indent=2))
         return 0
     geo = info["geolocation"]
@@ -86,36 +84,6 @@ def _cmd_registry(args: argparse.Namespace) -> int:
         print("dated snapshots: none (run 'transitwatch registry update --at YYYY-MM-DD')")
     for warning in info["warnings"]:
         print(f"transitwatch: warning: {warning}", file=sys.stderr)
-    return 0
-
-
-def _update_as_rel(args: argparse.Namespace, directory: Path) -> int:
-    """registry update --as-rel: CAIDA's AS relationships of the month nearest --at (default: now)."""
-    import json
-    import time
-    from datetime import UTC, datetime
-
-    from transitwatch.registry.relationships import as_rel_url, load_as_rel, update_as_rel
-    from transitwatch.times import parse_time
-
-    if args.mirror and not args.mirror.startswith(("http://", "https://")):
-        raise UserError(f"--mirror {args.mirror!r}: expected an http:// or https:// URL")
-    try:
-        day = datetime.fromtimestamp(parse_time(args.at) if args.at else time.time(), tz=UTC).date()
-    except ValueError:
-        raise UserError(f"--at {args.at!r}: expected a day, YYYY-MM-DD (e.g. 2017-10-01)") from None
-    explicit = [u.partition("=")[2] for u in args.url or [] if u.startswith("as-rel=")]
-    url = explicit[0] if explicit else as_rel_url(day, args.mirror)
-    try:
-        path = update_as_rel(directory, day, url=url, progress=not args.json)
-        rels = load_as_rel(path)
-    except (OSError, ValueError) as exc:
-        raise UserError(f"as-rel {url}: {str(exc).splitlines()[0]}") from None
-    out = {"key": "as-rel", "url": url, "path": str(path), **rels.describe()}
-    if args.json:
-        print(json.dumps(out, indent=2))
-    else:
-        print(f"ok      as-rel   {path} ({out['p2c']} p2c, {out['p2p']} p2p links; date {rels.date})")
     return 0
 
 
