@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import transitwatch as tw
 from transitwatch import Observation
 from transitwatch.sources.files import collector_and_time_from_name, read_files
 from transitwatch.sources.mrt_writer import write_mrt
@@ -316,3 +319,29 @@ def test_rib_dump_not_closed_by_another_collectors_records() -> None:
         table = state.table(("rrc00", "192.0.2.1"))
         assert table is not None
         assert sorted(p for p, _ in table.items()) == ["10.0.0.0/8", "12.0.0.0/8", "13.0.0.0/8"]
+
+
+@pytest.mark.parametrize("text", [
+    "1", "0", "23456", "1 1 1", "1 2 1", "3 2 3 3 2", " 1 2 ", "1  2", "01 1", "4294967295",
+    "4294967296", "64512 1", "65535 4200000000", "1 65552 2 2", "\uff11\uff12", "\u00b2", "",
+    "1 {2,3}", "(65001 65002) 3", "AS1 2", "1.2 3"])
+def test_plain_path_fast_path_equals_the_general_parse(text: str) -> None:
+    from transitwatch.state.aspath import _parse_general
+
+    def outcome(parse: Any) -> Any:
+        try:
+            return parse(text)
+        except ASPathError as exc:
+            return str(exc)
+
+    assert outcome(parse_as_path.__wrapped__) == outcome(_parse_general)
+
+
+def test_plain_path_fast_path_on_real_tables(shared_data: Path) -> None:
+    from transitwatch.state.aspath import _parse_general
+
+    folder = shared_data / "mrt" / "bgpdump-corpus" / "input"
+    texts = {o.as_path for name in ("updates.20071015.1505.gz", "bview.20020722.2337.gz")
+             for o in tw.files(str(folder / name)).observations() if o.as_path}
+    assert len(texts) > 10000
+    assert all(parse_as_path.__wrapped__(t) == _parse_general(t) for t in texts)

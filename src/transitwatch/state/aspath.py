@@ -130,6 +130,39 @@ def parse_as_path(text: str) -> ASPath:
 
     Raises :class:`ASPathError` on anything else.
     """
+    stripped = text.strip()
+    digits = stripped.replace(" ", "")
+    if digits.isdigit() and digits.isascii():
+        # Plain sequences (nearly every path of a table): no tokenizer, no per-token validation
+        # beyond the range; the same ASPath as the general parse below (tests compare them).
+        values = [int(t) for t in stripped.split()]
+        if max(values) <= 4294967295:
+            return _plain_path(text, values)
+    return _parse_general(text)
+
+
+def _plain_path(text: str, values: list[int]) -> ASPath:
+    hops: list[int] = []
+    prepended = loop = False
+    seen: set[int] = set()
+    last = -1
+    for hop in values:
+        if hop == last:
+            prepended = True
+            continue
+        last = hop
+        if hop in seen:
+            loop = True
+        seen.add(hop)
+        hops.append(hop)
+    reserved = tuple(sorted(a for a in seen if not (0 < a < 23456 or 23456 < a < 64496
+                                                    or 131071 < a < 4200000000) and reserved_asn_reason(a)))
+    return ASPath(text=text, hops=tuple(hops), prepended=prepended, confed=False, loop=loop,
+                  reserved=reserved, asns=frozenset(seen))
+
+
+def _parse_general(text: str) -> ASPath:
+    """Any bgpdump notation (AS_SETs, confederations, asdot, "AS" prefixes), token by token."""
     hops: list[Hop] = []
     prepended = confed = loop = False
     seen: set[int] = set()
