@@ -314,3 +314,69 @@ def test_cli_watch_errors_are_one_line(capsys: pytest.CaptureFixture[str], tmp_p
     assert main(["watch", "--country", "KP", "--live", "--registry-dir", str(empty)]) == 2
     err = capsys.readouterr().err
     assert "RIS Live cannot be filtered by country" in err and len(err.strip().splitlines()) == 1
+
+
+# --- the Python API: `watch` only parses and renders around tw.watch -----------------------------
+
+def test_api_watch_replay_equals_the_cli_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import transitwatch as tw
+
+    paths = flapping_history(tmp_path)
+    seen: list[WatchEvent] = []
+    ended: list[Any] = []
+    result = tw.watch("AS131279", tw.files(paths), detect="all", tz="Asia/Pyongyang",
+                      registry=REGISTRY_DIR, on_event=seen.append, on_end=ended.append)
+    assert ended == [result] and seen == result.events
+    ups = [e for e in result.events if e.type.endswith("_upstream")]
+    assert kept(ups) == [("new_upstream", 20485, T0 + 3600), ("lost_upstream", 20485, T0 + 7200)]
+    assert main(["watch", "AS131279", *map(str, paths), "--json", "--detect", "all",
+                 "--tz", "Asia/Pyongyang", "--registry-dir", str(REGISTRY_DIR)]) == 0
+    out, err = capsys.readouterr()
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert all(line.pop("record") == "event" for line in lines)
+    assert lines == json.loads(json.dumps(result.to_dict()["events"]))
+    assert f"{len(result.events)} event(s) for AS131279" in err
+    assert result.status["observations"] > 0 and result.to_dict()["live"] is None
+    frame = result.to_pandas()
+    assert list(frame["type"]) == [e.type for e in result.events]
+    assert str(frame["onset"].dtype) == "datetime64[us, UTC]"
+    assert f"{len(result.events)} event(s) for AS131279" in repr(result)
+
+
+def test_api_watch_live_with_for_seconds() -> None:
+    import transitwatch as tw
+
+    with LocalWebsocketServer(SCRIPTS, expect_subscriptions=expected_subscriptions()) as server:
+        notes: list[str] = []
+        result = tw.watch(["AS131279"], tw.live("AS131279", ris_live_url=server.url), for_seconds="2.5s",
+                          backoff=0.01, baseline=0, registry=REGISTRY_DIR, on_note=notes.append)
+    assert kept(result.events) == [("new_upstream", 20485, T + 1200)]
+    assert notes[0].startswith(f"following {server.url} for AS131279")
+    doc = result.to_dict()
+    assert doc["live"]["url"] == server.url and doc["live"]["connections"] >= 2
+    assert [n["kind"] for n in doc["notices"]].count("gap") >= 1
+
+
+@pytest.mark.parametrize(("kwargs", "message", "param"), [
+    ({"targets": "ASfoo", "live": True}, "unknown target 'ASfoo'", "targets"),
+    ({"targets": []}, "nothing to watch", "targets"),
+    ({"targets": "AS131279"}, "give MRT FILES to replay, or --live", "src"),
+    ({"targets": "AS131279", "live": True, "min_duration": "soon"}, "soon", "settings"),
+    ({"targets": "AS131279", "live": True, "detect": "upstreams"}, "unknown detector 'upstreams'",
+     "settings"),
+    ({"targets": "AS131279", "live": True, "tz": "Mars/Olympus"}, "Mars/Olympus", None),
+    ({"targets": "AS131279", "live": True, "config": "/nonexistent/alerts.toml"}, "cannot read", "config"),
+    ({"targets": "AS131279", "live": True, "ris_live_url": "http://127.0.0.1:1/", "for_seconds": 5},
+     "not a ws:// or wss:// URL", "ris_live_url"),
+])
+def test_api_watch_bad_input_is_one_line_error(kwargs: dict[str, Any], message: str,
+                                               param: str | None) -> None:
+    import transitwatch as tw
+    from transitwatch.errors import TransitwatchError
+
+    targets = kwargs.pop("targets")
+    with pytest.raises(TransitwatchError) as exc:
+        tw.watch(targets, registry=REGISTRY_DIR, **kwargs)
+    assert message in str(exc.value) and "\n" not in str(exc.value)
+    if param is not None:
+        assert exc.value.param == param  # type: ignore[attr-defined]

@@ -14,6 +14,7 @@ The Python API (the CLI, the HTTP API and ``watch`` call the same functions)::
     tw.ingest("history.duckdb", paths)           # keep history; tw.store("history.duckdb") asks it
     tw.coverage(src)                             # what the data covers per collector; its gaps
     tw.export("history.duckdb", "history/")      # Hive-partitioned Parquet; tw.store("history/") too
+    tw.watch("AS131279", src, on_event=print)    # events as confirmed; live=True follows RIS Live
     tw.registry_update(at="2017-10-01")          # dated RIR + as2org snapshot; tw.registry_show()
 
 Every answer is a :class:`~transitwatch.results.Result` (``to_dict()``, ``records()``,
@@ -49,6 +50,7 @@ _LAZY = {
     "registry_of": "transitwatch.engine.queries",
     "registry_update": "transitwatch.engine.registry",
     "registry_show": "transitwatch.engine.registry",
+    "watch": "transitwatch.engine.watch",
     "fetch": "transitwatch.engine.archives",
     "relationships": "transitwatch.engine.dependence",
     "hegemony": "transitwatch.engine.dependence",
@@ -80,6 +82,8 @@ __all__ = [
     "Result", "registry_of", "parse_time", "parse_duration",
     # registry data: names, countries, relationships
     "registry_update", "registry_show",
+    # events as they are confirmed: replayed files, RIS Live, alert channels
+    "watch",
 ]
 
 if TYPE_CHECKING:
@@ -99,6 +103,7 @@ if TYPE_CHECKING:
     )
     from transitwatch.engine.registry import registry_show, registry_update
     from transitwatch.engine.sources import Source, archive, files
+    from transitwatch.engine.watch import watch
     from transitwatch.registry.relationships import load_as_rel
     from transitwatch.results import Result
     from transitwatch.times import parse_duration, parse_time

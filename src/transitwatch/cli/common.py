@@ -220,3 +220,4 @@ class progress_for:
     def __exit__(self, *_: object) -> None:
         if self._shown is not None:
             self._shown.close()
+            self._shown = None  # closed once, however many times asked
