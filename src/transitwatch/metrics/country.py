@@ -608,6 +608,9 @@ def _union_v4(group: np.ndarray, first: np.ndarray, last: np.ndarray, groups: in
     return out
 
 
+_UNSEEN = object()
+
+
 def _ranking_rows(index: _TableIndex, registry: Registry) -> list[CountryConcentration]:
     codes = sorted({c for c in index.countries if c is not None})
     if not codes:
@@ -623,23 +626,39 @@ def _ranking_rows(index: _TableIndex, registry: Registry) -> list[CountryConcent
     paths = index.distinct_paths
     up_of = np.empty(uniq.size, dtype=np.int64)
     as_country = registry.as_country
+    country_memo: dict[int, str | None] = {}
     last_number = -1
     hops: tuple[Hop, ...] = ()
     for i, value in enumerate(uniq.tolist()):  # sorted: each path's countries in a row
         path_number, code = divmod(value, len(codes))
         if path_number != last_number:
             last_number = path_number
-            try:
-                hops = parse_as_path(paths[path_number]).hops
-            except ASPathError:
-                hops = ()
+            text = paths[path_number]
+            digits = text.replace(" ", "")
+            if digits.isdigit() and digits.isascii():
+                # a plain sequence: its tokens, prepending included, walk to the same first
+                # foreign hop as the parsed hops (a repeated hop repeats its answer)
+                plain = [int(t) for t in text.split()]
+                hops = tuple(plain) if max(plain) <= 4294967295 else ()
+            else:
+                try:
+                    hops = parse_as_path(text).hops
+                except ASPathError:
+                    hops = ()
         cc = codes[code]
         up = -1
         for hop in reversed(hops):  # as country_upstream_of_path, on the parsed path
-            members = hop if isinstance(hop, frozenset) else (hop,)
-            if all(as_country(asn) == cc for asn in members):
+            if hop.__class__ is int:
+                # each AS's country once (the registry is pinned: it does not change meanwhile)
+                hop_cc = country_memo.get(hop, _UNSEEN)  # type: ignore[call-overload]
+                if hop_cc is _UNSEEN:
+                    hop_cc = country_memo[hop] = as_country(hop)  # type: ignore[index]
+                if hop_cc == cc:
+                    continue
+                up = hop  # type: ignore[assignment]
+                break
+            if all(as_country(asn) == cc for asn in hop):  # type: ignore[union-attr]
                 continue
-            up = hop if isinstance(hop, int) else -1
             break
         up_of[i] = up
     up_r = up_of[inverse]
