@@ -112,6 +112,9 @@ def _covered_prefixes(cur: Any, own: OwnSpace) -> list[int]:
     learnt one are checked here."""
     if not own.heads:
         return []
+    if len(own) <= 8:
+        # A few prefixes (an edge AS): their text hints narrow a cheap scan, as for a prefix target.
+        return _selected_prefixes(cur, Target.parse(",".join(sorted(own.prefixes))))
     out: list[int] = []
     nets4 = own.nets(4)
     if nets4:
