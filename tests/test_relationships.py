@@ -17,7 +17,8 @@ import pytest
 
 import transitwatch as tw
 from transitwatch.errors import TransitwatchError
-from transitwatch.metrics.asrank import PathSet, infer_relationships, sanitise_path
+from transitwatch.metrics import asrank
+from transitwatch.metrics.asrank import ROUTE_SERVER_ASNS, PathSet, infer_relationships, sanitise_path
 from transitwatch.registry.relationships import Relationships, load_as_rel, save_as_rel
 
 SERIAL1 = "# source: test\n# <provider-as>|<customer-as>|-1\n4837|131279|-1\n1239|4837|-1\n1239|2914|0\n"
@@ -204,6 +205,47 @@ def test_real_tables_of_three_collectors(shared_data: Path) -> None:
     assert list(frame.columns) == ["as1", "as2", "relationship", "type", "confidence", "step"]
     assert set(frame["relationship"]) <= {-1, 0}
     assert frame["confidence"].between(0, 1).all()
+
+
+@pytest.fixture(scope="module")
+def real_pathsets() -> list[PathSet]:
+    """The distinct paths of the 2015 full table and of the two multi-peer update files."""
+    from conftest import MRT_DATA, SHARED_DATA
+    from transitwatch.sources.files import read_files
+
+    if not (MRT_DATA / "bgpdump-corpus").is_dir():
+        pytest.skip(f"real data not found at {SHARED_DATA} (CI always has it)")
+    files = _real(SHARED_DATA)
+    return [PathSet.of_observations(read_files(part)) for part in (files[:1], files[1:])]
+
+
+def _sanitise_one_by_one(counts: dict[str, int]) -> tuple[dict[tuple[int, ...], int], dict[str, int]]:
+    """The straightforward way: sanitise_path on each distinct text, in order."""
+    weights: dict[tuple[int, ...], int] = {}
+    discarded: dict[str, int] = {}
+    for text, n in counts.items():
+        cleaned = sanitise_path(text)
+        if isinstance(cleaned, str):
+            discarded[cleaned] = discarded.get(cleaned, 0) + n
+        else:
+            weights[cleaned] = weights.get(cleaned, 0) + n
+    return weights, discarded
+
+
+def test_bulk_sanitising_equals_path_by_path(real_pathsets: list[PathSet]) -> None:
+    # The inference sanitises every distinct path at once (a fast way for plain paths): same
+    # cleaned paths, same order (later steps are order-sensitive), same counts and reasons.
+    written = PathSet.of(["1 2 2 3", "1 6695 2 3", "1 2 1", "1 64512 3", "1 {2,3}", "1 (65001 65002) 2 3",
+                          "6695 6695", "4 5 5 6", "1 2 3", "7 23456 8", "9 10 9 9", "1 x 2"])
+    reasons: set[str] = set()
+    for paths in [written, *real_pathsets]:
+        weights, discarded = asrank._sanitise_all(paths.counts, ROUTE_SERVER_ASNS)
+        want_weights, want_discarded = _sanitise_one_by_one(paths.counts)
+        assert list(weights.items()) == list(want_weights.items())
+        assert dict(discarded) == want_discarded
+        reasons |= set(want_discarded)
+    assert reasons == {"empty", "loop", "reserved", "malformed"}   # every way out was taken
+    assert real_pathsets[0].routes > 500_000   # the full table was used
 
 
 def test_cli_serial1_and_json(shared_data: Path, tmp_path: Path) -> None:
