@@ -153,37 +153,48 @@ class PathTally:
     def __init__(self, observations: Iterable[Observation], until: float | None = None) -> None:
         self._stream = observations
         self._until = until
-        self._pairs: dict[tuple[int, str | None], int] = {}
+        self._keys: list[tuple[int, str | None]] = []  # counted at C speed at the end
         self._first: float | None = None
+        self._counted: PathSet | None = None
         self.complete = False
 
     def __iter__(self) -> Iterator[Observation]:
-        pairs = self._pairs
-        get = pairs.get
+        add = self._keys.append
         key_of = _PEER_AND_PATH
         until = self._until
-        for obs in self._stream:
-            if self._first is None:
-                if until is not None and obs.time > until:
-                    self.complete = True
-                    yield obs
-                    return
-                self._first = obs.time
-            elif until is not None and obs.time > until:
+        it = iter(self._stream)
+        for obs in it:
+            if until is not None and obs.time > until:
                 self.complete = True
                 yield obs
                 return
-            key = key_of(obs)
-            pairs[key] = get(key, 0) + 1
+            self._first = obs.time
+            add(key_of(obs))
             yield obs
+            break
+        if until is None:
+            for obs in it:
+                add(key_of(obs))
+                yield obs
+        else:
+            for obs in it:
+                if obs.time > until:
+                    self.complete = True
+                    yield obs
+                    return
+                add(key_of(obs))
+                yield obs
         self.complete = True
 
     def pathset(self) -> PathSet:
         """The paths counted (call after the stream was read to its end or past ``until``)."""
         if self._first is None:
             return PathSet()
-        last = getattr(self._stream, "last_time", None) or self._first
-        return PathSet.of_pairs(self._pairs, self._first, last)
+        if self._counted is None:
+            last = getattr(self._stream, "last_time", None) or self._first
+            self._counted = PathSet.of_pairs(Counter(self._keys), self._first, last)
+            self._keys = []
+        return self._counted
 
 
 @dataclass
