@@ -209,3 +209,18 @@ def test_live_feed_coverage_is_its_time_minus_unfilled_gaps(tmp_path: Path) -> N
         cov = stored_coverage(store)
     assert cov.merged("rrc00") == [(t0, t0 + 2400), (t0 + 2700, t0 + 3600)]
     assert cov.covers("rrc00", t0 + 900) and not cov.covers("rrc00", t0 + 2500)
+
+
+def test_events_from_the_store_match_the_stored_ones(gappy: tuple[list[str], Path]) -> None:
+    import transitwatch as tw
+
+    paths, db = gappy
+    asked = tw.events(KP, tw.store(db), min_peers=99).to_dict()
+    with Store(db, read_only=True) as store:
+        stored = stored_events(store, limit=1000).events
+    lost = [(e["type"], e["onset"], e["end"]) for e in asked["vantage_lost"]]
+    # the 110 minutes without files are a silence of rrc00: its peers' view was lost, then back
+    assert lost and all(t == "vantage_point_lost" for t, _, _ in lost)
+    assert sorted(lost) == sorted((e["type"], e["onset"], e["end"]) for e in stored
+                                  if e["type"] == "vantage_point_lost")
+    assert {e["type"] for e in stored} >= {"new_upstream", "vantage_point_lost"}

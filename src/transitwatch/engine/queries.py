@@ -444,11 +444,14 @@ def events(
         changes = upstream_changes(scoped, **rules)
         annotate_events(changes.events, scoped, rels)
     others_wanted = tuple(d for d in detectors if d != "upstream")
-    others = (
-        detect_events(view, tracker.liveness() if tracker is not None else None, detectors=others_wanted)
-        if others_wanted
-        else None
-    )
+    liveness = tracker.liveness() if tracker is not None else None
+    if liveness is not None and not liveness.first:
+        # A store: no records went by the tracker; its coverage says when collectors had no data
+        # (the stored events are computed the same way).
+        from transitwatch.detect.events import with_coverage_gaps
+
+        liveness = with_coverage_gaps(view, liveness)
+    others = detect_events(view, liveness, detectors=others_wanted) if others_wanted else None
     _keep_in_window(changes, others, lo, hi)
     line = _timeline(view, buckets) if buckets else None
     return EventsResult(view, changes, others, detectors, tz=tz, timeline=line)
