@@ -99,6 +99,12 @@ def test_ingest_and_serve_on_a_read_only_file_system(tmp_path: Path,
         code, err = transitwatch(capsys, "ingest", *map(str, small), "--db", str(db))
         assert code == 1 and len(err.strip().splitlines()) == 1, err
         assert "Read-only file system" in err and "Traceback" not in err
+        import transitwatch as tw  # the API says the same: not bad input, a StoreWriteError
+        from transitwatch.errors import TransitwatchError
+        from transitwatch.store import StoreWriteError
+        with pytest.raises(StoreWriteError, match="Read-only file system") as exc:
+            tw.ingest(db, small)
+        assert not isinstance(exc.value, TransitwatchError) and "\n" not in str(exc.value)
         code, err = transitwatch(capsys, "serve", "--db", str(db), "--live", KP, "--ris-live-url",
                                  "ws://127.0.0.1:9/", "--port", "0")
         assert code == 1 and "Read-only file system" in err and len(err.strip().splitlines()) == 1, err

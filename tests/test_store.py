@@ -302,3 +302,44 @@ def test_cli_ingest_json(history: list[Path], tmp_path: Path) -> None:
                               str(tmp_path / "nope.gz")], capture_output=True, text=True, env=env)
     assert missing.returncode == 2 and missing.stderr.strip().endswith("nope.gz: no such file")
     assert "Traceback" not in missing.stderr
+
+
+def test_api_ingest_equals_the_cli_json_and_reports_progress(
+        history: list[Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`ingest` only parses and renders around tw.ingest: the same document, the same store."""
+    import transitwatch as tw
+    from transitwatch.cli.main import main
+
+    files = history[:6]
+    heard: list[tuple[str, int, int]] = []
+    api = tw.ingest(tmp_path / "api.duckdb", files, watch=[KP], min_duration="5m",
+                    progress=lambda c, n, f: heard.append((c, n, f)))
+    assert main(["ingest", "--db", str(tmp_path / "cli.duckdb"), "--watch", KP, "--json",
+                 *map(str, files)]) == 0
+    cli = json.loads(capsys.readouterr().out)
+    doc = json.loads(json.dumps(api.to_dict()))
+    for d in (doc, cli):
+        d.pop("seconds")
+        d["database"].pop("path")
+    assert cli == doc and doc["ingested"] == 6
+    assert heard and heard[-1][0] == "rrc00" and heard[-1][1] == api.report.observations
+    assert table_contents(tmp_path / "api.duckdb") == table_contents(tmp_path / "cli.duckdb")
+
+
+def test_api_ingest_bad_input_is_one_line_error(tmp_path: Path, history: list[Path]) -> None:
+    import transitwatch as tw
+    from transitwatch.errors import TransitwatchError
+
+    junk = tmp_path / "junk.duckdb"
+    junk.write_bytes(b"not a database at all" * 100)
+    cases = [
+        (lambda: tw.ingest(tmp_path / "a.duckdb", [tmp_path / "nope.gz"]), "nope.gz: no such file"),
+        (lambda: tw.ingest(tmp_path / "a.duckdb", []), "give MRT files to ingest"),
+        (lambda: tw.ingest(tmp_path / "a.duckdb", history[:1], min_duration="soon"), "cannot read duration"),
+        (lambda: tw.ingest(tmp_path / "a.duckdb", history[:1], watch=["ASfoo"]), "ASfoo"),
+        (lambda: tw.ingest(junk, history[:1]), "junk.duckdb"),
+    ]
+    for call, message in cases:
+        with pytest.raises(TransitwatchError) as exc:
+            call()
+        assert message in str(exc.value) and "\n" not in str(exc.value)

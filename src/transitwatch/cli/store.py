@@ -52,9 +52,8 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     # full table than the system allocator, which returns them.
     os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
 
-    from transitwatch.sources.mrt import MrtError
-    from transitwatch.state.target import TargetError
-    from transitwatch.store import StoreError, StoreWriteError, ingest, write_failure
+    import transitwatch as tw
+    from transitwatch.store import StoreWriteError
     from transitwatch.times import parse_duration
 
     # A running `serve` owns the database when its lock file (live.service.lock_path) is there:
@@ -65,41 +64,29 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
         handed = hand_over_ingest(args)
         if handed is not None:
             return handed
-    try:
-        min_duration = parse_duration(args.min_duration)
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
+    min_duration = parse_duration(args.min_duration)
     if not args.files and not args.watch:
         raise UserError("give MRT files to ingest (and/or --watch TARGET)")
     workers = _ingest_workers(args)
     progress = _IngestProgress() if sys.stderr.isatty() and not args.json else None
     try:
-        with _open_store(args.db, read_only=False) as store:
-            try:
-                report = ingest(store, args.files, collector=args.collector, watch_targets=args.watch or (),
-                                min_peers=args.min_peers, min_duration=min_duration, progress=progress,
-                                workers=workers, scheduler=args.scheduler, method=args.method)
-            except StoreWriteError:
-                raise
-            except (MrtError, OSError, StoreError, TargetError, RuntimeError, ValueError) as exc:
-                if write_failure(exc) is not None:  # e.g. a temporary file on a full disk
-                    raise StoreWriteError(f"{args.db}: cannot write the database "
-                                          f"({write_failure(exc)})") from None
-                raise UserError(str(exc)) from None
-            finally:
-                if progress is not None:
-                    progress.close()
-            summary = store.summary()
+        result = tw.ingest(args.db, args.files, collector=args.collector, watch=args.watch or (),
+                           min_peers=args.min_peers, min_duration=min_duration, workers=workers,
+                           scheduler=args.scheduler, method=args.method, progress=progress)
     except StoreWriteError as exc:
         # Disk full, read-only file system: one line, exit 1; the transaction was rolled back.
         print(f"transitwatch: error: {exc}", file=sys.stderr)
         return 1
+    finally:
+        if progress is not None:
+            progress.close()
+    report, summary = result.report, result.database
     _print_notes(report.notices)
     for failure in report.failures:
         print(f"transitwatch: error: {failure}", file=sys.stderr)
     status = 1 if report.failures else 0
     if args.json:
-        print(json.dumps({**report.to_dict(), "database": summary}, indent=2))
+        print(json.dumps(result.to_dict(), indent=2))
         return status
     modes = ", ".join(f"{c} {m}" for c, m in report.collectors.items()) or "nothing new"
     rate = report.observations / report.seconds if report.seconds else 0.0

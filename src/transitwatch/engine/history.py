@@ -12,7 +12,7 @@ turn bad input into :class:`~transitwatch.errors.TransitwatchError`.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,6 +61,27 @@ class ExportResult(Result):
         return [{"path": str(p)} for p in self.paths]
 
 
+def _open_for_writing(db: str | os.PathLike[str]) -> Any:
+    """The store ``db`` opened to write: StoreWriteError when the file system refuses, else a
+    one-line TransitwatchError (one that a serving process owns says who, and how to ask it)."""
+    from transitwatch.store import Store, StoreError, StoreWriteError, write_failure
+
+    try:
+        return Store(db)
+    except StoreError as exc:
+        if write_failure(exc) is not None:
+            raise StoreWriteError(str(exc)) from None
+        from transitwatch.live.service import read_lock
+
+        owner = read_lock(db)
+        if owner is not None and "cannot open" in str(exc):
+            # One process owns a database while it serves it: say who, and how to reach it.
+            raise TransitwatchError(
+                f"{os.fspath(db)} is in use by 'transitwatch serve' (pid {owner.get('pid')}): ask it at "
+                f"{owner.get('url')}/api/... (e.g. /api/upstreams?target=...), or stop it") from None
+        raise TransitwatchError(str(exc)) from None
+
+
 def ingest(
     db: str | os.PathLike[str],
     paths: Iterable[str | os.PathLike[str]],
@@ -68,27 +89,48 @@ def ingest(
     collector: str | None = None,
     watch: Iterable[str] = (),
     min_peers: int = 2,
-    min_duration: float = 300.0,
+    min_duration: float | str = 300.0,
     workers: int | None = 1,
     scheduler: str | Any | None = None,
     method: str = "columnar",
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> IngestResult:
     """Ingest MRT files into the database file ``db`` (made when missing): incremental (known
     files are skipped), any order, crash-safe; see :func:`transitwatch.store.ingest`.
-    ``workers``/``scheduler`` derive collectors in parallel (one collector per task)."""
+    ``workers``/``scheduler`` derive collectors in parallel (one collector per task);
+    ``min_duration`` is seconds or a duration (``"5m"``); ``progress(collector, observations,
+    files)`` hears how far it got.
+
+    Bad input (a missing or damaged file, a bad target, a database not made by ingest or in use
+    by ``serve``) raises :class:`~transitwatch.errors.TransitwatchError`. A database that cannot
+    be written (disk full, read-only file system) raises
+    :class:`transitwatch.store.StoreWriteError` (one line naming it; the transaction is rolled
+    back, the database keeps what it had): not bad input, so not a TransitwatchError. Files that
+    failed while the others were ingested are in ``result.report.failures``."""
     from transitwatch.sources.mrt import MrtError
     from transitwatch.state.target import TargetError
-    from transitwatch.store import Store, StoreError
+    from transitwatch.store import StoreError, StoreWriteError, write_failure
     from transitwatch.store import ingest as store_ingest
+    from transitwatch.times import parse_duration
 
-    try:
-        with Store(db) as store:
+    seconds = parse_duration(min_duration)  # TransitwatchError naming the text
+    paths = list(paths)
+    watch = list(watch)
+    if not paths and not watch:
+        raise TransitwatchError("give MRT files to ingest (and/or targets to watch)")
+    with _open_for_writing(db) as store:
+        try:
             report = store_ingest(store, paths, collector=collector, watch_targets=watch, min_peers=min_peers,
-                                  min_duration=min_duration, workers=workers, scheduler=scheduler,
-                                  method=method)
-            return IngestResult(report, store.summary())
-    except (MrtError, OSError, StoreError, TargetError, ValueError) as exc:
-        raise TransitwatchError(str(exc)) from None
+                                  min_duration=seconds, progress=progress, workers=workers,
+                                  scheduler=scheduler, method=method)
+        except StoreWriteError:
+            raise
+        except (MrtError, OSError, StoreError, TargetError, RuntimeError, ValueError) as exc:
+            reason = write_failure(exc)
+            if reason is not None:  # e.g. a temporary file on a full disk
+                raise StoreWriteError(f"{os.fspath(db)}: cannot write the database ({reason})") from None
+            raise TransitwatchError(str(exc)) from None
+        return IngestResult(report, store.summary())
 
 
 def export(
