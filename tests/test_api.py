@@ -184,3 +184,23 @@ def test_serve_command(demo: tuple[Path, list[Path]], tmp_path: Path) -> None:
         proc.terminate()
         _, err = proc.communicate(timeout=15)
     assert "warning" not in err  # the default host needs no warning
+
+
+def test_countries_and_timeline_answer_as_the_python_api(demo: tuple[Path, list[Path]]) -> None:
+    """/api/countries and /api/timeline are the facade's computations (on the service's caches):
+    the same rows as tw.countries on the store, the same bars as tw.events(timeline=N)."""
+    import json
+
+    import transitwatch as tw
+    from transitwatch.registry import Registry
+
+    db = demo[0]
+    facade = tw.countries(tw.store(db), registry=Registry.load()).to_dict()
+    facade_line = tw.events(KP, tw.store(db), timeline=16).to_dict()["timeline"]
+    fresh = TestClient(create_app(db), base_url="http://127.0.0.1")
+    answer = fresh.get("/api/countries", params={"limit": 2}).json()
+    assert answer["total"] == len(facade["countries"]) >= 2
+    assert answer["countries"] == json.loads(json.dumps(facade["countries"][:2]))
+    assert answer["registry"] == json.loads(json.dumps(facade["registry"]))
+    line = fresh.get(f"/api/timeline/{KP}", params={"buckets": 16}).json()
+    assert {key: line[key] for key in facade_line} == json.loads(json.dumps(facade_line))

@@ -297,7 +297,7 @@ def create_app(
         tgt = P.target(target) if cc is None else None
 
         def compute() -> dict[str, Any]:
-            from transitwatch.metrics.upstreams import upstream_timeline
+            from transitwatch.engine.queries import timeline_of_view
 
             if cc is not None:
                 view = service.cached(("country_view", cc), lambda: q.country_view(
@@ -309,7 +309,7 @@ def create_app(
                 zone_name = service.zone_of(tgt)
             if not view.spans:
                 raise HTTPException(404, f"no route to {target} in the database")
-            line = upstream_timeline(view, buckets, start, end)
+            line = timeline_of_view(view, buckets, start, end)  # the facade's (events timeline=)
             out = line.to_dict()
             out["names"] = service.names(list(line.rows))
             out["timezone_used"] = zone_name
@@ -414,8 +414,11 @@ def create_app(
         when = P.time_param(at, "at")
 
         def compute() -> dict[str, Any]:
+            from transitwatch.engine.queries import countries_of_store
+
+            # the facade's computation (tw.countries on a store), cached per moment
             report = service.cached(("countries", when),
-                                    lambda: q.countries_report_at(service.store, service.registry, when))
+                                    lambda: countries_of_store(service.store, service.registry, when))
             rows = report.rows
             return {"countries": [r.to_dict() for r in rows[offset:offset + limit]], "notices": [],
                     "registry": report.registry, "total": len(rows), "limit": limit, "offset": offset}

@@ -497,9 +497,16 @@ def _keep_in_window(changes: Any, others: Any, lo: float, hi: float) -> None:
 
 
 def _timeline(view: TargetView, buckets: int) -> Any:
+    return timeline_of_view(view, buckets)
+
+
+def timeline_of_view(view: TargetView, buckets: int, start: float | None = None,
+                     end: float | None = None) -> Any:
+    """Peers seeing the target through each upstream over ``buckets`` equal steps of the view
+    (or of [start, end]): ``events(timeline=N)`` and ``/api/timeline`` (on its cached views)."""
     from transitwatch.metrics.upstreams import upstream_timeline
 
-    return upstream_timeline(view, buckets)
+    return upstream_timeline(view, buckets, start, end)
 
 
 # -- visibility ---------------------------------------------------------------------------------------------
@@ -562,11 +569,28 @@ def countries(
     source = as_source(src)
     reg = registry_of(registry, country_source)
     until = _time(at)
+    if isinstance(source, StoreSource):
+        _workers(workers)
+        with source.open() as db:
+            return countries_of_store(db, reg, until)
     state, notices = _full_state(source, until, _workers(workers), scheduler)
     with _user_errors():
         report = countries_report(state, reg)
     when = until if until is not None else getattr(state, "time", None)
     return CountriesResult(report.rows, notices, time=when, registry=report.registry)
+
+
+def countries_of_store(db: Any, registry: Registry, at: float | None = None) -> CountriesResult:
+    """The country ranking from an open store's tables at ``at`` (default: its end): what
+    ``countries(tw.store(db))`` answers, and ``/api/countries`` on the served store."""
+    from transitwatch.metrics.country import countries_report
+    from transitwatch.store import state_at
+
+    state = state_at(db, at)
+    with _user_errors():
+        report = countries_report(state, registry)
+    when = at if at is not None else getattr(state, "time", None)
+    return CountriesResult(report.rows, [], time=when, registry=report.registry)
 
 
 def _full_state(
