@@ -52,17 +52,30 @@ def _cmd_watch(args: argparse.Namespace) -> int:
     def on_problem(text: str) -> None:
         print(f"transitwatch: warning: {text}", file=sys.stderr, flush=True)
 
-    shown = progress_for(args)
+    registry = _registry_from_args(args)  # its warnings on stderr first
+    # progress while FILES are replayed (terminal only), from the first file read; gone once the
+    # replay is over
+    shown: list[Any] = []
+
+    def progress(observations: int, done: int, total: int) -> None:
+        if not shown:
+            shown.append(progress_for(args))
+            shown.append(shown[0].__enter__())
+        if shown[1] is not None:
+            shown[1](observations, done, total)
+
+    def progress_done() -> None:
+        if shown:
+            shown[0].__exit__(None, None, None)
 
     def on_note(text: str) -> None:
-        shown.__exit__(None, None, None)  # the replay is over: its progress line goes
+        progress_done()  # the replay is over: its progress line goes
         print(f"transitwatch: note: {text}", file=sys.stderr, flush=True)
 
     def on_end(result: Any) -> None:
-        shown.__exit__(None, None, None)
+        progress_done()
         _print_summary(result, live=args.live)
 
-    registry = _registry_from_args(args)
     options = {"for_seconds": args.run_for, "min_duration": args.min_duration,
                "baseline": args.baseline, "resync": args.resync}
     try:
@@ -72,11 +85,13 @@ def _cmd_watch(args: argparse.Namespace) -> int:
                  registry=registry,
                  collector=args.collector, on_event=on_event, on_notice=on_notice, on_note=on_note,
                  on_problem=on_problem, on_end=on_end, stdout_format="json" if args.json else None,
-                 progress=shown.__enter__(), **options)
+                 progress=progress, **options)
     except UserError as exc:
         if getattr(exc, "param", None) == "targets" and "nothing to watch" not in str(exc):
             raise UserError(f"{exc} (FILE arguments must exist)") from None
         raise
+    finally:
+        progress_done()  # also when the arguments were refused before anything was read
     return 0
 
 
