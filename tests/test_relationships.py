@@ -248,6 +248,62 @@ def test_bulk_sanitising_equals_path_by_path(real_pathsets: list[PathSet]) -> No
     assert real_pathsets[0].routes > 500_000   # the full table was used
 
 
+def _degrees_walked(paths: list[tuple[int, ...]]) -> tuple[dict[int, set[int]], dict[int, int], list[int]]:
+    adj: dict[int, set[int]] = {}
+    transit: dict[int, set[int]] = {}
+    for hops in paths:
+        for a, b in zip(hops, hops[1:], strict=False):
+            adj.setdefault(a, set()).add(b)
+            adj.setdefault(b, set()).add(a)
+        for x, y, z in zip(hops, hops[1:], hops[2:], strict=False):
+            transit.setdefault(y, set()).update((x, z))
+    tdeg = {a: len(transit.get(a, ())) for a in adj}
+    return adj, tdeg, sorted(adj, key=lambda a: (-tdeg[a], -len(adj[a]), a))
+
+
+def _gao_votes_walked(
+    paths: list[tuple[int, ...]], kind: dict[tuple[int, int], int], position: dict[int, int],
+    skip_vps: set[int],
+) -> list[tuple[tuple[int, int], int, int]]:
+    votes: dict[tuple[int, int], list[int]] = {}
+    for hops in paths:
+        pairs = enumerate(zip(hops, hops[1:], strict=False))
+        links = [(i, (a, b) if a < b else (b, a)) for i, (a, b) in pairs]
+        peak = next((i for i, key in links if kind.get(key) == 0
+                     or (kind.get(key) == -1) == (key[0] == hops[i]) and key in kind), -1)
+        if peak < 0:
+            peak = hops.index(min(hops, key=position.__getitem__))
+        for i, key in links:
+            if key in kind or (i == 0 and hops[0] in skip_vps):
+                continue
+            provider = hops[i] if i >= peak else hops[i + 1]
+            votes.setdefault(key, [0, 0])[0 if provider == key[0] else 1] += 1
+    return [(k, lo, hi) for k, (lo, hi) in sorted(votes.items(), key=lambda kv: (position[kv[0][0]], kv[0]))]
+
+
+def test_array_steps_equal_walking_the_paths(real_pathsets: list[PathSet]) -> None:
+    # Degrees, rank and Gao's votes come from numpy arrays over all hops; walking the paths one by
+    # one gives the same, on a written topology and on the real tables (with part of the links
+    # known, as when Gao's step runs), and one-hop paths (no link).
+    written = PathSet.of(["5", *_valley_free_paths([20, 30]), "20 1 2 5", "30 3 1 4 8", "6"])
+    for paths in [written, *real_pathsets]:
+        weights, _ = asrank._sanitise_all(paths.counts, ROUTE_SERVER_ASNS)
+        plist = list(weights)
+        flat = asrank._FlatPaths(plist)
+        adj, tdeg, rank = flat.degrees()
+        want_adj, want_tdeg, want_rank = _degrees_walked(plist)
+        assert list(adj) == list(want_adj) and adj == want_adj
+        assert tdeg == want_tdeg and rank == want_rank
+        position = {a: i for i, a in enumerate(rank)}
+        links = sorted({(min(a, b), max(a, b)) for h in plist for a, b in zip(h, h[1:], strict=False)})
+        kind = {key: (-1, 0, 1)[i % 3] for i, key in enumerate(links) if i % 4 == 0}
+        used = list(range(0, len(plist), 2)) + list(range(1, len(plist), 6))
+        vps = {h[0] for h in plist[:50]} - {rank[0]}
+        votes = flat.gao_votes(sorted(used), kind, position, vps)
+        assert votes == _gao_votes_walked([plist[i] for i in sorted(used)], kind, position, vps)
+        assert len(votes) > (100 if paths.routes > 1000 else 3)
+
+
 def test_cli_serial1_and_json(shared_data: Path, tmp_path: Path) -> None:
     files = sorted(str(p) for p in (shared_data / "mrt" / "caida-2015").iterdir())
     out = tmp_path / "rels.txt"

@@ -47,6 +47,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from transitwatch.observation import Observation
 from transitwatch.registry.relationships import P2P, Relationships
 from transitwatch.state.aspath import reserved_asn_reason
@@ -325,6 +327,130 @@ def _sanitise_all(
     return weights, discarded
 
 
+def _distinct(x: np.ndarray) -> np.ndarray:
+    """The sorted distinct values (np.unique's hash-based way is several times slower here)."""
+    x = np.sort(x)
+    return x[np.concatenate(([True], x[1:] != x[:-1]))] if x.size else x
+
+
+class _FlatPaths:
+    """Distinct cleaned paths as flat arrays (every hop with its path's number), for the steps
+    that look at every hop of every path without an order between paths: degrees and Gao's votes.
+    ASNs are < 2**32 (larger ones are discarded as out of range), so a link (low, high) is one
+    uint64 code."""
+
+    def __init__(self, paths: list[tuple[int, ...]]) -> None:
+        self.paths = paths
+        self.index = {h: i for i, h in enumerate(paths)}
+        lens = np.fromiter(map(len, paths), np.int64, len(paths))
+        self.asn = np.fromiter(itertools.chain.from_iterable(paths), np.int64, int(lens.sum()))
+        self.pid = np.repeat(np.arange(len(paths), dtype=np.int64), lens)
+        self.lens = lens
+        self.start = np.cumsum(lens) - lens
+        # Link occurrences: hop i and i + 1 of the same path.
+        same = self.pid[:-1] == self.pid[1:]
+        self.occ = np.flatnonzero(same)                 # index of the link's first hop
+        a, b = self.asn[self.occ], self.asn[self.occ + 1]
+        lo, hi = np.minimum(a, b), np.maximum(a, b)
+        codes = (lo.astype(np.uint64) << np.uint64(32)) | hi.astype(np.uint64)
+        self.links, self.link_of = np.unique(codes, return_inverse=True)
+        self.low_first = a < b                          # the link's low ASN comes first on the path
+
+    def degrees(self) -> tuple[dict[int, set[int]], dict[int, int], list[int]]:
+        """Neighbours of every AS on a link (ASes in first-seen order), transit degrees and the
+        rank (transit degree, degree, ASN)."""
+        lo = (self.links >> np.uint64(32)).astype(np.int64)
+        hi = (self.links & np.uint64(0xFFFFFFFF)).astype(np.int64)
+        adj: dict[int, set[int]] = {}
+        on_link = np.zeros(len(self.asn), bool)
+        on_link[self.occ] = True
+        on_link[self.occ + 1] = True
+        for a in dict.fromkeys(self.asn[on_link].tolist()):
+            adj[a] = set()
+        for a, b in zip(lo.tolist(), hi.tolist(), strict=True):
+            adj[a].add(b)
+            adj[b].add(a)
+        # Transit: the distinct neighbours of an AS where it is in the middle of a path.
+        pid = self.pid
+        j = np.arange(1, max(len(self.asn) - 1, 1), dtype=np.int64)
+        mid = j[(pid[j - 1] == pid[j]) & (pid[j] == pid[j + 1])] if len(self.asn) > 2 else j[:0]
+        m = self.asn[mid].astype(np.uint64) << np.uint64(32)
+        pairs = _distinct(np.concatenate((m | self.asn[mid - 1].astype(np.uint64),
+                                          m | self.asn[mid + 1].astype(np.uint64))))
+        middle = (pairs >> np.uint64(32)).astype(np.int64)   # sorted
+        new = np.concatenate(([True], middle[1:] != middle[:-1])) if middle.size else middle
+        starts = np.flatnonzero(new)
+        t_as, t_n = middle[starts], np.diff(np.append(starts, middle.size))
+        tdeg = dict.fromkeys(adj, 0)
+        tdeg.update(zip(t_as.tolist(), t_n.tolist(), strict=True))
+        ases = np.fromiter(adj, np.int64, len(adj))
+        deg = np.fromiter(map(len, adj.values()), np.int64, len(adj))
+        td = np.fromiter(tdeg.values(), np.int64, len(tdeg))
+        order = np.lexsort((ases, -deg, -td))
+        return adj, tdeg, ases[order].tolist()
+
+    def gao_votes(self, used: list[int], kind: dict[tuple[int, int], int], position: dict[int, int],
+                  skip_vps: set[int]) -> list[tuple[tuple[int, int], int, int]]:
+        """Gao's top-provider votes on the links ``kind`` leaves open, over the ``used`` paths
+        (numbers): each path peaks at its first known peer or provider-to-customer link, else at
+        its best-ranked hop; open links before the peak climb, after it descend. The first link of
+        a path starting at a vantage point in ``skip_vps`` does not vote. Returns (link, votes
+        low ASN is provider, votes high ASN is provider), in the order links are decided (rank of
+        the low ASN, then the link)."""
+        n = len(self.paths)
+        state = np.full(len(self.links), 2, np.int8)     # 2: unknown; else kind's -1/0/1
+        if kind:
+            keys = np.array(list(kind), np.uint64).reshape(-1, 2)
+            codes = (keys[:, 0] << np.uint64(32)) | keys[:, 1]
+            at = np.searchsorted(self.links, codes)
+            ok = at < len(self.links)
+            ok[ok] = self.links[at[ok]] == codes[ok]
+            state[at[ok]] = np.fromiter(kind.values(), np.int8, len(kind))[ok]
+        in_use = np.zeros(n, bool)
+        in_use[used] = True
+        occ_pid = self.pid[self.occ]
+        keep = in_use[occ_pid]
+        occ, pid, link, low_first = self.occ[keep], occ_pid[keep], self.link_of[keep], self.low_first[keep]
+        v = state[link]
+        pos = occ - self.start[pid]                     # the link's number on its path
+        down = (v == 0) | ((v == -1) & low_first) | ((v == 1) & ~low_first)
+        peak = np.full(n, -1, np.int64)
+        first_down, at_down = np.unique(pid[down], return_index=True)
+        peak[first_down] = pos[down][at_down]
+        # No known peak: the best-ranked hop (ranks are distinct, so there is exactly one).
+        missing = np.flatnonzero(in_use & (peak < 0) & (self.lens > 1))   # one hop: no link to vote on
+        if missing.size:
+            ases = np.fromiter(position, np.int64, len(position))
+            ranks = np.fromiter(position.values(), np.int64, len(position))
+            order = np.argsort(ases)
+            ases, ranks = ases[order], ranks[order]
+            linked = self.lens[self.pid] > 1             # every AS of such paths is ranked
+            hop_rank = np.full(len(self.asn), len(ases), np.int64)
+            hop_rank[linked] = ranks[np.searchsorted(ases, self.asn[linked])]
+            best = np.minimum.reduceat(hop_rank, self.start) if n else hop_rank
+            hit = np.flatnonzero(hop_rank == best[self.pid])
+            best_at = np.empty(n, np.int64)
+            best_at[self.pid[hit]] = hit - self.start[self.pid[hit]]
+            peak[missing] = best_at[missing]
+        open_ = v == 2
+        if skip_vps:
+            vp_first = np.isin(self.asn[self.start], np.fromiter(skip_vps, np.int64, len(skip_vps)))
+            open_ &= ~((pos == 0) & vp_first[pid])
+        link, pos, pid, low_first = link[open_], pos[open_], pid[open_], low_first[open_]
+        first_is_provider = pos >= peak[pid]             # after the peak the path descends
+        low_up = first_is_provider == low_first
+        lows = np.bincount(link, weights=low_up, minlength=len(self.links)).astype(np.int64)
+        alls = np.bincount(link, minlength=len(self.links))
+        voted = np.flatnonzero(alls)
+        lo = (self.links[voted] >> np.uint64(32)).astype(np.int64)
+        hi = (self.links[voted] & np.uint64(0xFFFFFFFF)).astype(np.int64)
+        lo_rank = np.fromiter(map(position.__getitem__, lo.tolist()), np.int64, len(lo))
+        order = np.lexsort((hi, lo, lo_rank))
+        lows_v, alls_v = lows[voted][order], alls[voted][order]
+        return [((a, b), up, total - up) for a, b, up, total in zip(
+            lo[order].tolist(), hi[order].tolist(), lows_v.tolist(), alls_v.tolist(), strict=True)]
+
+
 def _bron_kerbosch(r: set[int], p: set[int], x: set[int], adj: dict[int, set[int]],
                    best: list[set[int]]) -> None:
     if not p and not x:
@@ -395,20 +521,10 @@ def _infer(
     weights, discarded = _sanitise_all(paths.counts, rs)
 
     mark("sanitise")
-    # Step 2: degrees and rank.
-    adj: dict[int, set[int]] = defaultdict(set)
-    transit: dict[int, set[int]] = defaultdict(set)
-    for hops in weights:
-        for i in range(len(hops) - 1):
-            a, b = hops[i], hops[i + 1]
-            adj[a].add(b)
-            adj[b].add(a)
-        for i in range(1, len(hops) - 1):
-            t = transit[hops[i]]
-            t.add(hops[i - 1])
-            t.add(hops[i + 1])
-    tdeg = {a: len(transit.get(a, ())) for a in adj}
-    rank = sorted(adj, key=lambda a: (-tdeg[a], -len(adj[a]), a))
+    # Step 2: degrees and rank, over the paths as flat arrays (one pass in numpy instead of a
+    # Python walk of every hop).
+    flat = _FlatPaths(list(weights))
+    adj, tdeg, rank = flat.degrees()
     position = {a: i for i, a in enumerate(rank)}
 
     mark("degrees")
@@ -550,33 +666,9 @@ def _infer(
     # top-provider rule, with the AS-Rank rank as the degree: in each path the peak is the first
     # known peer/provider-to-customer link, else the best-ranked hop; links before it climb, links
     # after it descend. A link voted both ways is a peering. Vantage-point links are left out.
-    votes: dict[tuple[int, int], list[int]] = {}
-    rank_of = position.__getitem__
-    for hops in used:
-        open_links: list[tuple[int, tuple[int, int]]] = []
-        peak = -1
-        for i in range(len(hops) - 1):
-            a, b = hops[i], hops[i + 1]
-            key = (a, b) if a < b else (b, a)
-            v = kind.get(key)
-            if v is None:
-                open_links.append((i, key))
-            elif peak < 0 and (v == 0 or (v == -1) == (a < b)):
-                peak = i   # the first known peer or provider-to-customer link
-        if not open_links:
-            continue
-        if peak < 0:
-            peak = hops.index(min(hops, key=rank_of))
-        skip_vp = hops[0] in vps and not tdeg.get(hops[0], 0)
-        for i, key in open_links:
-            if i == 0 and skip_vp:
-                continue
-            provider = hops[i] if i >= peak else hops[i + 1]   # after the peak a > b, before b > a
-            tally = votes.get(key)
-            if tally is None:
-                tally = votes[key] = [0, 0]
-            tally[0 if provider == key[0] else 1] += 1
-    for key, (low_up, high_up) in sorted(votes.items(), key=lambda kv: (position[kv[0][0]], kv[0])):
+    used_ids = [flat.index[h] for h in used]
+    skip_vps = {a for a in vps if not tdeg.get(a, 0)}
+    for key, low_up, high_up in flat.gao_votes(used_ids, kind, position, skip_vps):
         if key in kind:
             continue
         a, b = key
