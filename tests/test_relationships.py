@@ -219,6 +219,21 @@ def real_pathsets() -> list[PathSet]:
     return [PathSet.of_observations(read_files(part)) for part in (files[:1], files[1:])]
 
 
+def test_counting_batches_equals_counting_observations(shared_data: Path) -> None:
+    # The stream's batches are counted when it has them; one observation at a time gives the same
+    # pairs in the same order (later steps are order-sensitive), on three files merged by time.
+    from transitwatch.engine.sources import FileSource
+    from transitwatch.sources.files import read_files
+
+    files = _real(shared_data)
+    by_batch = PathSet.of_observations(FileSource(files).observations())
+    one_by_one = PathSet.of_observations(o for o in read_files(files))
+    assert list(by_batch.counts.items()) == list(one_by_one.counts.items())
+    assert (by_batch.routes, by_batch.vantage_points, by_batch.first_time) == (
+        one_by_one.routes, one_by_one.vantage_points, one_by_one.first_time)
+    assert by_batch.routes > 500_000 and len(by_batch.vantage_points) >= 3   # three files merged
+
+
 def _sanitise_one_by_one(counts: dict[str, int]) -> tuple[dict[tuple[int, ...], int], dict[str, int]]:
     """The straightforward way: sanitise_path on each distinct text, in order."""
     weights: dict[tuple[int, ...], int] = {}

@@ -15,6 +15,7 @@ parallel workers, the database's own queries).
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -503,6 +504,21 @@ class _Checked(Iterator["Observation"]):
             return next(self._stream)
         except self._errors as exc:  # try costs nothing until something is raised
             raise TransitwatchError(str(exc)) from None
+
+    def batches(self) -> Iterator[list[Observation]]:
+        """The rest of the stream as lists of observations (the reader's own batches when it has
+        them: bulk consumers skip a Python call per observation); iterate this or the stream."""
+        inner = getattr(self._stream, "batches", None)
+        chunks = inner() if inner is not None else iter(lambda: list(itertools.islice(self._stream, 4096)),
+                                                          [])
+        while True:
+            try:
+                chunk = next(chunks)
+            except StopIteration:
+                return
+            except self._errors as exc:
+                raise TransitwatchError(str(exc)) from None
+            yield chunk
 
     @property
     def last_time(self) -> float | None:

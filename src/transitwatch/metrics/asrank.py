@@ -102,12 +102,25 @@ class PathSet:
         since that AS really is the first hop of the route (it gives the neighbour its transit
         degree)."""
         # Counting (peer AS, path) pairs runs in C; only the distinct pairs are looked at here.
-        it = iter(observations)
-        first = next(it, None)
-        out = cls()
+        # A stream with batches (read_files, tw.files) is counted batch by batch: no Python call
+        # per observation.
+        pairs: Counter[tuple[int, str | None]] = Counter()
+        first: Observation | None = None
+        batches = getattr(observations, "batches", None)
+        if batches is not None:
+            for batch in batches():
+                if first is None:
+                    if not batch:
+                        continue
+                    first = batch[0]
+                pairs.update(map(_PEER_AND_PATH, batch))
+        else:
+            it = iter(observations)
+            first = next(it, None)
+            if first is not None:
+                pairs.update(map(_PEER_AND_PATH, itertools.chain((first,), it)))
         if first is None:
-            return out
-        pairs: Counter[tuple[int, str | None]] = Counter(map(_PEER_AND_PATH, itertools.chain((first,), it)))
+            return cls()
         return cls.of_pairs(pairs, first.time, getattr(observations, "last_time", None) or first.time)
 
     @classmethod
