@@ -345,3 +345,23 @@ def test_plain_path_fast_path_on_real_tables(shared_data: Path) -> None:
              for o in tw.files(str(folder / name)).observations() if o.as_path}
     assert len(texts) > 10000
     assert all(parse_as_path.__wrapped__(t) == _parse_general(t) for t in texts)
+
+
+@pytest.mark.parametrize("name", ["updates.20071015.1505.gz", "bview.ipv4_unicast_add_path.gz",
+                                  "updates.20100722.2015.gz"])
+def test_plain_replay_equals_the_replay_with_callbacks(shared_data: Path, name: str) -> None:
+    """A full state without callbacks inlines announcements: the same tables, in the same order,
+    as the general path (forced here by an on_change callback)."""
+    path = str(shared_data / "mrt" / "bgpdump-corpus" / "input" / name)
+    plain = RoutingState().replay(tw.files(path).observations())
+    general = RoutingState()
+    changes: list[object] = []
+    general.on_change = changes.append
+    general.replay(tw.files(path).observations())
+
+    def tables(state: RoutingState) -> list[tuple[object, ...]]:
+        return [(t.peer, list(t.routes.items()), t.updated, t.established) for t in state.tables()]
+
+    assert changes and tables(plain) == tables(general)
+    assert (plain.start, plain.time, plain.observations) == (
+        general.start, general.time, general.observations)
