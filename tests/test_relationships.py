@@ -297,9 +297,9 @@ def _gao_votes_walked(
 
 
 def test_array_steps_equal_walking_the_paths(real_pathsets: list[PathSet]) -> None:
-    # Degrees, rank and Gao's votes come from numpy arrays over all hops; walking the paths one by
-    # one gives the same, on a written topology and on the real tables (with part of the links
-    # known, as when Gao's step runs), and one-hop paths (no link).
+    # Degrees, rank, the top-down order of triplets and Gao's votes come from numpy arrays over
+    # all hops; walking the paths one by one gives the same, on a written topology and on the real
+    # tables (with part of the links known, as when Gao's step runs), and one-hop paths (no link).
     written = PathSet.of(["5", *_valley_free_paths([20, 30]), "20 1 2 5", "30 3 1 4 8", "6"])
     for paths in [written, *real_pathsets]:
         weights, _ = asrank._sanitise_all(paths.counts, ROUTE_SERVER_ASNS)
@@ -314,6 +314,14 @@ def test_array_steps_equal_walking_the_paths(real_pathsets: list[PathSet]) -> No
         kind = {key: (-1, 0, 1)[i % 3] for i, key in enumerate(links) if i % 4 == 0}
         used = list(range(0, len(plist), 2)) + list(range(1, len(plist), 6))
         vps = {h[0] for h in plist[:50]} - {rank[0]}
+        trips: dict[int, set[tuple[int, int]]] = {}
+        for i in sorted(used):
+            h = plist[i]
+            for x, y, z in zip(h, h[1:], h[2:], strict=False):
+                trips.setdefault(y, set()).add((x, z))
+        walked = [(x, y, z) for y in rank
+                  for x, z in sorted(trips.get(y, ()), key=lambda t: (position[t[1]], t[0]))]
+        assert flat.triplets_in_rank_order(sorted(used), position) == walked
         votes = flat.gao_votes(sorted(used), kind, position, vps)
         assert votes == _gao_votes_walked([plist[i] for i in sorted(used)], kind, position, vps)
         assert len(votes) > (100 if paths.routes > 1000 else 3)

@@ -359,6 +359,7 @@ class _FlatPaths:
         self.asn = np.fromiter(itertools.chain.from_iterable(paths), np.int64, int(lens.sum()))
         self.pid = np.repeat(np.arange(len(paths), dtype=np.int64), lens)
         self.lens = lens
+        self._hop_rank: np.ndarray | None = None
         self.start = np.cumsum(lens) - lens
         # Link occurrences: hop i and i + 1 of the same path.
         same = self.pid[:-1] == self.pid[1:]
@@ -402,6 +403,38 @@ class _FlatPaths:
         order = np.lexsort((ases, -deg, -td))
         return adj, tdeg, ases[order].tolist()
 
+    def hop_ranks(self, position: dict[int, int]) -> np.ndarray:
+        """The rank of every hop's AS (every AS of a path with a link is ranked; one-hop paths'
+        ASes get one past the last rank)."""
+        if self._hop_rank is None:
+            ases = np.fromiter(position, np.int64, len(position))
+            ranks = np.fromiter(position.values(), np.int64, len(position))
+            order = np.argsort(ases)
+            ases, ranks = ases[order], ranks[order]
+            linked = self.lens[self.pid] > 1
+            self._hop_rank = np.full(len(self.asn), len(ases), np.int64)
+            self._hop_rank[linked] = ranks[np.searchsorted(ases, self.asn[linked])]
+        return self._hop_rank
+
+    def triplets_in_rank_order(self, used: list[int], position: dict[int, int]) -> list[tuple[int, int, int]]:
+        """The distinct triplets x y z of the ``used`` paths (numbers), ordered by the rank of y,
+        then of z (the order of the top-down step), then x."""
+        n_hops = len(self.asn)
+        if n_hops < 3:
+            return []
+        in_use = np.zeros(len(self.paths), bool)
+        in_use[used] = True
+        pid = self.pid
+        j = np.arange(1, n_hops - 1, dtype=np.int64)
+        j = j[(pid[j - 1] == pid[j]) & (pid[j] == pid[j + 1]) & in_use[pid[j]]]
+        hop_rank = self.hop_ranks(position)
+        order = np.lexsort((self.asn[j - 1], hop_rank[j + 1], hop_rank[j]))
+        j = j[order]
+        x, y, z = self.asn[j - 1], self.asn[j], self.asn[j + 1]
+        new = np.ones(len(j), bool)
+        new[1:] = (x[1:] != x[:-1]) | (y[1:] != y[:-1]) | (z[1:] != z[:-1])
+        return list(zip(x[new].tolist(), y[new].tolist(), z[new].tolist(), strict=True))
+
     def gao_votes(self, used: list[int], kind: dict[tuple[int, int], int], position: dict[int, int],
                   skip_vps: set[int]) -> list[tuple[tuple[int, int], int, int]]:
         """Gao's top-provider votes on the links ``kind`` leaves open, over the ``used`` paths
@@ -433,13 +466,7 @@ class _FlatPaths:
         # No known peak: the best-ranked hop (ranks are distinct, so there is exactly one).
         missing = np.flatnonzero(in_use & (peak < 0) & (self.lens > 1))   # one hop: no link to vote on
         if missing.size:
-            ases = np.fromiter(position, np.int64, len(position))
-            ranks = np.fromiter(position.values(), np.int64, len(position))
-            order = np.argsort(ases)
-            ases, ranks = ases[order], ranks[order]
-            linked = self.lens[self.pid] > 1             # every AS of such paths is ranked
-            hop_rank = np.full(len(self.asn), len(ases), np.int64)
-            hop_rank[linked] = ranks[np.searchsorted(ases, self.asn[linked])]
+            hop_rank = self.hop_ranks(position)
             best = np.minimum.reduceat(hop_rank, self.start) if n else hop_rank
             hit = np.flatnonzero(hop_rank == best[self.pid])
             best_at = np.empty(n, np.int64)
@@ -627,17 +654,13 @@ def _infer(
 
     mark("poisoned")
     # Step 4: top-down over triplets x y z, grouped by their middle AS.
-    triplets: dict[int, set[tuple[int, int]]] = defaultdict(set)
-    for hops in used:
-        for i in range(1, len(hops) - 1):
-            triplets[hops[i]].add((hops[i - 1], hops[i + 1]))
-    for y in rank:
-        trips = triplets.get(y)
-        if not trips:
-            continue
-        for x, z in sorted(trips, key=lambda t: position[t[1]]):
-            if is_down(x, y):
-                set_p2c(y, z, "top-down")
+    # (Triplets with the same y and z may come in any order: set_p2c(y, z) is the same call.)
+    used_ids = [flat.index[h] for h in used]
+    get = kind.get
+    for x, y, z in flat.triplets_in_rank_order(used_ids, position):
+        v = get((x, y)) if x < y else get((y, x))
+        if v is not None and (v <= 0 if x < y else v >= 0):   # is_down(x, y), inlined
+            set_p2c(y, z, "top-down")
 
     mark("top-down")
     # Step 5: valley-free ordering along each path until nothing changes (only paths of 3+
@@ -679,7 +702,6 @@ def _infer(
     # top-provider rule, with the AS-Rank rank as the degree: in each path the peak is the first
     # known peer/provider-to-customer link, else the best-ranked hop; links before it climb, links
     # after it descend. A link voted both ways is a peering. Vantage-point links are left out.
-    used_ids = [flat.index[h] for h in used]
     skip_vps = {a for a in vps if not tdeg.get(a, 0)}
     for key, low_up, high_up in flat.gao_votes(used_ids, kind, position, skip_vps):
         if key in kind:
