@@ -28,7 +28,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from transitwatch.state.aspath import ASPathError, parse_as_path
+from transitwatch.state.aspath import ASPathError, parse_as_path, parsed_origin
 from transitwatch.state.table import PeerKey
 from transitwatch.state.view import RouteSpan, TargetView
 
@@ -82,19 +82,11 @@ def target_routes_at(view: TargetView, at: float, *, own_space: bool = True) -> 
         if not span.active_at(at):
             continue
         if own_space and target.asns and not target.selects_prefix(span.prefix):
-            origin = _origin(span.path)
+            origin = parsed_origin(span.path)
             if origin is None or origin not in target.asns:
                 continue
         out.append(span)
     return out
-
-
-def _origin(path: str) -> int | None:
-    try:
-        hop = parse_as_path(path).origin
-    except ASPathError:
-        return None
-    return hop if isinstance(hop, int) else None
 
 
 def hegemony_at(

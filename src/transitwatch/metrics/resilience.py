@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from transitwatch.registry.relationships import Relationships
-from transitwatch.state.aspath import ASPathError, parse_as_path
+from transitwatch.state.aspath import ASPathError, parse_as_path, parsed_origin
 from transitwatch.state.view import RouteSpan
 
 __all__ = [
@@ -118,14 +118,6 @@ def _avoids(path: str, failed: frozenset[int]) -> bool:
     return True
 
 
-def _origin(path: str) -> int | None:
-    try:
-        hop = parse_as_path(path).origin
-    except ASPathError:
-        return None
-    return hop if isinstance(hop, int) else None
-
-
 def observed_outcome(routes: list[RouteSpan], failed: frozenset[int]) -> Outcome:
     """The observed model over the target ``routes`` held at the moment asked about."""
     by_prefix: dict[str, list[RouteSpan]] = defaultdict(list)
@@ -135,7 +127,7 @@ def observed_outcome(routes: list[RouteSpan], failed: frozenset[int]) -> Outcome
     for prefix, spans in by_prefix.items():
         alive = [s for s in spans if _avoids(s.path, failed)]
         via = sorted({s.upstream for s in alive if isinstance(s.upstream, int)})
-        origin = next((o for s in spans if (o := _origin(s.path)) is not None), None)
+        origin = next((o for s in spans if (o := parsed_origin(s.path)) is not None), None)
         fates.append(PrefixFate(prefix, bool(alive), via, len({s.peer for s in alive}),
                                 len({s.peer for s in spans}), origin))
     fates.sort(key=lambda f: _sort_key(f.prefix))
@@ -225,7 +217,7 @@ def valley_free_outcome(
 
     fates: list[PrefixFate] = []
     for prefix, spans in by_prefix.items():
-        origin = next((o for s in spans if (o := _origin(s.path)) is not None), None)
+        origin = next((o for s in spans if (o := parsed_origin(s.path)) is not None), None)
         before = len({s.peer for s in spans})
         if origin is None:
             fates.append(PrefixFate(prefix, False, [], 0, before, None))

@@ -13,7 +13,10 @@ import functools
 import re
 from dataclasses import dataclass
 
-__all__ = ["ASPath", "ASPathError", "Hop", "origin_of", "parse_as_path", "parse_asn", "reserved_asn_reason"]
+__all__ = [
+    "ASPath", "ASPathError", "Hop", "origin_of", "parse_as_path", "parse_asn", "parsed_origin",
+    "reserved_asn_reason",
+]
 
 #: One hop of a cleaned path: an ASN, or an AS_SET (aggregated, order unknown).
 Hop = int | frozenset[int]
@@ -225,6 +228,12 @@ def origin_of(path: str | None) -> int | None:
     tail = path.rstrip().rpartition(" ")[2]
     if tail.isdigit():
         return int(tail)
+    return parsed_origin(path)
+
+
+def parsed_origin(path: str) -> int | None:
+    """The origin AS of a path text after a full parse: None for an unparsable path or an AS_SET
+    origin (stricter than :func:`origin_of`, which trusts a numeric last token)."""
     try:
         origin = parse_as_path(path).origin
     except ASPathError:
