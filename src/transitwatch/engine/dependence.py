@@ -29,13 +29,14 @@ from transitwatch.metrics.hegemony import HegemonyScore, hegemony_at, target_rou
 from transitwatch.metrics.resilience import (
     MODELS,
     Outcome,
+    asns_on,
     observed_outcome,
     valley_free_outcome,
 )
 from transitwatch.observation import Observation
 from transitwatch.registry.relationships import Relationships, date_from_name, load_as_rel
 from transitwatch.results import Result, utc_datetime
-from transitwatch.state.aspath import ASPathError, parse_as_path, parse_asn
+from transitwatch.state.aspath import ASPathError, parse_asn
 from transitwatch.state.target import Target
 from transitwatch.state.view import TargetView
 from transitwatch.times import iso_utc, parse_duration, parse_time
@@ -462,7 +463,7 @@ def resilience(
         rels, rel_info = relationship_context(as_rel, source, end)
         if rels is None:
             raise TransitwatchError(f"valley-free model: {rel_info.get('note') or 'no AS relationships'}")
-    on_paths = _asns_on(view)
+    on_paths = asns_on(view.spans)
     for asn in failed:
         if asn not in on_paths and (rels is None or not rels.knows(asn)):
             raise TransitwatchError(
@@ -486,28 +487,12 @@ def resilience(
     return result
 
 
-def _asns_on(view: TargetView) -> set[int]:
-    out: set[int] = set()
-    for span in view.spans:
-        try:
-            out |= parse_as_path(span.path).asns
-        except ASPathError:
-            continue
-    return out
-
-
 def single_points_of_failure(routes: list[Any], targets: frozenset[int],
                              outcome: Callable[[frozenset[int]], Outcome]) -> list[dict[str, Any]]:
     """Every AS on the target's routes whose failure alone leaves at most half of the target's
     address space reachable (the target's own ASes excluded), worst first."""
-    candidates: set[int] = set()
-    for span in routes:
-        try:
-            candidates |= parse_as_path(span.path).asns
-        except ASPathError:
-            continue
     out = []
-    for asn in sorted(candidates - targets):
+    for asn in sorted(asns_on(routes) - targets):
         o = outcome(frozenset({asn}))
         if o.reachable_share < 0.5:
             out.append({"asn": asn, "reachable_share": round(o.reachable_share, 4),

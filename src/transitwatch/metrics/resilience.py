@@ -31,7 +31,7 @@ from transitwatch.state.aspath import ASPathError, parse_as_path, parsed_origin
 from transitwatch.state.view import RouteSpan
 
 __all__ = [
-    "spof_asns",
+    "asns_on", "spof_asns",
     "MODELS", "PrefixFate", "Outcome", "address_share", "observed_outcome", "valley_free_outcome",
     "reach_from",
 ]
@@ -237,14 +237,19 @@ def _sort_key(prefix: str) -> tuple[int, int, int]:
     return (net.version, int(net.network_address), net.prefixlen)
 
 
+def asns_on(spans: Iterable[RouteSpan]) -> set[int]:
+    """Every AS on the paths of ``spans`` (unparsable paths skipped): the failure candidates."""
+    out: set[int] = set()
+    for span in spans:
+        try:
+            out |= parse_as_path(span.path).asns
+        except ASPathError:
+            continue
+    return out
+
+
 def spof_asns(routes: list[RouteSpan], target_asns: frozenset[int]) -> list[int]:
     """Under the observed model, every AS on ``routes`` (the target's own excluded) whose failure
     alone leaves less than half of the address space reachable."""
-    candidates: set[int] = set()
-    for span in routes:
-        try:
-            candidates |= parse_as_path(span.path).asns
-        except ASPathError:
-            continue
-    return [a for a in sorted(candidates - target_asns)
+    return [a for a in sorted(asns_on(routes) - target_asns)
             if observed_outcome(routes, frozenset({a})).reachable_share < 0.5]
