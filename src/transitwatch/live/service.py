@@ -41,7 +41,14 @@ from pathlib import Path
 from typing import Any
 
 from transitwatch.detect.events import detect_events
-from transitwatch.live.watch import Notice, WatchEvent, WatchSettings, WatchTarget, event_key
+from transitwatch.live.watch import (
+    Notice,
+    WatchEvent,
+    WatchSettings,
+    WatchTarget,
+    event_key,
+    subscriptions_of,
+)
 from transitwatch.observation import ANNOUNCE, RIB, STATE, WITHDRAW, Observation
 from transitwatch.sources.rislive import RIS_LIVE_URL, LiveGap, LiveStats, RisLiveError, ris_live_stream
 from transitwatch.state.target import Target
@@ -295,13 +302,7 @@ class LiveService:
     # -- the feed -----------------------------------------------------------------------------------
 
     def subscriptions(self) -> tuple[list[str], list[str]]:
-        prefixes: list[str] = []
-        paths: list[str] = []
-        for t in self.targets:
-            p, a = t.subscription()
-            prefixes.extend(x for x in p if x not in prefixes)
-            paths.extend(x for x in a if x not in paths)
-        return prefixes, paths
+        return subscriptions_of(self.targets)
 
     async def _follow(self) -> None:
         prefixes, paths = self.subscriptions()

@@ -79,6 +79,7 @@ __all__ = [
     "read_targets",
     "replay",
     "seed",
+    "subscriptions_of",
     "watch_live",
 ]
 
@@ -154,6 +155,19 @@ class WatchTarget:
     def to_dict(self) -> dict[str, Any]:
         return {"label": self.label, "country": self.country, "asns": list(self.asns),
                 "prefixes": list(self.prefixes), "name": self.name}
+
+
+def subscriptions_of(targets: Iterable[WatchTarget]) -> tuple[list[str], list[str]]:
+    """(prefixes, path patterns) to subscribe to on RIS Live for all ``targets``: each target's
+    :meth:`WatchTarget.subscription`, joined in order without repeats (the watcher and the
+    live service subscribe the same way)."""
+    prefixes: list[str] = []
+    paths: list[str] = []
+    for t in targets:
+        p, a = t.subscription()
+        prefixes.extend(x for x in p if x not in prefixes)
+        paths.extend(x for x in a if x not in paths)
+    return prefixes, paths
 
 
 def country_registrations(cc: str, registry: Registry) -> tuple[list[int], list[str]]:
@@ -531,13 +545,7 @@ class Watcher:
 
     def subscriptions(self) -> tuple[list[str], list[str]]:
         """(prefixes, path patterns) to subscribe to on RIS Live for every target."""
-        prefixes: list[str] = []
-        paths: list[str] = []
-        for t in self.targets:
-            p, a = t.subscription()
-            prefixes.extend(x for x in p if x not in prefixes)
-            paths.extend(x for x in a if x not in paths)
-        return prefixes, paths
+        return subscriptions_of(self.targets)
 
     def views(self) -> list[TargetView]:
         """Every target's current view (up to the clock)."""
