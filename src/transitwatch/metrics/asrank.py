@@ -296,13 +296,13 @@ def sanitise_path(text: str, route_servers: frozenset[int] = ROUTE_SERVER_ASNS) 
 
 def _sanitise_all(
     counts: dict[str, int], rs: frozenset[int],
-) -> tuple[Counter[tuple[int, ...]], Counter[str]]:
+) -> tuple[dict[tuple[int, ...], int], Counter[str]]:
     """:func:`sanitise_path` over every distinct path text at once: the cleaned paths with their
     route counts (in first-seen order) and the routes discarded per reason. Plain digit paths (all
     but a few) take a fast way: reserved ASNs are found once per distinct ASN, and a path without
     repeated ASNs needs neither prepending collapsed nor a loop check."""
     discarded: Counter[str] = Counter()
-    weights: Counter[tuple[int, ...]] = Counter()
+    weights: dict[tuple[int, ...], int] = {}
     parsed: list[tuple[str, int, list[int] | None]] = [
         (text, n, list(map(int, text.split())) if text.replace(" ", "").isdigit() else None)
         for text, n in counts.items()]
@@ -317,7 +317,7 @@ def _sanitise_all(
             if isinstance(cleaned, str):
                 discarded[cleaned] += n
             else:
-                weights[cleaned] += n
+                weights[cleaned] = weights.get(cleaned, 0) + n
             continue
         if rs and not rs.isdisjoint(raw):
             raw = [a for a in raw if a not in rs]
@@ -336,7 +336,8 @@ def _sanitise_all(
         if not reserved.isdisjoint(raw):
             discarded["reserved"] += n
             continue
-        weights[tuple(raw)] += n
+        hops_t = tuple(raw)
+        weights[hops_t] = weights.get(hops_t, 0) + n   # (a Counter's += calls __missing__ per new path)
     return weights, discarded
 
 
@@ -672,17 +673,20 @@ def _infer(
         for hops in pending:
             down = False
             unknown = False
-            for i in range(len(hops) - 1):
-                a, b = hops[i], hops[i + 1]
+            for a, b in zip(hops, hops[1:], strict=False):
+                key = (a, b) if a < b else (b, a)
                 if down:
-                    if set_p2c(a, b, "valley-free"):
-                        changed = True
-                    elif ((a, b) if a < b else (b, a)) not in kind:
-                        unknown = True
-                elif is_down(a, b):
-                    down = True
-                elif ((a, b) if a < b else (b, a)) not in kind:
+                    if key not in kind:   # (set_p2c refuses a known link anyway)
+                        if set_p2c(a, b, "valley-free"):
+                            changed = True
+                        else:
+                            unknown = True
+                    continue
+                v = get(key)
+                if v is None:
                     unknown = True
+                elif v == 0 or (v < 0) == (a < b):   # is_down(a, b), inlined
+                    down = True
             if unknown:
                 still.append(hops)
         pending = still
