@@ -27,9 +27,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from transitwatch.registry.rir import MAX_REGISTRY_SIZE, UpdateResult, file_name_for
-from transitwatch.sources.download import DownloadError, download_file
-from transitwatch.sources.verify import verify_registry
+from transitwatch.registry.rir import UpdateResult, update_registry
 
 __all__ = [
     "ARCHIVE_URLS", "FLAG_AFTER_DAYS", "SNAPSHOTS_DIR", "SnapshotChoice", "archive_urls",
@@ -113,20 +111,9 @@ def update_snapshot(
     if mirror:
         chosen = with_mirror(chosen, mirror)
     chosen.update(urls or {})
-    directory = snapshot_dir(registry_dir, day)
-    directory.mkdir(parents=True, exist_ok=True)
-    results: list[UpdateResult] = []
-    for key, url in chosen.items():
-        dest = directory / file_name_for(key, url)
-        try:
-            download_file(url, dest, timeout=timeout, retries=retries, progress=progress,
-                          max_size=MAX_REGISTRY_SIZE, deadline=deadline, verify=verify_registry,
-                          quarantine=directory / "quarantine")
-        except DownloadError as exc:
-            results.append(UpdateResult(key, url, None, str(exc)))
-            continue
-        results.append(UpdateResult(key, url, str(dest), None))
-    return results
+    # the same download, checks and quarantine as the undated registry, into the day's folder
+    return update_registry(snapshot_dir(registry_dir, day), chosen, timeout=timeout, retries=retries,
+                           progress=progress, deadline=deadline)
 
 
 @dataclass(frozen=True)
