@@ -97,6 +97,22 @@ def _is_country(text: Any) -> bool:
     return isinstance(text, str) and len(text.strip()) == 2 and text.strip().isalpha()
 
 
+def _require_source(src: SourceLike | None) -> SourceLike:
+    if src is None:
+        raise TransitwatchError("give a source: tw.files(paths), tw.archive(...) or tw.store(path)")
+    return src
+
+
+def _country_asked(target: Target | str | int | None, country: str | None) -> str | None:
+    """The country a question is about (``country=``, or a two-letter target), None when it is
+    about a target; both at once is an error."""
+    if country is None and not _is_country(target):
+        return None
+    if country is not None and target is not None:
+        raise TransitwatchError("give a target or a country, not both")
+    return country or str(target)
+
+
 def _country_code(text: str) -> str:
     from transitwatch.registry import UnknownCountryError, normalise_country
 
@@ -312,13 +328,11 @@ def upstreams(
     (default: relationships inferred from the same input up to ``at``). ``country="KP"`` (or a
     two-letter target) asks for a country's international upstreams instead
     (:func:`country_upstreams`). ``workers``/``scheduler`` decode several files in parallel."""
-    if src is None:
-        raise TransitwatchError("give a source: tw.files(paths), tw.archive(...) or tw.store(path)")
-    if country is not None or _is_country(target):
-        if country is not None and target is not None:
-            raise TransitwatchError("give a target or a country, not both")
+    src = _require_source(src)
+    asked = _country_asked(target, country)
+    if asked is not None:
         return country_upstreams(
-            country or str(target),
+            asked,
             src,
             at=at,
             tz=tz,
@@ -387,13 +401,11 @@ def events(
     ``timeline``: also the upstream timeline (True: 48 buckets, or the number of buckets).
     ``start``/``end``: keep the events whose onset lies in this window. ``country="KP"`` (or a
     two-letter target): the country's international upstream changes (:func:`country_events`)."""
-    if src is None:
-        raise TransitwatchError("give a source: tw.files(paths), tw.archive(...) or tw.store(path)")
-    if country is not None or _is_country(target):
-        if country is not None and target is not None:
-            raise TransitwatchError("give a target or a country, not both")
+    src = _require_source(src)
+    asked = _country_asked(target, country)
+    if asked is not None:
         return country_events(
-            country or str(target),
+            asked,
             src,
             tz=tz,
             min_peers=min_peers,
@@ -530,15 +542,13 @@ def visibility(
     from transitwatch.metrics.visibility import visibility as series_of
     from transitwatch.times import parse_duration
 
-    if src is None:
-        raise TransitwatchError("give a source: tw.files(paths), tw.archive(...) or tw.store(path)")
+    src = _require_source(src)
     step = parse_duration(resolution)
     if step <= 0:
         raise TransitwatchError("resolution must be positive, e.g. 5m")
-    if country is not None or _is_country(target):
-        if country is not None and target is not None:
-            raise TransitwatchError("give a target or a country, not both")
-        cc = _country_code(country or str(target))
+    asked = _country_asked(target, country)
+    if asked is not None:
+        cc = _country_code(asked)
         reg = registry_of(registry, country_source)
         tz = _country_zone(tz, reg, cc)
         view = _country_view(cc, as_source(src), reg, progress=progress)
