@@ -134,20 +134,10 @@ class FileSource(Source):
         notices: list[str] | None = None,
         progress: FileProgress | None = None,
     ) -> Iterator[Observation]:
-        from transitwatch.sources.files import read_files
-
+        sink = self.notices if notices is None else notices
         if not self.merge:
-            sink = self.notices if notices is None else notices
             return _checked(self._one_after_another(route_filter, sink))
-        with _readable():
-            stream = read_files(
-                self._paths,
-                collector=self._collector,
-                notices=self.notices if notices is None else notices,
-                progress=progress,
-                route_filter=route_filter,
-            )
-        return _checked(stream)
+        return _merged(self._paths, self._collector, sink, progress, route_filter)
 
     def _one_after_another(
         self, route_filter: RouteFilter | None, notices: list[str]
@@ -260,18 +250,9 @@ class ArchiveSource(Source):
         notices: list[str] | None = None,
         progress: FileProgress | None = None,
     ) -> Iterator[Observation]:
-        from transitwatch.sources.files import read_files
-
         paths = self.paths()
-        with _readable():
-            # the collectors come from the cache paths (<cache>/<collector>/<YYYY.MM>/<name>)
-            stream = read_files(
-                paths,
-                notices=self.notices if notices is None else notices,
-                progress=progress,
-                route_filter=route_filter,
-            )
-        return _checked(stream)
+        # the collectors come from the cache paths (<cache>/<collector>/<YYYY.MM>/<name>)
+        return _merged(paths, None, self.notices if notices is None else notices, progress, route_filter)
 
     def __repr__(self) -> str:
         from transitwatch.times import iso_utc
@@ -531,3 +512,21 @@ class _Checked(Iterator["Observation"]):
 
 def _checked(stream: Iterator[Observation]) -> Iterator[Observation]:
     return _Checked(stream)
+
+
+def _merged(
+    paths: Sequence[str],
+    collector: str | None,
+    notices: list[str],
+    progress: FileProgress | None,
+    route_filter: RouteFilter | None,
+) -> Iterator[Observation]:
+    """MRT files merged into one stream by time (files and archive windows read alike);
+    ``collector`` None: learnt from each file's name or path."""
+    from transitwatch.sources.files import read_files
+
+    with _readable():
+        stream = read_files(
+            paths, collector=collector, notices=notices, progress=progress, route_filter=route_filter
+        )
+    return _checked(stream)
