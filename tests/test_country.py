@@ -180,3 +180,29 @@ def test_country_events_lost_upstream() -> None:
     changes = country_changes("KP", baseline() + gone, Registry())
     assert [(e.type, e.upstream) for e in changes.events] == [("lost_upstream", 9929)]
     assert changes.events[0].peers == 3
+
+
+def test_country_routes_found_by_position_equal_a_walk(shared_data: Path) -> None:
+    """One country's routes are picked by their rows in the index (not a second walk of every
+    table): the same routes, in the same order, as walking the tables, on a many-peer RIB."""
+    from collections import defaultdict
+
+    import transitwatch as tw
+    from transitwatch.metrics.country import _Route, _TableIndex
+
+    path = shared_data / "mrt" / "bgpdump-corpus" / "input" / "bview.20020722.2337.gz"
+    state = RoutingState().replay(tw.files(str(path)).observations())
+    index = _TableIndex.of(state, Registry(), per_route=False)
+    codes = sorted({c for c in index.countries if c})
+    assert len(state.tables()) > 5 and len(codes) > 50
+    for wanted in [*codes[::10], None]:
+        got, _ = index.routes_by_country(wanted)
+        where = {p: c for p, c in zip(index.prefixes, index.countries, strict=True)
+                 if c is not None and (wanted is None or c == wanted)}
+        walked: dict[str, list[_Route]] = defaultdict(list)
+        for table in state.tables():
+            for key, as_path in table.items():
+                prefix = key if isinstance(key, str) else key[0]
+                if prefix in where:
+                    walked[where[prefix]].append(_Route(table.peer, prefix, as_path))
+        assert list(got.items()) == list(walked.items())

@@ -248,6 +248,7 @@ class _TableIndex:
         paths: list[str] = []
         pids: list[int] = []
         origins: list[int] = []
+        sizes: list[int] = []  # routes per table, in the order of state.tables()
         # the hot loop of the country view: locals only
         add_pid, add_origin = pids.append, origins.append
         add_path, add_path_id = paths.append, route_path.append
@@ -269,10 +270,12 @@ class _TableIndex:
                 if per_route:
                     add_path(path)
                     add_path_id(path_ids[path])
+            sizes.append(len(pids) - start)
             if per_route:
                 peers.extend([table.peer] * (len(pids) - start))
                 tables.extend([number] * (len(pids) - start))
         self.per_route = per_route
+        self.table_sizes = sizes
         self.prefixes = list(prefix_ids)
         self.peers, self.paths = peers, paths
         self.distinct_paths = list(path_ids)
@@ -303,15 +306,25 @@ class _TableIndex:
             chosen = [i for i, cc in enumerate(countries) if cc is not None]
         placed_by = {prefixes[i]: sources[i] for i in chosen}
         by_country: dict[str, list[_Route]] = defaultdict(list)
-        if not self.per_route:  # a second pass over the state, keeping the chosen prefixes' routes
-            where = {prefixes[i]: countries[i] for i in chosen}
-            for table in self.state.tables():
-                peer = table.peer
-                for key, path in table.items():
+        if not self.per_route:
+            # The chosen prefixes' routes, found by position: the index walked the same tables in
+            # the same order, so a route's row is its table's offset plus its place in the table
+            # (only tables holding one are listed again; the order is the walk's order).
+            picked = np.array(chosen, dtype=np.int64)
+            rows = np.nonzero(np.isin(self.pid, picked))[0] if picked.size else np.zeros(0, dtype=np.int64)
+            bounds = np.cumsum([0, *self.table_sizes])
+            table_of = np.searchsorted(bounds, rows, side="right") - 1
+            all_tables = self.state.tables()
+            pid = self.pid
+            for t in np.unique(table_of).tolist():
+                table = all_tables[t]
+                items = list(table.items())
+                base = int(bounds[t])
+                for row in rows[table_of == t].tolist():
+                    key, path = items[row - base]
                     prefix = key if key.__class__ is str else key[0]
-                    cc = where.get(prefix)  # type: ignore[arg-type]
-                    if cc is not None:
-                        by_country[cc].append(_Route(peer, prefix, path))  # type: ignore[arg-type]
+                    by_country[countries[int(pid[row])]].append(  # type: ignore[index]
+                        _Route(table.peer, prefix, path))  # type: ignore[arg-type]
             return by_country, placed_by
         picked = np.array(chosen, dtype=np.int64)
         rows = np.nonzero(np.isin(self.pid, picked))[0] if picked.size else np.zeros(0, dtype=np.int64)
