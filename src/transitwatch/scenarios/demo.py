@@ -32,11 +32,10 @@ from rich.text import Text
 from transitwatch.cli.render_country import print_country_upstreams
 from transitwatch.cli.render_upstreams import timeline_lines
 from transitwatch.detect.upstream_change import UpstreamChanges, UpstreamEvent, upstream_changes
-from transitwatch.metrics.country import CountryUpstreams, country_upstreams_from_view, country_view
+from transitwatch.metrics.country import CountryUpstreams
 from transitwatch.metrics.hegemony import hegemony_at, target_routes_at
 from transitwatch.metrics.resilience import Outcome, observed_outcome, spof_asns
 from transitwatch.metrics.upstreams import UpstreamReport, UpstreamTimeline, upstream_timeline, upstreams_of
-from transitwatch.registry import Registry
 from transitwatch.scenarios.scenario import Scenario, ScenarioError, load_scenario
 from transitwatch.sources.files import read_files
 from transitwatch.state.table import PeerKey
@@ -146,11 +145,13 @@ def run_demo(
         timeline=upstream_timeline(view, buckets=48, start=sc.start, end=sc.end),
     )
     if sc.country:
-        # The same files, seen as a country: which foreign networks connect KP, named offline.
-        registry = Registry()
-        cview = country_view(sc.country, read_files(paths), registry)
-        result.country_before = country_upstreams_from_view(cview, registry, sc.start + BEFORE_OFFSET)
-        result.country_after = country_upstreams_from_view(cview, registry, sc.end - 1)
+        # The same files, seen as a country through the Python API (as a user would ask): which
+        # foreign networks connect KP, and what each is to the domestic AS it hands routes to.
+        import transitwatch as tw
+
+        source = tw.files(paths)
+        result.country_before = tw.country_upstreams(sc.country, source, at=sc.start + BEFORE_OFFSET).report
+        result.country_after = tw.country_upstreams(sc.country, source, at=sc.end - 1).report
     result.whatif = what_if(view, sorted(result.changes.baseline), sc.start + BEFORE_OFFSET, sc.end)
     result.checks = check_expectations(result)
     result.seconds = time.perf_counter() - started
@@ -382,7 +383,8 @@ def print_demo(result: DemoResult, console: Console) -> None:
 
     if result.country_before is not None and result.country_after is not None:
         console.print(Text(f"7. Country view: who connects {sc.country} to the rest of the Internet "
-                           f"(names and countries from the bundled registry, offline)", style="bold"))
+                           "(countries from the bundled 2024 geolocation, names as hints; offline)",
+                           style="bold"))
         for country_report in (result.country_before, result.country_after):
             print_country_upstreams(country_report, tz=tz, rich=console.is_terminal, file=console.file)
             console.print()
