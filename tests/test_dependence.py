@@ -211,3 +211,18 @@ def test_registry_update_fetches_caida_month_nearest_and_upstreams_use_it(
     assert doc["relationships"]["source"].endswith("20171001.as-rel.txt.bz2")
     assert doc["relationships"]["days_from_data"] == 0.3   # the data starts 2017-10-01 08:00
     assert {u["asn"]: u["relationship"] for u in doc["upstreams"]} == {4837: "provider", 20485: "peer"}
+
+
+def test_a_moment_no_data_covers_is_unknown_not_no_route(files: list[str]) -> None:
+    # The scenario starts at 08:00; 07:00 is before the data: "no route" there would be untrue.
+    early = "2017-10-01T07:00:00Z"
+    heg = tw.hegemony("AS131279", files, at=early)
+    assert heg.scores == []
+    assert any(n.startswith("no data covers 2017-10-01T07:00:00Z") for n in heg.notices), heg.notices
+    run = _cli("hegemony", "AS131279", *files, "--at", early)
+    assert run.returncode == 0
+    assert "no data covers" in run.stderr and "no route to AS131279" not in run.stderr, run.stderr
+    with pytest.raises(TransitwatchError, match="^no data covers 2017-10-01T07:00:00Z"):
+        tw.resilience("AS131279", files, fail=[4837], at=early)
+    # inside the data the answer is unchanged and carries no such note
+    assert not any("no data covers" in n for n in tw.hegemony("AS131279", files, at=BEFORE).notices)

@@ -91,7 +91,8 @@ def _cmd_hegemony(args: argparse.Namespace) -> int:
         print(json.dumps(result.to_dict(), indent=1))
         return 0
     _notes(result.notices)
-    if not result.steps or not any(scores for _, scores, _ in result.steps):
+    if (not result.steps or not any(scores for _, scores, _ in result.steps)) \
+            and not any(n.startswith("no data covers") for n in result.notices):
         print(f"transitwatch: note: no route to {result.target} in the input", file=sys.stderr)
     if result.every is None:
         at, scores, peers = result.steps[-1]

@@ -351,11 +351,21 @@ def hegemony(
             t += step
         times.append(end)
     steps = [(t, *hegemony_at(view, t)) for t in times]
-    result = HegemonyResult(label, steps, step, notices=list(view.notices))
+    result = HegemonyResult(label, steps, step, notices=list(view.notices) + _uncovered(view, when))
     lookup = names or _registry_names(registry)
     if lookup is not None:
         result.names = {s.asn: lookup(s.asn) for _, scores, _ in steps for s in scores}
     return result
+
+
+def _uncovered(view: TargetView, when: float | None) -> list[str]:
+    """The note of ``upstreams`` when no data covers ``when`` (an empty answer then means
+    "unknown", not "no route"), else nothing."""
+    if when is None:
+        return []
+    from transitwatch.metrics.upstreams import coverage_at
+    note = coverage_at(view, when).get("note")
+    return [note] if note else []
 
 
 def _registry_names(registry: Any) -> NameOf | None:
@@ -456,7 +466,10 @@ def resilience(
         raise TransitwatchError(f"no observations in the input for {label}")
     routes = target_routes_at(view, end)
     if not routes:
-        raise TransitwatchError(f"no route to {label} in the input at {iso_utc(end)}")
+        # "no route" would be untrue at a moment the data does not cover: say that instead.
+        uncovered = _uncovered(view, when)
+        raise TransitwatchError(uncovered[0] if uncovered
+                                else f"no route to {label} in the input at {iso_utc(end)}")
     rels: Relationships | None = None
     rel_info: dict[str, Any] | None = None
     if model == "valley-free":
