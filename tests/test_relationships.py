@@ -165,6 +165,19 @@ def test_clique_can_be_given() -> None:
     assert stats.clique_source == "given" and set(rels.clique) <= {1, 2, 3}
 
 
+def test_serial1_header_names_a_given_clique_once_and_truly() -> None:
+    # The CLI's header says "clique (given)"; a second "inferred clique" line would be untrue.
+    paths = PathSet.of(_valley_free_paths([20, 30]))
+    rels, stats = infer_relationships(paths, clique=[1, 2, 3])
+    out = io.StringIO()
+    save_as_rel(rels, out, header=(f"clique ({stats.clique_source}): " + " ".join(map(str, rels.clique)),))
+    lines = [line for line in out.getvalue().splitlines() if "clique" in line]
+    assert len(lines) == 1 and lines[0].startswith("# clique (given):"), lines
+    out = io.StringIO()
+    save_as_rel(rels, out)     # without a header the clique is still written
+    assert "# inferred clique: " in out.getvalue()
+
+
 # -- real data -----------------------------------------------------------------------------------------
 def _real(shared_data: Path) -> list[str]:
     return [str(shared_data / "mrt" / "bgpdump-corpus" / "input" / "updates.et-header.2015.gz"),

@@ -236,12 +236,14 @@ def load_as_rel(path: str | os.PathLike[str]) -> Relationships:
 def save_as_rel(rels: Relationships, out: IO[str], *, header: Iterable[str] = ()) -> int:
     """Write ``rels`` as CAIDA serial-1 (``# comments``, ``provider|customer|-1``,
     ``peer|peer|0``; siblings as ``a|b|1``). Returns the number of links written."""
+    header = list(header)
     out.write(f"# source: {rels.source}\n")
     if rels.date:
         out.write(f"# date: {rels.date}\n")
     for line in header:
         out.write(f"# {line}\n")
-    if rels.clique:
+    # A caller's header may already name the clique with where it came from (given or inferred).
+    if rels.clique and not any(line.startswith("clique") for line in header):
         out.write("# inferred clique: " + " ".join(str(a) for a in rels.clique) + "\n")
     out.write("# <provider-as>|<customer-as>|-1\n# <peer-as>|<peer-as>|0\n")
     n = 0
