@@ -77,7 +77,7 @@ def _cmd_dump(args: argparse.Namespace) -> int:
 
 
 def add_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
-    p = add("dump", _cmd_dump, "Decode MRT files (plain, gzip, bzip2) into bgpdump -m lines or JSON.",
+    p = add("dump", _cmd_dump, "Decode MRT files (plain, gzip, bzip2, xz) into bgpdump -m lines or JSON.",
             "examples:\n  transitwatch dump -m updates.20171001.0900.gz\n"
             "  transitwatch dump --json rib.20171001.0800.bz2 | head\n"
             "  transitwatch dump --prefix-sub 175.45.176.0/22 updates.20171001.*.gz\n"

@@ -145,7 +145,8 @@ def _add_relationship_args(p: argparse.ArgumentParser) -> None:
 
 def add_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
     p = add("upstreams", _cmd_upstreams,
-            "Who carries a target (an AS or a prefix) to the rest of the Internet, at the end of the input.",
+            "Who carries a target (an AS or a prefix) to the rest of the Internet, at the end of the "
+            "input or at --at.",
             "examples:\n"
             "  transitwatch upstreams AS131279 bview.20171001.0800.gz updates.20171001.*.gz\n"
             "  transitwatch upstreams 175.45.176.0/22 rrc00/*.gz --at 2017-10-01T09:00Z --json\n"
