@@ -231,6 +231,10 @@ def test_cli_visibility(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert main(["visibility", "AS131279", *files]) == 0
     text = capsys.readouterr().out
     assert "visibility of AS131279" in text and "█" in text and "\x1b[" not in text
+    assert "time (UTC)" in text
+    assert main(["visibility", "KP", *files, "--resolution", "2h"]) == 0
+    text = capsys.readouterr().out       # local rows without an offset: the header names the zone
+    assert "time (Asia/Pyongyang)" in text and "2014-12-22T09:00:00 " in text
     for argv, message in [
         (["visibility", "AS131279", *files, "--resolution", "soon"], "cannot read duration"),
         (["visibility", "ZZ", *files], "unknown country code"),

@@ -168,7 +168,9 @@ def print_visibility(series: VisibilitySeries, *, tz: str | None, rich: bool, fi
     out(head, "bold")
     for line in visibility_chart(series, width=width):
         out(line)
-    header = f"{'time':<21} {'prefixes':>8} {'/24':>9} {'/48':>9} {'peers':>9} {'share':>6} {'low /24':>8}"
+    # Rows in a local zone drop the offset to stay narrow, so the header names the zone.
+    header = (f"{'time (' + (tz or 'UTC') + ')':<21} {'prefixes':>8} {'/24':>9} {'/48':>9} {'peers':>9} "
+              f"{'share':>6} {'low /24':>8}")
     out(header, "bold cyan")
     previous: tuple[Any, ...] | None = None
     for p in series.points:
