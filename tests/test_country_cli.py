@@ -36,6 +36,16 @@ def test_countries_text_and_at(mrt_files: list[str], capsys: pytest.CaptureFixtu
     assert "Korea (North)" in kp and "AS4837" in kp and "80%" in kp
 
 
+def test_countries_at_an_uncovered_moment(mrt_files: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    # Before the RIB dump nothing is known: "no route" would be untrue, the note says so.
+    assert main(["countries", *mrt_files, "--at", "2017-10-01T07:00Z", "--json"]) == 0
+    captured = capsys.readouterr()
+    doc = json.loads(captured.out)
+    assert doc["countries"] == []
+    assert any(n.startswith("no data covers 2017-10-01T07:00:00Z") for n in doc["notices"]), doc["notices"]
+    assert "no route to a prefix" not in captured.err
+
+
 def test_countries_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "bad.mrt"
     bad.write_bytes(b"not an MRT file at all")

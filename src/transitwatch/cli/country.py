@@ -40,7 +40,7 @@ def _cmd_countries(args: argparse.Namespace) -> int:
     else:
         print_countries(result.rows, rich=sys.stdout.isatty(), file=sys.stdout, limit=args.limit,
                         registry=result.registry)
-    if not result.rows:
+    if not result.rows and not any(n.startswith("no data covers") for n in result.notices):
         print("transitwatch: note: no route to a prefix with a known country in the input", file=sys.stderr)
     return 0
 

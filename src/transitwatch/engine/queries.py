@@ -587,7 +587,23 @@ def countries(
     with _user_errors():
         report = countries_report(state, reg)
     when = until if until is not None else getattr(state, "time", None)
+    if not report.rows and until is not None and source.kind != "live":
+        notices.extend(_uncovered_notes(source, until))
     return CountriesResult(report.rows, notices, time=when, registry=report.registry)
+
+
+def _uncovered_notes(source: Source, when: float) -> list[str]:
+    """An empty answer at a moment no file covers is "unknown", not "no route": say so (the
+    note of ``upstreams``). Only asked for an empty answer, so the extra read costs nothing else."""
+    from transitwatch.engine.coverage import coverage
+    from transitwatch.times import iso_utc
+
+    cov = coverage(source).coverage
+    if not cov.windows or cov.covering(when):
+        return []
+    first, last = cov.span() or (when, when)
+    return [f"no data covers {iso_utc(when)}: the routes are unknown then, not absent "
+            f"(data from {iso_utc(first)} to {iso_utc(last)})"]
 
 
 def countries_of_store(db: Any, registry: Registry, at: float | None = None) -> CountriesResult:
