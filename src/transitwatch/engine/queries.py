@@ -582,7 +582,10 @@ def countries(
     if isinstance(source, StoreSource):
         _workers(workers)
         with source.open() as db:
-            return countries_of_store(db, reg, until)
+            result = countries_of_store(db, reg, until)
+        if not result.rows and until is not None:
+            result.notices.extend(_uncovered_notes(source, until))
+        return result
     state, notices = _full_state(source, until, _workers(workers), scheduler)
     with _user_errors():
         report = countries_report(state, reg)
