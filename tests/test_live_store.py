@@ -25,7 +25,7 @@ from transitwatch.store.live import LiveWriter
 
 _ROUTES = """SELECT p.collector, p.peer_ip, x.prefix, r.path_id, a.as_path, r.t_start,
        CAST(r.start_cause AS VARCHAR), r.start_offset, r.last_seen, r.t_end, CAST(r.end_cause AS VARCHAR),
-       r.end_offset
+       r.end_offset, r.safi
 FROM routes r JOIN peers p USING (peer_id) JOIN prefixes x USING (prefix_id) JOIN aspaths a USING (aspath_id)
 ORDER BY ALL"""
 

@@ -174,3 +174,79 @@ def test_store_holds_the_unicast_routes(tmp_path: Path) -> None:
             """SELECT x.prefix, a.as_path, r.t_end FROM routes r JOIN prefixes x USING (prefix_id)
                JOIN aspaths a USING (aspath_id) ORDER BY x.prefix""").fetchall()
     assert rows == [("198.51.100.0/24", "64500 3356", None), ("203.0.113.0/24", "64500 174", None)]
+
+
+def _ingested(tmp_path: Path, name: str, method: str = "columnar") -> Path:
+    from transitwatch.store import Store, ingest
+
+    folder = tmp_path / name / "rrc00"
+    folder.mkdir(parents=True)
+    path = _mixed(folder)
+    db = tmp_path / f"{name}.duckdb"
+    with Store(db) as store:
+        ingest(store, [path], collector="rrc00", method=method)
+    return db
+
+
+_SAFI_ROWS = """SELECT x.prefix, a.as_path, r.t_end, r.safi FROM routes r JOIN prefixes x USING (prefix_id)
+                JOIN aspaths a USING (aspath_id) ORDER BY ALL"""
+
+
+def test_stored_routes_carry_their_safi_and_exports_have_it(tmp_path: Path) -> None:
+    """Every stored route row says its SAFI (1: the store holds the unicast table), the same by the
+    columnar and the reference ingest and by the live writer (which leaves multicast out, as ingest
+    does), and the flat and the partitioned Parquet exports carry the column."""
+    import duckdb
+
+    from transitwatch.store import Store
+    from transitwatch.store.export import export, export_partitioned
+    from transitwatch.store.live import LiveWriter
+
+    expected = [("198.51.100.0/24", "64500 3356", None, 1), ("203.0.113.0/24", "64500 174", None, 1)]
+    for method in ("columnar", "reference"):
+        with Store(_ingested(tmp_path, method, method), read_only=True) as store:
+            assert store.con.execute(_SAFI_ROWS).fetchall() == expected, method
+    live = tmp_path / "live.duckdb"
+    with Store(live) as store:
+        writer = LiveWriter(store)
+        writer.begin_segment("ris-live:test", T0)
+        writer.write(read_files([str(_mixed(tmp_path))], collector="rrc00", safi=None))
+        assert store.con.execute(_SAFI_ROWS).fetchall() == expected
+    with Store(tmp_path / "columnar.duckdb", read_only=True) as store:
+        flat = export(store, tmp_path / "flat", "parquet", ["route_intervals"])[0]
+        export_partitioned(store, tmp_path / "parts")
+    con = duckdb.connect()
+    assert con.execute(f"SELECT prefix, safi FROM read_parquet('{flat}') ORDER BY 1").fetchall() == [
+        ("198.51.100.0/24", 1), ("203.0.113.0/24", 1)]
+    parts = tmp_path / "parts" / "routes" / "**" / "*.parquet"
+    assert con.execute(f"SELECT prefix, safi FROM read_parquet('{parts}') ORDER BY 1").fetchall() == [
+        ("198.51.100.0/24", 1), ("203.0.113.0/24", 1)]
+    with Store(tmp_path / "parts", read_only=True) as store:  # the export read back as a store
+        assert [r[3] for r in store.con.execute(_SAFI_ROWS).fetchall()] == [1, 1]
+
+
+def test_a_database_from_before_the_safi_column(tmp_path: Path) -> None:
+    """An older database (no routes.safi) is read as unicast read-only, and migrated when opened
+    for writing; a later ingest appends to it."""
+    import duckdb
+
+    from transitwatch.store import Store, ingest
+    from transitwatch.store.export import export
+
+    db = _ingested(tmp_path, "old")
+    con = duckdb.connect(str(db))
+    con.execute("ALTER TABLE routes DROP COLUMN safi")  # the layout before this column
+    con.close()
+    with Store(db, read_only=True) as store:
+        flat = export(store, tmp_path / "flat", "parquet", ["route_intervals"])[0]
+    assert duckdb.connect().execute(f"SELECT DISTINCT safi FROM read_parquet('{flat}')").fetchall() == [(1,)]
+    later = tmp_path / "later" / "rrc00" / "updates.20130701.0100"
+    later.parent.mkdir(parents=True)
+    new = Observation(time=T0 + 3600, kind="announce", prefix="192.0.2.0/24", as_path="64500 1299",
+                      next_hop="192.0.2.1", safi=1, **PEER)
+    write_mrt(later, [new], compression="none")
+    with Store(db) as store:
+        ingest(store, [later], collector="rrc00")
+        rows = store.con.execute(_SAFI_ROWS).fetchall()
+    assert [(r[0], r[3]) for r in rows] == [
+        ("192.0.2.0/24", 1), ("198.51.100.0/24", 1), ("203.0.113.0/24", 1)]

@@ -8,7 +8,8 @@ One DuckDB file holds what the questions need, not a copy of every update:
 ``aspaths``   AS path texts, interned, with their origin AS and their ASNs (for target queries)
 ``routes``    route intervals: peer ``peer_id`` held ``prefix_id`` (ADD-PATH ``path_id``) with AS path
               ``aspath_id`` over [t_start, t_end) (t_end NULL: still held), with the causes and the
-              file/offset of the observations that started and ended it, and ``last_seen``
+              file/offset of the observations that started and ended it, ``last_seen``, and
+              ``safi`` (1 unicast: ingest and the live feed store the unicast table only)
 ``sessions``  a peer's session going down or coming up
 ``watch``     targets whose events are kept in ``events``
 ``events``    every detector's events of the watched targets (``new_upstream``, ``lost_upstream``,
@@ -82,7 +83,8 @@ _SCHEMA = [
         peer_id UBIGINT NOT NULL, prefix_id UBIGINT NOT NULL, path_id BIGINT, aspath_id UBIGINT NOT NULL,
         t_start DOUBLE NOT NULL, start_cause cause NOT NULL, start_file UBIGINT, start_offset BIGINT,
         last_seen DOUBLE NOT NULL,
-        t_end DOUBLE, end_cause cause, end_file UBIGINT, end_offset BIGINT
+        t_end DOUBLE, end_cause cause, end_file UBIGINT, end_offset BIGINT,
+        safi UTINYINT NOT NULL DEFAULT 1  -- 1 unicast (what the readers yield by default), 2 multicast
     )""",
     """CREATE TABLE IF NOT EXISTS sessions (
         peer_id UBIGINT NOT NULL, time DOUBLE NOT NULL, up BOOLEAN NOT NULL,
@@ -221,8 +223,11 @@ class Store:
                     "SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = ? "
                     "ORDER BY column_index", [table]).fetchall()
                 if schema:  # one of ours: the same columns and types as in a database file
+                    present = {r[0] for r in self.con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
+                    # a column the export predates: the route SAFI is unicast (all it held), others NULL
                     columns = ", ".join(
-                        f'CAST("{name}" AS {"cause" if kind.startswith("ENUM") else kind}) AS "{name}"'
+                        f'CAST({_quoted(name) if name in present else ("1" if name == "safi" else "NULL")} '
+                        f'AS {"cause" if kind.startswith("ENUM") else kind}) AS "{name}"'
                         for name, kind in schema)
                     self.con.execute(f'DROP TABLE "{table}"')
                 else:
@@ -272,6 +277,12 @@ class Store:
                 self.con.execute("DROP TABLE events")
                 self.con.execute("CREATE TABLE IF NOT EXISTS meta (key VARCHAR NOT NULL, value VARCHAR)")
                 self.set_meta("events_dirty", "1")
+            routes = {r[0] for r in self.con.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = 'routes' "
+                "AND table_catalog = current_database()").fetchall()}
+            if routes and "safi" not in routes:
+                # A database from before the SAFI column: it holds the unicast table only.
+                self.con.execute("ALTER TABLE routes ADD COLUMN safi UTINYINT DEFAULT 1")
             for statement in _SCHEMA:
                 self.con.execute(statement)
             if self.meta("schema_version") is None:
@@ -314,6 +325,14 @@ class Store:
         if value is not None:
             self.con.execute("INSERT INTO meta VALUES (?, ?)", [key, value])
 
+    def route_safi(self) -> str:
+        """The SQL of a route row's SAFI (alias ``r``): ``r.safi``, or 1 for a database from before
+        the column opened read-only (it was never migrated; it holds the unicast table only)."""
+        row = self.con.execute(
+            "SELECT count(*) FROM duckdb_columns() WHERE table_name = 'routes' AND column_name = 'safi' "
+            "AND database_name = current_database()").fetchone()
+        return "r.safi" if row and row[0] else "CAST(1 AS UTINYINT)"
+
     def counts(self) -> dict[str, int]:
         """Rows per table."""
         out = {}
@@ -346,6 +365,10 @@ class Store:
             "watched": [r[0] for r in self.con.execute("SELECT target FROM watch ORDER BY 1").fetchall()],
             "events": counts["events"],
         }
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _first_line(exc: BaseException) -> str:

@@ -27,7 +27,8 @@ EXPORTS: dict[str, str] = {
                r.t_start AS start, to_timestamp(r.t_start) AS start_utc,
                CAST(r.start_cause AS VARCHAR) AS start_cause,
                r.t_end AS "end", to_timestamp(r.t_end) AS end_utc, CAST(r.end_cause AS VARCHAR) AS end_cause,
-               r.last_seen, fs.path AS start_file, r.start_offset, fe.path AS end_file, r.end_offset
+               r.last_seen, fs.path AS start_file, r.start_offset, fe.path AS end_file, r.end_offset,
+               {safi} AS safi
         FROM routes r JOIN peers p ON p.peer_id = r.peer_id JOIN prefixes x ON x.prefix_id = r.prefix_id
         JOIN aspaths a ON a.aspath_id = r.aspath_id
         LEFT JOIN files fs ON fs.file_id = r.start_file LEFT JOIN files fe ON fe.file_id = r.end_file
@@ -68,7 +69,8 @@ def export(store: Store, outdir: str | os.PathLike[str], fmt: str = "parquet",
         target = out / f"{name}.{fmt}"
         # COPY takes its file name as a literal: quote it (it is the user's own output path).
         literal = "'" + str(target).replace("'", "''") + "'"
-        cur.execute(f"COPY ({EXPORTS[name]}) TO {literal} ({options})")
+        query = EXPORTS[name].replace("{safi}", store.route_safi())  # a column or a constant
+        cur.execute(f"COPY ({query}) TO {literal} ({options})")
         written.append(target)
     return written
 
@@ -88,7 +90,8 @@ PARTITIONED = {
                to_timestamp(r.t_start) AS start_utc, to_timestamp(r.t_end) AS end_utc,
                r.peer_id, r.prefix_id, r.path_id, r.aspath_id, r.t_start,
                CAST(r.start_cause AS VARCHAR) AS start_cause, r.start_file, r.start_offset, r.last_seen,
-               r.t_end, CAST(r.end_cause AS VARCHAR) AS end_cause, r.end_file, r.end_offset
+               r.t_end, CAST(r.end_cause AS VARCHAR) AS end_cause, r.end_file, r.end_offset,
+               {safi} AS safi
         FROM routes r JOIN peers p ON p.peer_id = r.peer_id JOIN prefixes x ON x.prefix_id = r.prefix_id
         JOIN aspaths a ON a.aspath_id = r.aspath_id
         ORDER BY collector, day, r.peer_id, r.prefix_id, r.path_id, r.t_start""",
@@ -142,7 +145,8 @@ def export_partitioned(store: Store, outdir: str | os.PathLike[str]) -> list[Pat
             target = out / table
             if not counts[table]:
                 continue  # no folder: readers see no files, `--db DIR` an empty table
-            cur.execute(f"COPY ({PARTITIONED[table]}) TO {_literal(target)} "
+            query = PARTITIONED[table].replace("{safi}", store.route_safi())
+            cur.execute(f"COPY ({query}) TO {_literal(target)} "
                         "(FORMAT parquet, COMPRESSION zstd, PARTITION_BY (collector, day))")
         else:
             target = out / f"{table}.parquet"

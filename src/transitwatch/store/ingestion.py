@@ -63,6 +63,9 @@ METHODS = ("columnar", "reference")
 IngestProgress = Callable[[str, int, int], None]
 
 _FLUSH_ROWS = 200_000
+# The SAFI of every stored route: ingest reads with read_files' default, which yields unicast only
+# (RoutingState keys routes by prefix, so multicast must never reach it mixed with unicast).
+_UNICAST = 1
 _GROUP = 65_536  # observations per columnar batch
 
 # Route rows carry the prefix text: DuckDB derives prefix ids (SQL_STABLE_ID) and interns the
@@ -72,6 +75,7 @@ _ROUTE_SCHEMA = pa.schema([
     ("t_start", pa.float64()), ("start_cause", pa.string()), ("start_file", pa.uint64()),
     ("start_offset", pa.int64()), ("last_seen", pa.float64()), ("t_end", pa.float64()),
     ("end_cause", pa.string()), ("end_file", pa.uint64()), ("end_offset", pa.int64()),
+    ("safi", pa.uint8()),
 ])
 _SESSION_SCHEMA = pa.schema([
     ("peer_id", pa.uint64()), ("time", pa.float64()), ("up", pa.bool_()), ("file_id", pa.uint64()),
@@ -91,7 +95,8 @@ _INSERT_PREFIXES = (
     f"WHERE NOT EXISTS (SELECT 1 FROM prefixes x WHERE x.prefix_id = {_PREFIX_ID})")
 _INSERT_ROUTES = (
     f"INSERT INTO routes SELECT b.peer_id, {_PREFIX_ID}, b.path_id, b.aspath_id, b.t_start, b.start_cause, "
-    "b.start_file, b.start_offset, b.last_seen, b.t_end, b.end_cause, b.end_file, b.end_offset FROM _batch b")
+    "b.start_file, b.start_offset, b.last_seen, b.t_end, b.end_cause, b.end_file, b.end_offset, b.safi "
+    "FROM _batch b")
 
 
 @dataclass
@@ -205,7 +210,7 @@ class _Deriver:
                 return
             self.closed.append((rec[0], rec[1], rec[2], rec[3], rec[5], rec[6], rec[7], rec[8], rec[9],
                                 ch.time, ch.cause, self.file_ids.get(obs.source) if obs else None,
-                                obs.offset if obs else None))
+                                obs.offset if obs else None, _UNICAST))
             del self.open[key]
             if len(self.closed) >= _FLUSH_ROWS:
                 self.flush()
@@ -225,8 +230,8 @@ class _Deriver:
         """Write closed intervals (and, when ``final``, the still-open ones) and new interned texts."""
         rows = self.closed
         if final:
-            rows = rows + [(r[0], r[1], r[2], r[3], r[5], r[6], r[7], r[8], r[9], None, None, None, None)
-                           for r in self.open.values()]
+            rows = rows + [(r[0], r[1], r[2], r[3], r[5], r[6], r[7], r[8], r[9], None, None, None, None,
+                            _UNICAST) for r in self.open.values()]
         if self.new_paths:
             origins: list[int | None] = []
             asns: list[list[int]] = []

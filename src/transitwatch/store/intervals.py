@@ -63,6 +63,7 @@ ROUTE_ID_SCHEMA = pa.schema([
     ("t_start", pa.float64()), ("start_cause", _CAUSE_TYPE), ("start_file", pa.uint64()),
     ("start_offset", pa.int64()), ("last_seen", pa.float64()), ("t_end", pa.float64()),
     ("end_cause", _CAUSE_TYPE), ("end_file", pa.uint64()), ("end_offset", pa.int64()),
+    ("safi", pa.uint8()),
 ])
 PREFIX_SCHEMA = pa.schema([("prefix_id", pa.uint64()), ("prefix", pa.string())])
 ASPATH_SCHEMA = pa.schema([
@@ -777,6 +778,8 @@ class IntervalBuilder:
         else:
             arrays += [pa.nulls(n, pa.float64()), pa.nulls(n, _CAUSE_TYPE), pa.nulls(n, pa.uint64()),
                        pa.nulls(n, pa.int64())]
+        # every route here is unicast: ingest reads with read_files' default (SAFI 1 only)
+        arrays.append(pa.array(np.ones(n, np.uint8), pa.uint8()))
         self.emit("routes", pa.table(arrays, schema=ROUTE_ID_SCHEMA))
         self.written += n
 

@@ -27,7 +27,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from transitwatch.observation import ANNOUNCE, ESTABLISHED, RIB, STATE, WITHDRAW, Observation
+from transitwatch.observation import ANNOUNCE, ESTABLISHED, RIB, SAFI_UNICAST, STATE, WITHDRAW, Observation
 from transitwatch.state.aspath import ASPathError, parse_as_path
 from transitwatch.store.db import Store, StoreWriteError, file_id_of, stable_id, write_failure
 from transitwatch.times import iso_utc
@@ -49,6 +49,7 @@ _ROUTES = pa.schema([
     ("t_start", pa.float64()), ("start_cause", pa.string()), ("start_file", pa.uint64()),
     ("start_offset", pa.int64()), ("last_seen", pa.float64()), ("t_end", pa.float64()),
     ("end_cause", pa.string()), ("end_file", pa.uint64()), ("end_offset", pa.int64()),
+    ("safi", pa.uint8()),
 ])
 
 _Key = tuple[int, int, int | None]
@@ -280,7 +281,9 @@ class LiveWriter:
                                  [pid, t, False, seg.file_id, obs.offset])
                 result.sessions += 1
             return
-        if not obs.prefix:
+        if not obs.prefix or obs.safi not in (None, SAFI_UNICAST):
+            # the store holds the unicast table, as ingest does: a multicast route (a file fed
+            # with safi=2/None) is counted above but never opens or closes a unicast interval
             return
         pid = self._peer(obs, True if kind == ANNOUNCE else None)
         xid = self._prefix(obs.prefix)
@@ -304,7 +307,7 @@ class LiveWriter:
         if current is not None:
             pending.close(key, current, t, kind, seg.file_id, obs.offset)
         pending.open(key, [pid, xid, obs.path_id, aid, t, kind, seg.file_id, obs.offset, t,
-                           None, None, None, None])
+                           None, None, None, None, SAFI_UNICAST])
         self._open[key] = _Open(aid, t, t, False)
 
     def _flush(self, pending: _Pending, result: WriteResult) -> None:
