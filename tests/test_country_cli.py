@@ -56,6 +56,15 @@ def test_countries_at_an_uncovered_moment(mrt_files: list[str], capsys: pytest.C
     assert doc["countries"] and not any("no data covers" in n for n in doc["notices"])
 
 
+def test_country_upstreams_uncovered(mrt_files: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["upstreams", "--country", "KP", *mrt_files, "--at", "2017-10-01T07:00Z", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["upstreams"] == [] and any(n.startswith("no data covers") for n in doc["notices"])
+    assert main(["upstreams", "--country", "KP", *mrt_files, "--at", "2017-10-01T07:00Z"]) == 0
+    out = capsys.readouterr().out
+    assert "no data covers 2017-10-01T07:00:00Z" in out and "no route to a prefix" not in out
+
+
 def test_countries_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "bad.mrt"
     bad.write_bytes(b"not an MRT file at all")

@@ -73,7 +73,8 @@ def _cmd_country_upstreams(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     else:
-        print_country_upstreams(result.report, tz=result.tz, rich=sys.stdout.isatty(), file=sys.stdout)
+        print_country_upstreams(result.report, tz=result.tz, rich=sys.stdout.isatty(), file=sys.stdout,
+                                notices=result.notices)
     return 0
 
 

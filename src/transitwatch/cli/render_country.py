@@ -80,7 +80,8 @@ def _prefix_summary(prefixes: list[str], limit: int = 4) -> str:
     return shown + (f", … {len(prefixes) - limit} more" if len(prefixes) > limit else "")
 
 
-def print_country_upstreams(report: CountryUpstreams, *, tz: str | None, rich: bool, file: IO[str]) -> None:
+def print_country_upstreams(report: CountryUpstreams, *, tz: str | None, rich: bool, file: IO[str],
+                            notices: list[str] | None = None) -> None:
     """The country view: international upstreams, domestic networks, domestic prefixes (with the
     source that placed each in the country)."""
     when = "(no observations)"
@@ -115,8 +116,11 @@ def print_country_upstreams(report: CountryUpstreams, *, tz: str | None, rich: b
         _table(["prefix", "placed by", "origin", "upstreams"], prefix_rows, rich=rich, file=file,
                title="domestic prefixes (placed by: geolite2 = bundled geolocation, "
                      "rir:* = RIR registration)")
+    uncovered = [n for n in notices or [] if n.startswith("no data covers")]
     if not report.prefixes:
-        print(f"no route to a prefix in {report.country} in the input", file=file)
+        # at a moment no data covers, the routes are unknown: "no route" would be untrue
+        print(uncovered[0] if uncovered else f"no route to a prefix in {report.country} in the input",
+              file=file)
     if report.unattributed:
         print(f"{report.unattributed} route(s) have no single international upstream "
               "(the peer is in the country, or a foreign AS_SET)", file=file)

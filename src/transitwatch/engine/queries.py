@@ -737,6 +737,8 @@ def country_upstreams(
 
     rels, info = relationship_context(as_rel, source, until, observed=tally, notices=notices)
     annotate_country(report, rels, info)
+    if not report.prefixes and until is not None:
+        notices.extend(_uncovered_notes(source, until))
     return CountryUpstreamsResult(report, tz, notices)
 
 
