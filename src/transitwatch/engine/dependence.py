@@ -128,7 +128,8 @@ def relationship_context(
     if fetched is not None:
         return fetched
     if not paths:
-        return None, {"source": None, "note": "no relationships: give as_rel (--as-rel FILE)"}
+        return None, {"source": None,
+                      "note": "no relationships: none are inferred from a database (give --as-rel FILE)"}
     try:
         key: tuple[Any, ...] = (tuple(paths), tuple(os.path.getmtime(p) for p in paths), until,
                                 tuple(sorted(focus)) if focus is not None else None)
