@@ -273,6 +273,29 @@ def test_single_flight_shares_one_computation_and_is_bounded() -> None:
     assert flight.get("bad", lambda: 5) == 5  # failures are not cached
 
 
+def test_single_flight_does_not_keep_a_value_computed_across_a_clear() -> None:
+    """A live write clears the caches while an answer is being computed from the data before it:
+    that answer goes to its callers, but it is not kept, and later callers compute anew."""
+    flight: SingleFlight[str] = SingleFlight(max_entries=8)
+    started, release = threading.Event(), threading.Event()
+
+    def before_the_write() -> str:
+        started.set()
+        release.wait(5)
+        return "old"
+
+    got: list[str] = []
+    t = threading.Thread(target=lambda: got.append(flight.get("k", before_the_write)))
+    t.start()
+    assert started.wait(5)
+    flight.clear()  # the data changed meanwhile
+    assert flight.get("k", lambda: "new") == "new"  # not the computation under way
+    release.set()
+    t.join(5)
+    assert got == ["old"]
+    assert flight.get("k", lambda: "again") == "new"  # the old value did not replace the new one
+
+
 @pytest.mark.skipif(CHROMIUM is None, reason="no chromium on PATH (Debian package 'chromium')")
 def test_swagger_docs_still_work_under_the_csp(db: Path, tmp_path: Path) -> None:
     with Served(create_app(db)) as srv:

@@ -47,6 +47,8 @@ class SingleFlight(Generic[T]):
         self._lock = threading.Lock()
         self._done: OrderedDict[Hashable, T] = OrderedDict()
         self._running: dict[Hashable, concurrent.futures.Future[T]] = {}
+        # Bumped by clear(): a computation begun before it read the old data and is not kept.
+        self._generation = 0
         self.computed = 0  # how many computations ran (for tests and stats)
 
     def get(self, key: Hashable, compute: Callable[[], T]) -> T:
@@ -58,27 +60,36 @@ class SingleFlight(Generic[T]):
             owner = future is None
             if future is None:
                 future = self._running[key] = concurrent.futures.Future()
+            generation = self._generation
         if not owner:
             return future.result()
         try:
             value = compute()
         except BaseException as exc:
             with self._lock:
-                self._running.pop(key, None)
+                if self._running.get(key) is future:
+                    del self._running[key]
             future.set_exception(exc)
             raise
         with self._lock:
             self.computed += 1
-            self._running.pop(key, None)
-            self._done[key] = value
-            while len(self._done) > self.max_entries:
-                self._done.popitem(last=False)
+            if self._running.get(key) is future:
+                del self._running[key]
+            if generation == self._generation:
+                self._done[key] = value
+                while len(self._done) > self.max_entries:
+                    self._done.popitem(last=False)
         future.set_result(value)
         return value
 
     def clear(self) -> None:
+        """Forget every kept value (the data changed). Computations under way may have read the
+        old data: their callers get their value, but it is not kept, and later callers do not
+        wait for them (else an answer begun just before a write would be kept until the next)."""
         with self._lock:
+            self._generation += 1
             self._done.clear()
+            self._running.clear()
 
     def __len__(self) -> int:
         return len(self._done)
