@@ -82,8 +82,11 @@ class _Service:
         return Response(body, media_type="application/json")
 
     def refresh(self) -> None:
-        """A live feed wrote: answers are recomputed, and given stale meanwhile (Gate.refresh)."""
+        """A live feed wrote: answers are recomputed, and given stale meanwhile (Gate.refresh).
+        The views and the country reports they are recomputed from are dropped too: kept, a
+        country's answers would stay those of the first request (a 404 before any data)."""
         self.gate.refresh()
+        self._small.clear()
         self._views.clear()
 
     def invalidate(self) -> None:
