@@ -91,6 +91,8 @@ def test_serve_live_country_sees_a_new_international_upstream(tmp_path: Path, cl
         assert (alert["subject"], alert["event"]["upstream"]) == ("AS20485", TRANSTELECOM)
         assert alert["event"]["onset"] == iso_utc(t0 + 60) and alert["event"]["peers"] == 2
         assert {e["prefix"] for e in alert["event"]["evidence"]} == {"175.45.178.0/24"}
+        # named from the registry, as `watch --country` names it
+        assert alert["event"]["upstream_name"] == "TRANSTELECOM" and "(TRANSTELECOM)" in alert["summary"]
         # The country's upstreams now: China Unicom and TransTelecom, each over its prefixes.
         served.wait_for("the new upstream in the API", lambda: upstreams() == {CHINA_UNICOM, TRANSTELECOM})
         answer = served.get("/api/upstreams/KP")

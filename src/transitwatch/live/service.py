@@ -48,6 +48,7 @@ from transitwatch.live.watch import (
     WatchTarget,
     event_key,
     subscriptions_of,
+    upstream_names,
 )
 from transitwatch.observation import ANNOUNCE, RIB, STATE, WITHDRAW, Observation
 from transitwatch.sources.rislive import RIS_LIVE_URL, LiveGap, LiveStats, RisLiveError, ris_live_stream
@@ -713,7 +714,8 @@ class LiveService:
             cur.execute("INSERT INTO alerts_sent VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                         [key, phase, label, kind, subject, onset, now, json.dumps(data,
                             default=str)]).fetchall()
-        wev = WatchEvent(event, label, now, target_name=watched.name, phase=phase)
+        wev = WatchEvent(event, label, now, target_name=watched.name, phase=phase,
+                         names=upstream_names(self.registry, event))
         self.status.alerts += 1
         if self.dispatcher is not None:
             self.dispatcher.send(wev)

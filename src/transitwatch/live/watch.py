@@ -80,6 +80,7 @@ __all__ = [
     "replay",
     "seed",
     "subscriptions_of",
+    "upstream_names",
     "watch_live",
 ]
 
@@ -168,6 +169,17 @@ def subscriptions_of(targets: Iterable[WatchTarget]) -> tuple[list[str], list[st
         prefixes.extend(x for x in p if x not in prefixes)
         paths.extend(x for x in a if x not in paths)
     return prefixes, paths
+
+
+def upstream_names(registry: Registry | None, event: Any) -> dict[int, str]:
+    """``{upstream: name}`` of an event's upstream for its alert (empty without a registry or a
+    name); a geolocation hint is marked "~" (who holds the addresses, not the AS's name)."""
+    up = getattr(event, "upstream", None)
+    if registry is None or not isinstance(up, int):
+        return {}
+    info = registry.as_info(up)
+    name = info.name or (f"~{info.name_hint}" if info.name_hint else None)
+    return {up: name} if name else {}
 
 
 def country_registrations(cc: str, registry: Registry) -> tuple[list[int], list[str]]:
@@ -643,13 +655,7 @@ class Watcher:
         return "emit"
 
     def _names(self, event: Any) -> dict[int, str]:
-        up = getattr(event, "upstream", None)
-        if self.registry is None or not isinstance(up, int):
-            return {}
-        info = self.registry.as_info(up)
-        # a geolocation hint is marked "~" (who holds the addresses, not the AS's name)
-        name = info.name or (f"~{info.name_hint}" if info.name_hint else None)
-        return {up: name} if name else {}
+        return upstream_names(self.registry, event)
 
     def _notice(self, kind: str, text: str, when: float | None, data: dict[str, Any] | None = None) -> None:
         notice = Notice(kind, text, when, data or {})
