@@ -101,6 +101,17 @@ def test_events_country(mrt_files: list[str], capsys: pytest.CaptureFixture[str]
     assert event["evidence"][0]["as_path"].endswith("20485 131279")
 
 
+def test_country_code_as_target_is_country(mrt_files: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    # `upstreams kp FILES` once raised AttributeError (a traceback); it is `--country KP`.
+    assert main(["upstreams", "--country", "KP", *mrt_files, "--json"]) == 0
+    expected = json.loads(capsys.readouterr().out)
+    assert main(["upstreams", "kp", *mrt_files, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == expected and expected["country"] == "KP"
+    assert main(["upstreams", "ZZ", *mrt_files]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unknown country code 'ZZ'" in err
+
+
 def test_country_flag_errors(mrt_files: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["upstreams", "--country", "ZZ", *mrt_files]) == 2
     assert "unknown country code 'ZZ'" in capsys.readouterr().err

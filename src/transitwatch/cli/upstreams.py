@@ -26,6 +26,11 @@ if TYPE_CHECKING:
 
 
 def _cmd_upstreams(args: argparse.Namespace) -> int:
+    from transitwatch.engine.queries import _is_country
+
+    if not getattr(args, "country", None) and _is_country(args.target):
+        # a country code as TARGET is --country CC (as for events, visibility and tw.upstreams)
+        args.country, args.target = args.target, None
     if getattr(args, "country", None):
         return _cmd_country_upstreams(args)
     import json
