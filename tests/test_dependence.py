@@ -226,3 +226,14 @@ def test_a_moment_no_data_covers_is_unknown_not_no_route(files: list[str]) -> No
         tw.resilience("AS131279", files, fail=[4837], at=early)
     # inside the data the answer is unchanged and carries no such note
     assert not any("no data covers" in n for n in tw.hegemony("AS131279", files, at=BEFORE).notices)
+
+
+def test_a_country_code_as_target_is_country(files: list[str]) -> None:
+    # `hegemony KP FILES` was "unknown target 'KP'"; it is `--country KP`, as for upstreams/events.
+    for cmd in (["hegemony"], ["resilience", "--spof"]):
+        by_flag = _cli(*cmd, "--country", "KP", *files, "--at", BEFORE, "--json")
+        as_target = _cli(*cmd, "kp", *files, "--at", BEFORE, "--json")
+        assert by_flag.returncode == 0 and as_target.returncode == 0, as_target.stderr
+        assert json.loads(as_target.stdout) == json.loads(by_flag.stdout)
+    run = _cli("hegemony", "ZZ", *files)
+    assert run.returncode == 2 and "unknown country code 'ZZ'" in run.stderr

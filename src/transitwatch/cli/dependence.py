@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable
 from typing import IO, Any
@@ -28,6 +29,12 @@ def _target_and_files(args: argparse.Namespace) -> tuple[str | None, list[str]]:
         raise TransitwatchError("give a TARGET (AS131279 or a prefix) or --country CC, then MRT files")
     if len(items) < 2:
         raise TransitwatchError(f"no MRT files given after TARGET {items[0]!r}")
+    from transitwatch.engine.queries import _is_country
+
+    if _is_country(items[0]) and not os.path.exists(items[0]):
+        # a country code as TARGET is --country CC, as for upstreams, events and visibility
+        args.country = items[0]
+        return None, items[1:]
     return items[0], items[1:]
 
 
