@@ -63,6 +63,7 @@ def test_country_upstreams_uncovered(mrt_files: list[str], capsys: pytest.Captur
     assert main(["upstreams", "--country", "KP", *mrt_files, "--at", "2017-10-01T07:00Z"]) == 0
     out = capsys.readouterr().out
     assert "no data covers 2017-10-01T07:00:00Z" in out and "no route to a prefix" not in out
+    assert "no address space seen" in out and "0 ipv6 addresses" not in out   # not a family it lacks
 
 
 def test_countries_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -89,7 +89,8 @@ def print_country_upstreams(report: CountryUpstreams, *, tz: str | None, rich: b
         when = iso_utc(report.time) + (f" ({iso_local(report.time, tz)})" if tz else "")
     title = (f"{report.country} ({report.name or '?'}) at {when}: {len(report.upstreams)} international "
              f"upstream(s) for {len(report.prefixes)} domestic prefix(es), "
-             f"{report.addresses:,} {report.address_family} addresses")
+             + (f"{report.addresses:,} {report.address_family} addresses" if report.addresses
+                else "no address space seen"))
     rows = [[f"AS{u.asn}", u.relationship, _name(u.name, u.name_hint), u.country or "?", f"{u.share:.0%}",
              _share(u.share_ipv4), _share(u.share_ipv6), f"{u.addresses:,}",
              str(len(u.prefixes)), str(u.peers), _prefix_summary(u.prefixes)]
