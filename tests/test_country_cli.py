@@ -119,3 +119,12 @@ def test_country_flag_errors(mrt_files: list[str], capsys: pytest.CaptureFixture
     assert main(["events", "--country", "KP", "/nonexistent/file.gz"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "/nonexistent/file.gz" in err
+
+
+def test_countries_limit_must_be_positive(mrt_files: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    # --limit -1 once printed "top 5" of 6 (a Python slice); now a usage error
+    with pytest.raises(SystemExit) as exit_:
+        main(["countries", *mrt_files, "--limit", "-1"])
+    assert exit_.value.code == 2 and "--limit" in capsys.readouterr().err
+    assert main(["countries", *mrt_files, "--limit", "1"]) == 0
+    assert "(top 1)" in capsys.readouterr().out

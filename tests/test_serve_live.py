@@ -260,3 +260,11 @@ def test_serve_live_end_to_end(tmp_path: Path, cleanup: list[Served],
         assert dupes == (0,)
         live = store.con.execute("SELECT count(*) FROM files WHERE starts_with(path, 'ris-live:')").fetchone()
         assert live is not None and live[0] >= 2  # a segment per connection
+
+
+def test_serve_port_out_of_range_is_a_usage_error(tmp_path: Path) -> None:
+    # --port 99999 reached socket.bind and ended in an OverflowError traceback
+    run = subprocess.run([sys.executable, "-m", "transitwatch", "serve", "--db", str(tmp_path / "x.duckdb"),
+                          "--port", "99999"], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert "--port: 99999 is not a port (0-65535)" in run.stderr

@@ -112,6 +112,17 @@ def _cmd_country_events(args: argparse.Namespace) -> int:
     return 0
 
 
+def _at_least_one(text: str) -> int:
+    """--limit N for argparse: a whole number >= 1 (a negative one sliced rows off the end)."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{n}: give at least 1")
+    return n
+
+
 def add_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
     p = add("countries", _cmd_countries,
             "Every country seen, ranked by how much its international connectivity hangs on one network.",
@@ -128,7 +139,8 @@ def add_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
     p.add_argument("files", nargs="*", metavar="FILE",
                    help="MRT files (RIB dumps and updates, merged by time)")
     p.add_argument("--at", metavar="TIME", help="the state at this time (ISO 8601 or epoch), not at the end")
-    p.add_argument("--limit", type=int, default=None, metavar="N", help="show only the first N countries")
+    p.add_argument("--limit", type=_at_least_one, default=None, metavar="N",
+                   help="show only the first N countries")
     p.add_argument("--workers", type=int, default=None, metavar="N",
                    help="build the tables on N processes, one collector per task (default: all cores "
                         "when the files come from several collectors; 1: one process)")

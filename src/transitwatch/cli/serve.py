@@ -15,6 +15,17 @@ from typing import Any
 __all__ = ["add_serve_args", "cmd_serve", "hand_over_ingest"]
 
 
+def _port(text: str) -> int:
+    """A TCP port for argparse (a bad one is a usage error, not an OverflowError from bind)."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port (0-65535)")
+    return port
+
+
 def add_serve_args(p: argparse.ArgumentParser) -> None:
     from transitwatch.cli.common import _add_registry_args
 
@@ -22,7 +33,7 @@ def add_serve_args(p: argparse.ArgumentParser) -> None:
                    help="with --live: ASes, prefixes or country codes to watch, and MRT files that seed "
                         "the database first (arguments that exist as files are FILES)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8047, help="port (default 8047; 0: any free port)")
+    p.add_argument("--port", type=_port, default=8047, help="port (default 8047; 0: any free port)")
     p.add_argument("--live", action="store_true",
                    help="follow RIS Live for the targets into the database, with events and alerts")
     p.add_argument("--country", action="append", metavar="CC", help="watch a country (repeatable)")
