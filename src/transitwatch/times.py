@@ -95,7 +95,7 @@ def parse_time(text: str | float | datetime, *, now: float | None = None) -> flo
                 amount = parse_duration(relative.group("amount"))
             except ValueError:
                 raise TransitwatchError(f"cannot read time {text!r} (use e.g. now-1h, now-30m)") from None
-            return base - amount if relative.group("sign") == "-" else base + amount
+            return _finite(base - amount if relative.group("sign") == "-" else base + amount, text)
         try:
             moment = datetime.fromisoformat(raw.replace("Z", "+00:00").replace("z", "+00:00"))
         except ValueError:
