@@ -104,12 +104,13 @@ def parse_time(text: str | float | datetime, *, now: float | None = None) -> flo
                 "epoch seconds, or now-1h)") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
+    return _finite(moment.timestamp(), text)
 
 
 def _finite(seconds: float, text: object) -> float:
-    # 1e300 or NaN would fail later, far from the user's input
-    if not math.isfinite(seconds) or not (-62135596800.0 <= seconds <= 253402300799.0):
+    # 1e300 or NaN would fail later, far from the user's input; a day's margin at both ends so
+    # that the time exists in every zone (9999-12-31T23:59Z is year 10000 in Asia/Pyongyang)
+    if not math.isfinite(seconds) or not (-62135596800.0 + 86400 <= seconds <= 253402300799.0 - 86400):
         raise TransitwatchError(f"time {text!r} is out of range (years 1 to 9999)")
     return seconds
 
