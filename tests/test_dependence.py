@@ -114,6 +114,10 @@ def test_resilience_with_a_caida_file(files: list[str], tmp_path: Path) -> None:
     result = tw.resilience("AS131279", files, fail=[4837], model="valley-free", as_rel=str(rel))
     assert result.relationships["source"] == str(rel)
     assert result.reachable_share == 0.75   # 177 was never announced to TTK
+    # The country form of tw.upstreams hands the file on too (as tw.events does).
+    kp = tw.upstreams(None, files, country="KP", as_rel=str(rel)).to_dict()
+    assert kp["relationships"]["source"] == str(rel)
+    assert {u["asn"]: u["relationship"] for u in kp["upstreams"]} == {4837: "provider", 20485: "provider"}
 
 
 def test_bad_input_is_one_line(files: list[str], tmp_path: Path) -> None:

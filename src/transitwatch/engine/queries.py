@@ -339,6 +339,7 @@ def upstreams(
             registry=registry,
             country_source=country_source,
             progress=progress,
+            as_rel=as_rel,
         )
     from transitwatch.engine.dependence import relationship_context
 
