@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint bench clean fuzz fuzz-short
 
-$(STAMP): pyproject.toml setup.py src/transitwatch/sources/_mrt.c
+$(STAMP): pyproject.toml setup.py $(wildcard src/transitwatch/*/*.c)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[test]'
@@ -59,4 +59,4 @@ fuzz-short: fuzz
 	    -timeout=10 -artifact_prefix=$(FUZZ_DIR)/ -print_final_stats=1 $(FUZZ_DIR)/corpus $(FUZZ_DIR)/seeds
 
 clean:
-	rm -rf $(VENV) build src/*.egg-info src/transitwatch/sources/*.so $(FUZZ_DIR)
+	rm -rf $(VENV) build src/*.egg-info src/transitwatch/*/*.so $(FUZZ_DIR)

@@ -12,11 +12,14 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from transitwatch.cli import country, dependence, dump, fetch, registry, store, upstreams, watch
 from transitwatch.cli.common import UserError
+from transitwatch.native import StaleExtensionError
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # Imported here, not at the top: a stale compiled extension then fails inside main(), as one line.
+    from transitwatch.cli import country, dependence, dump, fetch, registry, store, upstreams, watch
+
     parser = argparse.ArgumentParser(
         prog="transitwatch",
         description="Watch who connects a network or a country to the Internet, and say when that changes.",
@@ -43,7 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    try:
+        parser = build_parser()
+    except StaleExtensionError as exc:
+        print(f"transitwatch: error: {exc}", file=sys.stderr)
+        return 1
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
@@ -53,6 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(f"transitwatch: error: {exc}", file=sys.stderr)
         return 2
+    except StaleExtensionError as exc:   # commands import the decoder lazily
+        print(f"transitwatch: error: {exc}", file=sys.stderr)
+        return 1
     except BrokenPipeError:
         # `transitwatch dump ... | head` closes the pipe early: not an error.
         sys.stderr.close()

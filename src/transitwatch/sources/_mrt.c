@@ -2172,6 +2172,10 @@ done:
 }
 
 
+#ifndef SOURCE_SHA256
+#define SOURCE_SHA256 "unknown"
+#endif
+
 static PyMethodDef module_methods[] = {
     {"set_observation_type", set_observation_type, METH_O, "Register the Observation subclass."},
     {"format_bgpdump", format_bgpdump, METH_O,
@@ -2192,6 +2196,8 @@ PyMODINIT_FUNC PyInit__mrt(void) {
     if (PyType_Ready(&ObsBaseType) < 0) return NULL;
     PyObject *m = PyModule_Create(&mrt_module);
     if (!m) return NULL;
+    /* setup.py passes the SHA-256 of this file; transitwatch.native refuses a stale build. */
+    PyModule_AddStringConstant(m, "SOURCE_SHA256", SOURCE_SHA256);
     Py_INCREF(&ObsBaseType);
     PyModule_AddObject(m, "ObservationBase", (PyObject *)&ObsBaseType);
     PyObject *names = PyTuple_New(OBS_NFIELDS);

@@ -24,7 +24,10 @@ from pathlib import Path
 from typing import IO, Any, Literal
 
 import transitwatch.sources._mrt as _mrt
+from transitwatch import native
 from transitwatch.observation import SAFI_UNICAST, Observation
+
+native.check(_mrt, Path(__file__).with_name("_mrt.c"))
 
 CHUNK_SIZE = 1 << 18
 
