@@ -5,6 +5,7 @@ runs are `make fuzz` / `make fuzz-short` (docs/data.md)."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -63,6 +64,7 @@ def sanitized(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str,
          "-fsanitize=address,undefined", "-fno-sanitize-recover=undefined",
          # decode buffers of exactly the bytes held: a read one byte past the data is caught
          "-DEXACT_BUFFER=1", "-DFIRST_BUFFER=64",
+         f'-DSOURCE_SHA256="{hashlib.sha256(SOURCE.read_bytes()).hexdigest()}"',
          f"-I{sysconfig.get_paths()['include']}", str(SOURCE), "-o", str(target)],
         capture_output=True, text=True, timeout=120)
     if build.returncode != 0:
