@@ -69,13 +69,21 @@ def _cmd_country_upstreams(args: argparse.Namespace) -> int:
     with progress_for(args) as progress:
         result = tw.country_upstreams(cc, src, at=at, tz=args.tz, registry=registry, progress=progress,
                                       as_rel=getattr(args, "as_rel", None))
-    _print_notes(result.notices)
     if args.json:
+        _print_notes(result.notices)
         print(json.dumps(result.to_dict(), indent=2))
     else:
+        # the text answer itself says "no data covers T" in place of "no route": not again on stderr
+        shown = None if result.report.prefixes else _uncovered(result.notices)
+        _print_notes(n for n in result.notices if n != shown)
         print_country_upstreams(result.report, tz=result.tz, rich=sys.stdout.isatty(), file=sys.stdout,
                                 notices=result.notices)
     return 0
+
+
+def _uncovered(notices: list[str]) -> str | None:
+    """The "no data covers T" note among ``notices`` (the one the text answer shows), if any."""
+    return next((n for n in notices if n.startswith("no data covers")), None)
 
 
 def _cmd_country_events(args: argparse.Namespace) -> int:

@@ -49,10 +49,11 @@ def _cmd_upstreams(args: argparse.Namespace) -> int:
                               as_rel=args.as_rel)
     report = result.report
     _print_notes(report.notices)
-    if args.json:
-        print(json.dumps(result.to_dict(), indent=2))
-    else:
+    if not args.json:
+        # the text answer itself says "no data covers T" / "no route": not a second time on stderr
         print_upstreams(report, tz=args.tz, rich=sys.stdout.isatty(), file=sys.stdout)
+        return 0
+    print(json.dumps(result.to_dict(), indent=2))
     if report.coverage.get("note"):
         print(f"transitwatch: note: {report.coverage['note']}", file=sys.stderr)
     elif report.empty:

@@ -82,7 +82,13 @@ def target_view_of(
         notices: list[str] = []
         with _user_errors():
             stream = source.observations(notices=notices, progress=progress)
-            return country_view(cc, stream, reg, until=at, notices=notices)
+            view = country_view(cc, stream, reg, until=at, notices=notices)
+        if view.coverage is None:
+            # what the files cover, as a target's view has: "no data covers T" is then said from
+            # the files, not from the country's own first and last route
+            cov = getattr(stream, "coverage", None)
+            view.coverage = cov.settle(at) if cov is not None and at is not None else cov
+        return view
     view = queries_target_view(parse_target(target), source, until=at, filtered=True, progress=progress)
     # With the decoder's route filter, "no observations" only means no route of the target.
     quiet = [n for n in view.notices if n.endswith(": no observations")]
@@ -351,8 +357,11 @@ def hegemony(
             times.append(t)
             t += step
         times.append(end)
-    steps = [(t, *hegemony_at(view, t)) for t in times]
-    result = HegemonyResult(label, steps, step, notices=list(view.notices) + _uncovered(view, when))
+    uncovered = _uncovered(view, when)
+    # at a moment no data covers, the routes are unknown: no scores (as upstreams), not stale ones
+    steps = [(t, [], 0) if _uncovered_at(view, t) or (uncovered and t == end) else (t, *hegemony_at(view, t))
+             for t in times]
+    result = HegemonyResult(label, steps, step, notices=list(view.notices) + uncovered)
     lookup = names or _registry_names(registry)
     if lookup is not None:
         result.names = {s.asn: lookup(s.asn) for _, scores, _ in steps for s in scores}
@@ -367,6 +376,15 @@ def _uncovered(view: TargetView, when: float | None) -> list[str]:
     from transitwatch.metrics.upstreams import coverage_at
     note = coverage_at(view, when).get("note")
     return [note] if note else []
+
+
+def _uncovered_at(view: TargetView, when: float) -> bool:
+    """No collector's data covers ``when`` (the rule of :func:`coverage_at`'s note, without the
+    per-peer count): routes held before are unknown then, not present."""
+    cov = view.coverage
+    if cov is None or not cov.windows:
+        return view.start is not None and view.end is not None and not view.start <= when <= view.end
+    return not cov.covering(when)
 
 
 def _registry_names(registry: Any) -> NameOf | None:
@@ -465,12 +483,14 @@ def resilience(
     end = when if when is not None else view.end
     if end is None:
         raise TransitwatchError(f"no observations in the input for {label}")
+    # A moment the data does not cover has no answer: routes held before it are unknown then
+    # (not reachable, not cut off), and "no route" would be untrue too.
+    uncovered = _uncovered(view, when)
+    if uncovered:
+        raise TransitwatchError(uncovered[0])
     routes = target_routes_at(view, end)
     if not routes:
-        # "no route" would be untrue at a moment the data does not cover: say that instead.
-        uncovered = _uncovered(view, when)
-        raise TransitwatchError(uncovered[0] if uncovered
-                                else f"no route to {label} in the input at {iso_utc(end)}")
+        raise TransitwatchError(f"no route to {label} in the input at {iso_utc(end)}")
     rels: Relationships | None = None
     rel_info: dict[str, Any] | None = None
     if model == "valley-free":

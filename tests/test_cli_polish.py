@@ -1,0 +1,64 @@
+"""Small defects a user of the command line hits, each on the written 2017 demo scenario (known
+truth) or the real 2015 table: notes said once, answers only at moments the data covers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from transitwatch.cli.main import main
+from transitwatch.scenarios.scenario import load_scenario
+
+EARLY = "2017-10-01T07:00Z"     # the demo's data starts at 08:00
+LATE = "2030-01-01T00:00Z"      # and ends at 12:00
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    sc = load_scenario("kp-2017-transtelecom")
+    return [str(p) for p in sc.write_mrt(tmp_path_factory.mktemp("kp2017"))]
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.mark.parametrize("command", [["upstreams", "AS131279"], ["upstreams", "--country", "KP"],
+                                     ["upstreams", "KP"], ["hegemony", "AS131279"],
+                                     ["hegemony", "--country", "KP"], ["countries"]])
+def test_no_data_covers_is_said_once(demo: list[str], command: list[str],
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = _run(capsys, *command, *demo, "--at", EARLY)
+    assert code == 0, err
+    both = out + err
+    assert both.count("no data covers 2017-10-01T07:00:00Z") == 1, both
+    assert "no route to" not in both            # unknown then, not absent
+
+
+def test_no_answer_after_the_data(demo: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    # Two years after the data nothing is known: hegemony had printed the note *and* the 12:00 scores,
+    # resilience answered "cut off" from the last routes seen.
+    code, out, err = _run(capsys, "hegemony", "AS131279", *demo, "--at", LATE, "--json")
+    doc = json.loads(out)
+    assert code == 0 and doc["hegemony"] == [] and doc["peers"] == 0, doc
+    assert any(n.startswith("no data covers 2030-01-01T00:00:00Z") for n in doc["notices"])
+    code, out, err = _run(capsys, "resilience", "--fail", "4837", "AS131279", *demo, "--at", LATE)
+    assert code == 2 and err.startswith("transitwatch: error: no data covers 2030-01-01T00:00:00Z")
+    assert err.count("\n") == 1
+    # inside the data the answers stand
+    code, out, err = _run(capsys, "resilience", "--fail", "4837", "AS131279", *demo,
+                          "--at", "2017-10-01T11:00Z")
+    assert code == 0 and "3 of 4 prefixes stay reachable" in out, out + err
+
+
+def test_real_table_after_its_end(shared_data: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    table = str(shared_data / "mrt/bgpdump-corpus/input/updates.et-header.2015.gz")
+    code, out, err = _run(capsys, "hegemony", "AS131279", table, "--at", "2017-10-01T07:00Z")
+    assert code == 0 and "AS4837" not in out, out    # it was "AS4837 1.000" two years on
+    assert (out + err).count("no data covers 2017-10-01T07:00:00Z") == 1
+    code, out, err = _run(capsys, "hegemony", "AS131279", table)
+    assert code == 0 and "AS4837" in out             # at the end of the data it answers
