@@ -62,3 +62,37 @@ def test_real_table_after_its_end(shared_data: Path, capsys: pytest.CaptureFixtu
     assert (out + err).count("no data covers 2017-10-01T07:00:00Z") == 1
     code, out, err = _run(capsys, "hegemony", "AS131279", table)
     assert code == 0 and "AS4837" in out             # at the end of the data it answers
+
+
+@pytest.mark.parametrize(("option", "value"), [
+    ("--backoff", "-1"), ("--backoff", "0"), ("--backoff", "nan"), ("--for", "-1s"), ("--for", "0"),
+    ("--min-duration", "-5m"), ("--baseline", "-1"), ("--resync", "-1m"),
+])
+def test_watch_refuses_negative_and_zero_durations(demo: list[str], option: str, value: str,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    # `watch --backoff -1` was accepted (and 0 would reconnect in a busy loop): a usage error now.
+    code, out, err = _run(capsys, "watch", "AS131279", *demo[:2], option, value)
+    assert code == 2 and out == "", out
+    assert err.count("\n") == 1 and err.startswith("transitwatch: error: ") and value in err, err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("argv", [
+    ["hegemony", "AS131279", "{files}", "--every", "-1h"],
+    ["hegemony", "AS131279", "{files}", "--every", "0"],
+    ["events", "AS131279", "{files}", "--min-duration", "-1m"],
+    ["events", "AS131279", "{files}", "--buckets", "0"],
+    ["visibility", "AS131279", "{files}", "--resolution", "-5m"], ["countries", "{files}", "--limit", "-1"],
+    ["serve", "--db", "{tmp}/live.duckdb", "--live", "AS131279", "--backoff", "-2"],
+    ["serve", "--db", "{tmp}/live.duckdb", "--live", "AS131279", "--backfill-wait", "-2m"],
+])
+def test_every_command_refuses_negative_durations(demo: list[str], argv: list[str], tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    args = [a for item in argv for a in (demo[:2] if item == "{files}" else [item.format(tmp=tmp_path)])]
+    try:
+        code = main(args)
+    except SystemExit as exc:     # argparse's own checks (--limit's type) end the parse
+        code = int(exc.code or 0)
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and argv[-1] in err, err
+    assert not (tmp_path / "live.duckdb").exists()   # refused before anything was made

@@ -23,7 +23,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from transitwatch.errors import TransitwatchError
 
-__all__ = ["iso_utc", "iso_local", "zone", "parse_time", "parse_window", "parse_duration"]
+__all__ = ["iso_utc", "iso_local", "zone", "parse_time", "parse_window", "parse_duration",
+           "positive_duration"]
 
 
 def _iso(moment: datetime) -> str:
@@ -140,8 +141,24 @@ def parse_duration(text: str | float | timedelta) -> float:
     else:
         match = _DURATION.match(str(text))
         if not match:
+            if _DURATION.match(str(text).strip().removeprefix("-")):
+                raise TransitwatchError(f"duration must not be negative: {text!r}")
             raise TransitwatchError(f"cannot read duration {text!r} (use e.g. 90s, 5m, 2h)")
         seconds = float(match.group(1)) * _UNIT[match.group(2).lower()]
+    if not math.isfinite(seconds):   # nan would compare false with every bound
+        raise TransitwatchError(f"duration must be a finite number of seconds: {text!r}")
     if seconds < 0:
         raise TransitwatchError(f"duration must not be negative: {text!r}")
+    return seconds
+
+
+def positive_duration(text: str | float | timedelta, what: str) -> float:
+    """:func:`parse_duration` for a duration where 0 makes no sense (a step, a wait before
+    retrying, a run time): ``what`` names it in the one-line error."""
+    try:
+        seconds = parse_duration(text)
+    except TransitwatchError as exc:
+        raise TransitwatchError(f"{what}: {exc}") from None
+    if seconds <= 0:
+        raise TransitwatchError(f"{what} must be longer than 0 seconds, not {text!r}")
     return seconds

@@ -9,18 +9,34 @@ Errors the user can fix are raised as :class:`UserError` and printed as one line
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Callable
+from typing import Any, NoReturn
 
 from transitwatch.cli.common import UserError
 from transitwatch.native import StaleExtensionError
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage error as one line (what was wrong and where the help is) and
+    negative values (``--backoff -1``, ``--for -1s``) read as values, so their own check names
+    them instead of "expected one argument"."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # argparse's own attribute (3.11-3.13): what a negative number looks like
+        self._negative_number_matcher = re.compile(r"^-\d+(\.\d+)?[a-zA-Z]*$")
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
     # Imported here, not at the top: a stale compiled extension then fails inside main(), as one line.
     from transitwatch.cli import country, dependence, dump, fetch, registry, store, upstreams, watch
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="transitwatch",
         description="Watch who connects a network or a country to the Internet, and say when that changes.",
         formatter_class=argparse.RawDescriptionHelpFormatter,

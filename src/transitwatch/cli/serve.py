@@ -148,7 +148,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from transitwatch.live.service import LiveService, ServerLock, read_lock
     from transitwatch.sources.archive import ArchiveError, parse_archive_urls
     from transitwatch.sources.rislive import RIS_LIVE_URL
-    from transitwatch.times import parse_duration
+    from transitwatch.times import parse_duration, positive_duration
 
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"transitwatch: warning: serving on {args.host}: anyone who can reach this address can "
@@ -173,6 +173,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         archive_urls = parse_archive_urls(args.archive_url or [])
         backfill_wait = parse_duration(args.backfill_wait)
+        positive_duration(args.backoff, "--backoff")
         settings = watching.WatchSettings(
             min_peers=args.min_peers if args.min_peers is not None else base.min_peers,
             min_duration=parse_duration(args.min_duration) if args.min_duration else base.min_duration,

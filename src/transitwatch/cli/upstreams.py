@@ -82,6 +82,8 @@ def _cmd_events(args: argparse.Namespace) -> int:
         detectors = parse_detectors(args.detect)
     except ValueError as exc:
         raise UserError(str(exc)) from None
+    if args.buckets is not None and args.buckets < 1:
+        raise UserError(f"--buckets must be at least 1, not {args.buckets}")
     if args.json:
         buckets = (args.buckets or 48) if args.timeline else 0
     elif args.no_timeline or "upstream" not in detectors:

@@ -39,7 +39,7 @@ from transitwatch.results import Result, utc_datetime
 from transitwatch.state.aspath import ASPathError, parse_asn
 from transitwatch.state.target import Target
 from transitwatch.state.view import TargetView
-from transitwatch.times import iso_utc, parse_duration, parse_time
+from transitwatch.times import iso_utc, parse_time, positive_duration
 
 __all__ = [
     "HegemonyResult", "RelationshipsResult", "ResilienceResult", "hegemony", "relationships",
@@ -337,12 +337,7 @@ def hegemony(
     when = _time(at)
     step = None
     if every is not None:
-        try:
-            step = parse_duration(every)
-        except ValueError as exc:
-            raise TransitwatchError(f"--every: {exc}") from None
-        if step <= 0:
-            raise TransitwatchError("--every must be longer than 0 seconds")
+        step = positive_duration(every, "--every")
     view = target_view_of(target, source, at=when, country=country, registry=registry, progress=progress)
     end = when if when is not None else view.end
     label = view.target.label if country else str(view.target)

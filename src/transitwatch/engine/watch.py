@@ -119,7 +119,7 @@ def watch(
     from transitwatch.live import alerts as alerting
     from transitwatch.live import watch as watching
     from transitwatch.sources.rislive import RIS_LIVE_URL, LiveStats, RisLiveError
-    from transitwatch.times import parse_duration
+    from transitwatch.times import parse_duration, positive_duration
 
     if isinstance(src, LiveSource):
         live, ris_live_url = True, ris_live_url or src.url
@@ -172,9 +172,13 @@ def watch(
             detectors=detectors,
             check_every=base.check_every,
         )
-        run_for = parse_duration(for_seconds) if for_seconds not in (None, "") else None
+        run_for = positive_duration(for_seconds, "--for") if for_seconds not in (None, "") else None
     except (ValueError, watching.WatchError) as exc:
         raise _error(str(exc), "settings") from None
+    try:
+        backoff = positive_duration(backoff, "--backoff")
+    except ValueError as exc:
+        raise _error(str(exc), "backoff") from None
     reg = registry_of(registry, country_source)
     if live:
         for i, t in enumerate(chosen):
