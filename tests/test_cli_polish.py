@@ -96,3 +96,17 @@ def test_every_command_refuses_negative_durations(demo: list[str], argv: list[st
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and argv[-1] in err, err
     assert not (tmp_path / "live.duckdb").exists()   # refused before anything was made
+
+
+def test_country_answers_carry_at_as_upstreams_does(demo: list[str],
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    # "time" stays (issues fixed it); "at" is the key `upstreams` uses for the moment answered.
+    code, out, _ = _run(capsys, "upstreams", "--country", "KP", *demo, "--at", "2017-10-01T10:00Z", "--json")
+    doc = json.loads(out)
+    assert code == 0 and doc["at"] == doc["time"] == "2017-10-01T10:00:00Z"
+    assert doc["at_local"] == doc["time_local"] == "2017-10-01T18:30:00+08:30"   # Pyongyang, UTC+8:30
+    code, out, _ = _run(capsys, "upstreams", "AS131279", *demo, "--at", "2017-10-01T10:00Z", "--json")
+    assert json.loads(out)["at"] == doc["at"]
+    code, out, _ = _run(capsys, "countries", *demo, "--at", "2017-10-01T10:00Z", "--json")
+    ranking = json.loads(out)
+    assert code == 0 and ranking["at"] == ranking["time"] == "2017-10-01T10:00:00Z" and ranking["countries"]

@@ -261,8 +261,12 @@ class CountriesResult(Result):
         return utc_datetime(self._time)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"countries": [r.to_dict() for r in self.rows], "registry": self.registry,
-                "notices": self.notices}
+        from transitwatch.times import iso_utc
+
+        # the moment answered: "time" as in the other country answers, "at" as in upstreams
+        when = iso_utc(self._time) if self._time is not None else None
+        return {"time": when, "at": when, "countries": [r.to_dict() for r in self.rows],
+                "registry": self.registry, "notices": self.notices}
 
     def records(self) -> list[dict[str, Any]]:
         return [r.to_dict() for r in self.rows]
@@ -291,9 +295,14 @@ class CountryUpstreamsResult(_Wrapped):
     def to_dict(self) -> dict[str, Any]:
         from transitwatch.times import iso_local
 
-        out = dict(self.report.to_dict())
+        report = dict(self.report.to_dict())
+        out: dict[str, Any] = {}
+        for key, value in report.items():
+            out[key] = value
+            if key == "time":   # "at" as in upstreams' answer, the same moment ("time" stays)
+                out["at"] = value
         if self.tz and self.report.time is not None:
-            out["time_local"] = iso_local(self.report.time, self.tz)
+            out["time_local"] = out["at_local"] = iso_local(self.report.time, self.tz)
         out["notices"] = self.notices
         return out
 
