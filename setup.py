@@ -21,5 +21,6 @@ def extension(name: str, source: str) -> Extension:
 setup(
     ext_modules=[
         extension("transitwatch.sources._mrt", "src/transitwatch/sources/_mrt.c"),
+        extension("transitwatch.metrics._asrank", "src/transitwatch/metrics/_asrank.c"),
     ]
 )

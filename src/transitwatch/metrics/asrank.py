@@ -38,22 +38,27 @@ that decided it.
 
 from __future__ import annotations
 
+import functools
 import gc
 import itertools
-import operator
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from transitwatch import native
+from transitwatch.metrics import _asrank
 from transitwatch.observation import Observation
 from transitwatch.registry.relationships import P2P, Relationships
 from transitwatch.state.aspath import reserved_asn_reason
 
 __all__ = ["PathSet", "ROUTE_SERVER_ASNS", "InferenceStats", "infer_relationships", "sanitise_path"]
+
+native.check(_asrank, Path(__file__).with_name("_asrank.c"))
 
 #: Route-server ASNs of large IXPs (they may appear in paths but carry no traffic); from the
 #: IXPs' own documentation. Pass more with ``route_servers=``.
@@ -66,7 +71,6 @@ ROUTE_SERVER_ASNS = frozenset({
     42476,   # SwissIX
 })
 
-_PEER_AND_PATH = operator.attrgetter("peer_asn", "as_path")
 _CLIQUE_SEED = 10     # Bron-Kerbosch over the top ASes by transit degree (Luckie et al.)
 _CLIQUE_SCAN = 50     # further candidates, in rank order, join if linked to every member
 
@@ -101,10 +105,9 @@ class PathSet:
         route server, or a collector fed over iBGP such as PCH's) gets the peer's AS in front,
         since that AS really is the first hop of the route (it gives the neighbour its transit
         degree)."""
-        # Counting (peer AS, path) pairs runs in C; only the distinct pairs are looked at here.
-        # A stream with batches (read_files, tw.files) is counted batch by batch: no Python call
-        # per observation.
-        pairs: Counter[tuple[int, str | None]] = Counter()
+        # Counting (peer AS, path) pairs runs in C (_asrank.PairCounter), batch by batch for a
+        # stream with batches (read_files, tw.files): no Python call per observation.
+        counter = _asrank.PairCounter()
         first: Observation | None = None
         batches = getattr(observations, "batches", None)
         if batches is not None:
@@ -113,15 +116,26 @@ class PathSet:
                     if not batch:
                         continue
                     first = batch[0]
-                pairs.update(map(_PEER_AND_PATH, batch))
+                counter.add(batch)
         else:
             it = iter(observations)
             first = next(it, None)
             if first is not None:
-                pairs.update(map(_PEER_AND_PATH, itertools.chain((first,), it)))
+                counter.push(first)
+                counter.add(it)
         if first is None:
             return cls()
-        return cls.of_pairs(pairs, first.time, getattr(observations, "last_time", None) or first.time)
+        return cls.of_counter(counter, first.time, getattr(observations, "last_time", None) or first.time)
+
+    @classmethod
+    def of_counter(cls, counter: _asrank.PairCounter, first_time: float | None,
+                   last_time: float | None) -> PathSet:
+        """From an ``_asrank.PairCounter`` (the same as :meth:`of_pairs` over its pairs)."""
+        out = cls()
+        out.first_time = first_time
+        out.last_time = last_time
+        out.routes, out.vantage_points = counter.fill(out.counts)
+        return out
 
     @classmethod
     def of_pairs(cls, pairs: Mapping[tuple[int, str | None], int], first_time: float | None,
@@ -168,14 +182,13 @@ class PathTally:
     def __init__(self, observations: Iterable[Observation], until: float | None = None) -> None:
         self._stream = observations
         self._until = until
-        self._keys: list[tuple[int, str | None]] = []  # counted at C speed at the end
+        self._counter = _asrank.PairCounter()
         self._first: float | None = None
         self._counted: PathSet | None = None
         self.complete = False
 
     def __iter__(self) -> Iterator[Observation]:
-        add = self._keys.append
-        key_of = _PEER_AND_PATH
+        add = self._counter.push
         until = self._until
         it = iter(self._stream)
         for obs in it:
@@ -184,12 +197,12 @@ class PathTally:
                 yield obs
                 return
             self._first = obs.time
-            add(key_of(obs))
+            add(obs)
             yield obs
             break
         if until is None:
             for obs in it:
-                add(key_of(obs))
+                add(obs)
                 yield obs
         else:
             for obs in it:
@@ -197,7 +210,7 @@ class PathTally:
                     self.complete = True
                     yield obs
                     return
-                add(key_of(obs))
+                add(obs)
                 yield obs
         self.complete = True
 
@@ -207,8 +220,8 @@ class PathTally:
             return PathSet()
         if self._counted is None:
             last = getattr(self._stream, "last_time", None) or self._first
-            self._counted = PathSet.of_pairs(Counter(self._keys), self._first, last)
-            self._keys = []
+            self._counted = PathSet.of_counter(self._counter, self._first, last)
+            self._counter = _asrank.PairCounter()   # its pairs are counted: let them go
         return self._counted
 
 
@@ -247,7 +260,7 @@ def _is_reserved(asn: int) -> bool:
 def sanitise_path(text: str, route_servers: frozenset[int] = ROUTE_SERVER_ASNS) -> tuple[int, ...] | str:
     """The cleaned hops of one path text, or the reason it is discarded (``"loop"``,
     ``"reserved"``, ``"malformed"``, ``"empty"``)."""
-    if text.replace(" ", "").isdigit():
+    if text.replace(" ", "").isdecimal():
         raw = [int(t) for t in text.split()]
     else:
         raw = []
@@ -262,7 +275,7 @@ def sanitise_path(text: str, route_servers: frozenset[int] = ROUTE_SERVER_ASNS) 
                 break
             elif token == "}":
                 continue
-            elif token.isdigit():
+            elif token.isdecimal():
                 raw.append(int(token))
             else:
                 return "malformed"
@@ -304,7 +317,7 @@ def _sanitise_all(
     discarded: Counter[str] = Counter()
     weights: dict[tuple[int, ...], int] = {}
     parsed: list[tuple[str, int, list[int] | None]] = [
-        (text, n, list(map(int, text.split())) if text.replace(" ", "").isdigit() else None)
+        (text, n, list(map(int, text.split())) if text.replace(" ", "").isdecimal() else None)
         for text, n in counts.items()]
     asns: set[int] = set()
     for _, _, raw in parsed:
@@ -514,6 +527,7 @@ def infer_relationships(
     clique: Iterable[int] | None = None,
     confidence: bool = True,
     focus: Iterable[int] | None = None,
+    method: str = "native",
 ) -> tuple[Relationships, InferenceStats]:
     """Infer provider-customer and peer links from ``paths`` (see the module doc for the steps).
 
@@ -525,21 +539,67 @@ def infer_relationships(
     (their links, their neighbours' chains to the clique and their customer cones are on those
     paths), which is several times faster on a full table. Returns the
     :class:`Relationships` (``source``/``date`` name the input) and what was used.
+
+    ``method``: ``"native"`` runs the steps in C (``_asrank.c``); ``"reference"`` runs this
+    module's Python implementation of the same steps, which the C one must match exactly (tests
+    compare them on real and written inputs).
     """
+    if method not in ("native", "reference"):
+        raise ValueError(f"unknown inference method {method!r} (native or reference)")
     # The steps allocate several hundred thousand small tuples and sets that live until the end
     # and hold no reference cycles: the cyclic collector would only rescan them, again and again
     # (~10% of the time on a full table).
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return _infer(paths, source=source, date=date, route_servers=route_servers, clique=clique,
-                      confidence=confidence, focus=focus)
+        infer = _infer_native if method == "native" else _infer_reference
+        return infer(paths, source=source, date=date, route_servers=route_servers, clique=clique,
+                     confidence=confidence, focus=focus)
     finally:
         if enabled:
             gc.enable()
 
 
-def _infer(
+def _infer_native(
+    paths: PathSet,
+    *,
+    source: str,
+    date: str | None,
+    route_servers: Iterable[int],
+    clique: Iterable[int] | None,
+    confidence: bool,
+    focus: Iterable[int] | None,
+) -> tuple[Relationships, InferenceStats]:
+    """:func:`_infer_reference`'s steps in C: sanitising over the path texts, then the kernel over
+    the cleaned paths as flat arrays; the same result, to the last link, step and confidence."""
+    rs = frozenset(route_servers)
+    stats = InferenceStats(routes=paths.routes, distinct_paths=len(paths.counts))
+    start = time.process_time()
+    # Texts the C parser leaves alone (non-ASCII, numbers past 32 bits) go to sanitise_path.
+    asn, offsets, weights, discarded = _asrank.sanitise(
+        paths.counts, rs, functools.partial(sanitise_path, route_servers=rs))
+    stats.timings["sanitise"] = time.process_time() - start
+    out = _asrank.infer(asn, offsets, weights, list(paths.vantage_points),
+                        None if clique is None else list(clique), None if focus is None else list(focus),
+                        confidence)
+    stats.timings.update(out["timings"])
+    start = time.process_time()
+    stats.clique_source = "inferred" if clique is None else "given"
+    stats.used_paths = out["used_paths"]
+    if out["clique_gap"]:
+        discarded["clique_gap"] = discarded.get("clique_gap", 0) + out["clique_gap"]
+    stats.discarded = discarded
+    stats.transit_degree = out["transit_degree"]
+    rels = Relationships(source=source, date=date, providers=out["providers"], customers=out["customers"],
+                         peers=out["peers"], step=out["step"], clique=out["clique"])
+    if confidence:
+        rels.confidence = out["confidence"]
+        stats.valley_free_share = out["valley_free_routes"] / out["all_routes"] if out["all_routes"] else 0.0
+    stats.timings["build"] = stats.timings.get("build", 0.0) + time.process_time() - start
+    return rels, stats
+
+
+def _infer_reference(
     paths: PathSet,
     *,
     source: str,
