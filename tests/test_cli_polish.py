@@ -110,3 +110,32 @@ def test_country_answers_carry_at_as_upstreams_does(demo: list[str],
     code, out, _ = _run(capsys, "countries", *demo, "--at", "2017-10-01T10:00Z", "--json")
     ranking = json.loads(out)
     assert code == 0 and ranking["at"] == ranking["time"] == "2017-10-01T10:00:00Z" and ranking["countries"]
+
+
+@pytest.mark.parametrize("target", ["0.0.0.0/0", "::/0", "10.0.0.0/1", "AS131279,2000::/3"])
+def test_over_broad_prefix_targets_are_refused_as_the_api_does(demo: list[str], target: str, tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    from fastapi import HTTPException
+
+    from transitwatch.api import params
+
+    with pytest.raises(HTTPException) as refused:        # the HTTP API's edge: 400
+        params.target(target)
+    detail = str(refused.value.detail)
+    assert refused.value.status_code == 400 and "too broad" in detail
+    db = tmp_path / "w.duckdb"
+    for argv in (["upstreams", target, *demo[:2]], ["events", target, *demo[:2]],
+                 ["visibility", target, *demo[:2]], ["hegemony", target, *demo[:2]],
+                 ["resilience", "--spof", target, *demo[:2]], ["watch", target, *demo[:2]],
+                 ["ingest", "--db", str(db), *demo[:2], "--watch", target],
+                 ["serve", "--db", str(db), "--live", target]):
+        code, out, err = _run(capsys, *argv)
+        # the same rule and the same words as the API, one line, before any work
+        assert code == 2 and err == f"transitwatch: error: {detail}\n", (argv, err)
+        assert out == "" and not db.exists(), argv
+
+
+def test_a_slash_8_is_still_a_target(demo: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = _run(capsys, "upstreams", "175.0.0.0/8", *demo, "--json")
+    doc = json.loads(out)
+    assert code == 0 and {u["asn"] for u in doc["upstreams"]} == {4837, 20485}, err

@@ -16,7 +16,7 @@ from typing import Any
 from fastapi import HTTPException
 
 from transitwatch.registry import UnknownCountryError, normalise_country
-from transitwatch.state.target import Target, TargetError
+from transitwatch.state.target import MIN_PREFIX_LENGTH, Target, TargetError, refuse_too_broad
 from transitwatch.times import parse_time, zone
 
 __all__ = ["MAX_OFFSET", "MAX_TARGET_PARTS", "MAX_TEXT", "MIN_PREFIX_LENGTH", "TIME_RANGE",
@@ -27,8 +27,6 @@ MAX_TEXT = 512
 #: Highest list offset: far beyond any real list, far below integer overflow in the database.
 MAX_OFFSET = 10**9
 MAX_TARGET_PARTS = 32
-#: Shortest prefix a target may name, per IP version (a /7 is 1/128 of IPv4: most of a table).
-MIN_PREFIX_LENGTH = {4: 8, 6: 16}
 #: Plausible times: 1970-01-01 to 2100-01-01 (local times in any zone stay valid dates).
 TIME_RANGE = (0.0, 4102444800.0)
 
@@ -79,15 +77,9 @@ def target(text: str) -> Target:
         raise HTTPException(400, f"target: at most {MAX_TARGET_PARTS} ASes or prefixes, "
                                  f"{MAX_TEXT} characters")
     try:
-        parsed = Target.parse(text)
-    except TargetError as exc:
+        return refuse_too_broad(Target.parse(text))
+    except TargetError as exc:   # unreadable, or too broad (the rule the command line shares)
         raise HTTPException(400, str(exc)[:300]) from None
-    for net in parsed.networks:
-        shortest = MIN_PREFIX_LENGTH[net.version]
-        if net.prefixlen < shortest:
-            raise HTTPException(400, f"target {net} is too broad: prefixes of at least /{shortest} "
-                                     f"(IPv{net.version}); ask about an AS or a smaller block")
-    return parsed
 
 
 _PATH_KEYS = frozenset({"source", "file", "path", "db", "database", "dir", "directory"})

@@ -134,7 +134,8 @@ def _targets(args: argparse.Namespace, files_ok: bool) -> tuple[list[Any], list[
         targets = [watching.WatchTarget.parse(t) for t in texts]
         targets += [watching.WatchTarget.for_country(cc) for cc in args.country or []]
     except watching.WatchError as exc:
-        raise UserError(f"{exc} (FILE arguments must exist)") from None
+        hint = "" if "too broad" in str(exc) else " (FILE arguments must exist)"
+        raise UserError(f"{exc}{hint}") from None
     if config is not None:
         targets += [t for t in config.targets if t.label not in {x.label for x in targets}]
     return targets, files, config

@@ -87,7 +87,8 @@ def _cmd_watch(args: argparse.Namespace) -> int:
                  on_problem=on_problem, on_end=on_end, stdout_format="json" if args.json else None,
                  progress=progress, **options)
     except UserError as exc:
-        if getattr(exc, "param", None) == "targets" and "nothing to watch" not in str(exc):
+        if getattr(exc, "param", None) == "targets" and not any(
+                why in str(exc) for why in ("nothing to watch", "too broad")):
             raise UserError(f"{exc} (FILE arguments must exist)") from None
         raise
     finally:

@@ -118,6 +118,10 @@ def ingest(
     watch = list(watch)
     if not paths and not watch:
         raise TransitwatchError("give MRT files to ingest (and/or targets to watch)")
+    from transitwatch.engine.sources import parse_target
+
+    for text in watch:
+        parse_target(text)  # unreadable or too broad: refused before the database is touched
     with _open_for_writing(db) as store:
         try:
             report = store_ingest(store, paths, collector=collector, watch_targets=watch, min_peers=min_peers,

@@ -426,12 +426,12 @@ def as_source(src: Source | str | os.PathLike[str] | Iterable[Any]) -> Source:
 def parse_target(text: Any) -> Any:
     """A Target from ``"AS131279"``, ``131279``, ``"175.45.176.0/22"``, ``"AS1,AS2"``, a list or a
     Target; TransitwatchError for anything else."""
-    from transitwatch.state.target import Target, TargetError
+    from transitwatch.state.target import Target, TargetError, refuse_too_broad
 
     if text is None or (isinstance(text, str) and not text.strip()):
         raise TransitwatchError("give a target: an AS such as AS131279, or a prefix")
     try:
-        return Target.of(text)
+        return refuse_too_broad(Target.of(text))   # the HTTP API's rule, before any work
     except (TargetError, TypeError, ValueError) as exc:
         raise TransitwatchError(str(exc).splitlines()[0] if str(exc) else f"bad target {text!r}") from None
 

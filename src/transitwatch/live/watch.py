@@ -62,7 +62,7 @@ from transitwatch.registry import Registry, normalise_country
 from transitwatch.sources.rislive import RIS_LIVE_URL, LiveGap, LiveStats, RisLiveError, ris_live_stream
 from transitwatch.state.liveness import LivenessTracker
 from transitwatch.state.table import RoutingState
-from transitwatch.state.target import Target, TargetError
+from transitwatch.state.target import PrefixTooBroad, Target, TargetError, refuse_too_broad
 from transitwatch.state.view import TargetView, ViewBuilder
 from transitwatch.times import iso_local, iso_utc
 
@@ -124,6 +124,10 @@ class WatchTarget:
             target = Target.parse(raw)
         except TargetError as exc:
             raise WatchError(f"{exc} (or a two-letter country code such as KP)") from None
+        try:
+            refuse_too_broad(target)   # the HTTP API's rule: a /0 would subscribe to every route
+        except PrefixTooBroad as exc:
+            raise WatchError(str(exc)) from None
         return cls(label=target.label, target=target, name=name)
 
     @classmethod

@@ -25,13 +25,33 @@ from typing import Any
 from transitwatch.sources.mrt import RouteFilter
 from transitwatch.state.aspath import ASPathError, Hop, parse_as_path, parse_asn
 
-__all__ = ["Target", "TargetError", "Network"]
+__all__ = ["MIN_PREFIX_LENGTH", "Target", "TargetError", "PrefixTooBroad", "Network", "refuse_too_broad"]
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class TargetError(ValueError):
     """A target the user wrote that is neither an AS nor a prefix."""
+
+
+class PrefixTooBroad(TargetError):
+    """A target prefix shorter than :data:`MIN_PREFIX_LENGTH`: most of the routing table."""
+
+
+#: Shortest prefix a target may name, per IP version (a /7 is 1/128 of IPv4: most of a table).
+#: The one rule for the HTTP API, the command line, the Python API and watch targets.
+MIN_PREFIX_LENGTH = {4: 8, 6: 16}
+
+
+def refuse_too_broad(target: Target) -> Target:
+    """``target``, or :class:`PrefixTooBroad` (one line) when one of its prefixes is shorter than
+    :data:`MIN_PREFIX_LENGTH`: checked before any work, as every route would be the target's."""
+    for net in target.networks:
+        shortest = MIN_PREFIX_LENGTH[net.version]
+        if net.prefixlen < shortest:
+            raise PrefixTooBroad(f"target {net} is too broad: prefixes of at least /{shortest} "
+                                 f"(IPv{net.version}); ask about an AS or a smaller block")
+    return target
 
 
 def _text_hint(net: Network) -> str:
