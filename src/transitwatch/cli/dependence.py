@@ -151,7 +151,9 @@ def _cmd_resilience(args: argparse.Namespace) -> int:
         else:
             print(f"no single point of failure of {result.target} at {when} ({result.model} model)")
     if result.relationships:
-        print(f"relationships: {result.relationships['source']}", file=sys.stderr)
+        siblings = result.relationships.get("siblings")
+        more = f"; siblings: {siblings}" if siblings else ""
+        print(f"relationships: {result.relationships['source']}{more}", file=sys.stderr)
     _notes(result.notices)
     return 0
 

@@ -100,7 +100,8 @@ def print_country_upstreams(report: CountryUpstreams, *, tz: str | None, rich: b
     print_registry_line(report.registry, file)
     rel = report.relationships
     if rel is not None and report.upstreams:
-        print(f"relationships: {rel.get('source') or rel.get('note') or 'none'}", file=file)
+        siblings = f"; siblings: {rel['siblings']}" if rel.get("siblings") else ""
+        print(f"relationships: {rel.get('source') or rel.get('note') or 'none'}{siblings}", file=file)
     if any(not u.name and u.name_hint for u in report.upstreams):
         print("~name: a hint (who holds the AS's addresses in the bundled geolocation data), not "
               "the AS's registered name", file=file)

@@ -92,7 +92,9 @@ def print_upstreams(report: UpstreamReport, *, tz: str | None, rich: bool, file:
         source = report.relationships.get("source") or report.relationships.get("note") or "none"
         scope = ("routes to its own address space (its prefixes and customer cone)" if report.scope == "own"
                  else "every route crossing it")
-        print(f"relationships: {source}; counted: {scope}", file=file)
+        siblings = report.relationships.get("siblings")
+        print(f"relationships: {source}; counted: {scope}" + (f"; siblings: {siblings}" if siblings else ""),
+              file=file)
 
 
 def timeline_lines(timeline: UpstreamTimeline, changes: UpstreamChanges | None, tz: str | None) -> list[str]:

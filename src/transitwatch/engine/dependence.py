@@ -127,12 +127,16 @@ def relationship_context(
     (:meth:`PathSet.tally`), with that read's ``notices``: the inference then reads nothing again."""
     if as_rel is not None:
         rels, _ = relationships_for(as_rel, None)
-        return rels, rels.describe()
+        try:
+            given: Any = _source(src)
+        except TransitwatchError:
+            given = None
+        return _with_organisations(rels, rels.describe(), until, given)
     source = _source(src)
     paths = _file_names(source)
     fetched = _fetched_as_rel(paths, until)
     if fetched is not None:
-        return fetched
+        return _with_organisations(*fetched, until, source)
     if not paths:
         return None, {"source": None,
                       "note": "no relationships: none are inferred from a database (give --as-rel FILE)"}
@@ -154,7 +158,46 @@ def relationship_context(
             if len(_CACHE) >= 4:
                 _CACHE.pop(next(iter(_CACHE)))
             _CACHE[key] = (rels, stats)
-    return rels, rels.describe()
+    return _with_organisations(rels, rels.describe(), until, source)
+
+
+_SIBLINGS: dict[tuple[int, str], tuple[Relationships, Relationships]] = {}
+
+
+def _with_organisations(rels: Relationships, info: dict[str, Any], until: float | None,
+                        source: Any = None) -> tuple[Relationships, dict[str, Any]]:
+    """``rels`` with the links between ASes of one organisation as siblings, from the as2org file
+    of the registry nearest the data's time (``until``, else the first record of the input), when
+    there is one within a year; unchanged otherwise. ``info`` then says where siblings came from."""
+    from transitwatch.registry import default_registry_dir
+    from transitwatch.registry.organisations import organisations_at
+
+    when = until
+    if when is None and source is not None:
+        names = _file_names(source)
+        if names:
+            from transitwatch.sources.mrt import first_record_time
+
+            try:
+                when = first_record_time(names[0])
+            except (OSError, ValueError):
+                when = None
+    try:
+        orgs = organisations_at(default_registry_dir(), when)
+    except OSError:
+        orgs = None
+    if orgs is None:
+        return rels, info
+    key = (id(rels), orgs.path)
+    cached = _SIBLINGS.get(key)
+    if cached is not None and cached[0] is rels:   # (the original is held: its id is not reused)
+        out = cached[1]
+    else:
+        out = rels.with_siblings(orgs.org_of, orgs.label)
+        if len(_SIBLINGS) >= 4:
+            _SIBLINGS.pop(next(iter(_SIBLINGS)))
+        _SIBLINGS[key] = (rels, out)
+    return out, {**info, "siblings": out.siblings_from}
 
 
 def fetched_relationships(when: float | None) -> tuple[Relationships | None, dict[str, Any]]:
@@ -164,7 +207,7 @@ def fetched_relationships(when: float | None) -> tuple[Relationships | None, dic
     if found is None:
         return None, {"source": None, "note": "no relationships: run 'transitwatch registry update "
                                               "--as-rel --at DAY'"}
-    return found
+    return _with_organisations(*found, when)
 
 
 def _fetched_as_rel(paths: list[str], until: float | None) -> tuple[Relationships, dict[str, Any]] | None:

@@ -23,7 +23,7 @@ import gzip
 import io
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -66,6 +66,8 @@ class Relationships:
     step: dict[tuple[int, int], str] = field(default_factory=dict)
     clique: list[int] = field(default_factory=list)
     comments: list[str] = field(default_factory=list)
+    #: where sibling links came from when they were added by organisation (:meth:`with_siblings`)
+    siblings_from: str | None = None
 
     # -- building ------------------------------------------------------------------------------
     def add(self, a: int, b: int, rel: int) -> None:
@@ -140,9 +142,31 @@ class Relationships:
         ases = {a for t in tables for a, v in t.items() if v}
         return {"ases": len(ases), "links": p2c + p2p + s2s, "p2c": p2c, "p2p": p2p, "s2s": s2s}
 
+    def with_siblings(self, org_of: Mapping[int, str], label: str) -> Relationships:
+        """A copy in which every link between two ASes of one organisation (``org_of``: ASN ->
+        organisation id, e.g. CAIDA's as2org of the data's date) is a sibling link, whatever the
+        paths or the file said. Path-based inference cannot tell siblings (an organisation's ASes
+        pass routes to each other in every direction); CAIDA takes them from as2org the same way.
+        ``label`` names that source; links stay as they were when no organisation is shared."""
+        out = Relationships(source=self.source, date=self.date, confidence=self.confidence, step=self.step,
+                            clique=list(self.clique), comments=list(self.comments))
+        for name in ("providers", "customers", "peers", "siblings"):
+            setattr(out, name, {a: set(v) for a, v in getattr(self, name).items()})
+        changed = 0
+        for a, b, _ in list(self.links()):
+            org = org_of.get(a)
+            if org is not None and org == org_of.get(b) and b not in out.siblings.get(a, ()):
+                out.add(a, b, SIBLING)
+                changed += 1
+        out.siblings_from = f"{label} ({changed} link(s) between ASes of one organisation)"
+        return out
+
     def describe(self) -> dict[str, Any]:
         """Where the answers come from, for every output that uses them."""
-        return {"source": self.source, "date": self.date, **self.counts()}
+        out = {"source": self.source, "date": self.date, **self.counts()}
+        if self.siblings_from is not None:
+            out["siblings"] = self.siblings_from
+        return out
 
     def __len__(self) -> int:
         return self.counts()["links"]

@@ -47,11 +47,13 @@ __all__ = [
     "RegistryFileError",
     "RirData",
     "UpdateResult",
+    "date_in_name",
     "default_registry_dir",
     "load_registry_dir",
     "parse_as2org",
     "parse_asnames",
     "parse_delegated",
+    "read_lines",
     "update_registry",
 ]
 
@@ -90,7 +92,7 @@ def open_text(path: Path) -> IO[str]:
     return open(path, encoding="utf-8", errors="replace")
 
 
-def _read_lines(path: Path) -> list[str]:
+def read_lines(path: Path) -> list[str]:
     try:
         with open_text(path) as handle:
             return handle.read().splitlines()
@@ -199,7 +201,7 @@ class RirData:
         first_bad: int | None = None
         registry: str | None = None
         data_date: date | None = None
-        for number, raw in enumerate(_read_lines(path), 1):
+        for number, raw in enumerate(read_lines(path), 1):
             line = raw.strip()
             if not line or line.startswith("#"):
                 continue
@@ -256,7 +258,7 @@ class RirData:
 
     def add_asnames(self, path: Path) -> LoadedFile:
         """Read an ``asn.txt`` (``4837 CHINA169-BACKBONE CHINA UNICOM China169 Backbone, CN``)."""
-        names, bad, first_bad = parse_asnames(_read_lines(path))
+        names, bad, first_bad = parse_asnames(read_lines(path))
         if not names:
             raise RegistryFileError(f"{path}: no valid 'ASN NAME, CC' line")
         self.as_names.update(names)
@@ -267,11 +269,11 @@ class RirData:
 
     def add_as2org(self, path: Path, data_date: date | None = None) -> LoadedFile:
         """Read a CAIDA AS-to-organisation file (``20171001.as-org2info.txt[.gz]``)."""
-        orgs, bad, first_bad = parse_as2org(_read_lines(path))
+        orgs, bad, first_bad = parse_as2org(read_lines(path))
         if not orgs:
             raise RegistryFileError(f"{path}: no valid as2org 'aut|changed|aut_name|org_id|...' line")
         self.as_orgs.update(orgs)
-        when = data_date or _date_in_name(path.name) or date.fromtimestamp(path.stat().st_mtime)
+        when = data_date or date_in_name(path.name) or date.fromtimestamp(path.stat().st_mtime)
         loaded = LoadedFile(str(path), "as2org", None, when, len(orgs), bad, first_bad)
         self._note(loaded)
         return loaded
@@ -376,8 +378,10 @@ def parse_asnames(lines: Iterable[str]) -> tuple[dict[int, tuple[str, str]], int
     return names, bad, first_bad
 
 
-def parse_as2org(lines: Iterable[str]) -> tuple[dict[int, tuple[str, str | None]], int, int | None]:
-    """CAIDA as2org lines -> ({asn: (name, org country)}, bad line count, first bad line).
+def parse_as2org(lines: Iterable[str], org_ids: dict[int, str] | None = None,
+                 ) -> tuple[dict[int, tuple[str, str | None]], int, int | None]:
+    """CAIDA as2org lines -> ({asn: (name, org country)}, bad line count, first bad line); each
+    AS's ``org_id`` goes into ``org_ids`` when given (ASes of one organisation are siblings).
 
     The file has two sections, each announced by a ``# format:`` comment::
 
@@ -418,6 +422,8 @@ def parse_as2org(lines: Iterable[str]) -> tuple[dict[int, tuple[str, str | None]
         first_bad = first_bad or number
     out: dict[int, tuple[str, str | None]] = {}
     for asn, aut_name, org_id in auts:
+        if org_ids is not None and org_id.strip():
+            org_ids[asn] = org_id.strip()
         org_name, org_cc = orgs.get(org_id, ("", None))
         # "CHINA169-BACKBONE" + "China Unicom": the handle alone rarely says who it is.
         both = aut_name and org_name and org_name != aut_name
@@ -427,7 +433,7 @@ def parse_as2org(lines: Iterable[str]) -> tuple[dict[int, tuple[str, str | None]
     return out, bad, first_bad
 
 
-def _date_in_name(name: str) -> date | None:
+def date_in_name(name: str) -> date | None:
     match = re.search(r"(\d{8})", name)
     return _parse_date(match.group(1)) if match else None
 
