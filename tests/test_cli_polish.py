@@ -139,3 +139,52 @@ def test_a_slash_8_is_still_a_target(demo: list[str], capsys: pytest.CaptureFixt
     code, out, err = _run(capsys, "upstreams", "175.0.0.0/8", *demo, "--json")
     doc = json.loads(out)
     assert code == 0 and {u["asn"] for u in doc["upstreams"]} == {4837, 20485}, err
+
+
+@pytest.fixture(scope="module")
+def quiet_hour(tmp_path_factory: pytest.TempPathFactory, demo: list[str]) -> list[str]:
+    """The demo, then an hour of update files with nothing in them (a collector with nothing to say:
+    gzip of no records, as the archives publish; `fetch` already accepts them as such)."""
+    from transitwatch.sources.mrt_writer import write_mrt
+
+    folder = tmp_path_factory.mktemp("quiet") / "rrc00"
+    folder.mkdir()
+    quiet = [folder / f"updates.20171001.12{m:02d}.gz" for m in range(0, 60, 5)]
+    for path in quiet:
+        write_mrt(path, [], compression="gzip")
+    return [*demo, *map(str, quiet)]
+
+
+def test_quiet_update_files_are_one_note(quiet_hour: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    quiet = [p for p in quiet_hour if "/quiet" in p]
+    code, out, err = _run(capsys, "upstreams", "AS131279", *quiet_hour, "--at", "2017-10-01T12:30Z")
+    assert code == 0, err
+    notes = [line for line in err.splitlines() if line.startswith("transitwatch: note:")]
+    # 44 demo update files hold no route of AS131279, and the 12 quiet ones nothing at all: one line
+    assert notes == [f"transitwatch: note: 56 files had no route of AS131279: first "
+                     f"{quiet_hour[1]}, last {quiet[-1]}"], err
+    # the quiet hour is covered (it was "not an MRT file", left out: a gap, "no data covers")
+    assert "AS4837" in out and "AS20485" in out and "no data covers" not in out + err
+    code, out, err = _run(capsys, "upstreams", "AS131279", *quiet_hour, "--at", "2017-10-01T12:30Z", "--json")
+    doc = json.loads(out)
+    assert doc["coverage"]["peers"] > 0 and not doc["coverage"]["gaps"]
+    # --json keeps one notice per file
+    assert [n for n in doc["notices"] if n.endswith(": no observations")][-12:] == \
+        [f"{p}: no observations" for p in quiet]
+    for command in (["countries"], ["events", "AS131279"], ["watch", "AS131279"], ["visibility", "AS131279"]):
+        code, out, err = _run(capsys, *command, *quiet_hour)
+        assert code == 0, (command, err)
+        notes = [line for line in err.splitlines() if "files had no route" in line]
+        assert len(notes) == 1 and f"last {quiet[-1]}" in notes[0], (command, err)
+        assert "/quiet/rrc00/updates.20171001.1205.gz" not in err, (command, err)   # not one per file
+
+
+def test_an_empty_file_on_disk_is_still_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    empty, garbage = tmp_path / "updates.20171001.1200", tmp_path / "updates.20171001.1205.gz"
+    empty.write_bytes(b"")              # 0 bytes: a failed download, not a quiet interval
+    import gzip
+
+    garbage.write_bytes(gzip.compress(b"\x00\x01"))   # compressed, but not MRT inside
+    for path, why in ((empty, "empty file"), (garbage, "not an MRT file")):
+        code, _, err = _run(capsys, "countries", str(path))
+        assert code == 2 and why in err and err.count("\n") == 1, err

@@ -66,9 +66,42 @@ def _check_one_collector(args: argparse.Namespace) -> None:
         raise UserError("with FILES, --collector names the one collector the files come from")
 
 
-def _print_notes(lines: Iterable[str]) -> None:
-    """Notices of the readers and detectors (left-out files, damage, ...) as notes on stderr."""
+#: The reader's note for a file that gave the question nothing (an empty update file of a quiet
+#: interval; with a target's route filter, also a file without a route of the target).
+QUIET_FILE = ": no observations"
+
+
+def quiet_files_line(paths: list[str], target: object = None) -> str:
+    """One line for the files that gave nothing: ``N files had no routes: first A, last B``."""
+    what = f"no route of {target}" if target is not None else "no routes"
+    if len(paths) == 1:
+        return f"{paths[0]}: {what}"
+    return f"{len(paths)} files had {what}: first {paths[0]}, last {paths[-1]}"
+
+
+def notes_for_terminal(lines: Iterable[str], target: object = None) -> list[str]:
+    """The notes as printed: the files that gave nothing as one line where the first of them was
+    (per-file detail stays in ``--json``'s ``notices``), every other note as it is."""
+    out: list[str] = []
+    quiet: list[str] = []
+    at = -1
     for line in lines:
+        if line.endswith(QUIET_FILE):
+            if not quiet:
+                at = len(out)
+            quiet.append(line[: -len(QUIET_FILE)])
+        else:
+            out.append(line)
+    if quiet:
+        out.insert(at, quiet_files_line(quiet, target))
+    return out
+
+
+def _print_notes(lines: Iterable[str], target: object = None) -> None:
+    """Notices of the readers and detectors (left-out files, damage, ...) as notes on stderr; the
+    files that gave nothing (a quiet 5-minute interval) as one note, not one per file.
+    ``target``: the question's target when the files were read through its route filter."""
+    for line in notes_for_terminal(lines, target):
         print(f"transitwatch: note: {line}", file=sys.stderr)
 
 

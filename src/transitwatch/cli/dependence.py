@@ -97,7 +97,7 @@ def _cmd_hegemony(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result.to_dict(), indent=1))
         return 0
-    _notes(result.notices)
+    _notes(result.notices, None if args.country else result.target)
     if (not result.steps or not any(scores for _, scores, _ in result.steps)) \
             and not any(n.startswith("no data covers") for n in result.notices):
         print(f"transitwatch: note: no route to {result.target} in the input", file=sys.stderr)
@@ -154,13 +154,14 @@ def _cmd_resilience(args: argparse.Namespace) -> int:
         siblings = result.relationships.get("siblings")
         more = f"; siblings: {siblings}" if siblings else ""
         print(f"relationships: {result.relationships['source']}{more}", file=sys.stderr)
-    _notes(result.notices)
+    _notes(result.notices, None if args.country else result.target)
     return 0
 
 
-def _notes(lines: list[str]) -> None:
-    for line in lines:
-        print(f"transitwatch: note: {line}", file=sys.stderr)
+def _notes(lines: list[str], target: str | None = None) -> None:
+    from transitwatch.cli.common import _print_notes
+
+    _print_notes(lines, target)
 
 
 def add_commands(add: Add) -> None:

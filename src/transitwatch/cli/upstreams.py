@@ -48,7 +48,7 @@ def _cmd_upstreams(args: argparse.Namespace) -> int:
                               scheduler=args.scheduler, progress=progress, transit=args.transit,
                               as_rel=args.as_rel)
     report = result.report
-    _print_notes(report.notices)
+    _print_notes(report.notices, report.target)
     if not args.json:
         # the text answer itself says "no data covers T" / "no route": not a second time on stderr
         print_upstreams(report, tz=args.tz, rich=sys.stdout.isatty(), file=sys.stdout)
@@ -99,7 +99,7 @@ def _cmd_events(args: argparse.Namespace) -> int:
                            start=args.start if window else None, end=args.end if window else None,
                            workers=args.workers, scheduler=args.scheduler, progress=progress,
                            transit=args.transit, as_rel=args.as_rel)
-    _print_notes(result.notices)
+    _print_notes(result.notices, result.target)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     else:
@@ -130,7 +130,7 @@ def _cmd_visibility(args: argparse.Namespace) -> int:
     with progress_for(args) as progress:
         result = tw.visibility(text, src, resolution=args.resolution, tz=args.tz, registry=registry,
                                progress=progress)
-    _print_notes(result.series.notices)
+    _print_notes(result.series.notices, None if country else result.view.target)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     else:

@@ -9,10 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from transitwatch.cli.common import (
+    QUIET_FILE,
     UserError,
     _add_registry_args,
     _registry_from_args,
     progress_for,
+    quiet_files_line,
 )
 from transitwatch.times import iso_utc
 
@@ -68,12 +70,24 @@ def _cmd_watch(args: argparse.Namespace) -> int:
         if shown:
             shown[0].__exit__(None, None, None)
 
+    quiet: list[str] = []   # files that gave nothing: one note for all of them, not one each
+
+    def flush_quiet() -> None:
+        if quiet:
+            print(f"transitwatch: note: {quiet_files_line(quiet)}", file=sys.stderr, flush=True)
+            quiet.clear()
+
     def on_note(text: str) -> None:
         progress_done()  # the replay is over: its progress line goes
+        if text.endswith(QUIET_FILE):
+            quiet.append(text[: -len(QUIET_FILE)])
+            return
+        flush_quiet()
         print(f"transitwatch: note: {text}", file=sys.stderr, flush=True)
 
     def on_end(result: Any) -> None:
         progress_done()
+        flush_quiet()
         _print_summary(result, live=args.live)
 
     options = {"for_seconds": args.run_for, "min_duration": args.min_duration,
@@ -93,6 +107,7 @@ def _cmd_watch(args: argparse.Namespace) -> int:
         raise
     finally:
         progress_done()  # also when the arguments were refused before anything was read
+        flush_quiet()
     return 0
 
 

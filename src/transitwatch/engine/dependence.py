@@ -89,13 +89,9 @@ def target_view_of(
             cov = getattr(stream, "coverage", None)
             view.coverage = cov.settle(at) if cov is not None and at is not None else cov
         return view
-    view = queries_target_view(parse_target(target), source, until=at, filtered=True, progress=progress)
-    # With the decoder's route filter, "no observations" only means no route of the target.
-    quiet = [n for n in view.notices if n.endswith(": no observations")]
-    if quiet:
-        view.notices = [n for n in view.notices if not n.endswith(": no observations")]
-        view.notices.append(f"{len(quiet)} file(s) held no route of {view.target}")
-    return view
+    # With the decoder's route filter, a file's "no observations" means no route of the target;
+    # the notices keep one per file (the command line prints them as one line).
+    return queries_target_view(parse_target(target), source, until=at, filtered=True, progress=progress)
 
 
 def relationships_for(as_rel: Relationships | str | os.PathLike[str] | None, source: Inputs | None,

@@ -316,9 +316,12 @@ class MrtReader:
             self._update(decoder)
             if batch:
                 yield batch
-            if self.stats.records == 0:
+            if self.stats.records == 0 and not (kind != "none" and self.stats.bytes == 0
+                                                and not self.stats.damage):
                 first = self.stats.damage[0].message if self.stats.damage else "no MRT records"
                 raise MrtError(path, f"not an MRT file ({first})", 0)
+            # (a compressed file holding nothing is an update file of a quiet interval: valid,
+            # no records; a file of 0 bytes on disk stays "empty file" above)
 
     def _check(self, decoder: Any, seen: int) -> int:
         errors = decoder.errors
