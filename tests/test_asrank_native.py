@@ -184,3 +184,27 @@ def test_native_equals_reference_on_small_inputs() -> None:
     for texts in (["5"], ["1 2"], ["1 2", "2 3", "3 1"], ["1 2 3", "3 2 1", "2 1 3", "1 3 2"],
                   ["1 2 3 4", "4 3 2 1"], ["65000 1"]):
         _same(PathSet.of(texts))
+
+
+@pytest.mark.parametrize("cut", [0.0, 0.3, 0.999, 1.0, 2.0])
+def test_counting_up_to_a_moment_equals_takewhile(shared_data: Path, cut: float) -> None:
+    # The inference up to T counts the stream's batches in C up to the first observation later
+    # than T: the same pairs as a takewhile over every observation (batches or not, three files
+    # merged by time; before the first observation, at the last, past the end).
+    import itertools
+
+    import transitwatch as tw
+
+    files = [*_real_files(shared_data)[1], str(shared_data / "mrt" / "bgpdump-corpus" / "input" /
+                                                "updates.20071015.1505.gz")]
+    times = [o.time for o in tw.files(files).observations()]
+    at = int((len(times) - 1) * cut)
+    until = times[0] - 1 if cut == 0.0 else times[-1] + 1 if cut == 2.0 else times[at]
+    stream = itertools.takewhile(lambda o: o.time <= until, tw.files(files).observations())
+    want = PathSet.of_observations(stream)
+    for stream in (tw.files(files).observations(), iter(list(tw.files(files).observations()))):
+        got = PathSet.of_observations(stream, until)
+        assert list(got.counts.items()) == list(want.counts.items())
+        assert (got.routes, got.vantage_points, got.first_time, got.last_time) == (
+            want.routes, want.vantage_points, want.first_time, want.last_time)
+    assert (want.routes == 0) == (cut == 0.0)

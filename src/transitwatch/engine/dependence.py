@@ -14,7 +14,6 @@ raises :class:`~transitwatch.errors.TransitwatchError` with one line.
 
 from __future__ import annotations
 
-import itertools
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -247,9 +246,7 @@ def _infer(src: Inputs, *, clique: Iterable[int] | None = None, route_servers: I
     if pathset is None:
         with _user_errors():
             stream: Iterable[Observation] = source.observations(notices=notices, progress=progress)
-            if until is not None:
-                stream = itertools.takewhile(lambda o: o.time <= until, stream)
-            pathset = PathSet.of_observations(stream)
+            pathset = PathSet.of_observations(stream, until)   # cut at until in C, batch by batch
     if pathset.routes == 0:
         shown = ", ".join(paths) if paths else "the input"
         raise TransitwatchError(f"{shown}: no AS paths to infer relationships from (empty input)")

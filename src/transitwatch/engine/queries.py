@@ -349,7 +349,7 @@ def upstreams(
     view = target_view(
         tgt, src, until=until, filtered=True, workers=workers, scheduler=scheduler, progress=progress
     )
-    rels, info = relationship_context(as_rel, src, until, focus=tgt.asns or None)
+    rels, info = relationship_context(as_rel, src, until)   # the same answer as `relationships`
     return UpstreamsResult(upstreams_of_view(view, until, rels, info, transit=transit), tz)
 
 
@@ -452,7 +452,7 @@ def events(
         from transitwatch.engine.dependence import relationship_context
         from transitwatch.metrics.relationship_view import annotate_events, own_space
 
-        rels, _ = relationship_context(as_rel, src, focus=tgt.asns or None)
+        rels, _ = relationship_context(as_rel, src)
         scoped = view if transit else own_space(view, rels)
         changes = upstream_changes(scoped, **rules)
         annotate_events(changes.events, scoped, rels)

@@ -129,8 +129,8 @@ typedef struct {
 } CounterObject;
 
 static PyTypeObject *obs_base = NULL;          /* transitwatch.sources._mrt.ObservationBase */
-static Py_ssize_t off_peer = -1, off_path = -1;
-static PyObject *str_peer_asn, *str_as_path;
+static Py_ssize_t off_peer = -1, off_path = -1, off_time = -1;
+static PyObject *str_peer_asn, *str_as_path, *str_time;
 
 static int find_obs_base(void) {
     if (obs_base || off_peer == -2) return 0;
@@ -140,14 +140,15 @@ static int find_obs_base(void) {
     Py_DECREF(mod);
     if (!t || !PyType_Check(t)) { Py_XDECREF(t); PyErr_Clear(); off_peer = -2; return 0; }
     PyTypeObject *tp = (PyTypeObject *)t;
-    Py_ssize_t op = -1, oa = -1;
+    Py_ssize_t op = -1, oa = -1, ot = -1;
     for (PyMemberDef *m = tp->tp_members; m && m->name; m++) {
         if (m->type != T_OBJECT && m->type != T_OBJECT_EX) continue;
         if (!strcmp(m->name, "peer_asn")) op = m->offset;
         else if (!strcmp(m->name, "as_path")) oa = m->offset;
+        else if (!strcmp(m->name, "time")) ot = m->offset;
     }
-    if (op < 0 || oa < 0) { Py_DECREF(t); off_peer = -2; return 0; }
-    obs_base = tp; off_peer = op; off_path = oa;   /* the reference keeps the type alive */
+    if (op < 0 || oa < 0 || ot < 0) { Py_DECREF(t); off_peer = -2; return 0; }
+    obs_base = tp; off_peer = op; off_path = oa; off_time = ot;   /* the reference keeps the type alive */
     return 0;
 }
 
@@ -226,6 +227,47 @@ done:
 static PyObject *counter_push_m(CounterObject *c, PyObject *obs) {
     if (counter_push(c, obs) < 0) return NULL;
     Py_RETURN_NONE;
+}
+
+/* 1 when obs is later than until (where takewhile(lambda o: o.time <= until, ...) stops), 0 if not,
+ * -1 on error. */
+static int later_than(PyObject *obs, double until) {
+    PyObject *t, *ref = NULL;
+    if (obs_base && PyObject_TypeCheck(obs, obs_base)) t = *(PyObject **)((char *)obs + off_time);
+    else if (!(t = ref = PyObject_GetAttr(obs, str_time))) return -1;
+    if (!t) { PyErr_SetString(PyExc_TypeError, "an observation without a time"); return -1; }
+    int r;
+    if (PyFloat_CheckExact(t)) {
+        r = !(PyFloat_AS_DOUBLE(t) <= until);
+    } else {   /* ints, subclasses: Python's own comparison */
+        PyObject *u = PyFloat_FromDouble(until);
+        r = u ? PyObject_RichCompareBool(t, u, Py_LE) : -1;
+        Py_XDECREF(u);
+        if (r >= 0) r = !r;
+    }
+    Py_XDECREF(ref);
+    return r;
+}
+
+/* add_until(observations, until) -> bool: count the observations up to the first later than until
+ * (not counted); True when one was found there (the stream goes on past until). */
+static PyObject *counter_add_until(CounterObject *c, PyObject *args) {
+    PyObject *observations;
+    double until;
+    if (!PyArg_ParseTuple(args, "Od", &observations, &until)) return NULL;
+    PyObject *it = PyObject_GetIter(observations);
+    if (!it) return NULL;
+    PyObject *obs;
+    while ((obs = PyIter_Next(it))) {
+        int late = later_than(obs, until);
+        int rc = late == 0 ? counter_push(c, obs) : late;
+        Py_DECREF(obs);
+        if (rc < 0) { Py_DECREF(it); return NULL; }
+        if (late == 1) { Py_DECREF(it); Py_RETURN_TRUE; }
+    }
+    Py_DECREF(it);
+    if (PyErr_Occurred()) return NULL;
+    Py_RETURN_FALSE;
 }
 
 static PyObject *counter_add(CounterObject *c, PyObject *observations) {
@@ -318,6 +360,9 @@ static void counter_dealloc(CounterObject *c) {
 static PyMethodDef counter_methods[] = {
     {"push", (PyCFunction)counter_push_m, METH_O, "push(observation): count one observation's pair."},
     {"add", (PyCFunction)counter_add, METH_O, "add(observations): count every observation's pair."},
+    {"add_until", (PyCFunction)counter_add_until, METH_VARARGS,
+     "add_until(observations, until) -> bool: count them up to the first later than until; True "
+     "when there was one."},
     {"fill", (PyCFunction)counter_fill, METH_O,
      "fill(counts) -> (routes, vantage_points): add the path texts (peer AS in front where the path "
      "lacks it) with their route counts to the dict counts, as PathSet.of_pairs does."},
@@ -1192,7 +1237,8 @@ PyMODINIT_FUNC PyInit__asrank(void) {
     if (PyType_Ready(&CounterType) < 0) return NULL;
     str_peer_asn = PyUnicode_InternFromString("peer_asn");
     str_as_path = PyUnicode_InternFromString("as_path");
-    if (!str_peer_asn || !str_as_path) return NULL;
+    str_time = PyUnicode_InternFromString("time");
+    if (!str_peer_asn || !str_as_path || !str_time) return NULL;
     PyObject *m = PyModule_Create(&asrank_module);
     if (!m) return NULL;
     Py_INCREF(&CounterType);

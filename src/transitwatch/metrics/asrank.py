@@ -100,16 +100,33 @@ class PathSet:
         return out
 
     @classmethod
-    def of_observations(cls, observations: Iterable[Observation]) -> PathSet:
+    def of_observations(cls, observations: Iterable[Observation], until: float | None = None) -> PathSet:
         """From announcements and RIB entries; a path that does not start with its peer's AS (a
         route server, or a collector fed over iBGP such as PCH's) gets the peer's AS in front,
         since that AS really is the first hop of the route (it gives the neighbour its transit
-        degree)."""
+        degree). ``until``: the stream up to its first observation later than that (as
+        ``itertools.takewhile(lambda o: o.time <= until, observations)``)."""
         # Counting (peer AS, path) pairs runs in C (_asrank.PairCounter), batch by batch for a
         # stream with batches (read_files, tw.files): no Python call per observation.
         counter = _asrank.PairCounter()
         first: Observation | None = None
         batches = getattr(observations, "batches", None)
+        if until is not None:
+            chunks: Iterable[Iterable[Observation]] = batches() if batches is not None else (observations,)
+            for chunk in chunks:
+                it = iter(chunk)
+                if first is None:
+                    first = next(it, None)
+                    if first is None:
+                        continue
+                    if not first.time <= until:
+                        first = None
+                        break
+                    counter.push(first)
+                if counter.add_until(it, until):
+                    break
+            # (the stream is cut: like a takewhile object, it has no last_time to give)
+            return cls() if first is None else cls.of_counter(counter, first.time, first.time)
         if batches is not None:
             for batch in batches():
                 if first is None:
