@@ -22,5 +22,6 @@ setup(
     ext_modules=[
         extension("transitwatch.sources._mrt", "src/transitwatch/sources/_mrt.c"),
         extension("transitwatch.metrics._asrank", "src/transitwatch/metrics/_asrank.c"),
+        extension("transitwatch.store._intern", "src/transitwatch/store/_intern.c"),
     ]
 )

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import importlib.abc
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from transitwatch.cli.common import UserError, _add_db_arg, _add_parallel_args, _open_store, _print_notes
 
@@ -31,23 +29,10 @@ class _IngestProgress:
         self.progress.stop()
 
 
-class _WithoutPandas(importlib.abc.MetaPathFinder):
-    """An import finder that says pandas is not there (see _cmd_ingest)."""
-
-    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
-        if name == "pandas" or name.startswith("pandas."):
-            raise ImportError("pandas is not loaded by 'transitwatch ingest'")
-        return None
-
-
 def _cmd_ingest(args: argparse.Namespace) -> int:
     import json
     import os
 
-    if "pandas" not in sys.modules and not args.scheduler:
-        # pyarrow imports pandas on its first array conversion only to check the input's type
-        # (0.4 s of CPU, a sixth of ingesting a full table); this process never needs it.
-        sys.meta_path.insert(0, _WithoutPandas())
     # Arrow's default pool (mimalloc) keeps freed batches for reuse: 40 MB more at the peak of a
     # full table than the system allocator, which returns them.
     os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")

@@ -48,6 +48,7 @@ from transitwatch.sources.mrt import MrtError, MrtReader
 from transitwatch.state.aspath import ASPathError, parse_as_path
 from transitwatch.state.table import RouteChange, RouteKey, RoutingState, SessionChange
 from transitwatch.state.target import Target
+from transitwatch.store import arrowcols
 from transitwatch.store.db import SQL_STABLE_ID, Store, StoreError, file_id_of, stable_id
 from transitwatch.store.intervals import IntervalBuilder
 
@@ -245,18 +246,17 @@ class _Deriver:
                 origin = parsed.origin
                 origins.append(origin if isinstance(origin, int) else None)
                 asns.append(sorted(parsed.asns))
-            self._emit("aspaths", pa.table(
-                [[self.path_ids[p] for p in self.new_paths], self.new_paths, origins, asns],
-                schema=_ASPATH_SCHEMA))
+            self._emit("aspaths", arrowcols.table(
+                [[self.path_ids[p] for p in self.new_paths], self.new_paths, origins, asns], _ASPATH_SCHEMA))
             self.new_paths = []
         if rows:
             columns = list(zip(*rows, strict=True))
-            self._emit("routes", pa.table([list(c) for c in columns], schema=_ROUTE_SCHEMA))
+            self._emit("routes", arrowcols.table(columns, _ROUTE_SCHEMA))
             self.written += len(rows)
         self.closed = []
         if self.sessions:
             columns = list(zip(*self.sessions, strict=True))
-            self._emit("sessions", pa.table([list(c) for c in columns], schema=_SESSION_SCHEMA))
+            self._emit("sessions", arrowcols.table(columns, _SESSION_SCHEMA))
             self.sessions = []
 
     def _emit(self, table: str, data: pa.Table) -> None:
@@ -597,7 +597,7 @@ def _derive(
                  for t in state.tables()]
     if peer_rows:
         columns = [list(c) for c in zip(*peer_rows, strict=True)]
-        deriver._emit("peers", pa.table(columns, schema=_PEER_SCHEMA))
+        deriver._emit("peers", arrowcols.table(columns, _PEER_SCHEMA))
     return stats, notices
 
 

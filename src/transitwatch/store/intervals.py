@@ -9,7 +9,8 @@ batch is worked out with array operations, not a Python call per observation:
 
 1. columns of the batch (kind, peer, route key, path, time, offset) are taken from the decoded
    observations and interned (peers, route keys ``prefix[/ADD-PATH id]``, AS path texts) to ints,
-   in one C pass (``sources._mrt.columns``) through this builder's dicts;
+   in one C pass (``store._intern.columns``) through this builder's C hash tables, which also give
+   each new key its store id and each new plain AS path its origin and ASNs;
 2. the batch is cut at the few *barriers* whose effect depends on the whole state: a session
    state change, the close of RIB dumps (the stream moved past them), a peer's new dump while an
    older one of another file is open;
@@ -19,30 +20,37 @@ batch is worked out with array operations, not a Python call per observation:
 4. intervals that ended are emitted as Arrow tables (route rows with numeric ids, the new prefix
    and AS path texts with their ids), and the slots are updated in bulk.
 
-Ids are the store's stable ids (:func:`~transitwatch.store.db.stable_id`), computed vectorised
-by DuckDB (an in-memory connection; no database file is touched here), as are the ASNs and
-origins of plain AS paths; other paths (AS_SETs, confederations) go through
-:func:`~transitwatch.state.aspath.parse_as_path` as before.
+Ids are the store's stable ids (:func:`~transitwatch.store.db.stable_id`, MD5 in C), and the
+ASNs and origins of plain AS paths are parsed in C; other paths (AS_SETs, confederations) go
+through :func:`~transitwatch.state.aspath.parse_as_path` as before.
 
-Memory is the open intervals (about 60 bytes each plus the interned texts) and one batch: it
-does not grow with the input's length. Coverage-aware callers (time windows per peer) can hook
+Memory is the open intervals (about 60 bytes each plus about 40 per interned key and its text)
+and one batch: it does not grow with the input's length. Coverage-aware callers (time windows per
+peer) can hook
 :meth:`IntervalBuilder.close_peer` (end every open interval of a peer at a time, with a cause).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
-import duckdb
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
 import transitwatch.sources._mrt as _mrt
+import transitwatch.store._intern as _intern
+from transitwatch import native
 from transitwatch.observation import ESTABLISHED, Observation
 from transitwatch.state.aspath import ASPathError, parse_as_path
+from transitwatch.store import arrowcols
+from transitwatch.store.arrowcols import bools, column, int_lists, numeric, strings
 from transitwatch.store.db import CAUSES, stable_id
+
+native.check(_intern, Path(__file__).with_name("_intern.c"))
+_intern.bind(_mrt.ObservationBase)
 
 __all__ = ["IntervalBuilder", "ROUTE_ID_SCHEMA"]
 
@@ -55,7 +63,7 @@ assert CAUSES[:3] == ("announce", "withdraw", "rib")
 _PEER_SHIFT = 40  # combined key: peer index << 40 | route key code
 _NONE_OFFSET = -1  # offsets are >= 0; -1 stands for NULL
 _CAUSE_TYPE = pa.dictionary(pa.int8(), pa.string())
-_CAUSE_DICT = pa.array(list(CAUSES), pa.string())
+_CAUSE_DICT = column(list(CAUSES), pa.string())
 
 #: Route rows as the columnar builder emits them (ids, not texts).
 ROUTE_ID_SCHEMA = pa.schema([
@@ -78,17 +86,6 @@ PEER_SCHEMA = pa.schema([
     ("peer_id", pa.uint64()), ("collector", pa.string()), ("peer_ip", pa.string()),
     ("peer_asn", pa.int64()), ("established", pa.bool_()),
 ])
-
-# md5_number is a UHUGEINT whose low 64 bits are stable_id; `&` is cheap where `%` is not.
-_IDS_SQL = "SELECT CAST(md5_number(t) & 18446744073709551615 AS UBIGINT) FROM _texts"
-_PATHS_SQL = """
-    SELECT CAST(md5_number(t) & 18446744073709551615 AS UBIGINT) AS aspath_id, t AS as_path,
-           CASE WHEN regexp_full_match(t, '[0-9]{1,10}( [0-9]{1,10})*')
-                THEN CAST(string_split(t, ' ') AS BIGINT[]) END AS l
-    FROM _texts"""
-# ASNs above 2**32 - 1 are not AS numbers: the reference parser rejects them (slow path)
-_PATHS_SQL2 = """SELECT aspath_id, as_path, l[-1] AS origin, list_sort(list_distinct(l)) AS asns,
-                        l IS NULL OR list_max(l) > 4294967295 AS slow FROM _parsed"""
 
 _I64 = npt.NDArray[np.int64]
 _F64 = npt.NDArray[np.float64]
@@ -186,9 +183,6 @@ class IntervalBuilder:
         self.file_ids = file_ids
         self.emit = emit
         self.written = 0
-        # ids and path parsing of one batch: small queries, where a second thread only waits
-        # (on a busy machine, for seconds)
-        self._duck = duckdb.connect(config={"threads": 1})
         self._seq = 0  # observations seen so far: orders touches against dump opens
         # peers
         self._peer_index: dict[str, int] = {}
@@ -201,16 +195,14 @@ class IntervalBuilder:
         self._dump_seq: list[int] = []
         self._dump_start: list[float] = []
         self._until: float | None = None
-        # route keys: prefix or (prefix, ADD-PATH id) -> code; per code the prefix id and path id
-        self._rk: dict[Any, int] = {}
+        # route keys: prefix or (prefix, ADD-PATH id) -> code, in C (texts kept there: prefix rows
+        # are taken from it); per code the prefix id and path id
+        self._keys = _intern.Interner()
         self._rk_prefix_id = _Column(np.uint64)
         self._rk_path_id = _Column(np.int64)  # -1: no ADD-PATH id
-        # the prefix text of each route key, as the Arrow chunks handed to DuckDB for the ids
-        # (rows are taken from them: no Python string per prefix row)
-        self._rk_text: list[pa.Array] = []
         self._rk_stored = _Column(np.bool_)  # its prefix row was emitted
-        # AS path texts -> code; per code the aspath id
-        self._paths: dict[str, int] = {}
+        # AS path texts -> code (in C); per code the aspath id
+        self._paths = _intern.Interner(paths=True)
         self._path_id = _Column(np.uint64)
         self._pending: list[tuple[str, pa.Table]] = []  # aspaths rows, written before the routes
         # open intervals
@@ -242,49 +234,14 @@ class IntervalBuilder:
         self._dump_seq.append(-1)
         self._dump_start.append(0.0)
 
-    def _ids(self, texts: list[str] | pa.Array) -> npt.NDArray[np.uint64]:
-        column = texts if isinstance(texts, pa.Array) else pa.array(texts, pa.string())
-        table = pa.table({"t": column})
-        self._duck.register("_texts", table)
-        try:
-            result = self._duck.sql(_IDS_SQL).fetchnumpy()
-        finally:
-            self._duck.unregister("_texts")
-        return np.asarray(next(iter(result.values())), np.uint64)
-
-    def _intern_keys(self, prefixes: list[Any], path_ids: list[Any]) -> _I64:
-        """Route key codes of a batch (state observations, without a prefix, get -1)."""
-        plain = path_ids.count(None) == len(path_ids)
-        if plain:
-            keys: list[Any] = prefixes
-        else:
-            keys = [p if i is None else (p, i) for p, i in zip(prefixes, path_ids, strict=True)]
-        rk = self._rk
-        get = rk.get
-        codes = np.asarray([get(k, -2) for k in keys], np.int64)
-        missing = np.flatnonzero(codes == -2)
-        if missing.size:
-            # new keys in first-seen order, deduplicated by dict.fromkeys (C speed)
-            new = list(dict.fromkeys([keys[i] for i in missing.tolist()]))
-            base = len(rk)
-            rk.update(zip(new, range(base, base + len(new)), strict=True))
-            codes[missing] = [rk[keys[i]] for i in missing.tolist()]
-            self._add_keys(new, plain)
-        return codes
-
-    def _add_keys(self, new: list[Any], plain: bool) -> None:
-        if plain:
-            texts = ["" if k is None else k for k in new] if None in new else new
-            pids = np.full(len(new), -1, np.int64)
-        else:
-            texts = [k if isinstance(k, str) else ("" if k is None else k[0]) for k in new]
-            pids = np.asarray([-1 if isinstance(k, str) or k is None else k[1] for k in new], np.int64)
-        text_column = pa.array(texts, pa.string())
-        ids = self._ids(text_column)
-        self._rk_prefix_id.extend(ids)
-        self._rk_path_id.extend(pids)
-        self._rk_text.append(text_column)
-        self._rk_stored.extend(np.zeros(len(new), np.bool_))
+    def _add_keys(self, added: _intern.Added | None) -> None:
+        """Per-code columns of the route keys an interning pass added."""
+        if added is None:
+            return
+        count, _, _, ids, path_ids = added[:5]
+        self._rk_prefix_id.extend(np.frombuffer(ids, np.uint64))
+        self._rk_path_id.extend(np.frombuffer(path_ids, np.int64))
+        self._rk_stored.extend(np.zeros(count, np.bool_))
 
     def _emit_prefixes(self, rk: _I64, *, stored: bool = False) -> None:
         """Prefix rows for the route keys of rows about to be written, once each (only prefixes
@@ -303,64 +260,36 @@ class IntervalBuilder:
         if not self._rk_path_id.view[todo].max() < 0:  # ADD-PATH keys share prefixes: once each
             ids, first = np.unique(ids, return_index=True)
             todo = todo[first]
-        if len(self._rk_text) > 1:  # one chunk from now on: takes stay cheap
-            self._rk_text = [pa.concat_arrays(self._rk_text)]
-        texts = self._rk_text[0].take(pa.array(todo, pa.int64()))
-        self.emit("prefixes", pa.table([pa.array(ids, pa.uint64()), texts], schema=PREFIX_SCHEMA))
+        texts = strings(len(todo), *self._keys.texts(todo.astype(np.int64)))
+        self.emit("prefixes", pa.table([numeric(ids, pa.uint64()), texts], schema=PREFIX_SCHEMA))
 
-    def _intern_paths(self, paths: list[Any], routes: npt.NDArray[np.bool_]) -> npt.NDArray[np.int32]:
-        """AS path codes of a batch: -1 where ``routes`` is False (withdrawals, state changes);
-        an announcement without a path has the empty path."""
-        index = self._paths
-        get = index.get
-        codes = np.asarray([get(p, -2) for p in paths], np.int64)
-        codes[~routes] = -1
-        missing = np.flatnonzero(codes == -2)
-        if missing.size:
-            texts = [paths[i] for i in missing.tolist()]
-            if None in texts:
-                texts = ["" if t is None else t for t in texts]
-            new = [t for t in dict.fromkeys(texts) if t not in index]
-            base = len(index)
-            index.update(zip(new, range(base, base + len(new)), strict=True))
-            codes[missing] = [index[t] for t in texts]
-            if new:
-                self._add_paths(new)
-        return codes.astype(np.int32)
-
-    def _known_paths(self, paths: Sequence[str], ids: Sequence[int]) -> npt.NDArray[np.int32]:
-        """Codes of paths restored from the database (their ids known, their rows stored)."""
-        index = self._paths
-        for text, aid in zip(paths, ids, strict=True):
-            if text not in index:
-                index[text] = len(index)
-                self._path_id.extend([aid])
-        return np.asarray([index[t] for t in paths], np.int32)
-
-    def _add_paths(self, new: list[str]) -> None:
-        self._duck.register("_texts", pa.table({"t": pa.array(new, pa.string())}))
-        try:
-            parsed = self._duck.sql(_PATHS_SQL).to_arrow_table()
-        finally:
-            self._duck.unregister("_texts")
-        self._duck.register("_parsed", parsed)
-        try:
-            rows = self._duck.sql(_PATHS_SQL2).to_arrow_table()
-        finally:
-            self._duck.unregister("_parsed")
-        ids = rows.column("aspath_id").to_numpy()
-        self._path_id.extend(np.asarray(ids, np.uint64))
-        slow = np.asarray(rows.column("slow").to_numpy(zero_copy_only=False), np.bool_)
+    def _add_paths(self, added: _intern.Added | None, *, stored: bool = False) -> None:
+        """Per-code ids of the AS paths an interning pass added, and their rows (written before the
+        routes that use them; ``stored``: restored from the database, the rows are there)."""
+        if added is None:
+            return
+        count, text_off, text, ids_b, _, slow_b, origin_b, asn_off, asns_b = added
+        ids = np.frombuffer(ids_b, np.uint64)
+        self._path_id.extend(ids)
+        if stored:
+            return
+        texts = strings(count, text_off, text)
+        slow = np.frombuffer(slow_b, np.bool_)
+        # ASNs are below 2**32 (the parser checked): as int64 the same bits
+        asns = pa.ListArray.from_arrays(numeric(np.frombuffer(asn_off, np.int32), pa.int32()),
+                                        numeric(np.frombuffer(asns_b, np.int64), pa.int64()))
+        origin = numeric(np.frombuffer(origin_b, np.int64), pa.int64())
+        rows = pa.table([numeric(ids, pa.uint64()), texts, origin, asns], schema=ASPATH_SCHEMA)
         if slow.any():  # AS_SETs, confederations, odd text: the reference parser decides
-            parsed = [_parsed_path(new[i]) for i in np.flatnonzero(slow).tolist()]
-            fixed = pa.table([pa.array(ids[slow], pa.uint64()),
-                              pa.array([new[i] for i in np.flatnonzero(slow)], pa.string()),
-                              pa.array([p[0] for p in parsed], pa.int64()),
-                              pa.array([p[1] for p in parsed], pa.list_(pa.int64()))], schema=ASPATH_SCHEMA)
+            at = np.flatnonzero(slow)
+            slow_texts = texts.take(numeric(at, pa.int64())).to_pylist()
+            parsed = [_parsed_path(t) for t in slow_texts]
+            fixed = pa.table([numeric(ids[at], pa.uint64()), column(slow_texts, pa.string()),
+                              column([p[0] for p in parsed], pa.int64()),
+                              int_lists([p[1] for p in parsed])], schema=ASPATH_SCHEMA)
             self._pending.append(("aspaths", fixed))
-            rows = rows.filter(pa.array(~slow))
-        fast = rows.select(["aspath_id", "as_path", "origin", "asns"]).cast(ASPATH_SCHEMA)
-        self._pending.append(("aspaths", fast))
+            rows = rows.filter(bools(~slow))
+        self._pending.append(("aspaths", rows))
 
     # -- restore (append to a stored history) ---------------------------------------------------
 
@@ -375,9 +304,15 @@ class IntervalBuilder:
         if not routes:
             return
         cols = list(zip(*routes, strict=True))
-        ips, prefixes, path_ids, aspath_ids, as_paths = cols[0], cols[2], cols[3], cols[4], cols[5]
-        keys = self._intern_keys(list(prefixes), [None if p is None else int(p) for p in path_ids])
-        paths = self._known_paths(as_paths, aspath_ids)
+        # (the stored aspath ids, cols[4], are the ids interning gives their texts)
+        ips, prefixes, path_ids, as_paths = cols[0], cols[2], cols[3], cols[5]
+        key_codes, added_keys = self._keys.intern(list(prefixes),
+                                                  [None if p is None else int(p) for p in path_ids])
+        self._add_keys(added_keys)
+        keys = np.frombuffer(key_codes, np.int64)
+        path_codes, added_paths = self._paths.intern(list(as_paths))
+        self._add_paths(added_paths, stored=True)
+        paths = np.frombuffer(path_codes, np.int64).astype(np.int32)
         peer_codes = np.asarray([self._peer_index[ip] for ip in ips], np.int64)
         combined = (peer_codes << _PEER_SHIFT) | keys
         s = self._slots
@@ -416,21 +351,19 @@ class IntervalBuilder:
             parts.append(self.add(batch[start:]))
             return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
         n = len(batch)
-        # one pass in C: the columns, with peers, route keys and paths interned through our dicts
-        kind_b, time_b, off_b, peer_b, key_b, path_b, new_peers, new_keys, new_paths = _mrt.columns(
-            batch, self._peer_index, self._rk, self._paths)
+        # one pass in C: the columns, with peers, route keys and paths interned
+        kind_b, time_b, off_b, peer_b, key_b, path_b, new_peers, new_keys, new_paths = _intern.columns(
+            batch, self._peer_index, self._keys, self._paths)
         kind = np.frombuffer(kind_b, np.int8)
         times = np.frombuffer(time_b, np.float64)
         offsets = np.frombuffer(off_b, np.int64)
         peers = np.frombuffer(peer_b, np.int64)
         keys = np.frombuffer(key_b, np.int64)
-        paths = np.frombuffer(path_b, np.int64).astype(np.int32)
+        paths = np.frombuffer(path_b, np.int32)
         for ip in new_peers:
             self._register_peer(ip, batch[int(np.argmax(peers == self._peer_index[ip]))].peer_asn)
-        if new_keys:
-            self._add_keys(new_keys, set(map(type, new_keys)) == {str})
-        if new_paths:
-            self._add_paths(new_paths)
+        self._add_keys(new_keys)
+        self._add_paths(new_paths)
         combined = (peers << _PEER_SHIFT) | keys
         file_id = self.file_ids.get(source)
         seq = self._seq + np.arange(n, dtype=np.int64)
@@ -639,8 +572,8 @@ class IntervalBuilder:
         while len(self._slot_tab) <= peer:
             self._slot_tab.append(np.full(0, -1, np.int32))
         tab = self._slot_tab[peer]
-        if len(tab) < len(self._rk):
-            grown = np.full(max(len(self._rk), 2 * len(tab)), -1, np.int32)
+        if len(tab) < len(self._keys):
+            grown = np.full(max(len(self._keys), 2 * len(tab)), -1, np.int32)
             grown[: len(tab)] = tab
             tab = self._slot_tab[peer] = grown
         return tab
@@ -739,7 +672,7 @@ class IntervalBuilder:
             self._emit_routes(cols, closed=True)
         if self._sessions:
             columns = [list(x) for x in zip(*self._sessions, strict=True)]
-            self.emit("sessions", pa.table(columns, schema=SESSION_SCHEMA))
+            self.emit("sessions", arrowcols.table(columns, SESSION_SCHEMA))
             self._sessions = []
 
     def _emit_routes(self, cols: dict[str, np.ndarray], *, closed: bool) -> None:
@@ -756,30 +689,30 @@ class IntervalBuilder:
         sfile_ok = np.asarray(cols["sfile_ok"], np.bool_)
         soff = np.asarray(cols["soff"], np.int64)
         arrays = [
-            pa.array(peer_ids, pa.uint64()),
-            pa.array(self._rk_prefix_id.view[rk], pa.uint64()),
-            pa.array(path_id, pa.int64(), mask=path_id < 0),
-            pa.array(self._path_id.view[cols["path"].astype(np.int64)], pa.uint64()),
-            pa.array(cols["start"], pa.float64()),
+            numeric(peer_ids, pa.uint64()),
+            numeric(self._rk_prefix_id.view[rk], pa.uint64()),
+            numeric(path_id, pa.int64(), null=path_id < 0),
+            numeric(self._path_id.view[cols["path"].astype(np.int64)], pa.uint64()),
+            numeric(cols["start"], pa.float64()),
             _causes(cols["scause"]),
-            pa.array(np.asarray(cols["sfile"], np.uint64), pa.uint64(), mask=~sfile_ok),
-            pa.array(soff, pa.int64(), mask=soff < 0),
-            pa.array(cols["last"], pa.float64()),
+            numeric(np.asarray(cols["sfile"], np.uint64), pa.uint64(), null=~sfile_ok),
+            numeric(soff, pa.int64(), null=soff < 0),
+            numeric(cols["last"], pa.float64()),
         ]
         if closed:
             efile_ok = np.asarray(cols["efile_ok"], np.bool_)
             eoff = np.asarray(cols["eoff"], np.int64)
             arrays += [
-                pa.array(cols["end"], pa.float64()),
+                numeric(cols["end"], pa.float64()),
                 _causes(cols["ecause"]),
-                pa.array(np.asarray(cols["efile"], np.uint64), pa.uint64(), mask=~efile_ok),
-                pa.array(eoff, pa.int64(), mask=eoff < 0),
+                numeric(np.asarray(cols["efile"], np.uint64), pa.uint64(), null=~efile_ok),
+                numeric(eoff, pa.int64(), null=eoff < 0),
             ]
         else:
             arrays += [pa.nulls(n, pa.float64()), pa.nulls(n, _CAUSE_TYPE), pa.nulls(n, pa.uint64()),
                        pa.nulls(n, pa.int64())]
         # every route here is unicast: ingest reads with read_files' default (SAFI 1 only)
-        arrays.append(pa.array(np.ones(n, np.uint8), pa.uint8()))
+        arrays.append(numeric(np.ones(n, np.uint8), pa.uint8()))
         self.emit("routes", pa.table(arrays, schema=ROUTE_ID_SCHEMA))
         self.written += n
 
@@ -800,10 +733,9 @@ class IntervalBuilder:
             self.emit(table, data)
         self._pending = []
         if self._peer_ip:
-            self.emit("peers", pa.table(
+            self.emit("peers", arrowcols.table(
                 [self._peer_id, [self.collector] * len(self._peer_ip), self._peer_ip, self._peer_asn,
-                 self._established], schema=PEER_SCHEMA))
-        self._duck.close()
+                 self._established], PEER_SCHEMA))
 
 
 class _Batch:
@@ -829,7 +761,7 @@ class _Batch:
 
 
 def _causes(codes: np.ndarray) -> pa.DictionaryArray:
-    return pa.DictionaryArray.from_arrays(pa.array(np.asarray(codes, np.int8), pa.int8()), _CAUSE_DICT)
+    return pa.DictionaryArray.from_arrays(numeric(np.asarray(codes, np.int8), pa.int8()), _CAUSE_DICT)
 
 
 def _parsed_path(text: str) -> tuple[int | None, list[int]]:

@@ -1,0 +1,630 @@
+/*
+ * transitwatch C core of the columnar ingest (transitwatch/store/intervals.py): a batch of
+ * observations as packed columns, with route keys and AS paths interned in C hash tables.
+ *
+ * Why C: a full table has a million distinct route keys and a hundred thousand AS paths. Interning
+ * them through Python dicts costs a str copy, an int and a dict entry per key (~120 bytes and
+ * ~0.6 us); here a key is its bytes in an arena plus ~20 bytes of table, and a new key's store id
+ * (the low 64 bits of the MD5 of its text, db.stable_id) and, for an AS path of plain ASNs, its
+ * origin and sorted distinct ASNs are worked out in the same pass, so no database round trip and
+ * no Python object per key is needed. New keys come back as Arrow-ready buffers (int32 offsets and
+ * UTF-8 bytes), which pyarrow wraps without copying.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <structmember.h>
+#include <stdint.h>
+#include <string.h>
+
+/* ---- MD5 (RFC 1321): db.stable_id is the low 64 bits (first 8 digest bytes, little-endian) ---- */
+
+static const uint32_t MD5_K[64] = {
+    0xd76aa478, 0xe8c7b756, 0x242070db, 0xc1bdceee, 0xf57c0faf, 0x4787c62a, 0xa8304613, 0xfd469501,
+    0x698098d8, 0x8b44f7af, 0xffff5bb1, 0x895cd7be, 0x6b901122, 0xfd987193, 0xa679438e, 0x49b40821,
+    0xf61e2562, 0xc040b340, 0x265e5a51, 0xe9b6c7aa, 0xd62f105d, 0x02441453, 0xd8a1e681, 0xe7d3fbc8,
+    0x21e1cde6, 0xc33707d6, 0xf4d50d87, 0x455a14ed, 0xa9e3e905, 0xfcefa3f8, 0x676f02d9, 0x8d2a4c8a,
+    0xfffa3942, 0x8771f681, 0x6d9d6122, 0xfde5380c, 0xa4beea44, 0x4bdecfa9, 0xf6bb4b60, 0xbebfbc70,
+    0x289b7ec6, 0xeaa127fa, 0xd4ef3085, 0x04881d05, 0xd9d4d039, 0xe6db99e5, 0x1fa27cf8, 0xc4ac5665,
+    0xf4292244, 0x432aff97, 0xab9423a7, 0xfc93a039, 0x655b59c3, 0x8f0ccc92, 0xffeff47d, 0x85845dd1,
+    0x6fa87e4f, 0xfe2ce6e0, 0xa3014314, 0x4e0811a1, 0xf7537e82, 0xbd3af235, 0x2ad7d2bb, 0xeb86d391,
+};
+static const uint8_t MD5_R[64] = {
+    7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22,
+    5, 9, 14, 20, 5, 9, 14, 20, 5, 9, 14, 20, 5, 9, 14, 20,
+    4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23,
+    6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21,
+};
+
+static void md5_block(uint32_t h[4], const uint8_t *p) {
+    uint32_t w[16];
+    for (int i = 0; i < 16; i++)
+        w[i] = (uint32_t)p[4 * i] | (uint32_t)p[4 * i + 1] << 8 | (uint32_t)p[4 * i + 2] << 16
+               | (uint32_t)p[4 * i + 3] << 24;
+    uint32_t a = h[0], b = h[1], c = h[2], d = h[3];
+    for (int i = 0; i < 64; i++) {
+        uint32_t f;
+        int g;
+        if (i < 16) { f = (b & c) | (~b & d); g = i; }
+        else if (i < 32) { f = (d & b) | (~d & c); g = (5 * i + 1) & 15; }
+        else if (i < 48) { f = b ^ c ^ d; g = (3 * i + 5) & 15; }
+        else { f = c ^ (b | ~d); g = (7 * i) & 15; }
+        uint32_t t = d, x = a + f + MD5_K[i] + w[g];
+        d = c;
+        c = b;
+        b = b + ((x << MD5_R[i]) | (x >> (32 - MD5_R[i])));
+        a = t;
+    }
+    h[0] += a; h[1] += b; h[2] += c; h[3] += d;
+}
+
+static uint64_t md5_low64(const uint8_t *p, size_t n) {
+    uint32_t h[4] = {0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476};
+    size_t i = 0;
+    for (; i + 64 <= n; i += 64) md5_block(h, p + i);
+    uint8_t tail[128];
+    size_t rem = n - i, total = rem + 9 <= 64 ? 64 : 128;
+    memcpy(tail, p + i, rem);
+    tail[rem] = 0x80;
+    memset(tail + rem + 1, 0, total - rem - 1);
+    uint64_t bits = (uint64_t)n * 8;
+    for (int k = 0; k < 8; k++) tail[total - 8 + k] = (uint8_t)(bits >> (8 * k));
+    md5_block(h, tail);
+    if (total == 128) md5_block(h, tail + 64);
+    return (uint64_t)h[0] | (uint64_t)h[1] << 32;
+}
+
+/* ---- growable byte buffers ---------------------------------------------------------------------- */
+
+typedef struct { uint8_t *p; size_t n, cap; } buf_t;
+
+static int buf_reserve(buf_t *b, size_t extra) {
+    if (b->n + extra <= b->cap) return 0;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < b->n + extra) cap *= 2;
+    uint8_t *p = PyMem_Realloc(b->p, cap);
+    if (!p) { PyErr_NoMemory(); return -1; }
+    b->p = p;
+    b->cap = cap;
+    return 0;
+}
+
+static int buf_put(buf_t *b, const void *src, size_t n) {
+    if (buf_reserve(b, n) < 0) return -1;
+    if (n) memcpy(b->p + b->n, src, n);
+    b->n += n;
+    return 0;
+}
+
+static void buf_free(buf_t *b) { PyMem_Free(b->p); b->p = NULL; b->n = b->cap = 0; }
+
+static PyObject *buf_bytes(buf_t *b) {
+    return PyBytes_FromStringAndSize(b->p ? (const char *)b->p : "", (Py_ssize_t)b->n);
+}
+
+/* ---- Interner: an open-addressing hash table of byte strings -> codes 0, 1, 2, ... -------------- */
+
+typedef struct {
+    PyObject_HEAD
+    int parse;                       /* AS paths: new texts are parsed (origin, ASNs) */
+    buf_t arena;                     /* key bytes, one after another */
+    uint64_t *off, *hash;            /* per code: where its bytes start, its hash */
+    uint32_t *len;                   /* per code: its length */
+    size_t n, cap;
+    /* per slot: code + 1 in the low 32 bits (0: empty), the hash's high 32 bits above, so that a
+     * probe past another key does not read that key's entry (a cache miss each); a power of two
+     * slots, at most half full */
+    uint64_t *slots;
+    size_t nslots;
+} InternerObject;
+
+/* What a pass added: texts (Arrow string layout), store ids and, per kind, ADD-PATH ids or the
+ * parse of a path (slow 1: not plain ASNs, left to the Python parser). */
+typedef struct {
+    size_t count;
+    buf_t text_off, text, ids, path_ids, slow, origin, asn_off, asn;
+    buf_t scratch;                   /* parsing: the ASNs of one path */
+} added_t;
+
+static uint64_t hash_bytes(const uint8_t *p, size_t n) {
+    uint64_t h = 0x9E3779B97F4A7C15ULL ^ (uint64_t)n;
+    while (n >= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdULL;
+        h ^= h >> 32;
+        p += 8;
+        n -= 8;
+    }
+    uint64_t w = 0;
+    memcpy(&w, p, n);
+    h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
+    h ^= h >> 29;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 32;
+    return h;
+}
+
+static int tab_grow(InternerObject *t) {
+    size_t nslots = t->nslots ? t->nslots * 2 : 1024;
+    uint64_t *slots = PyMem_Calloc(nslots, sizeof(uint64_t));
+    if (!slots) { PyErr_NoMemory(); return -1; }
+    for (size_t c = 0; c < t->n; c++) {
+        size_t i = (size_t)t->hash[c] & (nslots - 1);
+        while (slots[i]) i = (i + 1) & (nslots - 1);
+        slots[i] = (t->hash[c] & 0xFFFFFFFF00000000ULL) | (uint64_t)(c + 1);
+    }
+    PyMem_Free(t->slots);
+    t->slots = slots;
+    t->nslots = nslots;
+    return 0;
+}
+
+/* The code of key k (n bytes); *fresh set when it was added. -1 on error. */
+static int64_t tab_code(InternerObject *t, const uint8_t *k, size_t n, int *fresh) {
+    *fresh = 0;
+    if ((t->n + 1) * 2 > t->nslots && tab_grow(t) < 0) return -1;
+    if (n > UINT32_MAX || t->n >= INT32_MAX - 1) { PyErr_SetString(PyExc_OverflowError, "interner full"); return -1; }
+    uint64_t h = hash_bytes(k, n);
+    size_t mask = t->nslots - 1, i = (size_t)h & mask;
+    uint64_t s, tag = h & 0xFFFFFFFF00000000ULL;
+    while ((s = t->slots[i]) != 0) {
+        if ((s & 0xFFFFFFFF00000000ULL) == tag) {
+            size_t c = (size_t)(s & 0xFFFFFFFFu) - 1;
+            if (t->len[c] == n && memcmp(t->arena.p + t->off[c], k, n) == 0) return (int64_t)c;
+        }
+        i = (i + 1) & mask;
+    }
+    if (t->n == t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 1024;
+        uint64_t *off = PyMem_Realloc(t->off, cap * sizeof(uint64_t));
+        if (off) t->off = off;
+        uint64_t *hash = PyMem_Realloc(t->hash, cap * sizeof(uint64_t));
+        if (hash) t->hash = hash;
+        uint32_t *len = PyMem_Realloc(t->len, cap * sizeof(uint32_t));
+        if (len) t->len = len;
+        if (!off || !hash || !len) { PyErr_NoMemory(); return -1; }
+        t->cap = cap;
+    }
+    size_t c = t->n;
+    t->off[c] = t->arena.n;
+    if (buf_put(&t->arena, k, n) < 0) return -1;
+    t->hash[c] = h;
+    t->len[c] = (uint32_t)n;
+    t->slots[i] = tag | (uint64_t)(c + 1);
+    t->n++;
+    *fresh = 1;
+    return (int64_t)c;
+}
+
+/* An AS path of plain ASNs, as db's fast path reads it: tokens of 1-10 digits separated by single
+ * spaces, every one at most 2**32 - 1. Appends its sorted distinct ASNs and sets its origin (the
+ * last ASN); 0 when the path is anything else (AS_SETs, confederations, empty, odd text). */
+static int cmp_u64(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int parse_plain(const uint8_t *p, size_t n, added_t *a, int64_t *origin) {
+    a->scratch.n = 0;
+    size_t i = 0;
+    if (!n) return 0;
+    for (;;) {
+        uint64_t v = 0;
+        size_t digits = 0;
+        while (i < n && p[i] >= '0' && p[i] <= '9') {
+            v = v * 10 + (uint64_t)(p[i] - '0');
+            i++;
+            if (++digits > 10) return 0;
+        }
+        if (!digits || v > UINT32_MAX) return 0;
+        if (buf_put(&a->scratch, &v, sizeof v) < 0) return -1;
+        if (i == n) break;
+        if (p[i] != ' ') return 0;
+        i++;
+        if (i == n) return 0;   /* a trailing space */
+    }
+    uint64_t *asns = (uint64_t *)a->scratch.p;
+    size_t m = a->scratch.n / sizeof(uint64_t);
+    *origin = (int64_t)asns[m - 1];
+    qsort(asns, m, sizeof(uint64_t), cmp_u64);
+    size_t k = 0;
+    for (size_t j = 0; j < m; j++)
+        if (!k || asns[j] != asns[k - 1]) asns[k++] = asns[j];
+    return buf_put(&a->asn, asns, k * sizeof(uint64_t)) < 0 ? -1 : 1;
+}
+
+/* Record a new key: its text (the key up to a NUL: ADD-PATH keys carry their id after one), id,
+ * and the kind's extra columns. */
+static int added_put(added_t *a, InternerObject *t, const uint8_t *text, size_t n, int64_t path_id) {
+    if (a->count == 0) {
+        int32_t zero = 0;
+        if (buf_put(&a->text_off, &zero, 4) < 0 || (t->parse && buf_put(&a->asn_off, &zero, 4) < 0)) return -1;
+    }
+    if (a->text.n + n > INT32_MAX) { PyErr_SetString(PyExc_OverflowError, "batch texts too large"); return -1; }
+    uint64_t id = md5_low64(text, n);
+    int32_t end = (int32_t)(a->text.n + n);
+    if (buf_put(&a->text, text, n) < 0 || buf_put(&a->text_off, &end, 4) < 0 || buf_put(&a->ids, &id, 8) < 0)
+        return -1;
+    if (t->parse) {
+        int64_t origin = 0;
+        int plain = parse_plain(text, n, a, &origin);
+        if (plain < 0) return -1;
+        uint8_t slow = (uint8_t)!plain;
+        int32_t asn_end = (int32_t)(a->asn.n / sizeof(uint64_t));
+        if (buf_put(&a->slow, &slow, 1) < 0 || buf_put(&a->origin, &origin, 8) < 0
+            || buf_put(&a->asn_off, &asn_end, 4) < 0)
+            return -1;
+    } else if (buf_put(&a->path_ids, &path_id, 8) < 0) {
+        return -1;
+    }
+    a->count++;
+    return 0;
+}
+
+static void added_free(added_t *a) {
+    buf_free(&a->text_off); buf_free(&a->text); buf_free(&a->ids); buf_free(&a->path_ids);
+    buf_free(&a->slow); buf_free(&a->origin); buf_free(&a->asn_off); buf_free(&a->asn); buf_free(&a->scratch);
+}
+
+/* (count, text offsets int32, text bytes, ids uint64, path ids int64, slow uint8, origin int64,
+ * ASN offsets int32, ASNs uint64); None when nothing was added. */
+static PyObject *added_tuple(added_t *a) {
+    if (!a->count) Py_RETURN_NONE;
+    return Py_BuildValue("(nNNNNNNNN)", (Py_ssize_t)a->count, buf_bytes(&a->text_off), buf_bytes(&a->text),
+                         buf_bytes(&a->ids), buf_bytes(&a->path_ids), buf_bytes(&a->slow),
+                         buf_bytes(&a->origin), buf_bytes(&a->asn_off), buf_bytes(&a->asn));
+}
+
+/* A route key: the prefix text, then for ADD-PATH a NUL and the path id (8 bytes). */
+static int64_t key_code(InternerObject *t, PyObject *prefix, PyObject *path_id, added_t *a) {
+    Py_ssize_t n;
+    const char *text = PyUnicode_Check(prefix) ? PyUnicode_AsUTF8AndSize(prefix, &n) : NULL;
+    if (!text) {
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "a route key's prefix must be a str");
+        return -1;
+    }
+    int fresh;
+    int64_t code, pid = -1;
+    if (path_id == NULL || path_id == Py_None) {
+        code = tab_code(t, (const uint8_t *)text, (size_t)n, &fresh);
+    } else {
+        pid = PyLong_AsLongLong(path_id);
+        if (pid == -1 && PyErr_Occurred()) return -1;
+        uint8_t stack[256], *k = (size_t)n + 9 <= sizeof stack ? stack : PyMem_Malloc((size_t)n + 9);
+        if (!k) { PyErr_NoMemory(); return -1; }
+        memcpy(k, text, (size_t)n);
+        k[n] = 0;
+        memcpy(k + n + 1, &pid, 8);
+        code = tab_code(t, k, (size_t)n + 9, &fresh);
+        if (k != stack) PyMem_Free(k);
+    }
+    if (code >= 0 && fresh && added_put(a, t, (const uint8_t *)text, (size_t)n, pid) < 0) return -1;
+    return code;
+}
+
+static int64_t text_code(InternerObject *t, PyObject *s, added_t *a) {
+    Py_ssize_t n;
+    const char *text = PyUnicode_Check(s) ? PyUnicode_AsUTF8AndSize(s, &n) : NULL;
+    if (!text) {
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "an AS path must be a str");
+        return -1;
+    }
+    int fresh;
+    int64_t code = tab_code(t, (const uint8_t *)text, (size_t)n, &fresh);
+    if (code >= 0 && fresh && added_put(a, t, (const uint8_t *)text, (size_t)n, -1) < 0) return -1;
+    return code;
+}
+
+static PyObject *interner_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
+    static char *names[] = {"paths", NULL};
+    int parse = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|p", names, &parse)) return NULL;
+    InternerObject *t = (InternerObject *)type->tp_alloc(type, 0);
+    if (t) t->parse = parse;
+    return (PyObject *)t;
+}
+
+static void interner_dealloc(InternerObject *t) {
+    buf_free(&t->arena);
+    PyMem_Free(t->off); PyMem_Free(t->hash); PyMem_Free(t->len); PyMem_Free(t->slots);
+    Py_TYPE(t)->tp_free((PyObject *)t);
+}
+
+static Py_ssize_t interner_len(InternerObject *t) { return (Py_ssize_t)t->n; }
+
+/* intern(texts, path_ids=None) -> (codes int64 bytes, added tuple | None) */
+static PyObject *interner_intern(InternerObject *t, PyObject *args) {
+    PyObject *texts, *pids = Py_None;
+    if (!PyArg_ParseTuple(args, "O|O", &texts, &pids)) return NULL;
+    PyObject *ft = PySequence_Fast(texts, "intern() needs a sequence of str");
+    if (!ft) return NULL;
+    PyObject *fp = pids == Py_None ? NULL : PySequence_Fast(pids, "path_ids must be a sequence");
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(ft);
+    PyObject *codes = NULL, *result = NULL;
+    added_t a = {0};
+    if (pids != Py_None && (!fp || PySequence_Fast_GET_SIZE(fp) != n)) {
+        if (fp) PyErr_SetString(PyExc_ValueError, "texts and path_ids differ in length");
+        goto done;
+    }
+    codes = PyBytes_FromStringAndSize(NULL, n * 8);
+    if (!codes) goto done;
+    int64_t *c = (int64_t *)PyBytes_AS_STRING(codes);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *s = PySequence_Fast_GET_ITEM(ft, i);
+        c[i] = t->parse ? text_code(t, s, &a) : key_code(t, s, fp ? PySequence_Fast_GET_ITEM(fp, i) : NULL, &a);
+        if (c[i] < 0) goto done;
+    }
+    result = Py_BuildValue("(ON)", codes, added_tuple(&a));
+done:
+    Py_DECREF(ft);
+    Py_XDECREF(fp);
+    Py_XDECREF(codes);
+    added_free(&a);
+    return result;
+}
+
+/* texts(codes) -> (offsets int32 bytes, text bytes): the texts of codes (an int64 buffer), in
+ * Arrow string layout; an ADD-PATH key gives its prefix. */
+static PyObject *interner_texts(InternerObject *t, PyObject *arg) {
+    Py_buffer view;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) return NULL;
+    PyObject *result = NULL;
+    buf_t off = {0}, text = {0};
+    if (view.itemsize != 8 || (view.format && strchr("qlQL", view.format[strlen(view.format) - 1]) == NULL)) {
+        PyErr_SetString(PyExc_TypeError, "texts() needs an int64 array of codes");
+        goto done;
+    }
+    Py_ssize_t n = view.len / 8;
+    const int64_t *codes = view.buf;
+    int32_t end = 0;
+    if (buf_put(&off, &end, 4) < 0 || buf_reserve(&off, (size_t)n * 4) < 0) goto done;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int64_t c = codes[i];
+        if (c < 0 || (size_t)c >= t->n) { PyErr_SetString(PyExc_IndexError, "code out of range"); goto done; }
+        const uint8_t *p = t->arena.p + t->off[c];
+        size_t len = t->len[c];
+        const uint8_t *nul = t->parse ? NULL : memchr(p, 0, len);
+        if (nul) len = (size_t)(nul - p);
+        if (text.n + len > INT32_MAX) { PyErr_SetString(PyExc_OverflowError, "texts too large"); goto done; }
+        end = (int32_t)(text.n + len);
+        if (buf_put(&text, p, len) < 0 || buf_put(&off, &end, 4) < 0) goto done;
+    }
+    result = Py_BuildValue("(NN)", buf_bytes(&off), buf_bytes(&text));
+done:
+    PyBuffer_Release(&view);
+    buf_free(&off);
+    buf_free(&text);
+    return result;
+}
+
+static PyObject *interner_nbytes(InternerObject *t, void *closure) {
+    size_t n = t->arena.cap + t->cap * (8 + 8 + 4) + t->nslots * 8;
+    return PyLong_FromSize_t(n);
+}
+
+static PyMethodDef interner_methods[] = {
+    {"intern", (PyCFunction)interner_intern, METH_VARARGS,
+     "intern(texts, path_ids=None) -> (codes, added): int64 codes (bytes) and what was new (see columns)."},
+    {"texts", (PyCFunction)interner_texts, METH_O,
+     "texts(codes) -> (offsets, data): the texts of int64 codes as Arrow string buffers (int32 offsets)."},
+    {NULL}
+};
+
+static PyGetSetDef interner_getset[] = {
+    {"nbytes", (getter)interner_nbytes, NULL, "bytes held by the table", NULL},
+    {NULL}
+};
+
+static PySequenceMethods interner_as_sequence = { .sq_length = (lenfunc)interner_len };
+
+static PyTypeObject InternerType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "transitwatch.store._intern.Interner",
+    .tp_basicsize = sizeof(InternerObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Interner(paths=False): texts -> codes 0, 1, 2, ... in first-seen order (route keys, or AS "
+              "paths when paths=True: new ones are parsed).",
+    .tp_new = interner_new,
+    .tp_dealloc = (destructor)interner_dealloc,
+    .tp_methods = interner_methods,
+    .tp_getset = interner_getset,
+    .tp_as_sequence = &interner_as_sequence,
+};
+
+/* ---- columns(): one batch of observations ------------------------------------------------------ */
+
+/* Where the fields live in an observation: read from the member descriptors of ObservationBase
+ * (bind), so this module does not depend on the decoder's struct layout. */
+enum { F_TIME, F_KIND, F_PEER_IP, F_PREFIX, F_AS_PATH, F_PATH_ID, F_OFFSET, F_N };
+static const char *field_names[F_N] = {"time", "kind", "peer_ip", "prefix", "as_path", "path_id", "offset"};
+static Py_ssize_t field_off[F_N];
+static PyTypeObject *obs_base;
+static PyObject *K_ANNOUNCE, *K_WITHDRAW, *K_RIB, *K_STATE, *S_EMPTY;
+
+#define FIELD(o, f) (*(PyObject **)((char *)(o) + field_off[f]))
+
+static PyObject *bind(PyObject *mod, PyObject *base) {
+    if (!PyType_Check(base)) { PyErr_SetString(PyExc_TypeError, "bind() needs the observation base type"); return NULL; }
+    for (int f = 0; f < F_N; f++) {
+        PyObject *d = PyObject_GetAttrString(base, field_names[f]);
+        if (!d) return NULL;
+        if (!Py_IS_TYPE(d, &PyMemberDescr_Type) || ((PyMemberDescrObject *)d)->d_member->type != T_OBJECT) {
+            Py_DECREF(d);
+            PyErr_Format(PyExc_TypeError, "observation field %s is not an object slot", field_names[f]);
+            return NULL;
+        }
+        field_off[f] = ((PyMemberDescrObject *)d)->d_member->offset;
+        Py_DECREF(d);
+    }
+    Py_XSETREF(obs_base, (PyTypeObject *)Py_NewRef(base));
+    Py_RETURN_NONE;
+}
+
+static int kind_code(PyObject *kind) {
+    if (kind == K_ANNOUNCE) return 0;
+    if (kind == K_WITHDRAW) return 1;
+    if (kind == K_RIB) return 2;
+    if (kind == K_STATE) return 3;
+    if (kind && PyUnicode_Check(kind)) {  /* built in Python: equal text, another object */
+        if (PyUnicode_Compare(kind, K_ANNOUNCE) == 0) return 0;
+        if (PyUnicode_Compare(kind, K_WITHDRAW) == 0) return 1;
+        if (PyUnicode_Compare(kind, K_RIB) == 0) return 2;
+        if (PyUnicode_Compare(kind, K_STATE) == 0) return 3;
+    }
+    PyErr_SetString(PyExc_ValueError, "observation of unknown kind");
+    return -1;
+}
+
+/* The code of `key` in the dict `index`, adding it with the next code when new. A new key is
+ * stored as a fresh copy: the decoded one would pin its batch's memory after the batch is freed. */
+static int64_t dict_code(PyObject *index, PyObject *key, PyObject *added) {
+    PyObject *v = PyDict_GetItemWithError(index, key);
+    if (v) return PyLong_AsLongLong(v);
+    if (PyErr_Occurred()) return -1;
+    if (!PyUnicode_Check(key)) { PyErr_SetString(PyExc_TypeError, "peer_ip must be a str"); return -1; }
+    int64_t c = PyDict_GET_SIZE(index);
+    PyObject *code = PyLong_FromLongLong(c);
+    PyObject *own = PyUnicode_FromKindAndData(PyUnicode_KIND(key), PyUnicode_DATA(key), PyUnicode_GET_LENGTH(key));
+    int bad = !code || !own || PyDict_SetItem(index, own, code) < 0 || PyList_Append(added, own) < 0;
+    Py_XDECREF(code);
+    Py_XDECREF(own);
+    return bad ? -1 : c;
+}
+
+static PyObject *columns(PyObject *self, PyObject *args) {
+    PyObject *batch, *peers;
+    InternerObject *keys, *paths;
+    if (!PyArg_ParseTuple(args, "OO!O!O!", &batch, &PyDict_Type, &peers, &InternerType, &keys, &InternerType,
+                          &paths))
+        return NULL;
+    if (!obs_base) { PyErr_SetString(PyExc_RuntimeError, "call bind() first"); return NULL; }
+    if (keys->parse || !paths->parse) {
+        PyErr_SetString(PyExc_ValueError, "columns() needs a route key interner and an AS path interner");
+        return NULL;
+    }
+    PyObject *fast = PySequence_Fast(batch, "columns() needs a sequence of observations");
+    if (!fast) return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
+    PyObject **items = PySequence_Fast_ITEMS(fast);
+    PyObject *kind_b = PyBytes_FromStringAndSize(NULL, n);
+    PyObject *time_b = PyBytes_FromStringAndSize(NULL, n * 8);
+    PyObject *off_b = PyBytes_FromStringAndSize(NULL, n * 8);
+    PyObject *peer_b = PyBytes_FromStringAndSize(NULL, n * 8);
+    PyObject *key_b = PyBytes_FromStringAndSize(NULL, n * 8);
+    PyObject *path_b = PyBytes_FromStringAndSize(NULL, n * 4);
+    PyObject *new_peers = PyList_New(0);
+    PyObject *result = NULL;
+    added_t new_keys = {0}, new_paths = {0};
+    if (!kind_b || !time_b || !off_b || !peer_b || !key_b || !path_b || !new_peers) goto done;
+    int8_t *kind = (int8_t *)PyBytes_AS_STRING(kind_b);
+    double *time = (double *)PyBytes_AS_STRING(time_b);
+    int64_t *off = (int64_t *)PyBytes_AS_STRING(off_b);
+    int64_t *peer = (int64_t *)PyBytes_AS_STRING(peer_b);
+    int64_t *key = (int64_t *)PyBytes_AS_STRING(key_b);
+    int32_t *path = (int32_t *)PyBytes_AS_STRING(path_b);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *o = items[i];
+        if (!PyObject_TypeCheck(o, obs_base)) {
+            PyErr_SetString(PyExc_TypeError, "columns() needs observations");
+            goto done;
+        }
+        int k = kind_code(FIELD(o, F_KIND));
+        if (k < 0) goto done;
+        kind[i] = (int8_t)k;
+        PyObject *t = FIELD(o, F_TIME), *ofs = FIELD(o, F_OFFSET), *prefix = FIELD(o, F_PREFIX);
+        time[i] = t ? PyFloat_AsDouble(t) : -1.0;
+        off[i] = !ofs || ofs == Py_None ? -1 : PyLong_AsLongLong(ofs);
+        if (PyErr_Occurred()) goto done;
+        PyObject *ip = FIELD(o, F_PEER_IP);
+        if (!ip || (peer[i] = dict_code(peers, ip, new_peers)) < 0) {
+            if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "observation without peer_ip");
+            goto done;
+        }
+        if (k == 3 || !prefix || prefix == Py_None) {
+            key[i] = -1;
+        } else if ((key[i] = key_code(keys, prefix, FIELD(o, F_PATH_ID), &new_keys)) < 0) {
+            goto done;
+        }
+        if (k == 0 || k == 2) {
+            PyObject *p = FIELD(o, F_AS_PATH);
+            int64_t c = text_code(paths, !p || p == Py_None ? S_EMPTY : p, &new_paths);
+            if (c < 0) goto done;
+            path[i] = (int32_t)c;
+        } else {
+            path[i] = -1;
+        }
+    }
+    result = Py_BuildValue("(OOOOOOONN)", kind_b, time_b, off_b, peer_b, key_b, path_b, new_peers,
+                           added_tuple(&new_keys), added_tuple(&new_paths));
+done:
+    Py_DECREF(fast);
+    Py_XDECREF(kind_b); Py_XDECREF(time_b); Py_XDECREF(off_b); Py_XDECREF(peer_b); Py_XDECREF(key_b);
+    Py_XDECREF(path_b); Py_XDECREF(new_peers);
+    added_free(&new_keys);
+    added_free(&new_paths);
+    return result;
+}
+
+static PyObject *stable_ids(PyObject *self, PyObject *arg) {
+    PyObject *fast = PySequence_Fast(arg, "stable_ids() needs a sequence of str");
+    if (!fast) return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
+    PyObject *out = PyBytes_FromStringAndSize(NULL, n * 8);
+    if (out) {
+        uint64_t *ids = (uint64_t *)PyBytes_AS_STRING(out);
+        for (Py_ssize_t i = 0; i < n; i++) {
+            Py_ssize_t len;
+            PyObject *s = PySequence_Fast_GET_ITEM(fast, i);
+            const char *text = PyUnicode_Check(s) ? PyUnicode_AsUTF8AndSize(s, &len) : NULL;
+            if (!text) {
+                if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "stable_ids() needs str");
+                Py_CLEAR(out);
+                break;
+            }
+            ids[i] = md5_low64((const uint8_t *)text, (size_t)len);
+        }
+    }
+    Py_DECREF(fast);
+    return out;
+}
+
+#ifndef SOURCE_SHA256
+#define SOURCE_SHA256 "unknown"
+#endif
+
+static PyMethodDef module_methods[] = {
+    {"bind", bind, METH_O, "bind(ObservationBase): where columns() finds the observation fields."},
+    {"columns", columns, METH_VARARGS,
+     "columns(batch, peers, keys, paths) -> (kind, time, offset, peer, key, path, new_peers, new_keys, "
+     "new_paths): packed columns (int8 kind 0 announce 1 withdraw 2 rib 3 state; float64 time; int64 "
+     "offset, -1 for None; int64 codes of peer_ip through the dict `peers` and of the route key (prefix, "
+     "ADD-PATH id) through the Interner `keys`, -1 for state; int32 code of the AS path through the "
+     "Interner `paths`, '' when absent, -1 for withdrawals and state), the peers added and what each "
+     "Interner added: None or (count, text offsets int32, texts, ids uint64, path ids int64, slow uint8, "
+     "origin int64, ASN offsets int32, ASNs uint64)."},
+    {"stable_ids", stable_ids, METH_O,
+     "stable_ids(texts) -> bytes: db.stable_id of each str (uint64, the low 64 bits of its MD5)."},
+    {NULL}
+};
+
+static struct PyModuleDef intern_module = {
+    PyModuleDef_HEAD_INIT, "_intern", "C core of the columnar ingest: interning and batch columns.", -1,
+    module_methods,
+};
+
+PyMODINIT_FUNC PyInit__intern(void) {
+    if (PyType_Ready(&InternerType) < 0) return NULL;
+    PyObject *m = PyModule_Create(&intern_module);
+    if (!m) return NULL;
+    /* setup.py passes the SHA-256 of this file; transitwatch.native refuses a stale build. */
+    PyModule_AddStringConstant(m, "SOURCE_SHA256", SOURCE_SHA256);
+    Py_INCREF(&InternerType);
+    PyModule_AddObject(m, "Interner", (PyObject *)&InternerType);
+    K_ANNOUNCE = PyUnicode_InternFromString("announce");
+    K_WITHDRAW = PyUnicode_InternFromString("withdraw");
+    K_RIB = PyUnicode_InternFromString("rib");
+    K_STATE = PyUnicode_InternFromString("state");
+    S_EMPTY = PyUnicode_InternFromString("");
+    if (!K_ANNOUNCE || !K_WITHDRAW || !K_RIB || !K_STATE || !S_EMPTY) return NULL;
+    return m;
+}
