@@ -188,3 +188,32 @@ def test_an_empty_file_on_disk_is_still_refused(tmp_path: Path, capsys: pytest.C
     for path, why in ((empty, "empty file"), (garbage, "not an MRT file")):
         code, _, err = _run(capsys, "countries", str(path))
         assert code == 2 and why in err and err.count("\n") == 1, err
+
+
+def _upstream_relationships(doc_events: list[dict[str, object]]) -> dict[tuple[object, object], object]:
+    return {(e["type"], e["upstream"]): e["relationship"] for e in doc_events
+            if e["type"] in ("new_upstream", "lost_upstream")}
+
+
+@pytest.mark.parametrize("as_rel", [None, "peer"])
+def test_watch_and_events_agree_on_relationships(demo: list[str], as_rel: str | None, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    # `watch` replaying the demo said AS20485 was "unknown" where `events` says "provider"
+    extra: list[str] = []
+    if as_rel is not None:   # a CAIDA serial-1 file saying otherwise answers for both, named
+        rel_file = tmp_path / "20171001.as-rel.txt"
+        rel_file.write_text("# source: test\n4837|131279|-1\n20485|131279|0\n")
+        extra = ["--as-rel", str(rel_file)]
+    code, out, err = _run(capsys, "events", "AS131279", *demo, "--detect", "upstream", "--json", *extra)
+    events = json.loads(out)
+    assert code == 0, err
+    code, out, err = _run(capsys, "watch", "AS131279", *demo, "--json", *extra)
+    assert code == 0, err
+    watched = [json.loads(line) for line in out.splitlines()]
+    expected = {("new_upstream", 20485): "provider" if as_rel is None else "peer"}
+    assert _upstream_relationships(events["events"]) == expected
+    assert _upstream_relationships(watched) == expected
+    # each says which source answered
+    source = events["relationships"]["source"]
+    assert f"transitwatch: note: relationships: {source}\n" in err
+    assert ("inferred (AS-Rank)" in source) if as_rel is None else ("20171001.as-rel.txt" in source)

@@ -159,6 +159,8 @@ class EventsResult(Result):
         self.view, self.changes, self.others = view, changes, others
         self.detectors, self.tz, self.timeline = detectors, tz, timeline
         self.country, self.registry = country, registry
+        #: where upstream events' ``relationship`` came from (None: the upstream detector did not run)
+        self.relationships: dict[str, Any] | None = None
 
     @property
     def target(self) -> Any:
@@ -202,6 +204,8 @@ class EventsResult(Result):
             out["silences"] = found["silences"]
         if self.timeline is not None:
             out["timeline"] = self.timeline.to_dict()
+        if self.relationships is not None:
+            out["relationships"] = self.relationships
         return out
 
     def records(self) -> list[dict[str, Any]]:

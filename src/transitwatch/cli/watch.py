@@ -99,7 +99,7 @@ def _cmd_watch(args: argparse.Namespace) -> int:
                  registry=registry,
                  collector=args.collector, on_event=on_event, on_notice=on_notice, on_note=on_note,
                  on_problem=on_problem, on_end=on_end, stdout_format="json" if args.json else None,
-                 progress=progress, **options)
+                 progress=progress, as_rel=args.as_rel, **options)
     except UserError as exc:
         if getattr(exc, "param", None) == "targets" and not any(
                 why in str(exc) for why in ("nothing to watch", "too broad")):
@@ -177,6 +177,10 @@ def add_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
     p.add_argument("--resync", metavar="DURATION",
                    help="how long after a gap the state counts as uncertain (default: --min-duration)")
     p.add_argument("--detect", metavar="LIST", help="detectors: upstream (default), origin, outage, or all")
+    p.add_argument("--as-rel", metavar="FILE",
+                   help="CAIDA serial-1/serial-2 AS relationships for each upstream's relationship "
+                        "(default, as for events: the file 'registry update --as-rel' fetched, else "
+                        "inferred from the FILES)")
     p.add_argument("--collector", metavar="NAME", help="collector of all FILES (default: from their paths)")
     p.add_argument("--tz", metavar="ZONE", help="also show local times in this IANA zone")
     p.add_argument("--json", action="store_true", help="events as JSON lines (stdout channels too)")

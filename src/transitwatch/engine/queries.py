@@ -448,11 +448,12 @@ def events(
         progress=progress,
     )
     changes = None
+    rel_info: dict[str, Any] | None = None
     if "upstream" in detectors:
         from transitwatch.engine.dependence import relationship_context
         from transitwatch.metrics.relationship_view import annotate_events, own_space
 
-        rels, _ = relationship_context(as_rel, src)
+        rels, rel_info = relationship_context(as_rel, src)
         scoped = view if transit else own_space(view, rels)
         changes = upstream_changes(scoped, **rules)
         annotate_events(changes.events, scoped, rels)
@@ -467,7 +468,9 @@ def events(
     others = detect_events(view, liveness, detectors=others_wanted) if others_wanted else None
     _keep_in_window(changes, others, lo, hi)
     line = _timeline(view, buckets) if buckets else None
-    return EventsResult(view, changes, others, detectors, tz=tz, timeline=line)
+    result = EventsResult(view, changes, others, detectors, tz=tz, timeline=line)
+    result.relationships = rel_info   # which source named the relationships (as upstreams says)
+    return result
 
 
 def _rules(min_peers: int, min_duration: str | float, baseline: str | float) -> dict[str, Any]:
@@ -776,8 +779,10 @@ def country_events(
     from transitwatch.engine.dependence import relationship_context
     from transitwatch.metrics.relationship_view import annotate_events
 
-    rels, _ = relationship_context(as_rel, source)
+    rels, rel_info = relationship_context(as_rel, source)
     annotate_events(changes.events, view, rels)
     _keep_in_window(changes, None, lo, hi)
     line = _timeline(view, buckets) if buckets else None
-    return EventsResult(view, changes, None, ("upstream",), tz=tz, timeline=line, country=cc, registry=reg)
+    result = EventsResult(view, changes, None, ("upstream",), tz=tz, timeline=line, country=cc, registry=reg)
+    result.relationships = rel_info
+    return result

@@ -41,6 +41,8 @@ class WatchResult(Result):
         self.url: str | None = None
         self.seconds = 0.0                   # wall time of the run
         self.alerts: Any = None              # the AlertDispatcher of a config's channels
+        #: where upstream events' ``relationship`` came from (as ``upstreams``' JSON says)
+        self.relationships: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -50,6 +52,7 @@ class WatchResult(Result):
             "reader_notices": list(self.notices),
             "status": dict(self.status),
             "live": ({"url": self.url, **self.live.to_dict()} if self.live is not None else None),
+            "relationships": self.relationships,
         }
 
     def records(self) -> list[dict[str, Any]]:
@@ -60,6 +63,23 @@ class WatchResult(Result):
     def _summary(self) -> str:
         labels = ", ".join(t.label for t in self.targets)
         return f"{len(self.events)} event(s) for {labels}"
+
+
+def _relationships(as_rel: Any, source: Any, live: bool) -> tuple[Any, dict[str, Any]]:
+    """The relationships that name each upstream's ``relationship``, by the rules of ``events``:
+    ``as_rel``, else CAIDA's file fetched by ``registry update --as-rel`` nearest the data, else
+    inferred (AS-Rank) from the files replayed (or seeding a live run); a live run without files
+    takes the fetched file nearest now, or has none (``unknown``, the note says why)."""
+    from transitwatch.engine.dependence import fetched_relationships, relationship_context
+
+    if as_rel is None and source is None:
+        return fetched_relationships(time.time() if live else None)
+    try:
+        return relationship_context(as_rel, source)   # the full inference, as events uses
+    except TransitwatchError as exc:
+        if as_rel is not None:
+            raise _error(str(exc), "as_rel") from None
+        return None, {"source": None, "note": str(exc)}
 
 
 def _error(text: str, param: str | None = None) -> TransitwatchError:
@@ -94,6 +114,7 @@ def watch(
     on_end: Callable[[WatchResult], None] | None = None,
     stdout_format: str | None = None,
     progress: Any = None,
+    as_rel: Any = None,
 ) -> WatchResult:
     """Watch ``targets`` (ASes, prefixes, several joined by commas, two-letter country codes;
     ``country=`` adds countries) and report each event once, when it is confirmed.
@@ -224,8 +245,19 @@ def watch(
         if dispatcher is not None:
             dispatcher.notice(notice)
 
+    rels = None
+    if "upstream" in settings.detectors:
+        rels, result.relationships = _relationships(as_rel, source, live)
+
+    def say_relationships() -> None:
+        said = result.relationships
+        if on_note is not None and said is not None:
+            on_note(f"relationships: {said.get('source') or said.get('note')}")
+
+    if not live:
+        say_relationships()   # before the replay's events, which carry them
     watcher = watching.Watcher(chosen, settings=settings, registry=reg, on_event=event_seen,
-                               on_notice=notice_seen)
+                               on_notice=notice_seen, relationships=rels)
     started = time.monotonic()
     if live:
         result.live = LiveStats()
@@ -246,6 +278,7 @@ def watch(
             if on_note is not None:
                 on_note(f"following {url} for {', '.join(t.label for t in chosen)} "
                         f"({len(prefixes)} prefix and {len(paths)} path subscriptions)")
+            say_relationships()
             from transitwatch.live.watchdog import Watchdog, WatchdogExpired
 
             # for_seconds ends the run even if something is stuck (watch_live itself stops on

@@ -463,6 +463,7 @@ class Watcher:
         on_notice: Callable[[Notice], Any] | None = None,
         wall_clock: Callable[[], float] = time.monotonic,
         liveness: LivenessTracker | None = None,
+        relationships: Any = None,
     ) -> None:
         if not targets:
             raise WatchError("nothing to watch: give at least one AS, prefix or country")
@@ -475,6 +476,10 @@ class Watcher:
         self.on_event = on_event
         self.on_notice = on_notice
         self._wall = wall_clock
+        #: AS relationships (a :class:`~transitwatch.registry.relationships.Relationships`) that
+        #: give each new/lost upstream its ``relationship``, as ``transitwatch events`` does
+        #: (None: ``unknown``)
+        self.relationships = relationships
         self.liveness = liveness if liveness is not None or "outage" not in self.settings.detectors \
             else LivenessTracker()
         self._trackers: list[_RoutesTracker | _CountryTracker] = []
@@ -578,13 +583,21 @@ class Watcher:
         emitted: list[WatchEvent] = []
         for tracker in self._trackers:
             watched = tracker.watched
+            view = tracker.view(now)
             found = detect_events(
-                tracker.view(now), self.liveness.liveness() if self.liveness is not None else None,
+                view, self.liveness.liveness() if self.liveness is not None else None,
                 detectors=s.detectors,
                 upstream={"min_peers": s.min_peers, "min_duration": s.min_duration, "baseline": s.baseline},
                 outage={"min_duration": s.min_duration},
                 origin={"baseline": s.baseline},
             )
+            if self.relationships is not None:
+                from transitwatch.metrics.relationship_view import annotate_events
+
+                # the rule of `transitwatch events`: the most common relationship over the
+                # event's paths (a lost upstream's: the routes it carried)
+                annotate_events([e for e in found.events if isinstance(e, UpstreamEvent)], view,
+                                self.relationships)
             seen_keys = set()
             for event in found.events:
                 key = event_key(watched.label, event)
