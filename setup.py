@@ -23,5 +23,6 @@ setup(
         extension("transitwatch.sources._mrt", "src/transitwatch/sources/_mrt.c"),
         extension("transitwatch.metrics._asrank", "src/transitwatch/metrics/_asrank.c"),
         extension("transitwatch.store._intern", "src/transitwatch/store/_intern.c"),
+        extension("transitwatch.state._table", "src/transitwatch/state/_table.c"),
     ]
 )

@@ -231,6 +231,14 @@ class PathTally:
                 yield obs
         self.complete = True
 
+    @classmethod
+    def counted(cls, paths: PathSet) -> PathTally:
+        """A finished tally of paths counted elsewhere (the columnar snapshot counts the same
+        pairs from the decoder's columns)."""
+        tally = cls((), None)
+        tally._counted, tally._first, tally.complete = paths, paths.first_time, True
+        return tally
+
     def pathset(self) -> PathSet:
         """The paths counted (call after the stream was read to its end or past ``until``)."""
         if self._first is None:

@@ -44,6 +44,7 @@ import numpy as np
 from transitwatch.observation import Observation
 from transitwatch.registry import Registry, geo, normalise_country
 from transitwatch.state.aspath import ASPathError, Hop, origin_of, parse_as_path
+from transitwatch.state.snapshot import RouteSnapshot
 from transitwatch.state.table import PeerKey, RouteChange, RouteKey, RoutingState, SessionChange
 from transitwatch.state.target import Target
 from transitwatch.state.view import RouteSpan, SessionEvent, TargetView
@@ -234,11 +235,15 @@ class _TableIndex:
     registry in one bulk pass), each route's prefix id, and the (origin AS, prefix) pairs fed to
     the registry as arrays. One Python pass over the routes; the rest is numpy."""
 
-    def __init__(self, state: RoutingState, registry: Registry,
+    def __init__(self, state: RoutingState | RouteSnapshot, registry: Registry,
                  progress: Callable[[str], None] | None = None, *, per_route: bool = True) -> None:
         """``per_route=False`` (one country's view) keeps only prefix ids and origins; the
-        country's routes are then picked in a second pass (:meth:`routes_by_country`)."""
+        country's routes are then picked in a second pass (:meth:`routes_by_country`). A
+        :class:`~transitwatch.state.snapshot.RouteSnapshot` is already arrays: no pass at all."""
         self.state = state
+        if isinstance(state, RouteSnapshot):
+            self._of_snapshot(state, registry, progress)
+            return
         prefix_ids: dict[str, int] = {}
         origin_cache: dict[str, int] = {}  # paths repeat across prefixes; -1: no single origin
         path_ids: dict[str, int] = {}
@@ -282,17 +287,39 @@ class _TableIndex:
         self.pid = np.array(pids, dtype=np.int64)
         self.path_id = np.array(route_path, dtype=np.int64)
         self.peer_id = np.array(tables, dtype=np.int64)
+        self.snapshot: RouteSnapshot | None = None
+        self._place(registry, np.array(origins, dtype=np.int64), prefix_ids, progress)
+
+    def _of_snapshot(self, snap: RouteSnapshot, registry: Registry,
+                     progress: Callable[[str], None] | None) -> None:
+        self.snapshot = snap
+        self.per_route = True
+        self.prefixes = snap.prefixes
+        self.distinct_paths = snap.paths
+        self.pid, self.path_id, self.peer_id = snap.pid, snap.path, snap.peer
+        self.peers, self.paths, self.table_sizes = [], [], []
+        path_origin = np.fromiter(
+            (-1 if o is None else o for o in map(origin_of, snap.paths)), np.int64, len(snap.paths))
+        prefix_ids = dict(zip(snap.prefixes, range(len(snap.prefixes)), strict=True))
+        # IPv4 prefixes are numbers already: only the others are parsed
+        n4 = snap.v4_keys.size
+        parsed = geo.ipv4_arrays(snap.v4_keys >> 6, snap.v4_keys & 63)
+        if n4 < len(snap.prefixes):
+            parsed = geo.concat_arrays(parsed, geo.parse_prefixes(snap.prefixes[n4:]))
+        self._place(registry, path_origin[snap.path], prefix_ids, progress, parsed)
+
+    def _place(self, registry: Registry, origin_arr: np.ndarray, prefix_ids: dict[str, int],
+               progress: Callable[[str], None] | None, parsed: geo.PrefixArrays | None = None) -> None:
         if progress is not None:
             progress(f"placing {len(self.prefixes):,} prefixes in countries")
-        self.parsed = geo.parse_prefixes(self.prefixes)
+        self.parsed = parsed if parsed is not None else geo.parse_prefixes(self.prefixes)
         self.countries, self.sources = registry.place_prefixes(self.prefixes, self.parsed)
-        origin_arr = np.array(origins, dtype=np.int64)
         has = origin_arr >= 0
         registry.add_origin_ids(origin_arr[has], self.pid[has], self.prefixes, prefix_ids,
                                 self.parsed, self.countries)
 
     @classmethod
-    def of(cls, state: RoutingState, registry: Registry,
+    def of(cls, state: RoutingState | RouteSnapshot, registry: Registry,
            progress: Callable[[str], None] | None = None, *, per_route: bool = True) -> _TableIndex:
         return cls(state, registry, progress, per_route=per_route)
 
@@ -306,7 +333,16 @@ class _TableIndex:
             chosen = [i for i, cc in enumerate(countries) if cc is not None]
         placed_by = {prefixes[i]: sources[i] for i in chosen}
         by_country: dict[str, list[_Route]] = defaultdict(list)
-        if not self.per_route:
+        if self.snapshot is not None:
+            snap = self.snapshot
+            picked = np.array(chosen, dtype=np.int64)
+            rows = np.nonzero(np.isin(self.pid, picked))[0] if picked.size else np.zeros(0, dtype=np.int64)
+            for p, x, a in zip(self.peer_id[rows].tolist(), self.pid[rows].tolist(),
+                               self.path_id[rows].tolist(), strict=True):
+                by_country[countries[x]].append(  # type: ignore[index]
+                    _Route(snap.peers[p], prefixes[x], snap.paths[a]))
+            return by_country, placed_by
+        if not self.per_route and not isinstance(self.state, RouteSnapshot):
             # The chosen prefixes' routes, found by position: the index walked the same tables in
             # the same order, so a route's row is its table's offset plus its place in the table
             # (only tables holding one are listed again; the order is the walk's order).
@@ -503,7 +539,8 @@ def _sort_key(prefix: str) -> tuple[int, int, int]:
     return (iv[0], iv[1], -iv[2])  # by address, shorter prefix (larger last address) first
 
 
-def country_upstreams(state: RoutingState, country: str, registry: Registry) -> CountryUpstreams:
+def country_upstreams(state: RoutingState | RouteSnapshot, country: str,
+                      registry: Registry) -> CountryUpstreams:
     """The country's networks and international upstreams in ``state`` (its routes at the time
     it was replayed to), with the registry data nearest that time. Raises
     :class:`~transitwatch.registry.UnknownCountryError` for a code that is not ISO 3166."""
@@ -513,14 +550,14 @@ def country_upstreams(state: RoutingState, country: str, registry: Registry) -> 
         return _summarise(cc, by_country.get(cc, []), registry, state.time, sources=sources)
 
 
-def countries_ranking(state: RoutingState, registry: Registry,
+def countries_ranking(state: RoutingState | RouteSnapshot, registry: Registry,
                       progress: Callable[[str], None] | None = None) -> list[CountryConcentration]:
     """Every country seen in ``state``, most dependent on a single foreign network first (the
     rows of :func:`countries_report`)."""
     return countries_report(state, registry, progress).rows
 
 
-def countries_report(state: RoutingState, registry: Registry,
+def countries_report(state: RoutingState | RouteSnapshot, registry: Registry,
                      progress: Callable[[str], None] | None = None) -> CountriesRanking:
     """Every country seen in ``state``, most dependent on a single foreign network first
     (``dependence``: the top upstream's share, averaged over the IPv4 and IPv6 space the country

@@ -304,7 +304,51 @@ class PrefixArrays:
 
 
 def parse_prefixes(prefixes: Sequence[str]) -> PrefixArrays:
-    """Parse CIDR strings in bulk (host bits cleared); malformed ones get version 0."""
+    """Parse CIDR strings in bulk (host bits cleared); malformed ones get version 0. One C pass
+    (the snapshot's helper module, inet_pton as :func:`_parse_prefix`); texts it leaves (no
+    ``/``, an odd length) go through :func:`_parse_prefix` itself."""
+    from transitwatch.state import _table
+
+    texts = prefixes if isinstance(prefixes, list) else list(prefixes)
+    try:
+        v, ln, f, la, odd = _table.parse_prefixes(texts)
+    except TypeError:  # not all str
+        return parse_prefixes_python(texts)
+    version = np.frombuffer(v, np.int8).copy()
+    length = np.frombuffer(ln, np.int16).copy()
+    first = np.frombuffer(f, np.uint64).copy()
+    last = np.frombuffer(la, np.uint64).copy()
+    for i in odd:
+        parsed = _parse_prefix(texts[i])
+        if parsed is None:
+            continue
+        ver, value, bits = parsed
+        version[i], length[i] = ver, bits
+        if ver == 4:
+            first[i], last[i] = value, value | ((1 << (32 - bits)) - 1)
+        else:
+            first[i] = value >> _V6_SHIFT
+            last[i] = (value | ((1 << (128 - bits)) - 1)) >> _V6_SHIFT
+    return PrefixArrays(version, length, first, last)
+
+
+def ipv4_arrays(address: np.ndarray, length: np.ndarray) -> PrefixArrays:
+    """:class:`PrefixArrays` of IPv4 prefixes given as numbers (address, length; host bits are
+    cleared here), with no text to parse."""
+    bits = length.astype(np.int64)
+    host = (np.int64(1) << (32 - bits)) - 1
+    net = address.astype(np.int64) & ~host
+    return PrefixArrays(np.full(address.size, 4, np.int8), bits.astype(np.int16), net.astype(np.uint64),
+                        (net | host).astype(np.uint64))
+
+
+def concat_arrays(*parts: PrefixArrays) -> PrefixArrays:
+    return PrefixArrays(*(np.concatenate([getattr(p, f) for p in parts])
+                          for f in ("version", "length", "first", "last")))
+
+
+def parse_prefixes_python(prefixes: Sequence[str]) -> PrefixArrays:
+    """:func:`parse_prefixes` in Python and numpy (the reference the C pass is tested against)."""
     n = len(prefixes)
     version = np.zeros(n, dtype=np.int8)
     length = np.zeros(n, dtype=np.int16)

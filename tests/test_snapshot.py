@@ -1,0 +1,226 @@
+"""The columnar route snapshot (state/snapshot.py) against the replay it replaces: the same routes
+as RoutingState on random streams and on real files, the same (peer AS, path) pairs as
+PathSet.tally, and the country commands' full JSON the same as through the replay (the reference
+path), on real files and on the written demo scenarios."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import transitwatch as tw
+from transitwatch import Observation
+from transitwatch.engine import dependence
+from transitwatch.engine.queries import registry_of
+from transitwatch.metrics.asrank import PathSet
+from transitwatch.metrics.country import countries_report, country_upstreams
+from transitwatch.metrics.relationship_view import annotate_country
+from transitwatch.registry import geo
+from transitwatch.scenarios.scenario import load_scenario
+from transitwatch.sources.files import read_files
+from transitwatch.state.compact import CompactRoutingState
+from transitwatch.state.snapshot import route_snapshot
+from transitwatch.state.table import RoutingState
+
+
+def _routes(records: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    return sorted((r["collector"], r["peer_ip"], r["peer_asn"], r["prefix"],
+                   -1 if r["path_id"] is None else r["path_id"], r["as_path"]) for r in records)
+
+
+def _same_state(stream_factory: Any, until: float | None) -> None:
+    state = RoutingState().replay(stream_factory(), until=until)
+    snap = route_snapshot(stream_factory(), until)
+    assert _routes(snap.to_records()) == _routes(state.to_records())
+    assert (snap.start, snap.time) == (state.start, state.time)
+    assert snap.peers == [t.peer for t in state.tables()]
+
+
+# -- random streams ---------------------------------------------------------------------------------
+class _Batched:
+    """A stream with batches() of random sizes, each from one file (what read_files gives)."""
+
+    def __init__(self, obs: list[Observation]) -> None:
+        self._obs = obs
+
+    def __iter__(self) -> Iterator[Observation]:
+        return iter(self._obs)
+
+    def batches(self) -> Iterator[list[Observation]]:
+        rng = random.Random(7)
+        i = 0
+        while i < len(self._obs):
+            j = i + 1
+            size = rng.randint(1, 40)
+            while j < len(self._obs) and j - i < size and self._obs[j].source == self._obs[i].source:
+                j += 1
+            yield self._obs[i:j]
+            i = j
+
+
+def _random_stream(rng: random.Random) -> list[Observation]:
+    collectors = ["rrc00", "rrc01"]
+    peers = [("10.0.0.1", 65001), ("10.0.0.2", 65002), ("2001:db8::3", 65003)]
+    prefixes = ["192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/25", "2001:db8:1::/48", "10.1.0.0/16",
+                "0.0.0.0/0"]
+    paths = [None, "", "65001 3356 1", "65002 174 {7,8}", "65003 1299 2 2 2", "65001 3356 5"]
+    out = []
+    t = 1000.0
+    source = "a"
+    for _ in range(rng.randint(1, 120)):
+        t += rng.choice([0, 0, 0.5, 1, 3])
+        if rng.random() < 0.05:
+            source = rng.choice("abc")
+        kind = rng.choices(["announce", "withdraw", "rib", "state"], [5, 3, 4, 1])[0]
+        ip, asn = rng.choice(peers)
+        collector = rng.choice(collectors)
+        path_id = rng.choice([None, None, None, 1, 2])
+        if kind == "state":
+            out.append(Observation(time=t, kind=kind, peer_ip=ip, peer_asn=asn, collector=collector,
+                                   source=f"{collector}.{source}", old_state=rng.choice([1, 6]),
+                                   new_state=rng.choice([1, 6, 6, None])))
+            continue
+        out.append(Observation(
+            time=t, kind=kind, peer_ip=ip, peer_asn=rng.choice([asn, asn, asn, 65009]), collector=collector,
+            source=f"{collector}.{source}", prefix=rng.choice(prefixes),
+            as_path=rng.choice(paths) if kind != "withdraw" else None, path_id=path_id))
+    return out
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_random_streams_match_replay(seed: int) -> None:
+    rng = random.Random(seed)
+    obs = _random_stream(rng)
+    times = sorted({o.time for o in obs})
+    for until in (None, times[0] - 1, times[0], rng.choice(times), times[len(times) // 2]):
+        _same_state(lambda: _Batched(obs), until)
+        _same_state(lambda: iter(obs), until)  # no batches(): chunks, split by collector and file
+
+
+def test_tally_matches_pathset_tally(shared_data: Path) -> None:
+    files = [str(shared_data / "mrt" / "caida-2015" / "ris.rrc06.updates.1427846400.gz"),
+             str(shared_data / "mrt" / "caida-2015" / "routeviews.route-views.jinx.updates.1427846400.bz2")]
+    for until in (None, 1427846790.0):
+        stream = read_files(files)
+        tally = PathSet.tally(stream, until)
+        RoutingState().replay(tally, until=until)
+        want = tally.pathset()
+        snap = route_snapshot(read_files(files), until, tally=True)
+        assert snap.pairs is not None
+        got = PathSet.of_pairs(snap.pairs, snap.first_time, want.last_time)
+        assert list(got.counts.items()) == list(want.counts.items())  # same order too
+        assert (got.routes, got.vantage_points, got.first_time) == (want.routes, want.vantage_points,
+                                                                     want.first_time)
+        assert got.routes > 1000
+
+
+# -- real files -------------------------------------------------------------------------------------
+_FILES = {
+    "2015": ["bgpdump-corpus/input/updates.et-header.2015.gz"],
+    "2002": ["bgpdump-corpus/input/bview.20020722.2337.gz", "bgpdump-corpus/input/updates.20020722.2238.gz"],
+    "caida": ["caida-2015/ris.rrc06.updates.1427846400.gz",
+              "caida-2015/routeviews.route-views.jinx.updates.1427846400.bz2"],
+    "2016": ["bgpdump-corpus/input/updates.20160811.1600.gz"],
+    "addpath": ["bgpdump-corpus/input/bview.ipv4_unicast_add_path.gz"],
+    "bird": ["routers/bird6-mrtdump_rib"],
+    "quagga": ["routers/quagga_bgp"],
+}
+_AT = {"2015": 1445565706.6, "2002": 1027381056.0, "caida": 1427846790.0}
+
+
+def _paths(shared: Path, name: str) -> list[str]:
+    return [str(shared / "mrt" / f) for f in _FILES[name]]
+
+
+@pytest.mark.parametrize("name", ["2002", "caida", "2016", "addpath", "bird", "quagga"])
+def test_real_files_match_replay(shared_data: Path, name: str) -> None:
+    files = _paths(shared_data, name)
+    times = [o.time for o in read_files(files)]
+    for until in (None, times[len(times) // 3], times[0]):
+        _same_state(lambda: read_files(files), until)
+
+
+def _reference_upstreams(cc: str, files: list[str], until: float | None) -> dict[str, Any]:
+    """What tw.country_upstreams answered before the snapshot: replay, tally, the same steps."""
+    registry = registry_of(None)
+    tally = PathSet.tally(read_files(files), until)
+    state = RoutingState().replay(tally, until=until)
+    report = country_upstreams(state, cc, registry)
+    if until is not None:
+        report.time = until
+    dependence._CACHE.clear()
+    rels, info = dependence.relationship_context(None, tw.files(files), until, observed=tally)
+    annotate_country(report, rels, info)
+    return report.to_dict()
+
+
+def _fast_upstreams(cc: str, files: list[str], until: float | None, **kw: Any) -> dict[str, Any]:
+    dependence._CACHE.clear()
+    result = tw.country_upstreams(cc, tw.files(files), at=until, registry=registry_of(None), **kw)
+    return result.report.to_dict()
+
+
+def _reference_countries(files: list[str], until: float | None) -> list[dict[str, Any]]:
+    state = CompactRoutingState().replay(read_files(files), until=until)
+    return [r.to_dict() for r in countries_report(state, registry_of(None)).rows]
+
+
+def _fast_countries(files: list[str], until: float | None) -> list[dict[str, Any]]:
+    return [r.to_dict() for r in tw.countries(tw.files(files), at=until, registry=registry_of(None),
+                                              workers=1).rows]
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True)
+
+
+@pytest.mark.parametrize(("name", "cc", "at"), [
+    ("2015", "KP", False), ("2015", "DE", True), ("2002", "DE", True), ("caida", "US", False),
+])
+def test_country_upstreams_json_matches_replay(shared_data: Path, name: str, cc: str, at: bool) -> None:
+    files = _paths(shared_data, name)
+    until = _AT[name] if at else None
+    want = _reference_upstreams(cc, files, until)
+    got = _fast_upstreams(cc, files, until)
+    assert want["prefixes"] and want["upstreams"] and want["relationships"]["source"]
+    assert _json(got) == _json(want)
+
+
+def test_countries_json_matches_replay(shared_data: Path) -> None:
+    for name, until in (("2015", None), ("2002", _AT["2002"])):
+        files = _paths(shared_data, name)
+        want = _reference_countries(files, until)
+        assert len(want) > 50
+        assert _json(_fast_countries(files, until)) == _json(want)
+
+
+@pytest.mark.parametrize("scenario", ["kp-2017-transtelecom", "kp-2014-12-outage"])
+def test_demo_scenarios_match_replay(tmp_path: Path, scenario: str) -> None:
+    files = [str(p) for p in load_scenario(scenario).write_mrt(tmp_path / "made")]
+    times = sorted({o.time for o in read_files(files)})
+    upstreams: set[int] = set()
+    for until in (None, times[len(times) // 2], times[len(times) // 4]):
+        want = _reference_upstreams("KP", files, until)
+        assert _json(_fast_upstreams("KP", files, until)) == _json(want)
+        assert _json(_fast_countries(files, until)) == _json(_reference_countries(files, until))
+        upstreams.update(u["asn"] for u in want["upstreams"])
+    assert upstreams
+
+
+def test_parse_prefixes_matches_python(shared_data: Path) -> None:
+    texts = sorted({o.prefix for name in ("caida", "2002", "bird")
+                    for o in read_files(_paths(shared_data, name)) if o.prefix})
+    texts += ["1.2.3.4/24", "1.2.3.4", "01.2.3.4/24", "1.2.3.4/33", "1.2.3.4/024", "::/0", "2001:db8::1/32",
+              "2001:db8::/129", "::ffff:1.2.3.4/96", "x/1", "1.2.3.4/", "1.2.3.4/ 24", "\uff11.2.3.4/8",
+              "0.0.0.0/0", "255.255.255.255/32", "2001:db8::/65", "2001:db8::/63", "1.2.3.4/+24",
+              "2001:db8::/0128", "1.2.3.4/1\u0662"]
+    fast, slow = geo.parse_prefixes(texts), geo.parse_prefixes_python(texts)
+    for field in ("version", "length", "first", "last"):
+        assert np.array_equal(getattr(fast, field), getattr(slow, field)), field
+    assert (fast.version == 6).sum() > 10 and (fast.version == 4).sum() > 1000
