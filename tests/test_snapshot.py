@@ -18,6 +18,7 @@ import transitwatch as tw
 from transitwatch import Observation
 from transitwatch.engine import dependence
 from transitwatch.engine.queries import registry_of
+from transitwatch.metrics._asrank import PairCounter
 from transitwatch.metrics.asrank import PathSet
 from transitwatch.metrics.country import countries_report, country_upstreams
 from transitwatch.metrics.relationship_view import annotate_country
@@ -103,7 +104,7 @@ def test_random_streams_match_replay(seed: int) -> None:
         _same_state(lambda: iter(obs), until)  # no batches(): chunks, split by collector and file
 
 
-def test_tally_matches_pathset_tally(shared_data: Path) -> None:
+def test_counter_sees_what_pathset_tally_counts(shared_data: Path) -> None:
     files = [str(shared_data / "mrt" / "caida-2015" / "ris.rrc06.updates.1427846400.gz"),
              str(shared_data / "mrt" / "caida-2015" / "routeviews.route-views.jinx.updates.1427846400.bz2")]
     for until in (None, 1427846790.0):
@@ -111,9 +112,9 @@ def test_tally_matches_pathset_tally(shared_data: Path) -> None:
         tally = PathSet.tally(stream, until)
         RoutingState().replay(tally, until=until)
         want = tally.pathset()
-        snap = route_snapshot(read_files(files), until, tally=True)
-        assert snap.pairs is not None
-        got = PathSet.of_pairs(snap.pairs, snap.first_time, want.last_time)
+        counter = PairCounter()
+        snap = route_snapshot(read_files(files), until, counter=counter)
+        got = PathSet.of_counter(counter, snap.first_time, want.last_time)
         assert list(got.counts.items()) == list(want.counts.items())  # same order too
         assert (got.routes, got.vantage_points, got.first_time) == (want.routes, want.vantage_points,
                                                                      want.first_time)

@@ -724,6 +724,7 @@ def country_upstreams(
         with source.open() as db:
             state: Any = state_at(db, until)
     else:
+        from transitwatch.metrics._asrank import PairCounter
         from transitwatch.metrics.asrank import PathSet, PathTally
         from transitwatch.state.snapshot import route_snapshot
 
@@ -731,11 +732,12 @@ def country_upstreams(
             stream = source.observations(notices=notices, progress=progress)
             # the routes at `until` as arrays (the decoder's batches, no Python step per route),
             # and the (peer AS, path) pairs for the inference from the same read
-            state = route_snapshot(stream, until, tally=as_rel is None)
-            if state.pairs is not None:
+            counter = PairCounter() if as_rel is None else None
+            state = route_snapshot(stream, until, counter=counter)
+            if counter is not None:
                 last = getattr(stream, "last_time", None) or state.first_time
                 tally = PathTally.counted(
-                    PathSet.of_pairs(state.pairs, state.first_time, last) if state.first_time is not None
+                    PathSet.of_counter(counter, state.first_time, last) if state.first_time is not None
                     else PathSet())
     with _user_errors():
         report = upstreams_of_country(state, cc, reg)

@@ -18,8 +18,9 @@ over the kinds (``_table.clear_points``), the last events from one sort.
 What the country view needs is here: the peers (:class:`~transitwatch.state.table.PeerKey`, AS
 from the peer's first observation, as a table's), each route's peer, prefix and AS path as
 numbers into :attr:`RouteSnapshot.prefixes` / :attr:`RouteSnapshot.paths`, ``start``/``time``
-as a replay sets them, and optionally the (peer AS, path) pairs counted for the relationship
-inference (:meth:`~transitwatch.metrics.asrank.PathSet.tally` over the same stream).
+as a replay sets them. A ``counter`` (an object with ``add(observations)``, such as the
+inference's ``PairCounter``) is fed the same observations, batch by batch: one read of the input
+for both.
 
 Assumes what :func:`~transitwatch.sources.files.read_files` gives: each batch from one file (a
 batch mixing collectors or files is split first).
@@ -66,8 +67,6 @@ class RouteSnapshot:
     start: float | None = None
     time: float | None = None
     observations: int = 0
-    #: (peer AS, path text) -> count, in order of first appearance (None: not asked)
-    pairs: dict[tuple[int, str], int] | None = None
     first_time: float | None = None
     #: the first ``v4_keys.size`` prefixes are IPv4 as numbers: address << 6 | length
     v4_keys: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
@@ -111,9 +110,9 @@ def _batches(stream: Iterable[Observation]) -> Iterator[list[Observation]]:
 
 
 class _Builder:
-    def __init__(self, until: float | None, tally: bool) -> None:
+    def __init__(self, until: float | None, counter: Any) -> None:
         self.until = until
-        self.tally = tally
+        self.counter = counter
         self.local_peers: dict[str, dict[Any, int]] = {}  # collector -> peer ip -> local code
         self.local_to_global: dict[str, list[int]] = {}
         self.collectors: dict[str, int] = {}
@@ -129,7 +128,6 @@ class _Builder:
         self.until_c = np.zeros(0, np.float64)
         self.chunks: list[tuple[np.ndarray, ...]] = []  # (peer, key, path, seq, kind)
         self.pending = 0
-        self.tally_chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (asn, path, seq)
         self.seq = 0
         self.start: float | None = None
         self.time: float | None = None
@@ -140,8 +138,8 @@ class _Builder:
         collector = head.collector
         local = self.local_peers.setdefault(collector, {})
         l2g = self.local_to_global.setdefault(collector, [])
-        kind_b, time_b, peer_b, key_b, path_b, asn_b, new_peers, new_keys, new_paths = _table.route_columns(
-            batch, local, self.keys, self.path_codes, self.tally)
+        kind_b, time_b, peer_b, key_b, path_b, _asn, new_peers, new_keys, new_paths = _table.route_columns(
+            batch, local, self.keys, self.path_codes, False)
         self.key_texts.extend(new_keys)
         self.path_texts.extend(new_paths)
         kind = np.frombuffer(kind_b, np.int8).copy()
@@ -155,6 +153,8 @@ class _Builder:
             if n == 0:
                 return
             kind, times, lpeer = kind[:n], times[:n], lpeer[:n]
+        if self.counter is not None:
+            self.counter.add(batch if n == len(batch) else batch[:n])
         if self.start is None:
             self.start = float(times[0])
         self.time = float(times[n - 1])
@@ -186,12 +186,6 @@ class _Builder:
         paths = np.frombuffer(path_b, np.int64)[:n][route]
         self.chunks.append((gpeer[route], keys, paths, seq, kind[route]))
         self.pending += route.size
-        if self.tally:
-            empty = self.path_codes.get("", -1)
-            mask = (kind[route] != _WITHDRAW) & (paths != empty)
-            # a missing peer AS counts as 0: PathSet.of_pairs treats both alike (no vantage point)
-            asns = np.frombuffer(asn_b, np.int64)[:n][route][mask]
-            self.tally_chunks.append((asns, paths[mask], seq[mask]))
         self.seq += n
         if self.pending >= _REDUCE_AT:
             self.chunks = [self._last_events()]
@@ -245,33 +239,14 @@ class _Builder:
             peers=self.peers, prefixes=prefixes, paths=[path_texts[p] for p in upaths.tolist()],
             peer=peer, pid=pid, path=path_inverse.astype(np.int64), path_id=path_id,
             start=self.start, time=self.time, observations=self.seq, first_time=self.start, v4_keys=v4_keys)
-        if self.tally:
-            snap.pairs = self._pairs()
         return snap
-
-    def _pairs(self) -> dict[tuple[int, str], int]:
-        if not self.tally_chunks:
-            return {}
-        asns, paths, seq = (np.concatenate(c) for c in zip(*self.tally_chunks, strict=True))
-        order = np.lexsort((seq, paths, asns))
-        a, p = asns[order], paths[order]
-        new = np.ones(order.size, dtype=bool)
-        new[1:] = (a[1:] != a[:-1]) | (p[1:] != p[:-1])
-        starts = np.flatnonzero(new)
-        counts = np.diff(np.append(starts, order.size))
-        first_seq = seq[order][starts]
-        by_first = np.argsort(first_seq)
-        texts = self.path_texts
-        firsts = starts[by_first]
-        return {(int(asn), texts[code]): int(n) for asn, code, n in zip(
-            a[firsts].tolist(), p[firsts].tolist(), counts[by_first].tolist(), strict=True)}
 
 
 def route_snapshot(stream: Iterable[Observation], until: float | None = None, *,
-                   tally: bool = False) -> RouteSnapshot:
+                   counter: Any = None) -> RouteSnapshot:
     """The routes every peer holds after ``stream`` (up to and including ``until``), as a replay
-    would leave them; ``tally``: also count the (peer AS, path) pairs for the inference."""
-    builder = _Builder(until, tally)
+    would leave them; ``counter.add()`` gets the same observations (see the module's doc)."""
+    builder = _Builder(until, counter)
     for batch in _batches(stream):
         builder.add(batch)
         if builder.done:
