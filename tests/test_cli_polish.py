@@ -217,3 +217,40 @@ def test_watch_and_events_agree_on_relationships(demo: list[str], as_rel: str | 
     source = events["relationships"]["source"]
     assert f"transitwatch: note: relationships: {source}\n" in err
     assert ("inferred (AS-Rank)" in source) if as_rel is None else ("20171001.as-rel.txt" in source)
+
+
+def test_upstream_events_carry_their_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # 09:08 two peers hear three KP /24s through TransTelecom; 10:02 both are back on China Unicom:
+    # the new upstream ends when it is lost, with the key names outages use ("end", "duration").
+    from test_country import KP, PEERS, T0, baseline, obs, transtelecom
+    from transitwatch.sources.mrt_writer import write_mrt
+
+    back = T0 + 2 * 3600 + 120      # 10:02 UTC
+    reverted = [obs("announce", back + i, peer, prefix, f"{PEERS[peer][1]} 4837 131279")
+                for i, peer in enumerate(["ntt", "level3"]) for prefix in (KP[0], KP[2], KP[3])]
+    folder = tmp_path / "rrc00"
+    folder.mkdir()
+    files = [folder / "bview.20171001.0800.gz"]
+    write_mrt(files[0], baseline(), compression="gzip")
+    for minute in range(8 * 60, 10 * 60 + 10, 5):       # every 5-minute file, quiet ones empty
+        path = folder / f"updates.20171001.{minute // 60:02d}{minute % 60:02d}.gz"
+        start = T0 + (minute - 8 * 60) * 60
+        write_mrt(path, [o for o in transtelecom() + reverted if start <= o.time < start + 300],
+                  compression="gzip")
+        files.append(path)
+    args = [str(p) for p in files]
+    code, out, err = _run(capsys, "events", "AS131279", *args, "--detect", "upstream", "--json",
+                          "--tz", "Asia/Pyongyang")
+    assert code == 0, err
+    events = {e["type"]: e for e in json.loads(out)["events"]}
+    assert set(events) == {"new_upstream", "lost_upstream"}
+    new, lost = events["new_upstream"], events["lost_upstream"]
+    assert new["upstream"] == lost["upstream"] == 20485
+    assert new["onset"] == "2017-10-01T09:08:00Z"
+    assert new["end"] == lost["onset"] == "2017-10-01T10:02:00Z"
+    assert new["duration"] == 54 * 60 and new["end_local"] == "2017-10-01T18:32:00+08:30"
+    assert lost["end"] is None and lost["duration"] is None       # not regained in the input
+    # watch replays the same: each change once, no separate "end" alert for an upstream change
+    code, out, err = _run(capsys, "watch", "AS131279", *args, "--json")
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert [(r["type"], r["phase"]) for r in lines] == [("new_upstream", "onset"), ("lost_upstream", "onset")]

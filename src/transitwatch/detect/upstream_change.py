@@ -38,7 +38,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from transitwatch.detect._common import flat_event_records
 from transitwatch.observation import Observation
@@ -127,10 +127,21 @@ class UpstreamEvent:
     peer_list: list[PeerKey] = field(default_factory=list)
     evidence: list[Evidence] = field(default_factory=list)
     relationship: str = "unknown"
+    #: when the change was undone: the onset of the next confirmed event of the opposite type for
+    #: the same upstream (a new upstream lost again, a lost one regained); None while it lasts,
+    #: or when the input does not say when (a RIB dump without it)
+    end: float | None = None
+    #: its end is itself an event (the reverse change), alerted as such: no separate "end" alert
+    ends_as_event: ClassVar[bool] = True
 
     @property
     def peers(self) -> int:
         return len(self.peer_list)
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from onset to ``end`` (None while the change lasts), as for outages."""
+        return self.end - self.onset if self.end is not None else None
 
     def to_dict(self, tz: str | None = None) -> dict[str, Any]:
         """The JSON shape: ``{"type", "target", "upstream", "onset", "confirmed", "peers",
@@ -148,6 +159,11 @@ class UpstreamEvent:
         if tz:
             out["confirmed_local"] = iso_local(self.confirmed, tz)
         out["confirmed_by"] = self.confirmed_by
+        # the keys outages use for their end
+        out["end"] = iso_utc(self.end) if self.end is not None else None
+        if tz and self.end is not None:
+            out["end_local"] = iso_local(self.end, tz)
+        out["duration"] = self.duration
         out["peers"] = self.peers
         out["peer_list"] = [p.to_dict() for p in self.peer_list]
         out["evidence"] = [e.to_dict(tz) for e in self.evidence]
@@ -480,11 +496,22 @@ def upstream_changes(
         transients.append(Transient(LOST_UPSTREAM, cand.upstream, cand.onset, None, cand.peers,
                                     "input ended before it was confirmed"))
     events.sort(key=lambda e: (e.onset, e.type, e.upstream))
+    _link_ends(events)
     transients.sort(key=lambda t: (t.onset, t.type, t.upstream))
     return UpstreamChanges(
         target=target, events=events, transients=transients, baseline=sorted(baseline_set),
         baseline_time=first, min_peers=min_peers, min_duration=min_duration, notices=list(view.notices),
     )
+
+
+def _link_ends(events: list[UpstreamEvent]) -> None:
+    """Each event's ``end``: the onset of the next event (by onset) that undoes it, the opposite
+    type for the same upstream."""
+    following: dict[tuple[str, int], float] = {}
+    for event in reversed(events):
+        undo = LOST_UPSTREAM if event.type == NEW_UPSTREAM else NEW_UPSTREAM
+        event.end = following.get((undo, event.upstream))
+        following[(event.type, event.upstream)] = event.onset
 
 
 def upstream_events(

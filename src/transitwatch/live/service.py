@@ -681,8 +681,8 @@ class LiveService:
             events = list(found.events) + list(getattr(found, "vantage_lost", []) or [])
             for event in events:
                 phases = ["onset"]
-                if getattr(event, "end", None) is not None:
-                    phases.append("end")
+                if getattr(event, "end", None) is not None and not getattr(event, "ends_as_event", False):
+                    phases.append("end")   # (an upstream change's end is the reverse change's onset alert)
                 for phase in phases:
                     if (event.onset if phase == "onset" else event.end) < horizon:
                         continue  # history (seed files, an ingest of old files): stored, not alerted

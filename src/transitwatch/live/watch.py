@@ -638,7 +638,8 @@ class Watcher:
                 # An emitted event that has ended since (an outage's recovery): said once too.
                 key = event_key(watched.label, event)
                 if (key in self._emitted and key not in self._ended
-                        and getattr(event, "end", None) is not None):
+                        and getattr(event, "end", None) is not None
+                        and not getattr(event, "ends_as_event", False)):   # an upstream's end: its own event
                     self._ended.add(key)
                     ended = WatchEvent(event, watched.label, now, target_name=watched.name,
                                        names=self._names(event), phase="end")
