@@ -298,26 +298,27 @@ static PyObject *counter_fill(CounterObject *c, PyObject *counts) {
     if (!vps) return NULL;
     long long routes = 0;
     long long head_peer = 0;
-    PyObject *head = NULL;
+    PyObject *head = NULL, *head_sp = NULL;   /* "3856" and "3856 " */
     for (size_t e = 0; e < c->n; e++) {
         pair_t *p = &c->pairs[e];
         PyObject *path = p->path;
         Py_INCREF(path);
         if (p->peer) {
-            PyObject *pobj = PyLong_FromLongLong(p->peer);
-            if (!pobj || PySet_Add(vps, pobj) < 0) { Py_XDECREF(pobj); Py_DECREF(path); goto fail; }
-            Py_DECREF(pobj);
-            if (!head || head_peer != p->peer) {
-                Py_XDECREF(head);
+            if (!head || head_peer != p->peer) {   /* pairs of one peer mostly follow each other */
+                PyObject *pobj = PyLong_FromLongLong(p->peer);
+                if (!pobj || PySet_Add(vps, pobj) < 0) { Py_XDECREF(pobj); Py_DECREF(path); goto fail; }
+                Py_DECREF(pobj);
+                Py_XDECREF(head); Py_XDECREF(head_sp);
                 head = PyUnicode_FromFormat("%lld", p->peer);
+                head_sp = PyUnicode_FromFormat("%lld ", p->peer);
                 head_peer = p->peer;
-                if (!head) { Py_DECREF(path); goto fail; }
+                if (!head || !head_sp) { Py_DECREF(path); goto fail; }
             }
             Py_ssize_t hl = PyUnicode_GET_LENGTH(head), pl = PyUnicode_GET_LENGTH(path);
             Py_ssize_t starts = PyUnicode_Tailmatch(path, head, 0, PY_SSIZE_T_MAX, -1);
             if (starts < 0) { Py_DECREF(path); goto fail; }
             if (!starts || (pl > hl && PyUnicode_READ_CHAR(path, hl) != ' ')) {
-                PyObject *longer = PyUnicode_FromFormat("%U %U", head, path);
+                PyObject *longer = PyUnicode_Concat(head_sp, path);
                 Py_DECREF(path);
                 if (!longer) goto fail;
                 path = longer;
@@ -333,10 +334,10 @@ static PyObject *counter_fill(CounterObject *c, PyObject *counts) {
         Py_DECREF(path);
         routes += p->count;
     }
-    Py_XDECREF(head);
+    Py_XDECREF(head); Py_XDECREF(head_sp);
     return Py_BuildValue("(LN)", routes, vps);
 fail:
-    Py_XDECREF(head);
+    Py_XDECREF(head); Py_XDECREF(head_sp);
     Py_DECREF(vps);
     return NULL;
 }
