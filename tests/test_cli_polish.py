@@ -254,3 +254,23 @@ def test_upstream_events_carry_their_end(tmp_path: Path, capsys: pytest.CaptureF
     code, out, err = _run(capsys, "watch", "AS131279", *args, "--json")
     lines = [json.loads(line) for line in out.splitlines()]
     assert [(r["type"], r["phase"]) for r in lines] == [("new_upstream", "onset"), ("lost_upstream", "onset")]
+
+
+def test_country_answers_are_not_stale_after_the_data(demo: list[str], shared_data: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    # `countries --at 2030` ranked the demo's 12:00 routes as if they held in 2030
+    for command in (["countries"], ["upstreams", "--country", "KP"]):
+        code, out, err = _run(capsys, *command, *demo, "--at", LATE, "--json")
+        doc = json.loads(out)
+        assert code == 0 and doc.get("countries", doc.get("upstreams")) == [], doc
+        assert [n for n in doc["notices"] if n.startswith("no data covers 2030-01-01T00:00:00Z")], doc
+        code, out, err = _run(capsys, *command, *demo, "--at", LATE)
+        assert (out + err).count("no data covers 2030-01-01T00:00:00Z") == 1, out + err
+    table = str(shared_data / "mrt/bgpdump-corpus/input/updates.et-header.2015.gz")
+    code, out, err = _run(capsys, "upstreams", "--country", "KP", table, "--at", "2017-10-01T07:00Z",
+                          "--json")
+    doc = json.loads(out)
+    assert doc["upstreams"] == [] and doc["at"] == "2017-10-01T07:00:00Z"
+    assert any(n.startswith("no data covers 2017-10-01T07:00:00Z") for n in doc["notices"])
+    code, out, err = _run(capsys, "upstreams", "--country", "KP", table, "--json")   # its own end answers
+    assert {u["asn"] for u in json.loads(out)["upstreams"]} >= {4837}

@@ -582,6 +582,17 @@ def countries(
     source = as_source(src)
     reg = registry_of(registry, country_source)
     until = _time(at)
+    stale = (_uncovered_notes(source, until, outside_only=True)
+             if until is not None and source.kind != "live" else [])
+    if stale:
+        # no data covers `until` (before the data, in a gap, after its end): the routes are
+        # unknown then, not the last ones seen; nothing is read
+        from transitwatch.state.snapshot import route_snapshot
+
+        _workers(workers)
+        with _user_errors():
+            empty = countries_report(route_snapshot(iter(()), until), reg)
+        return CountriesResult([], stale, time=until, registry=empty.registry)
     if isinstance(source, StoreSource):
         _workers(workers)
         with source.open() as db:
@@ -598,9 +609,10 @@ def countries(
     return CountriesResult(report.rows, notices, time=when, registry=report.registry)
 
 
-def _uncovered_notes(source: Source, when: float) -> list[str]:
+def _uncovered_notes(source: Source, when: float, *, outside_only: bool = False) -> list[str]:
     """An empty answer at a moment no file covers is "unknown", not "no route": say so (the
-    note of ``upstreams``). Only asked for an empty answer, so the extra read costs nothing else."""
+    note of ``upstreams``). ``outside_only``: only a moment before the data's first window or
+    after its last (no answer at all there: the last routes seen are not the routes then)."""
     from transitwatch.engine.coverage import coverage
     from transitwatch.times import iso_utc
 
@@ -608,6 +620,8 @@ def _uncovered_notes(source: Source, when: float) -> list[str]:
     if not cov.windows or cov.covering(when):
         return []
     first, last = cov.span() or (when, when)
+    if outside_only and first <= when <= last:
+        return []
     return [f"no data covers {iso_utc(when)}: the routes are unknown then, not absent "
             f"(data from {iso_utc(first)} to {iso_utc(last)})"]
 
@@ -718,6 +732,16 @@ def country_upstreams(
     until = _time(at)
     notices: list[str] = []
     tally: PathTally | None = None
+    stale = _uncovered_notes(source, until, outside_only=True) if until is not None else []
+    if stale:
+        # no data covers `until`: the routes are unknown then, not the last ones seen (a 2015
+        # table does not answer for 2030); an empty answer that says so, nothing read
+        from transitwatch.state.snapshot import route_snapshot
+
+        with _user_errors():
+            empty = upstreams_of_country(route_snapshot(iter(()), until), cc, reg)
+        empty.time = until
+        return CountryUpstreamsResult(empty, tz, stale)
     if isinstance(source, StoreSource):
         from transitwatch.store import state_at
 
