@@ -86,6 +86,10 @@ def test_route_keys_keep_add_path_ids_apart() -> None:
     with pytest.raises(IndexError):
         keys.texts(np.array([4], np.int64))
     assert keys.intern([])[1] is None
+    keys.seal()   # the index is freed; texts stay
+    assert keys.texts(np.array([2], np.int64))[1] == b"10.0.0.0/8"
+    with pytest.raises(ValueError):
+        keys.intern(["10.0.0.0/8"])
 
 
 def test_columns_of_a_batch() -> None:

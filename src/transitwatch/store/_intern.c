@@ -106,13 +106,13 @@ static PyObject *buf_bytes(buf_t *b) {
 typedef struct {
     PyObject_HEAD
     int parse;                       /* AS paths: new texts are parsed (origin, ASNs) */
-    buf_t arena;                     /* key bytes, one after another */
-    uint64_t *off, *hash;            /* per code: where its bytes start, its hash */
-    uint32_t *len;                   /* per code: its length */
+    int sealed;                      /* seal() freed the index: no lookups any more */
+    buf_t arena;                     /* key bytes, one after another in code order */
+    uint64_t *off;                   /* n + 1 entries: code c is arena[off[c], off[c + 1]) */
     size_t n, cap;
     /* per slot: code + 1 in the low 32 bits (0: empty), the hash's high 32 bits above, so that a
-     * probe past another key does not read that key's entry (a cache miss each); a power of two
-     * slots, at most half full */
+     * probe past another key does not read that key's bytes (a cache miss each); a power of two
+     * slots, at most 70% full. 8 bytes of offset and ~11 of slots a key, besides its bytes. */
     uint64_t *slots;
     size_t nslots;
 } InternerObject;
@@ -148,10 +148,11 @@ static int tab_grow(InternerObject *t) {
     size_t nslots = t->nslots ? t->nslots * 2 : 1024;
     uint64_t *slots = PyMem_Calloc(nslots, sizeof(uint64_t));
     if (!slots) { PyErr_NoMemory(); return -1; }
-    for (size_t c = 0; c < t->n; c++) {
-        size_t i = (size_t)t->hash[c] & (nslots - 1);
+    for (size_t c = 0; c < t->n; c++) {  /* hashes are worked out again: cheaper than keeping them */
+        uint64_t h = hash_bytes(t->arena.p + t->off[c], (size_t)(t->off[c + 1] - t->off[c]));
+        size_t i = (size_t)h & (nslots - 1);
         while (slots[i]) i = (i + 1) & (nslots - 1);
-        slots[i] = (t->hash[c] & 0xFFFFFFFF00000000ULL) | (uint64_t)(c + 1);
+        slots[i] = (h & 0xFFFFFFFF00000000ULL) | (uint64_t)(c + 1);
     }
     PyMem_Free(t->slots);
     t->slots = slots;
@@ -162,7 +163,8 @@ static int tab_grow(InternerObject *t) {
 /* The code of key k (n bytes); *fresh set when it was added. -1 on error. */
 static int64_t tab_code(InternerObject *t, const uint8_t *k, size_t n, int *fresh) {
     *fresh = 0;
-    if ((t->n + 1) * 2 > t->nslots && tab_grow(t) < 0) return -1;
+    if (t->sealed) { PyErr_SetString(PyExc_ValueError, "the interner is sealed"); return -1; }
+    if ((t->n + 1) * 10 > t->nslots * 7 && tab_grow(t) < 0) return -1;
     if (n > UINT32_MAX || t->n >= INT32_MAX - 1) { PyErr_SetString(PyExc_OverflowError, "interner full"); return -1; }
     uint64_t h = hash_bytes(k, n);
     size_t mask = t->nslots - 1, i = (size_t)h & mask;
@@ -170,26 +172,20 @@ static int64_t tab_code(InternerObject *t, const uint8_t *k, size_t n, int *fres
     while ((s = t->slots[i]) != 0) {
         if ((s & 0xFFFFFFFF00000000ULL) == tag) {
             size_t c = (size_t)(s & 0xFFFFFFFFu) - 1;
-            if (t->len[c] == n && memcmp(t->arena.p + t->off[c], k, n) == 0) return (int64_t)c;
+            if (t->off[c + 1] - t->off[c] == n && memcmp(t->arena.p + t->off[c], k, n) == 0) return (int64_t)c;
         }
         i = (i + 1) & mask;
     }
-    if (t->n == t->cap) {
+    if (t->n + 1 >= t->cap) {
         size_t cap = t->cap ? t->cap * 2 : 1024;
         uint64_t *off = PyMem_Realloc(t->off, cap * sizeof(uint64_t));
-        if (off) t->off = off;
-        uint64_t *hash = PyMem_Realloc(t->hash, cap * sizeof(uint64_t));
-        if (hash) t->hash = hash;
-        uint32_t *len = PyMem_Realloc(t->len, cap * sizeof(uint32_t));
-        if (len) t->len = len;
-        if (!off || !hash || !len) { PyErr_NoMemory(); return -1; }
+        if (!off) { PyErr_NoMemory(); return -1; }
+        t->off = off;
         t->cap = cap;
     }
     size_t c = t->n;
-    t->off[c] = t->arena.n;
     if (buf_put(&t->arena, k, n) < 0) return -1;
-    t->hash[c] = h;
-    t->len[c] = (uint32_t)n;
+    t->off[c + 1] = t->arena.n;
     t->slots[i] = tag | (uint64_t)(c + 1);
     t->n++;
     *fresh = 1;
@@ -320,13 +316,17 @@ static PyObject *interner_new(PyTypeObject *type, PyObject *args, PyObject *kw) 
     int parse = 0;
     if (!PyArg_ParseTupleAndKeywords(args, kw, "|p", names, &parse)) return NULL;
     InternerObject *t = (InternerObject *)type->tp_alloc(type, 0);
-    if (t) t->parse = parse;
+    if (!t) return NULL;
+    t->parse = parse;
+    t->off = PyMem_Calloc(1024, sizeof(uint64_t));   /* off[0] = 0 */
+    if (!t->off) { Py_DECREF(t); return PyErr_NoMemory(); }
+    t->cap = 1024;
     return (PyObject *)t;
 }
 
 static void interner_dealloc(InternerObject *t) {
     buf_free(&t->arena);
-    PyMem_Free(t->off); PyMem_Free(t->hash); PyMem_Free(t->len); PyMem_Free(t->slots);
+    PyMem_Free(t->off); PyMem_Free(t->slots);
     Py_TYPE(t)->tp_free((PyObject *)t);
 }
 
@@ -382,7 +382,7 @@ static PyObject *interner_texts(InternerObject *t, PyObject *arg) {
         int64_t c = codes[i];
         if (c < 0 || (size_t)c >= t->n) { PyErr_SetString(PyExc_IndexError, "code out of range"); goto done; }
         const uint8_t *p = t->arena.p + t->off[c];
-        size_t len = t->len[c];
+        size_t len = (size_t)(t->off[c + 1] - t->off[c]);
         const uint8_t *nul = t->parse ? NULL : memchr(p, 0, len);
         if (nul) len = (size_t)(nul - p);
         if (text.n + len > INT32_MAX) { PyErr_SetString(PyExc_OverflowError, "texts too large"); goto done; }
@@ -398,11 +398,22 @@ done:
 }
 
 static PyObject *interner_nbytes(InternerObject *t, void *closure) {
-    size_t n = t->arena.cap + t->cap * (8 + 8 + 4) + t->nslots * 8;
+    size_t n = t->arena.cap + t->cap * 8 + t->nslots * 8;
     return PyLong_FromSize_t(n);
 }
 
+/* seal(): no more keys will be added: the hash index is freed (texts() still works). */
+static PyObject *interner_seal(InternerObject *t, PyObject *unused) {
+    PyMem_Free(t->slots);
+    t->slots = NULL;
+    t->nslots = 0;
+    t->sealed = 1;
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef interner_methods[] = {
+    {"seal", (PyCFunction)interner_seal, METH_NOARGS,
+     "seal(): no more keys: frees the hash index (about 11 bytes a key); texts() still works."},
     {"intern", (PyCFunction)interner_intern, METH_VARARGS,
      "intern(texts, path_ids=None) -> (codes, added): int64 codes (bytes) and what was new (see columns)."},
     {"texts", (PyCFunction)interner_texts, METH_O,

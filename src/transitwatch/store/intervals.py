@@ -721,6 +721,10 @@ class IntervalBuilder:
         ``t_end`` NULL) and the peers."""
         self._close_dumps(None)
         self.flush()
+        # no key is looked up from here on: the hash indexes go before the peak of writing
+        self._keys.seal()
+        self._paths.seal()
+        self._slot_tab = []
         s = self._slots
         sl = np.flatnonzero(s.used[: s.size]).astype(np.int64)
         for lo in range(0, sl.size, _OPEN_CHUNK):
