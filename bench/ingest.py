@@ -10,6 +10,12 @@ replaced). Then the same table four times over as four collectors (four RIS-layo
 gzip headers differ, so the store sees four files): one process, `--workers 2` and a Dask
 LocalCluster (`--scheduler local`). Reports seconds, ratios to `dump -m`, routes/s (wall) and
 routes per CPU-second (per core), and peak RSS; with --repeat N the best of N (interleaved).
+
+`--before SRC` also times `ingest` from another source tree (e.g. `git archive REV | tar -x -C SRC`,
+its extensions built with `python setup.py build_ext --inplace`), run with this interpreter and
+`PYTHONPATH=SRC/src`: before and after in the same run. Every command runs as an installed package
+does, from compiled bytecode (the source trees are byte-compiled first, whatever
+PYTHONDONTWRITEBYTECODE says), so that no contender pays for compiling its modules.
 """
 
 from __future__ import annotations
@@ -31,11 +37,11 @@ PY = sys.executable
 TW = [PY, "-m", "transitwatch"]
 
 
-def _timed(cmd: list[str], cwd: Path) -> dict[str, Any]:
+def _timed(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> dict[str, Any]:
     """Run ``cmd`` under GNU time; wall, CPU and peak RSS (stdout discarded)."""
     out = cwd / "time.txt"
     proc = subprocess.run(["/usr/bin/time", "-o", str(out), "-f", "%e %U %S %M", *cmd], cwd=cwd,
-                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
     if proc.returncode != 0:
         raise SystemExit(f"bench: {' '.join(cmd[:6])}... failed: {proc.stderr.strip().splitlines()[-1:]}")
     wall, user, sys_, rss = out.read_text().split()[-4:]
@@ -62,11 +68,16 @@ def main() -> int:
     parser.add_argument("--work", type=Path, default=None, help="scratch folder (default: temporary)")
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--skip-reference", action="store_true", help="do not time the row-by-row path")
+    parser.add_argument("--before", type=Path, default=None,
+                        help="a source tree of an earlier version: its ingest is timed too")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if not args.file.exists():
         print(f"bench: {args.file}: not found (the real data lives in ../shared/data)", file=sys.stderr)
         return 2
+    trees = [ROOT / "src"] + ([args.before.resolve() / "src"] if args.before else [])
+    for tree in trees:
+        subprocess.run([PY, "-m", "compileall", "-q", str(tree)], check=True, stdout=subprocess.DEVNULL)
     work = Path(args.work or tempfile.mkdtemp(prefix="tw-bench-ingest-"))
     work.mkdir(parents=True, exist_ok=True)
     f = str(args.file.resolve())
@@ -88,11 +99,14 @@ def main() -> int:
 
     ref, four1, four2, fourd = "ingest --method reference", "ingest 4 collectors, 1 process", \
         "ingest 4 collectors, --workers 2", "ingest 4 collectors, Dask LocalCluster"
+    before = "ingest (before)"
+    before_env = {**os.environ, "PYTHONPATH": str(trees[-1])} if args.before else None
     modes: dict[str, tuple[Any, int]] = {
         "gunzip (floor)": (lambda: [PY, "-c", gunzip_code], routes),
         "decode (observation stream)": (lambda: [PY, "-c", decode_code], routes),
         "dump -m": (lambda: [*TW, "dump", "-m", f], routes),
         "ingest": (lambda: [*TW, "ingest", f, "--db", fresh("one")], routes),
+        before: (lambda: [*TW, "ingest", f, "--db", fresh("before")], routes),
         ref: (lambda: [*TW, "ingest", f, "--db", fresh("ref"), "--method", "reference"], routes),
         four1: (lambda: [*TW, "ingest", *four, "--db", fresh("four1"), "--workers", "1"], 4 * routes),
         four2: (lambda: [*TW, "ingest", *four, "--db", fresh("four2"), "--workers", "2"], 4 * routes),
@@ -101,10 +115,12 @@ def main() -> int:
     }
     if args.skip_reference:
         del modes[ref]
+    if not args.before:
+        del modes[before]
     best: dict[str, dict[str, Any]] = {}
     for _ in range(args.repeat):
         for name, (cmd, n) in modes.items():
-            got = _timed(cmd(), work)
+            got = _timed(cmd(), work, before_env if name == before else None)
             got["routes"] = n
             old = best.get(name)
             if old is None or got["seconds"] < old["seconds"]:

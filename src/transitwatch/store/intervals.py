@@ -46,7 +46,7 @@ from transitwatch import native
 from transitwatch.observation import ESTABLISHED, Observation
 from transitwatch.state.aspath import ASPathError, parse_as_path
 from transitwatch.store import arrowcols
-from transitwatch.store.arrowcols import bools, column, int_lists, numeric, strings
+from transitwatch.store.arrowcols import column, numeric, strings
 from transitwatch.store.db import CAUSES, stable_id
 
 native.check(_intern, Path(__file__).with_name("_intern.c"))
@@ -275,20 +275,28 @@ class IntervalBuilder:
             return
         texts = strings(count, text_off, text)
         slow = np.frombuffer(slow_b, np.bool_)
-        # ASNs are below 2**32 (the parser checked): as int64 the same bits
-        asns = pa.ListArray.from_arrays(numeric(np.frombuffer(asn_off, np.int32), pa.int32()),
-                                        numeric(np.frombuffer(asns_b, np.int64), pa.int64()))
-        origin = numeric(np.frombuffer(origin_b, np.int64), pa.int64())
-        rows = pa.table([numeric(ids, pa.uint64()), texts, origin, asns], schema=ASPATH_SCHEMA)
+        offsets = np.frombuffer(asn_off, np.int32)
+        values = np.frombuffer(asns_b, np.int64)  # ASNs are below 2**32 (checked): the same bits
+        origin = np.frombuffer(origin_b, np.int64)
+        null_origin = None
         if slow.any():  # AS_SETs, confederations, odd text: the reference parser decides
             at = np.flatnonzero(slow)
-            slow_texts = texts.take(numeric(at, pa.int64())).to_pylist()
-            parsed = [_parsed_path(t) for t in slow_texts]
-            fixed = pa.table([numeric(ids[at], pa.uint64()), column(slow_texts, pa.string()),
-                              column([p[0] for p in parsed], pa.int64()),
-                              int_lists([p[1] for p in parsed])], schema=ASPATH_SCHEMA)
-            self._pending.append(("aspaths", fixed))
-            rows = rows.filter(bools(~slow))
+            starts = np.frombuffer(text_off, np.int32)
+            parsed = [_parsed_path(text[starts[i]: starts[i + 1]].decode()) for i in at.tolist()]
+            origin = origin.copy()
+            origin[at] = [0 if p[0] is None else p[0] for p in parsed]
+            null_origin = np.zeros(count, np.bool_)
+            null_origin[at] = [p[0] is None for p in parsed]
+            # a slow path has no ASNs from C: its own go in at its offset, the later ones move on
+            lengths = np.asarray([len(p[1]) for p in parsed], np.int64)
+            values = np.insert(values, np.repeat(offsets[at], lengths),
+                               np.fromiter((a for p in parsed for a in p[1]), np.int64, int(lengths.sum())))
+            grown = np.zeros(count + 1, np.int64)
+            grown[at + 1] = lengths
+            offsets = (offsets + np.cumsum(grown)).astype(np.int32)
+        asns = pa.ListArray.from_arrays(numeric(offsets, pa.int32()), numeric(values, pa.int64()))
+        origins = numeric(origin, pa.int64(), null=null_origin)
+        rows = pa.table([numeric(ids, pa.uint64()), texts, origins, asns], schema=ASPATH_SCHEMA)
         self._pending.append(("aspaths", rows))
 
     # -- restore (append to a stored history) ---------------------------------------------------
@@ -583,7 +591,7 @@ class IntervalBuilder:
         out = np.full(len(combined), -1, np.int64)
         peers = combined >> _PEER_SHIFT
         rks = combined & ((1 << _PEER_SHIFT) - 1)
-        for p in np.unique(peers).tolist():
+        for p in np.flatnonzero(np.bincount(peers)).tolist():  # peer indices: small ints
             mine = peers == p
             out[mine] = self._table(p)[rks[mine]]
         return out
@@ -592,7 +600,7 @@ class IntervalBuilder:
         """Record (or, with None, forget) the slots of ``combined`` keys."""
         peers = combined >> _PEER_SHIFT
         rks = combined & ((1 << _PEER_SHIFT) - 1)
-        for p in np.unique(peers).tolist():
+        for p in np.flatnonzero(np.bincount(peers)).tolist():  # peer indices: small ints
             mine = peers == p
             self._table(p)[rks[mine]] = -1 if slots is None else slots[mine]
 
