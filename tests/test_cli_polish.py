@@ -274,3 +274,25 @@ def test_country_answers_are_not_stale_after_the_data(demo: list[str], shared_da
     assert any(n.startswith("no data covers 2017-10-01T07:00:00Z") for n in doc["notices"])
     code, out, err = _run(capsys, "upstreams", "--country", "KP", table, "--json")   # its own end answers
     assert {u["asn"] for u in json.loads(out)["upstreams"]} >= {4837}
+
+
+def test_api_country_answers_are_not_stale_after_the_data(demo: list[str], tmp_path: Path) -> None:
+    # the HTTP API answers as tw.countries / tw.country_upstreams on the same store
+    from fastapi.testclient import TestClient
+
+    import transitwatch as tw
+    from transitwatch.api.app import create_app
+
+    db = tmp_path / "kp.duckdb"
+    tw.ingest(db, demo)
+    facade = tw.countries(tw.store(db), at=LATE).to_dict()
+    assert facade["countries"] == [] and facade["notices"][0].startswith("no data covers 2030-01-01")
+    client = TestClient(create_app(db), base_url="http://127.0.0.1")
+    ranking = client.get("/api/countries", params={"at": LATE}).json()
+    assert ranking["countries"] == [] and ranking["notices"] == facade["notices"]
+    answer = client.get("/api/upstreams/KP", params={"at": LATE})
+    assert answer.status_code == 200 and answer.json()["upstreams"] == []
+    assert answer.json()["notices"] == tw.country_upstreams("KP", tw.store(db), at=LATE).notices
+    inside = client.get("/api/upstreams/KP", params={"at": "2017-10-01T10:00Z"}).json()
+    assert {u["asn"] for u in inside["upstreams"]} >= {4837} and inside["at"] == inside["time"]
+    assert client.get("/api/countries", params={"at": "2017-10-01T10:00Z"}).json()["countries"]

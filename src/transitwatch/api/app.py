@@ -38,7 +38,7 @@ from transitwatch.registry import Registry, UnknownCountryError, normalise_count
 from transitwatch.state.target import Target
 from transitwatch.store import Store, TargetTooBroad
 from transitwatch.store import query as q
-from transitwatch.times import iso_local
+from transitwatch.times import iso_local, iso_utc
 
 __all__ = ["create_app", "MAX_LIMIT", "MAX_BUCKETS"]
 
@@ -176,6 +176,17 @@ def create_app(
     service = _Service(db, registry, gate, store)
     if live is not None:
         live.on_change.append(lambda force: service.invalidate() if force else service.refresh())
+
+    def _outside_data(when: float | None) -> str | None:
+        """The note when ``when`` is before or after all the stored data (the rule of
+        tw.countries / tw.country_upstreams), else None."""
+        if when is None:
+            return None
+        from transitwatch.engine.queries import outside_data_note
+        from transitwatch.store.coverage import stored_coverage
+
+        return outside_data_note(stored_coverage(service.store), when)
+
     app = FastAPI(
         title="transitwatch",
         description="Who connects a network or a country to the Internet, and when that changed: "
@@ -253,9 +264,18 @@ def create_app(
         tgt = P.target(target) if cc is None else None
 
         def country_answer(cc: str) -> dict[str, Any]:
+            stale = _outside_data(when)
+            # (before or after the data: the tables before any route, an empty report)
             report = service.cached(("country", cc, when), lambda: q.country_upstreams_at(
-                service.store, cc, service.registry, when))
+                service.store, cc, service.registry, when if stale is None else -1.0))
             out = report.to_dict()
+            if stale is not None and when is not None:
+                # before or after all the data: no answer (as tw.country_upstreams), not the
+                # routes last seen; an empty answer with the note, as for an AS target
+                out.update(time=iso_utc(when), at=iso_utc(when), notices=[stale])
+                out["timezone_used"] = zone_arg or service.zone_of(cc)
+                return out
+            out["at"] = out.get("time")
             zone_name = zone_arg or service.zone_of(cc)
             if zone_name and report.time is not None:
                 out["time_local"] = iso_local(report.time, zone_name)
@@ -422,8 +442,10 @@ def create_app(
             # the facade's computation (tw.countries on a store), cached per moment
             report = service.cached(("countries", when),
                                     lambda: countries_of_store(service.store, service.registry, when))
-            rows = report.rows
-            return {"countries": [r.to_dict() for r in rows[offset:offset + limit]], "notices": [],
+            stale = _outside_data(when)
+            rows = report.rows if stale is None else []
+            return {"countries": [r.to_dict() for r in rows[offset:offset + limit]],
+                    "notices": [stale] if stale else [],
                     "registry": report.registry, "total": len(rows), "limit": limit, "offset": offset}
 
         return await service.answer(("countries", when, limit, offset), compute)

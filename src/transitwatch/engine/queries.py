@@ -617,13 +617,27 @@ def _uncovered_notes(source: Source, when: float, *, outside_only: bool = False)
     from transitwatch.times import iso_utc
 
     cov = coverage(source).coverage
+    if outside_only:
+        note = outside_data_note(cov, when)
+        return [note] if note else []
     if not cov.windows or cov.covering(when):
         return []
     first, last = cov.span() or (when, when)
-    if outside_only and first <= when <= last:
-        return []
     return [f"no data covers {iso_utc(when)}: the routes are unknown then, not absent "
             f"(data from {iso_utc(first)} to {iso_utc(last)})"]
+
+
+def outside_data_note(cov: Any, when: float) -> str | None:
+    """The "no data covers T" note when ``when`` is before the first window of ``cov`` (a
+    :class:`~transitwatch.state.coverage.Coverage`) or after its last, else None: a country
+    answer there would be the last routes seen, not the routes then (files, store and API alike)."""
+    from transitwatch.times import iso_utc
+
+    span = cov.span() if cov.windows else None
+    if span is None or span[0] <= when <= span[1] or cov.covering(when):
+        return None
+    return (f"no data covers {iso_utc(when)}: the routes are unknown then, not absent "
+            f"(data from {iso_utc(span[0])} to {iso_utc(span[1])})")
 
 
 def countries_of_store(db: Any, registry: Registry, at: float | None = None) -> CountriesResult:
