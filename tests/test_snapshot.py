@@ -25,8 +25,9 @@ from transitwatch.metrics.relationship_view import annotate_country
 from transitwatch.registry import geo
 from transitwatch.scenarios.scenario import load_scenario
 from transitwatch.sources.files import read_files
+from transitwatch.state.aspath import origin_of
 from transitwatch.state.compact import CompactRoutingState
-from transitwatch.state.snapshot import route_snapshot
+from transitwatch.state.snapshot import origins_of_paths, route_snapshot
 from transitwatch.state.table import RoutingState
 
 
@@ -225,3 +226,38 @@ def test_parse_prefixes_matches_python(shared_data: Path) -> None:
     for field in ("version", "length", "first", "last"):
         assert np.array_equal(getattr(fast, field), getattr(slow, field)), field
     assert (fast.version == 6).sum() > 10 and (fast.version == 4).sum() > 1000
+
+
+def test_origins_of_paths_match_origin_of(shared_data: Path) -> None:
+    paths = sorted({o.as_path for name in ("caida", "2016", "quagga")
+                    for o in read_files(_paths(shared_data, name)) if o.as_path is not None})
+    paths += ["", " ", "1 2 3 ", "1 2\t3", "1 {2,3}", "{2,3}", "1 2 0123", "1 (65000 2) 3", "1 2 3\t",
+              "1 2 99999999999999999999", "1 2 \u0663", "1 2 3\x1f", "x", "1 2 3a", "4294967296"]
+    want = [origin_of(p) for p in paths]
+    assert origins_of_paths(paths).tolist() == [-1 if w is None or w >= 1 << 63 else w for w in want]
+    assert sum(w is not None for w in want) > 1000
+
+
+def test_first_foreign_hops_match_the_walk(shared_data: Path) -> None:
+    """The ranking's vectorised walk gives country_upstream_of_path's answer for every (path,
+    country) pair of a real table, with AS_SET and odd paths among them."""
+    from transitwatch.metrics.country import _first_foreign_hops, country_upstream_of_path
+
+    registry = registry_of(None)
+    snap = route_snapshot(read_files(_paths(shared_data, "2002")))
+    with registry.pinned(snap.time):
+        countries_report(snap, registry)  # feeds the origins (AS countries derived from them)
+        paths = snap.paths + ["1 {2,3}", "7018 {1239,701}", "1 (2 3) 4", "1 99999999999", "", "x 1", "1  2"]
+        codes = ["DE", "JP", "KR", "US"]
+        rng = np.random.default_rng(5)
+        extra = np.arange(len(snap.paths), len(paths))
+        numbers = np.concatenate([rng.integers(0, len(snap.paths), 3000), extra])
+        numbers = np.repeat(numbers, len(codes))
+        cc = np.tile(np.arange(len(codes)), numbers.size // len(codes))
+        got = _first_foreign_hops(numbers, cc, paths, codes, registry).tolist()
+        want = []
+        for n, c in zip(numbers.tolist(), cc.tolist(), strict=True):
+            up = country_upstream_of_path(paths[n], codes[c], registry)
+            want.append(up if isinstance(up, int) else -1)
+    assert got == want
+    assert sum(g >= 0 for g in got) > 1000 and len(set(got)) > 100

@@ -43,8 +43,9 @@ import numpy as np
 
 from transitwatch.observation import Observation
 from transitwatch.registry import Registry, geo, normalise_country
+from transitwatch.state import _table
 from transitwatch.state.aspath import ASPathError, Hop, origin_of, parse_as_path
-from transitwatch.state.snapshot import RouteSnapshot
+from transitwatch.state.snapshot import RouteSnapshot, origins_of_paths
 from transitwatch.state.table import PeerKey, RouteChange, RouteKey, RoutingState, SessionChange
 from transitwatch.state.target import Target
 from transitwatch.state.view import RouteSpan, SessionEvent, TargetView
@@ -298,17 +299,15 @@ class _TableIndex:
         self.distinct_paths = snap.paths
         self.pid, self.path_id, self.peer_id = snap.pid, snap.path, snap.peer
         self.peers, self.paths, self.table_sizes = [], [], []
-        path_origin = np.fromiter(
-            (-1 if o is None else o for o in map(origin_of, snap.paths)), np.int64, len(snap.paths))
-        prefix_ids = dict(zip(snap.prefixes, range(len(snap.prefixes)), strict=True))
+        path_origin = origins_of_paths(snap.paths)
         # IPv4 prefixes are numbers already: only the others are parsed
         n4 = snap.v4_keys.size
         parsed = geo.ipv4_arrays(snap.v4_keys >> 6, snap.v4_keys & 63)
         if n4 < len(snap.prefixes):
             parsed = geo.concat_arrays(parsed, geo.parse_prefixes(snap.prefixes[n4:]))
-        self._place(registry, path_origin[snap.path], prefix_ids, progress, parsed)
+        self._place(registry, path_origin[snap.path], None, progress, parsed)
 
-    def _place(self, registry: Registry, origin_arr: np.ndarray, prefix_ids: dict[str, int],
+    def _place(self, registry: Registry, origin_arr: np.ndarray, prefix_ids: dict[str, int] | None,
                progress: Callable[[str], None] | None, parsed: geo.PrefixArrays | None = None) -> None:
         if progress is not None:
             progress(f"placing {len(self.prefixes):,} prefixes in countries")
@@ -658,7 +657,44 @@ def _union_v4(group: np.ndarray, first: np.ndarray, last: np.ndarray, groups: in
     return out
 
 
-_UNSEEN = object()
+
+
+def _first_foreign_hops(path_numbers: np.ndarray, cc_codes: np.ndarray, paths: list[str], codes: list[str],
+                        registry: Registry) -> np.ndarray:
+    """Per (path, country) pair, the first AS outside the country walking from the origin (-1:
+    none, or an AS_SET hop), as :func:`country_upstream_of_path` finds it. Plain paths are walked
+    together in numpy (their hops as numbers, each AS's country once); the others one by one."""
+    up_of = np.full(path_numbers.size, -1, dtype=np.int64)
+    if not path_numbers.size:
+        return up_of
+    involved, local = np.unique(path_numbers, return_inverse=True)
+    texts = [paths[i] for i in involved.tolist()]
+    kind_b, off_b, hops_b = _table.path_tokens(texts)
+    kind = np.frombuffer(kind_b, np.int8)
+    offsets = np.frombuffer(off_b, np.int64)
+    hops = np.frombuffer(hops_b, np.int64)
+    # each AS's country as a code into `codes` (-1: None or a country with no prefix here)
+    asns = np.unique(hops)
+    code_of = {c: i for i, c in enumerate(codes)}
+    as_code = np.array([code_of.get(c, -1) if c is not None else -1  # type: ignore[arg-type]
+                        for c in registry.as_countries(asns.tolist())], dtype=np.int64)
+    hop_code = as_code[np.searchsorted(asns, hops)] if hops.size else np.zeros(0, np.int64)
+    pair_kind = kind[local]
+    plain = np.flatnonzero(pair_kind == 1)
+    if plain.size:
+        start, stop = offsets[local[plain]], offsets[local[plain] + 1]
+        length = stop - start
+        # every hop of every plain pair, in path order; keep the last one outside the country
+        pair_of = np.repeat(np.arange(plain.size), length)
+        first = np.cumsum(length) - length
+        pos = start[pair_of] + (np.arange(pair_of.size) - first[pair_of])
+        foreign = hop_code[pos] != cc_codes[plain][pair_of]
+        last = np.maximum.reduceat(np.where(foreign, pos + 1, 0), first)
+        up_of[plain] = np.where(last > 0, hops[np.maximum(last - 1, 0)], -1)
+    for i in np.flatnonzero(pair_kind == 0).tolist():  # AS_SETs, confederations, odd text
+        up = country_upstream_of_path(texts[int(local[i])], codes[int(cc_codes[i])], registry)
+        up_of[i] = up if isinstance(up, int) else -1
+    return up_of
 
 
 def _ranking_rows(index: _TableIndex, registry: Registry) -> list[CountryConcentration]:
@@ -674,43 +710,7 @@ def _ranking_rows(index: _TableIndex, registry: Registry) -> list[CountryConcent
     combo = path_r * len(codes) + cc_r
     uniq, inverse = np.unique(combo, return_inverse=True)
     paths = index.distinct_paths
-    up_of = np.empty(uniq.size, dtype=np.int64)
-    as_country = registry.as_country
-    country_memo: dict[int, str | None] = {}
-    last_number = -1
-    hops: tuple[Hop, ...] = ()
-    for i, value in enumerate(uniq.tolist()):  # sorted: each path's countries in a row
-        path_number, code = divmod(value, len(codes))
-        if path_number != last_number:
-            last_number = path_number
-            text = paths[path_number]
-            digits = text.replace(" ", "")
-            if digits.isdigit() and digits.isascii():
-                # a plain sequence: its tokens, prepending included, walk to the same first
-                # foreign hop as the parsed hops (a repeated hop repeats its answer)
-                plain = [int(t) for t in text.split()]
-                hops = tuple(plain) if max(plain) <= 4294967295 else ()
-            else:
-                try:
-                    hops = parse_as_path(text).hops
-                except ASPathError:
-                    hops = ()
-        cc = codes[code]
-        up = -1
-        for hop in reversed(hops):  # as country_upstream_of_path, on the parsed path
-            if hop.__class__ is int:
-                # each AS's country once (the registry is pinned: it does not change meanwhile)
-                hop_cc = country_memo.get(hop, _UNSEEN)  # type: ignore[call-overload]
-                if hop_cc is _UNSEEN:
-                    hop_cc = country_memo[hop] = as_country(hop)  # type: ignore[index]
-                if hop_cc == cc:
-                    continue
-                up = hop  # type: ignore[assignment]
-                break
-            if all(as_country(asn) == cc for asn in hop):  # type: ignore[union-attr]
-                continue
-            break
-        up_of[i] = up
+    up_of = _first_foreign_hops(uniq // len(codes), uniq % len(codes), paths, codes, registry)
     up_r = up_of[inverse]
     parsed = index.parsed
     v4 = parsed.version == 4

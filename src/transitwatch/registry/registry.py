@@ -264,7 +264,7 @@ class Registry:
     def add_origins(self, pairs: Iterable[tuple[int, str]]) -> None:
         """Feed ``(origin AS, prefix)`` pairs seen in routes; AS countries that no registry file
         gives are derived from them (majority by address space), and name hints."""
-        ids = self._prefix_ids
+        ids = self._ids()
         asns: list[int] = []
         pids: list[int] = []
         for asn, prefix in pairs:
@@ -278,18 +278,18 @@ class Registry:
             self._add_pairs(np.array(asns, dtype=np.int64), np.array(pids, dtype=np.int64))
 
     def add_origin_ids(self, asns: np.ndarray, pids: np.ndarray, prefixes: list[str],
-                       prefix_ids: dict[str, int], parsed: geo.PrefixArrays | None = None,
+                       prefix_ids: dict[str, int] | None = None, parsed: geo.PrefixArrays | None = None,
                        countries: list[str | None] | None = None) -> None:
         """Bulk :meth:`add_origins`: ``asns[i]`` originates ``prefixes[pids[i]]``
-        (``prefix_ids`` maps each prefix to its position). The first feed adopts the caller's
-        index as is (and ``parsed``/``countries``, the caller's ``place_prefixes`` of them);
-        later ones are translated."""
-        if not self._prefix_ids:
-            self._prefix_ids, self._prefix_list = prefix_ids, prefixes
+        (``prefix_ids`` maps each prefix to its position; None: built when a later feed needs
+        it). The first feed adopts the caller's index as is (and ``parsed``/``countries``, the
+        caller's ``place_prefixes`` of them); later ones are translated."""
+        if not self._prefix_list:
+            self._prefix_ids, self._prefix_list = prefix_ids or {}, prefixes
             if parsed is not None and countries is not None and len(countries) == len(prefixes):
                 self._parsed, self._placed_cc = parsed, list(countries)
         elif prefixes is not self._prefix_list:
-            ids = self._prefix_ids
+            ids = self._ids()
             mapping = np.empty(len(prefixes), dtype=np.int64)
             for i, prefix in enumerate(prefixes):
                 pid = ids.get(prefix)
@@ -299,6 +299,12 @@ class Registry:
                 mapping[i] = pid
             pids = mapping[pids]
         self._add_pairs(np.asarray(asns, dtype=np.int64), np.asarray(pids, dtype=np.int64))
+
+    def _ids(self) -> dict[str, int]:
+        """prefix -> position in ``_prefix_list`` (built once when the first feed gave none)."""
+        if len(self._prefix_ids) < len(self._prefix_list):
+            self._prefix_ids = dict(zip(self._prefix_list, range(len(self._prefix_list)), strict=True))
+        return self._prefix_ids
 
     def _add_pairs(self, asns: np.ndarray, pids: np.ndarray) -> None:
         with self._lock:
@@ -381,7 +387,26 @@ class Registry:
             known = self._country_cache[asn] = self._country_of_asn(asn)
         return known[0]
 
-    def _country_of_asn(self, asn: int) -> tuple[str | None, str | None]:
+    def as_countries(self, asns: Iterable[int]) -> list[str | None]:
+        """:meth:`as_country` of each (the ranking asks for every AS of the table): the ones
+        derived from origins in one bulk pass."""
+        out: list[str | None] = []
+        derived: dict[int, str] | None = None
+        for asn in asns:
+            cached = self._as_cache.get(asn)
+            if cached is not None:
+                out.append(cached.country)
+                continue
+            known = self._country_cache.get(asn)
+            if known is None:
+                if derived is None:
+                    derived = self._derived_countries()
+                known = self._country_cache[asn] = self._country_of_asn(asn, derived)
+            out.append(known[0])
+        return out
+
+    def _country_of_asn(self, asn: int, derived_countries: dict[int, str] | None = None
+                        ) -> tuple[str | None, str | None]:
         registered = self.rir.country_of_asn(asn) if self.rir else None
         if registered:
             return registered[0], f"rir:{registered[1]}"
@@ -391,7 +416,8 @@ class Registry:
         org = self.rir.as_orgs.get(asn)
         if org and org[1]:
             return org[1], "as2org"
-        derived = self._derived_country(asn)
+        derived = (derived_countries.get(asn) if derived_countries is not None
+                   else self._derived_country(asn))
         return (derived, "origins") if derived else (None, None)
 
     #: ASes whose origin country is derived one by one before the bulk pass pays off (a country

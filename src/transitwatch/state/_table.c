@@ -380,6 +380,102 @@ static PyObject *format_v4(PyObject *self, PyObject *arg) {
     return out;
 }
 
+/* origins(paths) -> int64[n]: the origin AS of each path text when its last token (after
+ * trailing spaces) is plain ASCII digits (what origin_of takes without a parse), -1 for an empty
+ * path, -2 for anything else (the caller asks origin_of). */
+static PyObject *origins(PyObject *self, PyObject *arg) {
+    PyObject *fast = PySequence_Fast(arg, "origins() needs a sequence of str");
+    if (!fast) return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
+    PyObject **items = PySequence_Fast_ITEMS(fast);
+    PyObject *out_b = PyBytes_FromStringAndSize(NULL, n * 8);
+    if (!out_b) { Py_DECREF(fast); return NULL; }
+    int64_t *out = (int64_t *)PyBytes_AS_STRING(out_b);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *s = items[i];
+        out[i] = -2;
+        if (!PyUnicode_Check(s) || !PyUnicode_IS_ASCII(s)) continue;
+        const char *p = (const char *)PyUnicode_1BYTE_DATA(s);
+        Py_ssize_t end = PyUnicode_GET_LENGTH(s);
+        if (end == 0) { out[i] = -1; continue; }
+        /* str.rstrip() strips ASCII whitespace too: \t\n\v\f\r, space, and \x1c-\x1f */
+        while (end > 0 && (p[end - 1] == ' ' || (p[end - 1] >= 9 && p[end - 1] <= 13) ||
+                           (p[end - 1] >= 0x1c && p[end - 1] <= 0x1f)))
+            end--;
+        Py_ssize_t start = end;
+        while (start > 0 && p[start - 1] >= '0' && p[start - 1] <= '9') start--;
+        if (start == end || end - start > 18 || (start > 0 && p[start - 1] != ' ')) continue;
+        int64_t v = 0;
+        for (Py_ssize_t j = start; j < end; j++) v = v * 10 + (p[j] - '0');
+        out[i] = v;
+    }
+    Py_DECREF(fast);
+    return out_b;
+}
+
+/* path_tokens(paths) -> (kind int8[n], offsets int64[n + 1], hops int64[...]): the hops of plain
+ * AS paths (ASCII digits and spaces only, at least one digit), as `[int(t) for t in text.split()]`
+ * gives them; kind 1 plain, 2 plain with a number above 2^32 - 1 (no hops), 0 anything else
+ * (parse it). offsets[i]..offsets[i + 1] index hops for kind 1. */
+static PyObject *path_tokens(PyObject *self, PyObject *arg) {
+    PyObject *fast = PySequence_Fast(arg, "path_tokens() needs a sequence of str");
+    if (!fast) return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
+    PyObject **items = PySequence_Fast_ITEMS(fast);
+    Py_ssize_t cap = 1024, used = 0;
+    int64_t *hops = PyMem_Malloc(cap * sizeof *hops);
+    PyObject *kind_b = PyBytes_FromStringAndSize(NULL, n);
+    PyObject *off_b = PyBytes_FromStringAndSize(NULL, (n + 1) * 8);
+    PyObject *result = NULL;
+    if (!hops || !kind_b || !off_b) { PyErr_NoMemory(); goto done; }
+    int8_t *kind = (int8_t *)PyBytes_AS_STRING(kind_b);
+    int64_t *off = (int64_t *)PyBytes_AS_STRING(off_b);
+    off[0] = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *s = items[i];
+        Py_ssize_t mark = used;
+        kind[i] = 0;
+        if (PyUnicode_Check(s) && PyUnicode_IS_ASCII(s)) {
+            const char *p = (const char *)PyUnicode_1BYTE_DATA(s);
+            Py_ssize_t len = PyUnicode_GET_LENGTH(s), j = 0;
+            int ok = 1, big = 0, digits = 0;
+            while (j < len && ok) {
+                if (p[j] == ' ') { j++; continue; }
+                if (p[j] < '0' || p[j] > '9') { ok = 0; break; }
+                uint64_t v = 0;
+                Py_ssize_t start = j;
+                while (j < len && p[j] >= '0' && p[j] <= '9') {
+                    if (j - start < 19) v = v * 10 + (uint64_t)(p[j] - '0');
+                    j++;
+                }
+                digits = 1;
+                if (j - start > 10 || v > 4294967295ULL) big = 1;
+                if (used == cap) {
+                    cap *= 2;
+                    int64_t *grown = PyMem_Realloc(hops, cap * sizeof *hops);
+                    if (!grown) { PyErr_NoMemory(); goto done; }
+                    hops = grown;
+                }
+                hops[used++] = (int64_t)v;
+            }
+            if (ok && digits) kind[i] = big ? 2 : 1;
+        }
+        if (kind[i] != 1) used = mark;
+        off[i + 1] = used;
+    }
+    PyObject *hops_b = PyBytes_FromStringAndSize((const char *)hops, used * 8);
+    if (hops_b) {
+        result = PyTuple_Pack(3, kind_b, off_b, hops_b);
+        Py_DECREF(hops_b);
+    }
+done:
+    PyMem_Free(hops);
+    Py_DECREF(fast);
+    Py_XDECREF(kind_b);
+    Py_XDECREF(off_b);
+    return result;
+}
+
 static PyMethodDef module_methods[] = {
     {"clear_points", clear_points, METH_VARARGS,
      "clear_points(kind, peer, source, time, base, peer_collector, open_source, until, clear): the "
@@ -391,6 +487,9 @@ static PyMethodDef module_methods[] = {
     {"route_columns", route_columns, METH_VARARGS,
      "route_columns(batch, peers, keys, paths, with_asn) -> (kind, time, peer, key, path, asn, new_peers, "
      "new_keys, new_paths): a batch as packed columns (see the source)."},
+    {"origins", origins, METH_O, "origins(paths) -> int64 origin ASes (-1 empty, -2 ask origin_of)."},
+    {"path_tokens", path_tokens, METH_O,
+     "path_tokens(paths) -> (kind, offsets, hops): the hops of plain AS paths as numbers."},
     {"format_v4", format_v4, METH_O, "format_v4(keys) -> the prefix texts of IPv4 route keys."},
     {NULL}
 };

@@ -39,11 +39,12 @@ import numpy as np
 from transitwatch import native
 from transitwatch.observation import ESTABLISHED, Observation
 from transitwatch.state import _table
+from transitwatch.state.aspath import origin_of
 from transitwatch.state.table import PeerKey
 
 native.check(_table, Path(__file__).with_name("_table.c"))
 
-__all__ = ["RouteSnapshot", "route_snapshot"]
+__all__ = ["RouteSnapshot", "origins_of_paths", "route_snapshot"]
 
 _ANNOUNCE, _WITHDRAW, _RIB, _STATE, _DOWN = 0, 1, 2, 3, 4
 #: accumulated route events before they are reduced to the last one per (peer, key)
@@ -252,3 +253,13 @@ def route_snapshot(stream: Iterable[Observation], until: float | None = None, *,
         if builder.done:
             break
     return builder.finish()
+
+
+def origins_of_paths(paths: list[str]) -> np.ndarray:
+    """:func:`~transitwatch.state.aspath.origin_of` of each path text (-1: None), in C for plain
+    paths (a numeric last token) and through ``origin_of`` for the rest."""
+    out = np.frombuffer(_table.origins(paths), np.int64).copy()
+    for i in np.flatnonzero(out == -2).tolist():
+        found = origin_of(paths[i])
+        out[i] = found if found is not None and 0 <= found < 1 << 63 else -1  # (no such AS in MRT)
+    return out
