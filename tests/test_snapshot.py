@@ -261,3 +261,28 @@ def test_first_foreign_hops_match_the_walk(shared_data: Path) -> None:
             want.append(up if isinstance(up, int) else -1)
     assert got == want
     assert sum(g >= 0 for g in got) > 1000 and len(set(got)) > 100
+
+
+@pytest.mark.parametrize("rir_files", [False, True])
+def test_as_countries_match_as_country(shared_data: Path, tmp_path: Path, rir_files: bool) -> None:
+    """Registry.as_countries (bulk) answers as as_country does one AS at a time, offline and with
+    RIR files and asn.txt (registered, listed and derived countries)."""
+    import shutil
+
+    from transitwatch.metrics.country import _TableIndex
+    from transitwatch.registry import Registry
+
+    fixtures = Path(__file__).parent / "data" / "registry"
+    if rir_files:
+        for name in ("delegated-apnic-extended-latest", "delegated-ripencc-extended-latest", "asn.txt"):
+            shutil.copyfile(fixtures / name, tmp_path / name)
+    snap = route_snapshot(read_files(_paths(shared_data, "2002")))
+    asns = sorted({int(t) for p in snap.paths for t in p.split() if t.isdigit()})
+    bulk, single = (Registry.load(tmp_path) if rir_files else Registry() for _ in range(2))
+    for registry in (bulk, single):
+        _TableIndex.of(snap, registry)
+    got = bulk.as_countries(asns)
+    assert got == [single.as_country(a) for a in asns]
+    assert sum(c is not None for c in got) > 1000
+    if rir_files:
+        assert {bulk._country_cache[a][1] for a in asns} >= {"origins", "rir:apnic"}

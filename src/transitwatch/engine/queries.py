@@ -688,7 +688,6 @@ def _full_state(
 def _parallel_countries_wanted(source: Source, workers: int | None, scheduler: Any) -> bool:
     """Per-collector parallel tables: asked for, or by default when the files come from several
     collectors and there are several cores (one collector is one task: nothing to share)."""
-    from transitwatch.engine.parallel import default_workers
     from transitwatch.sources.files import collector_and_time_from_name
 
     if scheduler:
@@ -698,7 +697,11 @@ def _parallel_countries_wanted(source: Source, workers: int | None, scheduler: A
     if source.collector is not None:
         return False
     collectors = {collector_and_time_from_name(f)[0] for f in source.paths()}
-    return len(collectors) > 1 and default_workers() > 1
+    if len(collectors) <= 1:
+        return False  # (without importing the parallel engine: ~40 ms of a country command)
+    from transitwatch.engine.parallel import default_workers
+
+    return default_workers() > 1
 
 
 def _country_view(

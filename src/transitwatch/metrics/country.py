@@ -701,8 +701,9 @@ def _ranking_rows(index: _TableIndex, registry: Registry) -> list[CountryConcent
     codes = sorted({c for c in index.countries if c is not None})
     if not codes:
         return []
-    code_of = {c: i for i, c in enumerate(codes)}
-    pcc = np.array([code_of[c] if c is not None else -1 for c in index.countries], dtype=np.int64)
+    code_of: dict[str | None, int] = {c: i for i, c in enumerate(codes)}
+    code_of[None] = -1
+    pcc = np.fromiter(map(code_of.__getitem__, index.countries), np.int64, len(index.countries))
     rcc = pcc[index.pid]
     rows = np.nonzero(rcc >= 0)[0]
     cc_r, pid_r, path_r, peer_r = rcc[rows], index.pid[rows], index.path_id[rows], index.peer_id[rows]

@@ -392,21 +392,36 @@ class Registry:
         derived from origins in one bulk pass."""
         out: list[str | None] = []
         derived: dict[int, str] | None = None
+        rir = self.rir
+        registered = rir.country_of_asn if rir else None
+        names, orgs = rir.as_names, rir.as_orgs
+        as_cache, country_cache = self._as_cache, self._country_cache
         for asn in asns:
-            cached = self._as_cache.get(asn)
+            cached = as_cache.get(asn)
             if cached is not None:
                 out.append(cached.country)
                 continue
-            known = self._country_cache.get(asn)
+            known = country_cache.get(asn)
             if known is None:
-                if derived is None:
-                    derived = self._derived_countries()
-                known = self._country_cache[asn] = self._country_of_asn(asn, derived)
+                # _country_of_asn inlined (every AS of a full table comes here once)
+                found = registered(asn) if registered is not None else None
+                listed = org = None
+                if found:
+                    known = found[0], f"rir:{found[1]}"
+                elif listed := names.get(asn):
+                    known = listed[1], "asnames"
+                elif (org := orgs.get(asn)) and org[1]:
+                    known = org[1], "as2org"
+                else:
+                    if derived is None:
+                        derived = self._derived_countries()
+                    d = derived.get(asn)
+                    known = (d, "origins") if d else (None, None)
+                country_cache[asn] = known
             out.append(known[0])
         return out
 
-    def _country_of_asn(self, asn: int, derived_countries: dict[int, str] | None = None
-                        ) -> tuple[str | None, str | None]:
+    def _country_of_asn(self, asn: int) -> tuple[str | None, str | None]:
         registered = self.rir.country_of_asn(asn) if self.rir else None
         if registered:
             return registered[0], f"rir:{registered[1]}"
@@ -416,8 +431,7 @@ class Registry:
         org = self.rir.as_orgs.get(asn)
         if org and org[1]:
             return org[1], "as2org"
-        derived = (derived_countries.get(asn) if derived_countries is not None
-                   else self._derived_country(asn))
+        derived = self._derived_country(asn)
         return (derived, "origins") if derived else (None, None)
 
     #: ASes whose origin country is derived one by one before the bulk pass pays off (a country
@@ -523,10 +537,17 @@ def _majority_by_asn(asn: np.ndarray, pos: np.ndarray, parsed: geo.PrefixArrays,
     it has any labelled IPv4 prefix, else IPv6 /64s; ties go to the alphabetically first."""
     if not asn.size:
         return {}
-    sub = [labels[i] for i in pos.tolist()]  # only the pairs asked about (one AS, or all)
-    values = sorted({x for x in sub if x is not None})
-    code = {v: i for i, v in enumerate(values)}
-    lab = np.array([code[x] if x is not None else -1 for x in sub], dtype=np.int64)
+    if pos.size * 4 < len(labels):
+        sub = [labels[i] for i in pos.tolist()]  # only the pairs asked about (one AS)
+        values = sorted({x for x in sub if x is not None})
+        code: dict[str | None, int] = {v: i for i, v in enumerate(values)}
+        code[None] = -1
+        lab = np.fromiter(map(code.__getitem__, sub), np.int64, len(sub))
+    else:  # every AS: code each label once, pick by position (same codes order: alphabetical)
+        values = sorted({x for x in labels if x is not None})
+        code = {v: i for i, v in enumerate(values)}
+        code[None] = -1
+        lab = np.fromiter(map(code.__getitem__, labels), np.int64, len(labels))[pos]
     keep = lab >= 0
     a, lab, p = asn[keep], lab[keep], pos[keep]
     if not a.size:

@@ -16,6 +16,7 @@
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h>
 #include <arpa/inet.h>
 #include <math.h>
 #include <stdint.h>
@@ -203,15 +204,54 @@ done:
  * that interns every prefix text through a dict, ~0.5 us per route on a full table (cache misses
  * on a dict of a million strings); here a canonical IPv4 prefix is its own number (address << 6 |
  * length, no look-up), and only the rest (IPv6, ADD-PATH keys, odd texts) goes through the dict.
- * Fields are read through the generic attribute protocol: no dependency on the decoder's struct.
+ * Fields are read at the offsets the decoder's type publishes (others through getattr).
  * ------------------------------------------------------------------------------------------------ */
 
 /* Key of a route that is not a plain IPv4 prefix: OTHER_KEY + its code in the `keys` dict. */
 #define OTHER_KEY ((int64_t)1 << 40)
 
-static PyObject *A_KIND, *A_TIME, *A_PEER_IP, *A_PEER_ASN, *A_PREFIX, *A_PATH_ID, *A_AS_PATH, *S_EMPTY_T;
+static PyObject *S_EMPTY_T;
 static PyObject *kinds_seen[4];
 static const char *kind_names[4] = {"announce", "withdraw", "rib", "state"};
+
+/* The decoder's observation type and where its fields sit (read from its member table, as
+ * _asrank.c does: no dependency on _mrt.c's struct). Fields of other objects go through getattr. */
+enum { F_KIND, F_TIME, F_PEER_IP, F_PEER_ASN, F_PREFIX, F_PATH_ID, F_AS_PATH, F_COUNT };
+static const char *field_names[F_COUNT] = {"kind", "time", "peer_ip", "peer_asn", "prefix", "path_id", "as_path"};
+static PyObject *field_attrs[F_COUNT];
+static PyTypeObject *obs_type = NULL;
+static Py_ssize_t field_off[F_COUNT];
+static int obs_type_state = 0;  /* 0 not looked up, 1 found, -1 not usable */
+
+static void find_obs_type(void) {
+    if (obs_type_state) return;
+    obs_type_state = -1;
+    PyObject *mod = PyImport_ImportModule("transitwatch.sources._mrt");
+    if (!mod) { PyErr_Clear(); return; }
+    PyObject *t = PyObject_GetAttrString(mod, "ObservationBase");
+    Py_DECREF(mod);
+    if (!t || !PyType_Check(t)) { Py_XDECREF(t); PyErr_Clear(); return; }
+    PyTypeObject *tp = (PyTypeObject *)t;
+    int found = 0;
+    for (int f = 0; f < F_COUNT; f++) field_off[f] = -1;
+    for (PyMemberDef *m = tp->tp_members; m && m->name; m++) {
+        if (m->type != T_OBJECT && m->type != T_OBJECT_EX) continue;
+        for (int f = 0; f < F_COUNT; f++)
+            if (!strcmp(m->name, field_names[f]) && field_off[f] < 0) { field_off[f] = m->offset; found++; }
+    }
+    if (found != F_COUNT) { Py_DECREF(t); return; }
+    obs_type = tp;  /* the reference keeps the type alive */
+    obs_type_state = 1;
+}
+
+/* A new reference to field f of o (None for an unset member), or NULL with an exception. */
+static PyObject *field(PyObject *o, int f, int direct) {
+    if (direct) {
+        PyObject *v = *(PyObject **)((char *)o + field_off[f]);
+        return Py_NewRef(v ? v : Py_None);
+    }
+    return PyObject_GetAttr(o, field_attrs[f]);
+}
 
 static int kind_of(PyObject *kind) {
     for (int k = 0; k < 4; k++)
@@ -296,23 +336,25 @@ static PyObject *route_columns(PyObject *self, PyObject *args) {
     int64_t *key = (int64_t *)PyBytes_AS_STRING(key_b);
     int64_t *path = (int64_t *)PyBytes_AS_STRING(path_b);
     int64_t *asn = (int64_t *)PyBytes_AS_STRING(asn_b);
+    find_obs_type();
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *o = items[i];
-        if (!(f = PyObject_GetAttr(o, A_KIND))) goto done;
+        int direct = obs_type != NULL && PyObject_TypeCheck(o, obs_type);
+        if (!(f = field(o, F_KIND, direct))) goto done;
         int k = kind_of(f);
         Py_CLEAR(f);
         if (k < 0) goto done;
         kind[i] = (int8_t)k;
-        if (!(f = PyObject_GetAttr(o, A_TIME))) goto done;
+        if (!(f = field(o, F_TIME, direct))) goto done;
         time[i] = PyFloat_AsDouble(f);
         Py_CLEAR(f);
         if (PyErr_Occurred()) goto done;
-        if (!(f = PyObject_GetAttr(o, A_PEER_IP))) goto done;
+        if (!(f = field(o, F_PEER_IP, direct))) goto done;
         peer[i] = intern_in(peers, f, new_peers);
         Py_CLEAR(f);
         if (peer[i] == -3) goto done;
         if (with_asn) {
-            if (!(f = PyObject_GetAttr(o, A_PEER_ASN))) goto done;
+            if (!(f = field(o, F_PEER_ASN, direct))) goto done;
             asn[i] = f == Py_None ? 0 : PyLong_AsLongLong(f);
             Py_CLEAR(f);
             if (PyErr_Occurred()) goto done;
@@ -320,9 +362,9 @@ static PyObject *route_columns(PyObject *self, PyObject *args) {
         key[i] = -1;
         path[i] = -1;
         if (k == 3) continue;
-        PyObject *prefix = PyObject_GetAttr(o, A_PREFIX);
+        PyObject *prefix = field(o, F_PREFIX, direct);
         if (!prefix) goto done;
-        PyObject *pid = PyObject_GetAttr(o, A_PATH_ID);
+        PyObject *pid = field(o, F_PATH_ID, direct);
         if (!pid) { Py_DECREF(prefix); goto done; }
         int64_t v4 = pid == Py_None ? v4_key(prefix) : -1;
         if (v4 >= 0) {
@@ -337,7 +379,7 @@ static PyObject *route_columns(PyObject *self, PyObject *args) {
         Py_DECREF(prefix);
         Py_DECREF(pid);
         if (k == 0 || k == 2) {
-            if (!(f = PyObject_GetAttr(o, A_AS_PATH))) goto done;
+            if (!(f = field(o, F_AS_PATH, direct))) goto done;
             path[i] = intern_in(paths, f == Py_None ? S_EMPTY_T : f, new_paths);
             Py_CLEAR(f);
             if (path[i] == -3) goto done;
@@ -499,16 +541,10 @@ static struct PyModuleDef table_module = {
 };
 
 PyMODINIT_FUNC PyInit__table(void) {
-    A_KIND = PyUnicode_InternFromString("kind");
-    A_TIME = PyUnicode_InternFromString("time");
-    A_PEER_IP = PyUnicode_InternFromString("peer_ip");
-    A_PEER_ASN = PyUnicode_InternFromString("peer_asn");
-    A_PREFIX = PyUnicode_InternFromString("prefix");
-    A_PATH_ID = PyUnicode_InternFromString("path_id");
-    A_AS_PATH = PyUnicode_InternFromString("as_path");
+    for (int f = 0; f < F_COUNT; f++)
+        if (!(field_attrs[f] = PyUnicode_InternFromString(field_names[f]))) return NULL;
     S_EMPTY_T = PyUnicode_InternFromString("");
-    if (!A_KIND || !A_TIME || !A_PEER_IP || !A_PEER_ASN || !A_PREFIX || !A_PATH_ID || !A_AS_PATH || !S_EMPTY_T)
-        return NULL;
+    if (!S_EMPTY_T) return NULL;
     PyObject *m = PyModule_Create(&table_module);
     if (!m) return NULL;
     PyModule_AddIntConstant(m, "OTHER_KEY", (long)OTHER_KEY);

@@ -211,7 +211,10 @@ class _Builder:
         alive = (kind != _WITHDRAW) & (seq >= self.clear[peer]) if peer.size else np.zeros(0, bool)
         peer, key, path = peer[alive], key[alive], path[alive]
         # prefixes and paths of the routes held, numbered densely
-        ukeys, key_inverse = np.unique(key, return_inverse=True)
+        if key.size and (peer[0] == peer[-1]) and bool((key[1:] > key[:-1]).all()):
+            ukeys, key_inverse = key, np.arange(key.size)  # one peer: sorted and distinct already
+        else:
+            ukeys, key_inverse = np.unique(key, return_inverse=True)
         other = int(np.searchsorted(ukeys, _table.OTHER_KEY))
         texts = self.key_texts
         chosen: list[Any] = _table.format_v4(ukeys[:other])
@@ -234,7 +237,11 @@ class _Builder:
             prefixes = list(ids)
             pid = key_pid[key_inverse]
             path_id = key_path_id[key_inverse]
-        upaths, path_inverse = np.unique(path, return_inverse=True)
+        # path codes are dense (< number of texts seen): renumber the used ones without a sort
+        used = np.zeros(len(self.path_texts), dtype=bool)
+        used[path] = True
+        upaths = np.flatnonzero(used)
+        path_inverse = (np.cumsum(used) - 1)[path]
         path_texts = self.path_texts
         snap = RouteSnapshot(
             peers=self.peers, prefixes=prefixes, paths=[path_texts[p] for p in upaths.tolist()],
