@@ -133,7 +133,7 @@ _FILES = {
     "bird": ["routers/bird6-mrtdump_rib"],
     "quagga": ["routers/quagga_bgp"],
 }
-_AT = {"2015": 1445565706.6, "2002": 1027381056.0, "caida": 1427846790.0}
+_AT = {"2015": 1445565706.6, "2002": 1027381055.0, "caida": 1427846790.0}  # inside the data
 
 
 def _paths(shared: Path, name: str) -> list[str]:
