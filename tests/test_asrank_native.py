@@ -208,3 +208,20 @@ def test_counting_up_to_a_moment_equals_takewhile(shared_data: Path, cut: float)
         assert (got.routes, got.vantage_points, got.first_time, got.last_time) == (
             want.routes, want.vantage_points, want.first_time, want.last_time)
     assert (want.routes == 0) == (cut == 0.0)
+
+
+def test_sanitise_equals_the_reference_on_random_texts() -> None:
+    # Texts from every character the parser treats specially (and some it does not), so the
+    # tokenizer's edges (separators, brackets, sets, big numbers, other digits) meet the reference.
+    rnd = random.Random(12)
+    tokens = ["1", "2", "3", "7", "23456", "64512", "6695", "4294967296", "00", "x", "²", "٣", "-1", "{", "}",
+              "(", ")", "[", "]", "{2,3}", "(1", "3)", "1,2"]
+    seps = [" ", " ", " ", "  ", "\t", ",", "", "\x1c", "\xa0", "\n"]
+    texts = ["".join(rnd.choice(tokens) + rnd.choice(seps) for _ in range(rnd.randint(1, 8)))
+             for _ in range(4000)]
+    counts = Counter(t for t in texts if t.strip())
+    want_weights, want_discarded = asrank._sanitise_all(counts, ROUTE_SERVER_ASNS)
+    asn, offsets, weights, discarded = _asrank.sanitise(counts, ROUTE_SERVER_ASNS, asrank.sanitise_path)
+    assert list(_unflatten(asn, offsets, weights).items()) == list(want_weights.items())
+    assert discarded == dict(want_discarded)
+    assert len(want_weights) > 50 and set(want_discarded) == {"empty", "loop", "reserved", "malformed"}
