@@ -8,6 +8,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -171,6 +172,30 @@ def test_upstreams_and_country_upstreams_carry_relationships(files: list[str]) -
     kp_events = tw.events(None, files, country="KP").to_dict()
     assert [(e["upstream"], e["relationship"]) for e in kp_events["events"]
             if e["type"] == "new_upstream"] == [(20485, "provider")]
+
+
+def test_events_infer_from_the_read_they_make(files: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    # With the outage detector (the default "all") the read is unfiltered: the paths for the
+    # inference are counted in it, not read again; the answer is the one a second read gives.
+    from transitwatch.engine import dependence
+    from transitwatch.metrics.asrank import PathSet
+
+    def changes(doc: dict[str, Any]) -> list[dict[str, Any]]:
+        return [e for e in doc["events"] if e["type"] in ("new_upstream", "lost_upstream")]
+
+    dependence._CACHE.clear()
+    second_read = tw.events("AS131279", files, detect="upstream").to_dict()   # filtered + a second read
+    dependence._CACHE.clear()
+    reads: list[int] = []
+    real = PathSet.of_observations.__func__   # type: ignore[attr-defined]
+    monkeypatch.setattr(PathSet, "of_observations",
+                        classmethod(lambda cls, *a, **k: reads.append(1) or real(cls, *a, **k)))
+    one_read = tw.events("AS131279", files).to_dict()
+    assert reads == []
+    assert changes(one_read) == changes(second_read) and changes(one_read)
+    assert [(e["upstream"], e["relationship"]) for e in changes(one_read)
+            if e["type"] == "new_upstream"] == [(20485, "provider")]
+    assert one_read["relationships"] == second_read["relationships"]
 
 
 def test_own_address_space_and_transit_on_the_2015_table(shared_data: Path) -> None:

@@ -14,7 +14,7 @@ Bad input raises :class:`~transitwatch.errors.TransitwatchError` (one line).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +39,7 @@ from transitwatch.results import (
 
 if TYPE_CHECKING:
     from transitwatch.metrics.asrank import PathTally
+    from transitwatch.observation import Observation
     from transitwatch.registry import Registry
     from transitwatch.sources.files import FileProgress
     from transitwatch.state.target import Target
@@ -185,11 +186,14 @@ def target_view(
     workers: int | None = None,
     scheduler: Any = None,
     progress: FileProgress | None = None,
+    tally: Callable[[Iterable[Observation]], Iterable[Observation]] | None = None,
 ) -> TargetView:
     """The target's routes over time from ``src`` (up to ``until``): the one place that chooses
     between the store, parallel decoding and one process. ``filtered``: the decoder drops
     announcements that cannot concern the target (for questions about its own routes only);
-    ``tracker`` (a LivenessTracker) watches every record, so it forces one process."""
+    ``tracker`` (a LivenessTracker) watches every record, so it forces one process. ``tally``:
+    wraps the stream of an unfiltered read in one process (``PathSet.tally``: the paths counted on
+    the way for the inference), ignored otherwise."""
     source = as_source(src)
     tgt = parse_target(target)
     _no_live(source, "a target view")
@@ -216,10 +220,11 @@ def target_view(
         stream = source.observations(
             route_filter=tgt.route_filter() if filtered else None, notices=notices, progress=progress
         )
+        observed: Iterable[Observation] = tally(stream) if tally is not None and not filtered else stream
         from transitwatch.state.view import target_view as build_view
 
         return build_view(
-            tgt, tracker.watch(stream) if tracker is not None else stream, until=until, notices=notices,
+            tgt, tracker.watch(observed) if tracker is not None else observed, until=until, notices=notices,
             coverage=lambda: getattr(stream, "coverage", None),
         )
 
@@ -437,6 +442,16 @@ def events(
     # changes, which the filter always passes); the outage detector needs every record's time to
     # see collectors go quiet, so it reads unfiltered.
     tracker = LivenessTracker() if "outage" in detectors else None
+    # That unfiltered read also counts the paths the relationships are inferred from (no second
+    # read; without --as-rel, when upstream changes are asked for).
+    tallies: list[PathTally] = []
+
+    def tally(stream: Iterable[Observation]) -> Iterable[Observation]:
+        from transitwatch.metrics.asrank import PathSet
+
+        tallies.append(PathSet.tally(stream))
+        return tallies[-1]
+
     view = target_view(
         tgt,
         src,
@@ -445,6 +460,7 @@ def events(
         workers=workers,
         scheduler=scheduler,
         progress=progress,
+        tally=tally if as_rel is None and "upstream" in detectors else None,
     )
     changes = None
     rel_info: dict[str, Any] | None = None
@@ -452,7 +468,8 @@ def events(
         from transitwatch.engine.dependence import relationship_context
         from transitwatch.metrics.relationship_view import annotate_events, own_space
 
-        rels, rel_info = relationship_context(as_rel, src)
+        rels, rel_info = relationship_context(as_rel, src, observed=tallies[0] if tallies else None,
+                                              notices=view.notices)
         scoped = view if transit else own_space(view, rels)
         changes = upstream_changes(scoped, **rules)
         annotate_events(changes.events, scoped, rels)

@@ -249,8 +249,8 @@ static int later_than(PyObject *obs, double until) {
     return r;
 }
 
-/* add_until(observations, until) -> bool: count the observations up to the first later than until
- * (not counted); True when one was found there (the stream goes on past until). */
+/* add_until(observations, until) -> int | None: count the observations up to the first later than
+ * until (not counted) and give its index in observations; None when there was none. */
 static PyObject *counter_add_until(CounterObject *c, PyObject *args) {
     PyObject *observations;
     double until;
@@ -258,16 +258,18 @@ static PyObject *counter_add_until(CounterObject *c, PyObject *args) {
     PyObject *it = PyObject_GetIter(observations);
     if (!it) return NULL;
     PyObject *obs;
+    Py_ssize_t i = 0;
     while ((obs = PyIter_Next(it))) {
         int late = later_than(obs, until);
         int rc = late == 0 ? counter_push(c, obs) : late;
         Py_DECREF(obs);
         if (rc < 0) { Py_DECREF(it); return NULL; }
-        if (late == 1) { Py_DECREF(it); Py_RETURN_TRUE; }
+        if (late == 1) { Py_DECREF(it); return PyLong_FromSsize_t(i); }
+        i++;
     }
     Py_DECREF(it);
     if (PyErr_Occurred()) return NULL;
-    Py_RETURN_FALSE;
+    Py_RETURN_NONE;
 }
 
 static PyObject *counter_add(CounterObject *c, PyObject *observations) {
@@ -362,8 +364,8 @@ static PyMethodDef counter_methods[] = {
     {"push", (PyCFunction)counter_push_m, METH_O, "push(observation): count one observation's pair."},
     {"add", (PyCFunction)counter_add, METH_O, "add(observations): count every observation's pair."},
     {"add_until", (PyCFunction)counter_add_until, METH_VARARGS,
-     "add_until(observations, until) -> bool: count them up to the first later than until; True "
-     "when there was one."},
+     "add_until(observations, until) -> int | None: count them up to the first later than until; "
+     "its index (None: there was none)."},
     {"fill", (PyCFunction)counter_fill, METH_O,
      "fill(counts) -> (routes, vantage_points): add the path texts (peer AS in front where the path "
      "lacks it) with their route counts to the dict counts, as PathSet.of_pairs does."},

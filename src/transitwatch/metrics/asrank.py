@@ -71,6 +71,7 @@ ROUTE_SERVER_ASNS = frozenset({
     42476,   # SwissIX
 })
 
+_TALLY_CHUNK = 4096   # observations counted at a time by PathTally
 _CLIQUE_SEED = 10     # Bron-Kerbosch over the top ASes by transit degree (Luckie et al.)
 _CLIQUE_SCAN = 50     # further candidates, in rank order, join if linked to every member
 
@@ -123,7 +124,7 @@ class PathSet:
                         first = None
                         break
                     counter.push(first)
-                if counter.add_until(it, until):
+                if counter.add_until(it, until) is not None:
                     break
             # (the stream is cut: like a takewhile object, it has no last_time to give)
             return cls() if first is None else cls.of_counter(counter, first.time, first.time)
@@ -205,30 +206,32 @@ class PathTally:
         self.complete = False
 
     def __iter__(self) -> Iterator[Observation]:
-        add = self._counter.push
-        until = self._until
+        # The observations go by in chunks through C-level iterators, counted a chunk at a time
+        # (Python code runs once per chunk, not per observation).
+        return itertools.chain.from_iterable(self._chunks())
+
+    def _chunks(self) -> Iterator[list[Observation]]:
+        counter, until = self._counter, self._until
         it = iter(self._stream)
-        for obs in it:
-            if until is not None and obs.time > until:
-                self.complete = True
-                yield obs
-                return
-            self._first = obs.time
-            add(obs)
-            yield obs
-            break
-        if until is None:
-            for obs in it:
-                add(obs)
-                yield obs
-        else:
-            for obs in it:
-                if obs.time > until:
+        while True:
+            chunk = list(itertools.islice(it, _TALLY_CHUNK))
+            if not chunk:
+                break
+            if self._first is None:
+                if until is not None and not chunk[0].time <= until:
                     self.complete = True
-                    yield obs
+                    yield chunk[:1]   # the first one past until ends the stream, as it did
                     return
-                add(obs)
-                yield obs
+                self._first = chunk[0].time
+            if until is None:
+                counter.add(chunk)
+            else:
+                late = counter.add_until(chunk, until)
+                if late is not None:
+                    self.complete = True
+                    yield chunk[:late + 1]
+                    return
+            yield chunk
         self.complete = True
 
     @classmethod
