@@ -191,11 +191,14 @@ def test_events_infer_from_the_read_they_make(files: list[str], monkeypatch: pyt
     monkeypatch.setattr(PathSet, "of_observations",
                         classmethod(lambda cls, *a, **k: reads.append(1) or real(cls, *a, **k)))
     one_read = tw.events("AS131279", files).to_dict()
+    kp = tw.events(None, files, country="KP").to_dict()   # the country view reads every record too
     assert reads == []
     assert changes(one_read) == changes(second_read) and changes(one_read)
     assert [(e["upstream"], e["relationship"]) for e in changes(one_read)
             if e["type"] == "new_upstream"] == [(20485, "provider")]
-    assert one_read["relationships"] == second_read["relationships"]
+    assert one_read["relationships"] == second_read["relationships"] == kp["relationships"]
+    assert [(e["upstream"], e["relationship"]) for e in changes(kp) if e["type"] == "new_upstream"] == [
+        (20485, "provider")]
 
 
 def test_own_address_space_and_transit_on_the_2015_table(shared_data: Path) -> None:

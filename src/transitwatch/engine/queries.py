@@ -14,7 +14,7 @@ Bad input raises :class:`~transitwatch.errors.TransitwatchError` (one line).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -186,14 +186,14 @@ def target_view(
     workers: int | None = None,
     scheduler: Any = None,
     progress: FileProgress | None = None,
-    tally: Callable[[Iterable[Observation]], Iterable[Observation]] | None = None,
+    tally: PathTally | None = None,
 ) -> TargetView:
     """The target's routes over time from ``src`` (up to ``until``): the one place that chooses
     between the store, parallel decoding and one process. ``filtered``: the decoder drops
     announcements that cannot concern the target (for questions about its own routes only);
     ``tracker`` (a LivenessTracker) watches every record, so it forces one process. ``tally``:
-    wraps the stream of an unfiltered read in one process (``PathSet.tally``: the paths counted on
-    the way for the inference), ignored otherwise."""
+    an empty ``PathSet.tally(())`` that an unfiltered read in one process goes through (the paths
+    for the inference counted on the way), left empty otherwise."""
     source = as_source(src)
     tgt = parse_target(target)
     _no_live(source, "a target view")
@@ -220,7 +220,9 @@ def target_view(
         stream = source.observations(
             route_filter=tgt.route_filter() if filtered else None, notices=notices, progress=progress
         )
-        observed: Iterable[Observation] = tally(stream) if tally is not None and not filtered else stream
+        observed: Iterable[Observation] = stream
+        if tally is not None and not filtered:
+            observed = tally.reading(stream)
         from transitwatch.state.view import target_view as build_view
 
         return build_view(
@@ -444,14 +446,11 @@ def events(
     tracker = LivenessTracker() if "outage" in detectors else None
     # That unfiltered read also counts the paths the relationships are inferred from (no second
     # read; without --as-rel, when upstream changes are asked for).
-    tallies: list[PathTally] = []
-
-    def tally(stream: Iterable[Observation]) -> Iterable[Observation]:
+    tally: PathTally | None = None
+    if tracker is not None and as_rel is None and "upstream" in detectors:
         from transitwatch.metrics.asrank import PathSet
 
-        tallies.append(PathSet.tally(stream))
-        return tallies[-1]
-
+        tally = PathSet.tally(())
     view = target_view(
         tgt,
         src,
@@ -460,7 +459,7 @@ def events(
         workers=workers,
         scheduler=scheduler,
         progress=progress,
-        tally=tally if as_rel is None and "upstream" in detectors else None,
+        tally=tally,
     )
     changes = None
     rel_info: dict[str, Any] | None = None
@@ -468,8 +467,7 @@ def events(
         from transitwatch.engine.dependence import relationship_context
         from transitwatch.metrics.relationship_view import annotate_events, own_space
 
-        rels, rel_info = relationship_context(as_rel, src, observed=tallies[0] if tallies else None,
-                                              notices=view.notices)
+        rels, rel_info = relationship_context(as_rel, src, observed=tally, notices=view.notices)
         scoped = view if transit else own_space(view, rels)
         changes = upstream_changes(scoped, **rules)
         annotate_events(changes.events, scoped, rels)
@@ -722,8 +720,11 @@ def _parallel_countries_wanted(source: Source, workers: int | None, scheduler: A
 
 
 def _country_view(
-    cc: str, source: Source, registry: Registry, *, progress: FileProgress | None = None, tracker: Any = None
+    cc: str, source: Source, registry: Registry, *, progress: FileProgress | None = None, tracker: Any = None,
+    tally: PathTally | None = None,
 ) -> TargetView:
+    """``tally``: an empty ``PathSet.tally(())`` whose stream becomes this read's (the paths for the
+    inference counted on the way, no second read)."""
     _no_live(source, "a country view")
     if isinstance(source, StoreSource):
         from transitwatch.store.query import country_view as stored_country_view
@@ -735,6 +736,8 @@ def _country_view(
     notices: list[str] = []
     with _user_errors():
         stream: Any = source.observations(notices=notices, progress=progress)
+        if tally is not None:
+            stream = tally.reading(stream)
         if tracker is not None:
             stream = tracker.watch(stream)
         return country_view(cc, stream, registry, notices=notices)
@@ -839,12 +842,17 @@ def country_events(
     rules = _rules(min_peers, min_duration, baseline)
     buckets = _buckets(timeline)
     lo, hi = _window(start, end)
-    view = _country_view(cc, source, reg, progress=progress)
+    tally: PathTally | None = None
+    if as_rel is None and not isinstance(source, StoreSource):   # counted in the country view's read
+        from transitwatch.metrics.asrank import PathSet
+
+        tally = PathSet.tally(())
+    view = _country_view(cc, source, reg, progress=progress, tally=tally)
     changes = upstream_changes(view, **rules)
     from transitwatch.engine.dependence import relationship_context
     from transitwatch.metrics.relationship_view import annotate_events
 
-    rels, rel_info = relationship_context(as_rel, source)
+    rels, rel_info = relationship_context(as_rel, source, observed=tally, notices=view.notices)
     annotate_events(changes.events, view, rels)
     _keep_in_window(changes, None, lo, hi)
     line = _timeline(view, buckets) if buckets else None

@@ -234,6 +234,11 @@ class PathTally:
             yield chunk
         self.complete = True
 
+    def reading(self, observations: Iterable[Observation]) -> PathTally:
+        """This tally over ``observations`` (for a reader that opens the stream itself)."""
+        self._stream = observations
+        return self
+
     @classmethod
     def counted(cls, paths: PathSet) -> PathTally:
         """A finished tally of paths counted elsewhere (the columnar snapshot counts the same
