@@ -125,7 +125,6 @@ class _Slots:
         self.size = 0
         self.cap = 0
         self.free: list[int] = []
-        self.key = np.zeros(0, np.int64)
         self.peer = np.zeros(0, np.int32)
         self.rk = np.zeros(0, np.int64)
         self.path = np.zeros(0, np.int32)
@@ -138,7 +137,7 @@ class _Slots:
         self.lastseq = np.zeros(0, np.int64)
         self.used = np.zeros(0, np.bool_)
 
-    _COLUMNS = ("key", "peer", "rk", "path", "start", "scause", "sfile", "sfile_ok", "soff", "last",
+    _COLUMNS = ("peer", "rk", "path", "start", "scause", "sfile", "sfile_ok", "soff", "last",
                 "lastseq",
                 "used")
 
@@ -199,7 +198,8 @@ class IntervalBuilder:
         # are taken from it); per code the prefix id and path id
         self._keys = _intern.Interner()
         self._rk_prefix_id = _Column(np.uint64)
-        self._rk_path_id = _Column(np.int64)  # -1: no ADD-PATH id
+        # -1: no ADD-PATH id; None until a key has one (8 bytes a key saved on other feeds)
+        self._rk_path_id: _Column | None = None
         self._rk_stored = _Column(np.bool_)  # its prefix row was emitted
         # AS path texts -> code (in C); per code the aspath id
         self._paths = _intern.Interner(paths=True)
@@ -239,8 +239,13 @@ class IntervalBuilder:
         if added is None:
             return
         count, _, _, ids, path_ids = added[:5]
+        pids = np.frombuffer(path_ids, np.int64)
+        if self._rk_path_id is None and pids.max() >= 0:  # the first ADD-PATH key
+            self._rk_path_id = _Column(np.int64)
+            self._rk_path_id.extend(np.full(self._rk_prefix_id.size, -1, np.int64))
+        if self._rk_path_id is not None:
+            self._rk_path_id.extend(pids)
         self._rk_prefix_id.extend(np.frombuffer(ids, np.uint64))
-        self._rk_path_id.extend(np.frombuffer(path_ids, np.int64))
         self._rk_stored.extend(np.zeros(count, np.bool_))
 
     def _emit_prefixes(self, rk: _I64, *, stored: bool = False) -> None:
@@ -257,7 +262,8 @@ class IntervalBuilder:
         if stored:  # restored from the database: the rows are there
             return
         ids = self._rk_prefix_id.view[todo]
-        if not self._rk_path_id.view[todo].max() < 0:  # ADD-PATH keys share prefixes: once each
+        if self._rk_path_id is not None and self._rk_path_id.view[todo].max() >= 0:
+            # ADD-PATH keys share prefixes: once each
             ids, first = np.unique(ids, return_index=True)
             todo = todo[first]
         texts = strings(len(todo), *self._keys.texts(todo.astype(np.int64)))
@@ -325,7 +331,6 @@ class IntervalBuilder:
         combined = (peer_codes << _PEER_SHIFT) | keys
         s = self._slots
         slots = s.allocate(len(routes))
-        s.key[slots] = combined
         s.peer[slots] = peer_codes
         s.rk[slots] = keys
         s.path[slots] = paths
@@ -536,7 +541,6 @@ class IntervalBuilder:
                 reuse[fresh] = got
                 self._set_slots(uniq[keep_new][fresh], got)
             sl = reuse
-            s.key[sl] = uniq[keep_new]
             s.peer[sl] = c.peers[a:b][order][j]
             s.rk[sl] = c.keys[a:b][order][j]
             s.path[sl] = ps[j]
@@ -621,7 +625,7 @@ class IntervalBuilder:
             sfile_ok=s.sfile_ok[sl], sfile=s.sfile[sl], soff=s.soff[sl], last=s.last[sl],
             end=np.full(sl.size, end), ecause=np.full(sl.size, cause, np.int8), efile_ok=file_id is not None,
             efile=file_id or 0, eoff=_NONE_OFFSET if offset is None else offset)
-        self._set_slots(s.key[sl], None)
+        self._set_slots((s.peer[sl].astype(np.int64) << _PEER_SHIFT) | s.rk[sl], None)
         s.release(sl)
 
     def close_peer(self, peer_ip: str, end: float, cause: str, obs: Observation | None = None) -> None:
@@ -692,7 +696,7 @@ class IntervalBuilder:
             self.emit(table, data)
         self._pending = []
         self._emit_prefixes(rk)
-        path_id = self._rk_path_id.view[rk]
+        path_id = self._rk_path_id.view[rk] if self._rk_path_id is not None else np.full(n, -1, np.int64)
         peer_ids = np.asarray(self._peer_id, np.uint64)[cols["peer"].astype(np.int64)]
         sfile_ok = np.asarray(cols["sfile_ok"], np.bool_)
         soff = np.asarray(cols["soff"], np.int64)
