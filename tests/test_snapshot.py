@@ -286,3 +286,19 @@ def test_as_countries_match_as_country(shared_data: Path, tmp_path: Path, rir_fi
     assert sum(c is not None for c in got) > 1000
     if rir_files:
         assert {bulk._country_cache[a][1] for a in asns} >= {"origins", "rir:apnic"}
+
+
+def test_prefetched_hints_match_one_by_one(shared_data: Path) -> None:
+    """Registry.prefetch_hints (bulk) gives each AS the name hint as_info finds alone."""
+    from transitwatch.metrics.country import _TableIndex
+    from transitwatch.registry import Registry
+
+    snap = route_snapshot(read_files(_paths(shared_data, "2002")))
+    asns = sorted({int(t) for p in snap.paths for t in p.split() if t.isdigit()})[::40] + [0, 4294967295]
+    bulk, single = Registry(), Registry()
+    for registry in (bulk, single):
+        _TableIndex.of(snap, registry)
+    bulk.prefetch_hints(asns)
+    got = [bulk.as_info(a).name_hint for a in asns]
+    assert got == [single.as_info(a).name_hint for a in asns]
+    assert sum(h is not None for h in got) > 50

@@ -326,10 +326,8 @@ class _TableIndex:
                           ) -> tuple[dict[str, list[_Route]], dict[str, str | None]]:
         """Domestic routes per country (only ``wanted``'s when given) and what placed each."""
         countries, sources, prefixes = self.countries, self.sources, self.prefixes
-        if wanted is not None:
-            chosen = [i for i, cc in enumerate(countries) if cc == wanted]
-        else:
-            chosen = [i for i, cc in enumerate(countries) if cc is not None]
+        placed = np.array(countries, dtype=object)
+        chosen = np.flatnonzero(placed == wanted if wanted is not None else placed != None).tolist()  # noqa: E711
         placed_by = {prefixes[i]: sources[i] for i in chosen}
         by_country: dict[str, list[_Route]] = defaultdict(list)
         if self.snapshot is not None:
@@ -584,9 +582,10 @@ class _UpShares:
     peers: int
 
 
-def _concentration(cc: str, registry: Registry, ups: list[_UpShares], *, prefixes: int, addresses: int,
-                   family: int, total4: int, total6: int) -> CountryConcentration:
-    """One ranking row from the country's upstreams' shares (the slow and fast paths share it)."""
+def _weighted_top(ups: list[_UpShares], total4: int, total6: int
+                  ) -> tuple[list[str], dict[int, float], _UpShares | None]:
+    """The families the country has, each upstream's weight (its share averaged over them) and
+    the top upstream (largest weight, then share, peers, lowest ASN)."""
     families = [f for f, total in (("v4", total4), ("v6", total6)) if total]
 
     def combined(u: _UpShares) -> float:
@@ -594,9 +593,16 @@ def _concentration(cc: str, registry: Registry, ups: list[_UpShares], *, prefixe
         return sum(shares) / len(shares) if shares else 0.0
 
     weights = {u.asn: combined(u) for u in ups}
+    top = max(ups, key=lambda u: (weights[u.asn], u.share, u.peers, -u.asn)) if ups else None
+    return families, weights, top
+
+
+def _concentration(cc: str, registry: Registry, ups: list[_UpShares], *, prefixes: int, addresses: int,
+                   family: int, total4: int, total6: int) -> CountryConcentration:
+    """One ranking row from the country's upstreams' shares (the slow and fast paths share it)."""
+    families, weights, top = _weighted_top(ups, total4, total6)
     total_weight = sum(weights.values())
     hhi = sum((w / total_weight) ** 2 for w in weights.values()) if total_weight else 0.0
-    top = max(ups, key=lambda u: (weights[u.asn], u.share, u.peers, -u.asn)) if ups else None
     tops = {f: max(((u.share_ipv4 if f == "v4" else u.share_ipv6) or 0.0 for u in ups), default=0.0)
             for f in families}
     info = registry.as_info(top.asn) if top else None
@@ -770,6 +776,9 @@ def _ranking_rows(index: _TableIndex, registry: Registry) -> list[CountryConcent
         ups_by_cc[c].append(_UpShares(int(g_up[g]), size / total if total else 0.0,
                                       s4 / t4 if t4 else None, s6 / t6 if t6 else None,
                                       int(peer_counts[g])))
+    # the top upstreams' name hints in one bulk pass (each row asks for its top's)
+    tops = (_weighted_top(ups, int(total4[c]), int(total6[c] or 0))[2] for c, ups in ups_by_cc.items())
+    registry.prefetch_hints(top.asn for top in tops if top is not None)
     out = []
     for c, code in enumerate(codes):
         if not prefixes_per_cc[c]:

@@ -246,9 +246,14 @@ class Registry:
         if self.use_geo:
             tables = geo.load_tables()
             codes = tables.countries
-            labels = geo.place(arrays, "country", tables).label.tolist()
-            geo_cc = [codes[i] if i >= 0 else None for i in labels]
-        if not self.rir:  # offline: the geolocation answer is the answer
+            labels = geo.place(arrays, "country", tables).label
+            # label -> code through an object array (one C pass, not a Python step per prefix)
+            by_label = np.array([*codes, None], dtype=object)
+            geo_cc = by_label[np.where(labels >= 0, labels, len(codes))].tolist()
+            if not self.rir:  # offline: the geolocation answer is the answer
+                source_of = np.array([None, GEO_SOURCE], dtype=object)
+                return geo_cc, source_of[(labels >= 0).astype(np.int8)].tolist()
+        if not self.rir:
             return geo_cc, [GEO_SOURCE if c is not None else None for c in geo_cc]
         rir_hits = self.rir.place(arrays.version, arrays.first)
         geo_first = self.prefix_source == "geo"
@@ -396,6 +401,16 @@ class Registry:
         registered = rir.country_of_asn if rir else None
         names, orgs = rir.as_names, rir.as_orgs
         as_cache, country_cache = self._as_cache, self._country_cache
+        if registered is None and not names and not orgs and not as_cache:
+            # offline (no registry file): the country derived from origins is the answer
+            derived = self._derived_countries()
+            for asn in asns:
+                known = country_cache.get(asn)
+                if known is None:
+                    d = derived.get(asn)
+                    known = country_cache[asn] = (d, "origins") if d else (None, None)
+                out.append(known[0])
+            return out
         for asn in asns:
             cached = as_cache.get(asn)
             if cached is not None:
@@ -464,6 +479,39 @@ class Registry:
                 parsed, ccs = self._origin_prefixes()
                 self._origin_countries = _majority_by_asn(pairs >> 32, pairs & 0xFFFFFFFF, parsed, ccs)
             return self._origin_countries
+
+    def prefetch_hints(self, asns: Iterable[int]) -> None:
+        """The name hints of many ASes in one bulk pass (what :meth:`as_info` would find one by
+        one: each AS's own originated prefixes, placed in the geolocation names table)."""
+        if not self.use_geo:
+            return
+        with self._lock:
+            if self._origin_hints is None:
+                self._origin_hints = {}
+            known = self._origin_hints
+            todo = sorted({a for a in asns if a not in known and a not in self._as_cache})
+            if not todo:
+                return
+            pairs = self._origin_pairs()
+            wanted = np.array(todo, dtype=np.int64)
+            lo = np.searchsorted(pairs, wanted << 32)
+            counts = np.searchsorted(pairs, (wanted + 1) << 32) - lo
+            hints: dict[int, str] = {}
+            total = int(counts.sum())
+            if total:
+                owner = np.repeat(wanted, counts)
+                first = np.repeat(lo - (np.cumsum(counts) - counts), counts)
+                pids = pairs[first + np.arange(total)] & 0xFFFFFFFF
+                parsed, _ = self._origin_prefixes()
+                mine = geo.PrefixArrays(parsed.version[pids], parsed.length[pids], parsed.first[pids],
+                                        parsed.last[pids])
+                tables = geo.load_tables()
+                labels = geo.place(mine, "name", tables).label
+                names = np.array([*tables.names, None], dtype=object)[
+                    np.where(labels >= 0, labels, len(tables.names))].tolist()
+                hints = _majority_by_asn(owner, np.arange(total, dtype=np.int64), mine, names)
+            for asn in todo:
+                known[asn] = hints.get(asn) or ""
 
     def _hint_for(self, asn: int) -> str | None:
         """The AS's majority geolocation organisation name (the hint), from its own originated
