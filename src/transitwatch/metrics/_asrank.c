@@ -503,14 +503,17 @@ static int pathtab_add(pathtab_t *t, const uint32_t *h, size_t k, int64_t n) {
     return 0;
 }
 
-/* Route servers dropped, prepending collapsed, then empty / loop / reserved. */
-static int clean_hops(const uint32_t *raw, size_t k, const uint64_t *rs, size_t nrs, u32vec *hops) {
+static int cmp_u32(const void *pa, const void *pb) {
+    uint32_t a = *(const uint32_t *)pa, b = *(const uint32_t *)pb;
+    return a < b ? -1 : a > b;
+}
+
+/* Route servers (sorted) dropped, prepending collapsed, then empty / loop / reserved. */
+static int clean_hops(const uint32_t *raw, size_t k, const uint32_t *rs, size_t nrs, u32vec *hops) {
     hops->n = 0;
     for (size_t i = 0; i < k; i++) {
         uint32_t a = raw[i];
-        int server = 0;
-        for (size_t r = 0; r < nrs; r++) if (rs[r] == a) { server = 1; break; }
-        if (server) continue;
+        if (nrs && bsearch(&a, rs, nrs, sizeof(uint32_t), cmp_u32)) continue;
         if (hops->n && hops->v[hops->n - 1] == a) continue;
         if (u32_push(hops, a) < 0) return -1;
     }
@@ -525,19 +528,20 @@ static int clean_hops(const uint32_t *raw, size_t k, const uint64_t *rs, size_t 
 static PyObject *py_sanitise(PyObject *self, PyObject *args) {
     PyObject *counts, *rs_obj, *fallback;
     if (!PyArg_ParseTuple(args, "O!OO", &PyDict_Type, &counts, &rs_obj, &fallback)) return NULL;
-    uint64_t rs[64];
-    size_t nrs = 0;
+    u32vec rsv = {0};   /* the route servers that can match a hop parsed here (< 2**32), sorted */
     PyObject *it = PyObject_GetIter(rs_obj), *x;
     if (!it) return NULL;
     while ((x = PyIter_Next(it))) {
         unsigned long long v = PyLong_AsUnsignedLongLong(x);
         Py_DECREF(x);
         if (PyErr_Occurred()) { PyErr_Clear(); continue; }   /* matches no hop */
-        if (nrs == 64) { Py_DECREF(it); PyErr_SetString(PyExc_ValueError, "too many route servers"); return NULL; }
-        rs[nrs++] = v;
+        if (v <= 0xFFFFFFFFULL && u32_push(&rsv, (uint32_t)v) < 0) { Py_DECREF(it); free(rsv.v); return PyErr_NoMemory(); }
     }
     Py_DECREF(it);
-    if (PyErr_Occurred()) return NULL;
+    if (PyErr_Occurred()) { free(rsv.v); return NULL; }
+    if (rsv.n) qsort(rsv.v, rsv.n, sizeof(uint32_t), cmp_u32);
+    const uint32_t *rs = rsv.v;
+    size_t nrs = rsv.n;
 
     pathtab_t t = {0};
     u32vec raw = {0}, hops = {0};
@@ -616,7 +620,7 @@ static PyObject *py_sanitise(PyObject *self, PyObject *args) {
 done:
     Py_XDECREF(extra);
     free(t.asn.v); free(t.off.v); free(t.w.v); free(t.slots);
-    free(raw.v); free(hops.v);
+    free(raw.v); free(hops.v); free(rsv.v);
     return result;
 }
 
