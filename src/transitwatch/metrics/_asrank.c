@@ -518,9 +518,20 @@ static int clean_hops(const uint32_t *raw, size_t k, const uint32_t *rs, size_t 
         if (u32_push(hops, a) < 0) return -1;
     }
     if (!hops->n) return RS_EMPTY;
-    for (size_t i = 1; i < hops->n; i++)
-        for (size_t j = 0; j < i; j++)
-            if (hops->v[i] == hops->v[j]) return RS_LOOP;
+    if (hops->n <= 64) {   /* real paths: a few hops, pairwise is fastest */
+        for (size_t i = 1; i < hops->n; i++)
+            for (size_t j = 0; j < i; j++)
+                if (hops->v[i] == hops->v[j]) return RS_LOOP;
+    } else {   /* a hostile file's 16k-hop path would cost 10^8 comparisons pairwise: sort a copy */
+        uint32_t *copy = malloc(hops->n * sizeof(uint32_t));
+        if (!copy) return -1;   /* the caller raises MemoryError */
+        memcpy(copy, hops->v, hops->n * sizeof(uint32_t));
+        qsort(copy, hops->n, sizeof(uint32_t), cmp_u32);
+        int loop = 0;
+        for (size_t i = 1; i < hops->n && !loop; i++) loop = copy[i] == copy[i - 1];
+        free(copy);
+        if (loop) return RS_LOOP;
+    }
     for (size_t i = 0; i < hops->n; i++) if (is_reserved(hops->v[i])) return RS_RESERVED;
     return RS_OK;
 }
