@@ -602,10 +602,19 @@ def _majority_by_asn(asn: np.ndarray, pos: np.ndarray, parsed: geo.PrefixArrays,
         return {}
     fam = (parsed.version[p] != 4).astype(np.int64)  # 0: IPv4 first
     w = (parsed.last[p] - parsed.first[p] + np.uint64(1)).astype(np.float64)
-    order = np.lexsort((lab, fam, a))
+    if a.min() >= 0 and a.max() < 1 << 32 and len(values) < 1 << 20:
+        # one stable sort on one packed key (AS, family, label): the lexsort's order, cheaper
+        packed = (a << 21) | (fam << 20) | lab
+        order = np.argsort(packed, kind="stable")
+        packed = packed[order]
+        new = np.ones(a.size, dtype=bool)
+        new[1:] = packed[1:] != packed[:-1]
+    else:
+        order = np.lexsort((lab, fam, a))
+        new = np.ones(a.size, dtype=bool)
+        new[1:] = ((a[order][1:] != a[order][:-1]) | (fam[order][1:] != fam[order][:-1])
+                   | (lab[order][1:] != lab[order][:-1]))
     a, fam, lab, w = a[order], fam[order], lab[order], w[order]
-    new = np.ones(a.size, dtype=bool)
-    new[1:] = (a[1:] != a[:-1]) | (fam[1:] != fam[:-1]) | (lab[1:] != lab[:-1])
     starts = np.nonzero(new)[0]
     ga, gf, gl, gw = a[starts], fam[starts], lab[starts], np.add.reduceat(w, starts)
     pick = np.lexsort((gl, -gw, gf, ga))
