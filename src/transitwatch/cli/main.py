@@ -9,13 +9,18 @@ Errors the user can fix are raised as :class:`UserError` and printed as one line
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 from collections.abc import Callable
 from typing import Any, NoReturn
 
-from transitwatch.cli.common import UserError
-from transitwatch.native import StaleExtensionError
+# Nothing here does linear algebra: without this, importing numpy starts an OpenBLAS thread per
+# core (~0.07 s of CPU for every country command). A user's own setting wins.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+from transitwatch.cli.common import UserError  # noqa: E402
+from transitwatch.native import StaleExtensionError  # noqa: E402
 
 
 class _Parser(argparse.ArgumentParser):
