@@ -204,7 +204,7 @@ class IntervalBuilder:
         # AS path texts -> code (in C); per code the aspath id
         self._paths = _intern.Interner(paths=True)
         self._path_id = _Column(np.uint64)
-        self._pending: list[tuple[str, pa.Table]] = []  # aspaths rows, written before the routes
+        self._pending: list[pa.Table] = []  # aspaths rows, written before the routes
         # open intervals
         self._slots = _Slots()
         # per peer, route key code -> slot of its open interval (-1: none); 4 bytes a key, where
@@ -303,7 +303,7 @@ class IntervalBuilder:
         asns = pa.ListArray.from_arrays(numeric(offsets, pa.int32()), numeric(values, pa.int64()))
         origins = numeric(origin, pa.int64(), null=null_origin)
         rows = pa.table([numeric(ids, pa.uint64()), texts, origins, asns], schema=ASPATH_SCHEMA)
-        self._pending.append(("aspaths", rows))
+        self._pending.append(rows)
 
     # -- restore (append to a stored history) ---------------------------------------------------
 
@@ -687,14 +687,18 @@ class IntervalBuilder:
             self.emit("sessions", arrowcols.table(columns, SESSION_SCHEMA))
             self._sessions = []
 
+    def _emit_paths(self) -> None:
+        """The AS path rows gathered since the last write, as one table (one insert)."""
+        if self._pending:
+            self.emit("aspaths", pa.concat_tables(self._pending))
+            self._pending = []
+
     def _emit_routes(self, cols: dict[str, np.ndarray], *, closed: bool) -> None:
         n = len(cols["peer"])
         if not n:
             return
         rk = cols["rk"].astype(np.int64)
-        for table, data in self._pending:
-            self.emit(table, data)
-        self._pending = []
+        self._emit_paths()
         self._emit_prefixes(rk)
         path_id = self._rk_path_id.view[rk] if self._rk_path_id is not None else np.full(n, -1, np.int64)
         peer_ids = np.asarray(self._peer_id, np.uint64)[cols["peer"].astype(np.int64)]
@@ -745,9 +749,7 @@ class IntervalBuilder:
                                "start": s.start[part], "scause": s.scause[part], "sfile": s.sfile[part],
                                "sfile_ok": s.sfile_ok[part], "soff": s.soff[part], "last": s.last[part]},
                               closed=False)
-        for table, data in self._pending:
-            self.emit(table, data)
-        self._pending = []
+        self._emit_paths()
         if self._peer_ip:
             self.emit("peers", arrowcols.table(
                 [self._peer_id, [self.collector] * len(self._peer_ip), self._peer_ip, self._peer_asn,
