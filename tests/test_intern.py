@@ -5,6 +5,7 @@ loads pandas (pyarrow is given typed buffers, so it never asks)."""
 from __future__ import annotations
 
 import random
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -127,3 +128,17 @@ def test_ingest_does_not_load_pandas(shared_data: Path, tmp_path: Path) -> None:
             "print(rc, 'pandas' in sys.modules)")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert run.stdout.split()[-2:] == ["0", "False"], run.stderr
+
+
+def test_a_missing_extension_is_one_line_from_the_cli(tmp_path: Path) -> None:
+    # A checkout updated without rebuilding has no _intern .so: say what to run, in one line.
+    root = tmp_path / "site"
+    shutil.copytree(Path(intervals.__file__).parents[1], root / "transitwatch",
+                    ignore=shutil.ignore_patterns("__pycache__", "_intern*.so"))
+    run = subprocess.run([sys.executable, "-c", "import sys; from transitwatch.cli.main import main; "
+                          f"sys.exit(main(['ingest', 'x.gz', '--db', {str(tmp_path / 'x.duckdb')!r}]))"],
+                         env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"},
+                         capture_output=True, text=True, timeout=60)
+    lines = run.stderr.strip().splitlines()
+    assert run.returncode == 1 and len(lines) == 1 and "Traceback" not in run.stderr, run.stderr
+    assert "_intern" in lines[0] and "make .venv/.installed" in lines[0]

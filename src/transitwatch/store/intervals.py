@@ -41,8 +41,14 @@ import numpy.typing as npt
 import pyarrow as pa
 
 import transitwatch.sources._mrt as _mrt
-import transitwatch.store._intern as _intern
 from transitwatch import native
+
+try:
+    import transitwatch.store._intern as _intern
+except ModuleNotFoundError:  # a source tree updated without a rebuild: one line, not a traceback
+    raise native.StaleExtensionError(
+        "the compiled extension _intern (store/_intern.c) is missing; build it: `make .venv/.installed` "
+        "(or `pip install -e .`)") from None
 from transitwatch.observation import ESTABLISHED, Observation
 from transitwatch.state.aspath import ASPathError, parse_as_path
 from transitwatch.store import arrowcols
