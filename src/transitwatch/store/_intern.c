@@ -502,6 +502,20 @@ static int64_t dict_code(PyObject *index, PyObject *key, PyObject *added) {
     return bad ? -1 : c;
 }
 
+/* Most route keys of a table are new: the probe ends at an empty slot, a cache miss each. The
+ * loop asks for the slot of the observation PREFETCH_AHEAD places on while it works on this one
+ * (the hash is the one tab_code will compute: plain ASCII prefixes; others are not prefetched). */
+#define PREFETCH_AHEAD 16
+
+static void prefetch_key(InternerObject *t, PyObject *o) {
+    if (!t->nslots || !PyObject_TypeCheck(o, obs_base)) return;
+    PyObject *prefix = FIELD(o, F_PREFIX), *pid = FIELD(o, F_PATH_ID);
+    if (!prefix || !PyUnicode_Check(prefix) || !PyUnicode_IS_COMPACT_ASCII(prefix) || (pid && pid != Py_None))
+        return;
+    uint64_t h = hash_bytes(PyUnicode_DATA(prefix), (size_t)PyUnicode_GET_LENGTH(prefix));
+    __builtin_prefetch(&t->slots[(size_t)h & (t->nslots - 1)]);
+}
+
 static PyObject *columns(PyObject *self, PyObject *args) {
     PyObject *batch, *peers;
     InternerObject *keys, *paths;
@@ -533,8 +547,13 @@ static PyObject *columns(PyObject *self, PyObject *args) {
     int64_t *peer = (int64_t *)PyBytes_AS_STRING(peer_b);
     int64_t *key = (int64_t *)PyBytes_AS_STRING(key_b);
     int32_t *path = (int32_t *)PyBytes_AS_STRING(path_b);
+    /* The routes of one record share its peer and AS path objects: the same object as the
+     * previous observation's has the same code, without hashing it again. */
+    PyObject *last_ip = NULL, *last_path = NULL;
+    int64_t last_peer_code = -1, last_path_code = -1;
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *o = items[i];
+        if (i + PREFETCH_AHEAD < n) prefetch_key(keys, items[i + PREFETCH_AHEAD]);
         if (!PyObject_TypeCheck(o, obs_base)) {
             PyErr_SetString(PyExc_TypeError, "columns() needs observations");
             goto done;
@@ -547,9 +566,14 @@ static PyObject *columns(PyObject *self, PyObject *args) {
         off[i] = !ofs || ofs == Py_None ? -1 : PyLong_AsLongLong(ofs);
         if (PyErr_Occurred()) goto done;
         PyObject *ip = FIELD(o, F_PEER_IP);
-        if (!ip || (peer[i] = dict_code(peers, ip, new_peers)) < 0) {
+        if (ip && ip == last_ip) {
+            peer[i] = last_peer_code;
+        } else if (!ip || (peer[i] = dict_code(peers, ip, new_peers)) < 0) {
             if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "observation without peer_ip");
             goto done;
+        } else {
+            last_ip = ip;
+            last_peer_code = peer[i];
         }
         if (k == 3 || !prefix || prefix == Py_None) {
             key[i] = -1;
@@ -558,9 +582,13 @@ static PyObject *columns(PyObject *self, PyObject *args) {
         }
         if (k == 0 || k == 2) {
             PyObject *p = FIELD(o, F_AS_PATH);
-            int64_t c = text_code(paths, !p || p == Py_None ? S_EMPTY : p, &new_paths);
-            if (c < 0) goto done;
-            path[i] = (int32_t)c;
+            if (!p || p == Py_None) p = S_EMPTY;
+            if (p != last_path) {
+                last_path_code = text_code(paths, p, &new_paths);
+                if (last_path_code < 0) goto done;
+                last_path = p;
+            }
+            path[i] = (int32_t)last_path_code;
         } else {
             path[i] = -1;
         }
