@@ -96,7 +96,11 @@ def _random_stream(rng: random.Random) -> list[Observation]:
 
 
 @pytest.mark.parametrize("seed", range(60))
-def test_random_streams_match_replay(seed: int) -> None:
+def test_random_streams_match_replay(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    if seed % 2:  # reduce to the last events every few events (as a long input does every 4M)
+        from transitwatch.state import snapshot
+
+        monkeypatch.setattr(snapshot, "_REDUCE_AT", seed % 7 + 1)
     rng = random.Random(seed)
     obs = _random_stream(rng)
     times = sorted({o.time for o in obs})
@@ -330,3 +334,25 @@ def test_snapshot_ranking_matches_route_by_route(shared_data: Path) -> None:
     slow = _ranking_by_summaries(RoutingState().replay(read_files(files)), Registry())
     assert len(fast.rows) > 150
     assert [r.to_dict() for r in fast.rows] == [r.to_dict() for r in slow]
+
+
+def test_countries_over_large_input_use_compact_tables(shared_data: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Above SNAPSHOT_MAX_INPUT_BYTES of input, countries replays into the compact tables (bounded
+    memory for many full tables): the same ranking."""
+    from transitwatch.engine import queries
+    from transitwatch.state import compact
+
+    files = _paths(shared_data, "caida")
+    fast = _fast_countries(files, None)
+    used: list[int] = []
+    real = compact.CompactRoutingState.replay
+
+    def replay(self: Any, *args: Any, **kwargs: Any) -> Any:
+        used.append(1)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(compact.CompactRoutingState, "replay", replay)
+    monkeypatch.setattr(queries, "SNAPSHOT_MAX_INPUT_BYTES", 1000)
+    assert _json(_fast_countries(files, None)) == _json(fast)
+    assert used and len(fast) > 50

@@ -185,20 +185,25 @@ class _Builder:
         seq = self.seq + route
         keys = np.frombuffer(key_b, np.int64)[:n][route]
         paths = np.frombuffer(path_b, np.int64)[:n][route]
-        self.chunks.append((gpeer[route], keys, paths, seq, kind[route]))
+        self.chunks.append((gpeer[route].astype(np.int32), keys, paths.astype(np.int32), seq, kind[route]))
         self.pending += route.size
         self.seq += n
         if self.pending >= _REDUCE_AT:
-            self.chunks = [self._last_events()]
-            self.pending = self.chunks[0][0].size
+            # keep the last event of each route, and of those only the ones that can still be
+            # held: a withdrawal, or an event older than its peer's clear point, stays dead
+            # (a later event of the same route would replace it anyway)
+            peer, key, path, seq, kind = self._last_events()
+            live = (kind != _WITHDRAW) & (seq >= self.clear[peer])
+            self.chunks = [(peer[live], key[live], path[live], seq[live], kind[live])]
+            self.pending = int(live.sum())
 
     def _last_events(self) -> tuple[np.ndarray, ...]:
         """The last event of each (peer, key) so far, in (peer, key) order."""
         if not self.chunks:
             empty = np.zeros(0, np.int64)
-            return empty, empty, empty, empty, np.zeros(0, np.int8)
+            return empty.astype(np.int32), empty, empty.astype(np.int32), empty, np.zeros(0, np.int8)
         peer, key, path, seq, kind = (np.concatenate(c) for c in zip(*self.chunks, strict=True))
-        combined = (peer << _PEER_SHIFT) + key
+        combined = (peer.astype(np.int64) << _PEER_SHIFT) + key
         order = np.argsort(combined, kind="stable")  # stable: events of a key stay in stream order
         ordered = combined[order]
         last = np.ones(order.size, dtype=bool)
@@ -209,7 +214,7 @@ class _Builder:
     def finish(self) -> RouteSnapshot:
         peer, key, path, seq, kind = self._last_events()
         alive = (kind != _WITHDRAW) & (seq >= self.clear[peer]) if peer.size else np.zeros(0, bool)
-        peer, key, path = peer[alive], key[alive], path[alive]
+        peer, key, path = peer[alive].astype(np.int64), key[alive], path[alive]
         # prefixes and paths of the routes held, numbered densely
         if key.size and (peer[0] == peer[-1]) and bool((key[1:] > key[:-1]).all()):
             ukeys, key_inverse = key, np.arange(key.size)  # one peer: sorted and distinct already
