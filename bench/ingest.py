@@ -9,7 +9,9 @@ process): the floor (gunzip in Python), the observation stream (decode only), `d
 replaced). Then the same table four times over as four collectors (four RIS-layout copies whose
 gzip headers differ, so the store sees four files): one process, `--workers 2` and a Dask
 LocalCluster (`--scheduler local`). Reports seconds, ratios to `dump -m`, routes/s (wall) and
-routes per CPU-second (per core), and peak RSS; with --repeat N the best of N (interleaved).
+routes per CPU-second (per core), and peak RSS; with --repeat N the best of N (interleaved), and
+the median wall time of the N (on a machine shared with other jobs the median is the steadier
+ratio). `--quick` times only the single-file modes, for many repeats.
 
 `--before SRC` also times `ingest` from another source tree (e.g. `git archive REV | tar -x -C SRC`,
 its extensions built with `python setup.py build_ext --inplace`), run with this interpreter and
@@ -68,6 +70,8 @@ def main() -> int:
     parser.add_argument("--work", type=Path, default=None, help="scratch folder (default: temporary)")
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--skip-reference", action="store_true", help="do not time the row-by-row path")
+    parser.add_argument("--quick", action="store_true",
+                        help="single-file modes only (no reference, no four collectors)")
     parser.add_argument("--before", type=Path, default=None,
                         help="a source tree of an earlier version: its ingest is timed too")
     parser.add_argument("--json", action="store_true")
@@ -113,36 +117,47 @@ def main() -> int:
         fourd: (lambda: [*TW, "ingest", *four, "--db", fresh("fourd"), "--scheduler", "local",
                          "--workers", "2"], 4 * routes),
     }
-    if args.skip_reference:
+    if args.skip_reference or args.quick:
         del modes[ref]
+    if args.quick:
+        for name in (four1, four2, fourd):
+            del modes[name]
     if not args.before:
         del modes[before]
     best: dict[str, dict[str, Any]] = {}
+    walls: dict[str, list[float]] = {}
     for _ in range(args.repeat):
         for name, (cmd, n) in modes.items():
             got = _timed(cmd(), work, before_env if name == before else None)
             got["routes"] = n
+            walls.setdefault(name, []).append(got["seconds"])
             old = best.get(name)
             if old is None or got["seconds"] < old["seconds"]:
                 best[name] = {**got, "peak_rss_mb": max(got["peak_rss_mb"], old["peak_rss_mb"] if old else 0)}
             print(f"  {name}: {got['seconds']:.2f} s", file=sys.stderr)
     dump = best["dump -m"]["seconds"]
     one = best["ingest"]["peak_rss_mb"]
+    medians = {name: sorted(runs)[len(runs) // 2] for name, runs in walls.items()}
     for row in best.values():
         row["x_dump"] = row["seconds"] / dump
         row["routes_per_s"] = row["routes"] / row["seconds"]
         row["routes_per_cpu_s"] = row["routes"] / row["cpu_seconds"] if row["cpu_seconds"] else None
         row["rss_x_one_ingest"] = row["peak_rss_mb"] / one
+    for name, row in best.items():
+        row["median_seconds"] = medians[name]
+        row["median_x_dump"] = medians[name] / medians["dump -m"]
     if args.json:
         print(json.dumps({"file": f, "routes": routes, "load": os.getloadavg(), "modes": best}, indent=2))
     else:
         print(f"{args.file.name}: {routes:,} routes; load average {os.getloadavg()[0]:.1f} "
               f"on {os.cpu_count()} cores; best of {args.repeat}")
-        print("| mode | s | x dump -m | CPU s | routes/s | routes/CPU-s | peak RSS MB | x one ingest |")
-        print("|---|---|---|---|---|---|---|---|")
+        print("| mode | s | x dump -m | median s | median x dump -m | CPU s | routes/s | routes/CPU-s | "
+              "peak RSS MB | x one ingest |")
+        print("|---|---|---|---|---|---|---|---|---|---|")
         for name, r in best.items():
             per_cpu = f"{r['routes_per_cpu_s']:,.0f}" if r["routes_per_cpu_s"] else "-"
-            print(f"| {name} | {r['seconds']:.2f} | {r['x_dump']:.2f} | {r['cpu_seconds']:.2f} | "
+            print(f"| {name} | {r['seconds']:.2f} | {r['x_dump']:.2f} | {r['median_seconds']:.2f} | "
+                  f"{r['median_x_dump']:.2f} | {r['cpu_seconds']:.2f} | "
                   f"{r['routes_per_s']:,.0f} | {per_cpu} | {r['peak_rss_mb']:.0f} | "
                   f"{r['rss_x_one_ingest']:.2f} |")
     if args.work is None:
