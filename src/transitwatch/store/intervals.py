@@ -26,8 +26,8 @@ through :func:`~transitwatch.state.aspath.parse_as_path` as before.
 
 Memory is the open intervals (about 60 bytes each plus about 40 per interned key and its text)
 and one batch: it does not grow with the input's length. Coverage-aware callers (time windows per
-peer) can hook
-:meth:`IntervalBuilder.close_peer` (end every open interval of a peer at a time, with a cause).
+peer) can hook :meth:`IntervalBuilder.close_peer` (end every open interval of a peer at a time,
+with a cause).
 """
 
 from __future__ import annotations
