@@ -35,7 +35,6 @@ from typing import IO, Any
 import numpy as np
 
 from transitwatch.dirs import cache_dir
-from transitwatch.sources.download import DownloadError, download_file
 from transitwatch.sources.verify import verify_registry
 
 __all__ = [
@@ -513,6 +512,9 @@ def update_registry(
     Each file has ``deadline`` seconds and at most MAX_REGISTRY_SIZE bytes, and must look like a
     delegated file or an AS names list (else it goes to ``directory/quarantine``).
     """
+    # (imported here: HTTP and TLS cost every registry user ~15 ms of start-up, most never download)
+    from transitwatch.sources.download import DownloadError, download_file
+
     directory.mkdir(parents=True, exist_ok=True)
     results: list[UpdateResult] = []
     for key, url in (urls if urls is not None else DEFAULT_URLS).items():
