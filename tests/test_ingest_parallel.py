@@ -140,6 +140,31 @@ def test_derive_collector_returns_errors(tmp_path: Path) -> None:
     assert rows.batches == []
 
 
+def test_local_workers_hand_rows_over_in_files(history: list[Path], tmp_path: Path) -> None:
+    # A local worker leaves its rows as Arrow IPC files (no pickling through a pipe): the same rows,
+    # and the writer removes the files once they are written.
+    from transitwatch.store.ingestion import _spill_path, _unspilled
+
+    paths = tuple(str(p) for p in history if "rrc00" in str(p))
+    ids = {p: i + 1 for i, p in enumerate(paths)}
+    kept = derive_collector(CollectorJob("rrc00", paths, ids, None, None))
+    spilled = derive_collector(CollectorJob("rrc00", paths, ids, None, None, spill=str(tmp_path)))
+    assert kept.error is None and spilled.error is None and kept.batches
+    assert [t for t, _ in spilled.batches] == [t for t, _ in kept.batches]
+    assert all(isinstance(d, str) and Path(d).parent == tmp_path for _, d in spilled.batches)
+    assert all(_unspilled(d).equals(k) for (_, d), (_, k) in zip(spilled.batches, kept.batches, strict=True))
+    db = tmp_path / "spill.duckdb"
+    with Store(db) as store:
+        assert ingest(store, history, workers=2).failures == []
+    with Store(db) as store:
+        folder = Path(_spill_path(store))
+        assert not folder.exists()   # removed at the end
+        folder.mkdir()
+        (folder / "left-by-a-killed-ingest.arrow").write_bytes(b"x")
+        ingest(store, history[:1])   # the next ingest of this database removes it, whatever its kind
+        assert not folder.exists()
+
+
 _KILLER = textwrap.dedent("""
     import os, signal, sys
     import transitwatch.store.ingestion as ingest_module

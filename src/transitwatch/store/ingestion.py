@@ -363,6 +363,7 @@ def ingest(
     if method not in METHODS:
         raise ValueError(f"unknown ingest method {method!r}; use one of {', '.join(METHODS)}")
     started = _time.perf_counter()
+    _remove_spilled(store)  # rows a killed parallel ingest of this database left behind
     report = IngestReport()
     path_list = [os.fspath(p) for p in paths]
     for p in path_list:
@@ -483,15 +484,20 @@ class CollectorJob:
     override: str | None
     snapshot: _Snapshot | None
     method: str = "columnar"
+    #: A folder on the writer's machine: the worker leaves its rows there as Arrow IPC files and
+    #: returns their paths (a local process pool: no pickling of ~70 MB a full table through a
+    #: pipe, the writer memory-maps them). None: the rows travel back in the result (Dask).
+    spill: str | None = None
 
 
 @dataclass
 class CollectorRows:
-    """A collector's derived rows (Arrow tables per database table, in write order), per-file
-    counts, the reader's notices, or ``error`` when its files could not be replayed."""
+    """A collector's derived rows (Arrow tables per database table, in write order; or the paths
+    of Arrow IPC files holding them, see ``CollectorJob.spill``), per-file counts, the reader's
+    notices, or ``error`` when its files could not be replayed."""
 
     collector: str
-    batches: list[tuple[str, pa.Table]] = field(default_factory=list)
+    batches: list[tuple[str, pa.Table | str]] = field(default_factory=list)
     stats: dict[str, list[Any]] = field(default_factory=dict)
     notices: list[str] = field(default_factory=list)
     written: int = 0
@@ -513,10 +519,46 @@ def derive_collector(job: CollectorJob) -> CollectorRows:
         rows.error = str(exc)
     except Exception as exc:  # a bug must not kill the other collectors' work: report it
         rows.error = f"collector {job.collector or '(unnamed)'}: {type(exc).__name__}: {exc}"
-    if rows.error is None:
-        rows.batches = batches
+    if rows.error is None and job.spill is not None:
+        try:
+            for table, data in batches:
+                rows.batches.append((table, _spilled(data, job.spill)))
+        except OSError as exc:  # the spill folder's disk is full: this collector fails, in one line
+            _unlink_spilled(rows.batches)
+            rows.batches = []
+            rows.error = (f"collector {job.collector or '(unnamed)'}: cannot write its rows to "
+                          f"{job.spill}: {exc}")
+    elif rows.error is None:
+        rows.batches = list(batches)
     rows.cpu = _time.process_time() - started
     return rows
+
+
+def _spilled(data: pa.Table, folder: str) -> str:
+    """``data`` written to a new Arrow IPC file in ``folder``; its path."""
+    import tempfile
+
+    handle, path = tempfile.mkstemp(dir=folder, suffix=".arrow")
+    os.close(handle)
+    with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, data.schema) as writer:
+        writer.write_table(data)
+    return path
+
+
+def _unspilled(data: pa.Table | str) -> pa.Table:
+    """A table, or the table in a spilled file (memory-mapped: not copied)."""
+    if isinstance(data, str):
+        return pa.ipc.open_file(pa.memory_map(data)).read_all()
+    return data
+
+
+def _unlink_spilled(batches: list[tuple[str, pa.Table | str]]) -> None:
+    for _, data in batches:
+        if isinstance(data, str):
+            try:
+                os.unlink(data)
+            except OSError:
+                pass
 
 
 def _derive_with(
@@ -624,7 +666,53 @@ def _ingest_in_parallel(
 ) -> None:
     """Collectors derived on ``work`` (a WorkPool), each committed here in its own transaction as
     it arrives. The largest collectors go first; a few are in flight at a time, so the stored
-    state each append starts from is read just before its job is sent."""
+    state each append starts from is read just before its job is sent. Local worker processes
+    leave their rows in a temporary folder (``CollectorJob.spill``), removed at the end."""
+    import shutil
+
+    spill = _spill_folder(store) if getattr(work, "backend", None) in ("processes", "dask-local") else None
+    try:
+        _ingest_arrivals(store, plans, override, report, progress, work, method, spill)
+    finally:
+        if spill is not None:
+            shutil.rmtree(spill, ignore_errors=True)
+
+
+def _spill_path(store: Store) -> str:
+    """The workers' temporary folder for this database's ingest, named after the database, so that
+    the next ingest of it removes what a killed one left (one writer per database: no other ingest
+    uses it)."""
+    import tempfile
+
+    name = hashlib.sha256(os.fsencode(os.path.abspath(store.path))).hexdigest()[:16]
+    return os.path.join(tempfile.gettempdir(), f"transitwatch-ingest-{name}")
+
+
+def _remove_spilled(store: Store) -> None:
+    folder = _spill_path(store)
+    if os.path.isdir(folder) and not os.path.islink(folder):
+        import shutil
+
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _spill_folder(store: Store) -> str:
+    """A new temporary folder for the workers' rows (see _spill_path)."""
+    import tempfile
+
+    folder = _spill_path(store)
+    _remove_spilled(store)
+    try:
+        os.mkdir(folder, 0o700)
+    except OSError:  # still there (not ours, or a link): a fresh one, removed at the end
+        return tempfile.mkdtemp(prefix="transitwatch-ingest-")
+    return folder
+
+
+def _ingest_arrivals(
+    store: Store, plans: list[_Plan], override: str | None, report: IngestReport,
+    progress: IngestProgress | None, work: Any, method: str, spill: str | None,
+) -> None:
     con = store.con
     queue = sorted(plans, key=lambda p: sum(f.size for f in p.replay))  # popped from the end
     in_flight: dict[Any, _Plan] = {}
@@ -634,7 +722,7 @@ def _ingest_in_parallel(
             plan = queue.pop()
             snapshot = _read_snapshot(con, plan.collector) if plan.append else None
             job = CollectorJob(plan.collector, tuple(f.path for f in plan.replay), plan.file_ids, override,
-                               snapshot, method)
+                               snapshot, method, spill)
             in_flight[work.submit(derive_collector, job)] = plan
 
     send()
@@ -657,11 +745,14 @@ def _ingest_in_parallel(
                 report.failures.append(f"{rows.error} (collector {name} not ingested; its files are "
                                        "retried by the next ingest)")
                 continue
-            with store.transaction():
-                _clear_collector(con, plan.collector, plan.append)
-                for table, data in rows.batches:
-                    _write_batch(con, table, data)
-                _record_files(store, plan, rows.stats, rows.notices, rows.written, report)
+            try:
+                with store.transaction():
+                    _clear_collector(con, plan.collector, plan.append)
+                    for table, data in rows.batches:
+                        _write_batch(con, table, _unspilled(data))
+                    _record_files(store, plan, rows.stats, rows.notices, rows.written, report)
+            finally:
+                _unlink_spilled(rows.batches)
             if progress is not None:
                 progress(plan.collector, sum(s[0] for s in rows.stats.values()), len(plan.replay))
 
