@@ -356,3 +356,19 @@ def test_countries_over_large_input_use_compact_tables(shared_data: Path,
     monkeypatch.setattr(queries, "SNAPSHOT_MAX_INPUT_BYTES", 1000)
     assert _json(_fast_countries(files, None)) == _json(fast)
     assert used and len(fast) > 50
+
+
+def test_one_country_placed_alone_matches_full_placement(shared_data: Path) -> None:
+    """upstreams --country places only the prefixes overlapping the country's blocks (and the
+    registry one AS's prefixes when its country is asked): the same report as a full placement
+    for many countries, on two real tables."""
+    from transitwatch.registry import Registry
+
+    for name, codes in (("caida", ("DE", "US", "JP", "KR", "GB", "RU", "BR", "AU", "IT", "ZA")),
+                        ("2002", ("JP", "KR", "AU"))):
+        files = _paths(shared_data, name)
+        snap = route_snapshot(read_files(files))
+        state = RoutingState().replay(read_files(files))
+        for cc in codes:
+            got = country_upstreams(snap, cc, Registry()).to_dict()
+            assert _json(got) == _json(country_upstreams(state, cc, Registry()).to_dict()), (name, cc)

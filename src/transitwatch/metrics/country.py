@@ -237,13 +237,14 @@ class _TableIndex:
     the registry as arrays. One Python pass over the routes; the rest is numpy."""
 
     def __init__(self, state: RoutingState | RouteSnapshot, registry: Registry,
-                 progress: Callable[[str], None] | None = None, *, per_route: bool = True) -> None:
+                 progress: Callable[[str], None] | None = None, *, per_route: bool = True,
+                 wanted: str | None = None) -> None:
         """``per_route=False`` (one country's view) keeps only prefix ids and origins; the
         country's routes are then picked in a second pass (:meth:`routes_by_country`). A
         :class:`~transitwatch.state.snapshot.RouteSnapshot` is already arrays: no pass at all."""
         self.state = state
         if isinstance(state, RouteSnapshot):
-            self._of_snapshot(state, registry, progress)
+            self._of_snapshot(state, registry, progress, wanted)
             return
         prefix_ids: dict[str, int] = {}
         origin_cache: dict[str, int] = {}  # paths repeat across prefixes; -1: no single origin
@@ -292,7 +293,7 @@ class _TableIndex:
         self._place(registry, np.array(origins, dtype=np.int64), prefix_ids, progress)
 
     def _of_snapshot(self, snap: RouteSnapshot, registry: Registry,
-                     progress: Callable[[str], None] | None) -> None:
+                     progress: Callable[[str], None] | None, wanted: str | None = None) -> None:
         self.snapshot = snap
         self.per_route = True
         self.prefixes = snap.prefixes
@@ -305,29 +306,57 @@ class _TableIndex:
         parsed = geo.ipv4_arrays(snap.v4_keys >> 6, snap.v4_keys & 63)
         if n4 < len(snap.prefixes):
             parsed = geo.concat_arrays(parsed, geo.parse_prefixes(snap.prefixes[n4:]))
-        self._place(registry, path_origin[snap.path], None, progress, parsed)
+        self._place(registry, path_origin[snap.path], None, progress, parsed, wanted)
 
     def _place(self, registry: Registry, origin_arr: np.ndarray, prefix_ids: dict[str, int] | None,
-               progress: Callable[[str], None] | None, parsed: geo.PrefixArrays | None = None) -> None:
+               progress: Callable[[str], None] | None, parsed: geo.PrefixArrays | None = None,
+               wanted: str | None = None) -> None:
         if progress is not None:
             progress(f"placing {len(self.prefixes):,} prefixes in countries")
         self.parsed = parsed if parsed is not None else geo.parse_prefixes(self.prefixes)
-        self.countries, self.sources = registry.place_prefixes(self.prefixes, self.parsed)
         has = origin_arr >= 0
+        if wanted is not None and registry.use_geo and not registry.rir:
+            # One country, placed by geolocation alone: only the prefixes that overlap its blocks
+            # can be placed in it; the others stay unplaced here (None) and the registry places
+            # an AS's own prefixes when its country is asked.
+            candidates = geo.overlapping(self.parsed, wanted)
+            rows = candidates.tolist()
+            sub = geo.PrefixArrays(*(getattr(self.parsed, f)[candidates]
+                                     for f in ("version", "length", "first", "last")))
+            placed, sources = registry.place_prefixes([self.prefixes[i] for i in rows], sub)
+            countries: list[str | None] = [None] * len(self.prefixes)
+            placed_by: list[str | None] = [None] * len(self.prefixes)
+            for i, cc, source in zip(rows, placed, sources, strict=True):
+                countries[i], placed_by[i] = cc, source
+            self.countries, self.sources = countries, placed_by
+            self.candidates: list[int] | None = rows
+            self.wanted = wanted
+            registry.add_origin_ids(origin_arr[has], self.pid[has], self.prefixes, prefix_ids, self.parsed)
+            return
+        self.candidates = None
+        self.countries, self.sources = registry.place_prefixes(self.prefixes, self.parsed)
         registry.add_origin_ids(origin_arr[has], self.pid[has], self.prefixes, prefix_ids,
                                 self.parsed, self.countries)
 
     @classmethod
     def of(cls, state: RoutingState | RouteSnapshot, registry: Registry,
-           progress: Callable[[str], None] | None = None, *, per_route: bool = True) -> _TableIndex:
-        return cls(state, registry, progress, per_route=per_route)
+           progress: Callable[[str], None] | None = None, *, per_route: bool = True,
+           wanted: str | None = None) -> _TableIndex:
+        """``wanted``: only that country's prefixes are needed (a snapshot's index then places
+        only the prefixes that can be in it)."""
+        return cls(state, registry, progress, per_route=per_route, wanted=wanted)
 
     def routes_by_country(self, wanted: str | None = None
                           ) -> tuple[dict[str, list[_Route]], dict[str, str | None]]:
         """Domestic routes per country (only ``wanted``'s when given) and what placed each."""
         countries, sources, prefixes = self.countries, self.sources, self.prefixes
-        placed = np.array(countries, dtype=object)
-        chosen = np.flatnonzero(placed == wanted if wanted is not None else placed != None).tolist()  # noqa: E711
+        if self.candidates is not None:  # placed for one country only
+            if wanted != self.wanted:
+                raise ValueError(f"this index placed prefixes for {self.wanted} only")
+            chosen = [i for i in self.candidates if countries[i] == wanted]
+        else:
+            placed = np.array(countries, dtype=object)
+            chosen = np.flatnonzero(placed == wanted if wanted is not None else placed != None).tolist()  # noqa: E711
         placed_by = {prefixes[i]: sources[i] for i in chosen}
         by_country: dict[str, list[_Route]] = defaultdict(list)
         if self.snapshot is not None:
@@ -543,7 +572,8 @@ def country_upstreams(state: RoutingState | RouteSnapshot, country: str,
     :class:`~transitwatch.registry.UnknownCountryError` for a code that is not ISO 3166."""
     cc = normalise_country(country)
     with registry.pinned(state.time):
-        by_country, sources = _TableIndex.of(state, registry, per_route=False).routes_by_country(cc)
+        index = _TableIndex.of(state, registry, per_route=False, wanted=cc)
+        by_country, sources = index.routes_by_country(cc)
         return _summarise(cc, by_country.get(cc, []), registry, state.time, sources=sources)
 
 

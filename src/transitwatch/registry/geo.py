@@ -342,6 +342,33 @@ def ipv4_arrays(address: np.ndarray, length: np.ndarray) -> PrefixArrays:
                         (net | host).astype(np.uint64))
 
 
+def overlapping(arrays: PrefixArrays, cc: str, tables: GeoTables | None = None) -> np.ndarray:
+    """Positions of the prefixes that overlap a block of country ``cc``: a superset of those
+    :func:`place` puts in ``cc`` (a prefix's majority label covers part of it), found with one
+    search per prefix over that country's blocks."""
+    tables = tables or load_tables()
+    try:
+        label = tables.countries.index(cc)
+    except ValueError:
+        return np.zeros(0, dtype=np.int64)
+    found = []
+    for version in (4, 6):
+        rows = np.flatnonzero(arrays.version == version)
+        table = tables.table("country", version)
+        if not rows.size or not len(table):
+            continue
+        mine = table.label == label
+        first, last = table.first[mine], table.last[mine]  # sorted, disjoint
+        if not first.size:
+            continue
+        at = np.searchsorted(last, arrays.first[rows], side="left")  # first block ending >= start
+        inside = at < first.size
+        hit = np.zeros(rows.size, dtype=bool)
+        hit[inside] = first[at[inside]] <= arrays.last[rows][inside]
+        found.append(rows[hit])
+    return np.sort(np.concatenate(found)) if found else np.zeros(0, dtype=np.int64)
+
+
 def concat_arrays(*parts: PrefixArrays) -> PrefixArrays:
     return PrefixArrays(*(np.concatenate([getattr(p, f) for p in parts])
                           for f in ("version", "length", "first", "last")))

@@ -118,6 +118,7 @@ class Registry:
         self._pairs: np.ndarray = np.zeros(0, dtype=np.int64)  # asn << 32 | prefix id, unique
         self._parsed: geo.PrefixArrays | None = None
         self._placed_cc: list[str | None] = []
+        self._some_placed: dict[int, str | None] = {}  # pid -> country, before all are placed
         self._origin_countries: dict[int, str] | None = None
         self._origin_hints: dict[int, str] | None = None  # asn -> hint ("" for none), lazily
         self._as_cache: dict[int, AsInfo] = {}
@@ -209,6 +210,7 @@ class Registry:
         self._prefix_cache.clear()
         self._origin_countries = None
         self._placed_cc = []  # placements may use the RIR data that just changed
+        self._some_placed = {}
         self._parsed = None
 
     # -- prefixes ---------------------------------------------------------------------------
@@ -291,8 +293,10 @@ class Registry:
         caller's ``place_prefixes`` of them); later ones are translated."""
         if not self._prefix_list:
             self._prefix_ids, self._prefix_list = prefix_ids or {}, prefixes
-            if parsed is not None and countries is not None and len(countries) == len(prefixes):
-                self._parsed, self._placed_cc = parsed, list(countries)
+            if parsed is not None and len(parsed) == len(prefixes):
+                self._parsed = parsed
+                if countries is not None and len(countries) == len(prefixes):
+                    self._placed_cc = list(countries)
         elif prefixes is not self._prefix_list:
             ids = self._ids()
             mapping = np.empty(len(prefixes), dtype=np.int64)
@@ -329,23 +333,42 @@ class Registry:
             self._pair_chunks = []
         return self._pairs
 
+    def _parsed_all(self) -> geo.PrefixArrays:
+        """Every fed prefix parsed (only the new ones are computed)."""
+        total = len(self._prefix_list)
+        have = len(self._parsed) if self._parsed is not None else 0
+        if self._parsed is None or have < total:
+            parsed = geo.parse_prefixes(self._prefix_list[have:total])
+            self._parsed = (parsed if self._parsed is None or have == 0
+                            else geo.concat_arrays(self._parsed, parsed))
+        return self._parsed
+
     def _origin_prefixes(self) -> tuple[geo.PrefixArrays, list[str | None]]:
         """Every fed prefix parsed and placed (only the new ones are computed)."""
+        parsed = self._parsed_all()
         done = len(self._placed_cc)
         total = len(self._prefix_list)
-        if self._parsed is None or done < total:
+        if done < total:
             new = self._prefix_list[done:total]
-            parsed = geo.parse_prefixes(new)
-            countries, _ = self.place_prefixes(new, parsed)
-            if self._parsed is None or done == 0:
-                self._parsed = parsed
-            else:
-                old = self._parsed
-                self._parsed = geo.PrefixArrays(*(np.concatenate([getattr(old, f), getattr(parsed, f)])
-                                                  for f in ("version", "length", "first", "last")))
+            countries, _ = self.place_prefixes(new, _rows(parsed, slice(done, total)))
             self._placed_cc.extend(countries)
-        assert self._parsed is not None
-        return self._parsed, self._placed_cc
+        return parsed, self._placed_cc
+
+    def _countries_of(self, pids: np.ndarray) -> list[str | None]:
+        """The placed country of some fed prefixes: from the full placement when it is done,
+        else these alone (one AS's prefixes: a country view asks a few ASes, and placing the
+        whole table for them is most of its cost)."""
+        if len(self._placed_cc) >= len(self._prefix_list):
+            placed = self._placed_cc
+            return [placed[i] for i in pids.tolist()]
+        cache = self._some_placed
+        missing = sorted({p for p in pids.tolist() if p not in cache})
+        if missing:
+            rows = np.array(missing, dtype=np.int64)
+            countries, _ = self.place_prefixes([self._prefix_list[i] for i in missing],
+                                               _rows(self._parsed_all(), rows))
+            cache.update(zip(missing, countries, strict=True))
+        return [cache[p] for p in pids.tolist()]
 
     def has_origins(self, asn: int) -> bool:
         pairs = self._origin_pairs()
@@ -461,9 +484,11 @@ class Registry:
                 lo, hi = np.searchsorted(pairs, [asn << 32, (asn + 1) << 32])
                 if hi <= lo:
                     return None
-                parsed, ccs = self._origin_prefixes()
                 mine = pairs[lo:hi]
-                return _majority_by_asn(mine >> 32, mine & 0xFFFFFFFF, parsed, ccs).get(asn)
+                pids = mine & 0xFFFFFFFF
+                own = _rows(self._parsed_all(), pids)
+                return _majority_by_asn(mine >> 32, np.arange(pids.size, dtype=np.int64), own,
+                                        self._countries_of(pids)).get(asn)
             return self._derived_countries().get(asn)
 
     def _hint_source(self) -> str:
@@ -502,7 +527,7 @@ class Registry:
                 owner = np.repeat(wanted, counts)
                 first = np.repeat(lo - (np.cumsum(counts) - counts), counts)
                 pids = pairs[first + np.arange(total)] & 0xFFFFFFFF
-                parsed, _ = self._origin_prefixes()
+                parsed = self._parsed_all()
                 mine = geo.PrefixArrays(parsed.version[pids], parsed.length[pids], parsed.first[pids],
                                         parsed.last[pids])
                 tables = geo.load_tables()
@@ -525,7 +550,7 @@ class Registry:
             lo, hi = np.searchsorted(pairs, [asn << 32, (asn + 1) << 32])
             hint: str | None = None
             if hi > lo:
-                parsed, _ = self._origin_prefixes()
+                parsed = self._parsed_all()
                 pids = pairs[lo:hi] & 0xFFFFFFFF
                 mine = geo.PrefixArrays(parsed.version[pids], parsed.length[pids], parsed.first[pids],
                                         parsed.last[pids])
@@ -577,6 +602,10 @@ def _describe_source(data: RirData) -> str:
     parts = [label for kind, label in (("delegated", "rir"), ("asnames", "asnames"), ("as2org", "as2org"))
              if kind in kinds]
     return "+".join(parts) if parts else "none"
+
+
+def _rows(arrays: geo.PrefixArrays, rows: np.ndarray | slice) -> geo.PrefixArrays:
+    return geo.PrefixArrays(arrays.version[rows], arrays.length[rows], arrays.first[rows], arrays.last[rows])
 
 
 def _majority_by_asn(asn: np.ndarray, pos: np.ndarray, parsed: geo.PrefixArrays,
