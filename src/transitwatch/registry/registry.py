@@ -425,15 +425,10 @@ class Registry:
         names, orgs = rir.as_names, rir.as_orgs
         as_cache, country_cache = self._as_cache, self._country_cache
         if registered is None and not names and not orgs and not as_cache:
-            # offline (no registry file): the country derived from origins is the answer
+            # offline (no registry file): the country derived from origins is the answer (and
+            # as_country finds it there too: nothing to cache per AS)
             derived = self._derived_countries()
-            for asn in asns:
-                known = country_cache.get(asn)
-                if known is None:
-                    d = derived.get(asn)
-                    known = country_cache[asn] = (d, "origins") if d else (None, None)
-                out.append(known[0])
-            return out
+            return list(map(derived.get, asns))
         for asn in asns:
             cached = as_cache.get(asn)
             if cached is not None:
@@ -621,7 +616,7 @@ def _majority_by_asn(asn: np.ndarray, pos: np.ndarray, parsed: geo.PrefixArrays,
         code[None] = -1
         lab = np.fromiter(map(code.__getitem__, sub), np.int64, len(sub))
     else:  # every AS: code each label once, pick by position (same codes order: alphabetical)
-        values = sorted({x for x in labels if x is not None})
+        values = sorted(set(labels) - {None})  # type: ignore[type-var]
         code = {v: i for i, v in enumerate(values)}
         code[None] = -1
         lab = np.fromiter(map(code.__getitem__, labels), np.int64, len(labels))[pos]
