@@ -224,3 +224,35 @@ def test_events_from_the_store_match_the_stored_ones(gappy: tuple[list[str], Pat
     assert sorted(lost) == sorted((e["type"], e["onset"], e["end"]) for e in stored
                                   if e["type"] == "vantage_point_lost")
     assert {e["type"] for e in stored} >= {"new_upstream", "vantage_point_lost"}
+
+
+def test_quiet_intervals_with_identical_bytes_each_cover_their_own_interval(tmp_path: Path) -> None:
+    """Quiet 5-minute intervals are update files with no record, all the same bytes: each still
+    covers its interval in the store, as in the file mode (they were 'read once' and the others
+    became gaps)."""
+    import gzip
+
+    series = load_scenario("kp-2017-transtelecom").write_mrt(tmp_path / "mrt")
+    paths = [str(p) for p in series]
+    quiet = [p for p in paths if p.endswith(("0910.gz", "0915.gz", "0920.gz", "0925.gz"))]
+    assert len(quiet) == 4
+    for q in quiet:   # (the scenario's files there are replaced by quiet ones: no record at all)
+        Path(q).write_bytes(gzip.compress(b"", mtime=0))
+    assert len({Path(q).read_bytes() for q in quiet}) == 1
+    file_cov = target_view(KP, read_files(paths)).coverage
+    assert file_cov is not None and not file_cov.gaps()
+    db = tmp_path / "kp.duckdb"
+    with Store(db) as store:
+        first = ingest(store, paths)
+        again = ingest(store, paths)                # a rerun reads nothing again
+        cov = stored_coverage(store)
+        n_files = store.con.execute("SELECT count(*) FROM files").fetchone()[0]
+    assert not cov.gaps(), [g.to_dict() for g in cov.gaps()]
+    assert n_files == len(paths)
+    assert not [n for n in first.notices if "read once" in n]
+    assert {f.status for f in again.files} == {"skipped"}
+    # The same file given twice is still read once.
+    with Store(tmp_path / "twice.duckdb") as store:
+        twice = ingest(store, [*paths, quiet[0]])
+    once = [n for n in twice.notices if "read once" in n]
+    assert once == [f"{quiet[0]}: same content as {quiet[0]}; read once"]

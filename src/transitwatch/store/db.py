@@ -57,7 +57,7 @@ _SCHEMA = [
     """CREATE TABLE IF NOT EXISTS meta (key VARCHAR NOT NULL, value VARCHAR)""",
     """CREATE TABLE IF NOT EXISTS files (
         file_id UBIGINT NOT NULL,         -- first 8 bytes of sha256
-        sha256 VARCHAR NOT NULL,
+        sha256 VARCHAR NOT NULL,          -- of its bytes (a file without records: bytes+collector+name)
         path VARCHAR NOT NULL,            -- as given when first ingested
         collector VARCHAR NOT NULL,
         bytes BIGINT NOT NULL,

@@ -54,7 +54,7 @@ from transitwatch.store.intervals import IntervalBuilder
 
 __all__ = [
     "METHODS", "CollectorJob", "CollectorRows", "FileResult", "IngestProgress", "IngestReport",
-    "derive_collector", "ingest", "refresh_events", "sha256_of", "watch",
+    "derive_collector", "identity_of", "ingest", "refresh_events", "sha256_of", "watch",
 ]
 
 #: How intervals are derived: columnar (fast, the default) or the row-by-row reference.
@@ -163,6 +163,22 @@ def sha256_of(path: str) -> str:
         while chunk := handle.read(1 << 20):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+#: A compressed MRT file this small may hold no record at all (an empty gzip is 20 bytes, bz2 14).
+_QUIET_FILE_BYTES = 4096
+
+
+def identity_of(path: str, collector: str) -> str:
+    """What ingest knows a file by: the SHA-256 of its bytes, so that the same file given twice (or
+    renamed) is read once. A file that holds no record (a quiet 5-minute interval) is the exception:
+    every such file of a compression has the same bytes, yet each covers its own interval, so its
+    identity is the SHA-256 of its bytes, collector and name (else all but one interval would be
+    dropped as duplicates and become gaps in the stored coverage)."""
+    sha = sha256_of(path)
+    if os.path.getsize(path) > _QUIET_FILE_BYTES or _first_time(path, collector) is not None:
+        return sha
+    return hashlib.sha256(f"{sha}|{collector}|{os.path.basename(path)}".encode()).hexdigest()
 
 
 # -- deriving intervals from one collector's stream ------------------------------------------------
@@ -379,9 +395,9 @@ def ingest(
     given_by_hash: dict[str, str] = {}
     new_files: list[_NewFile] = []
     for p in path_list:
-        sha = sha256_of(p)
         named_collector, name_time = collector_and_time_from_name(p)
         coll = collector or named_collector or ""
+        sha = identity_of(p, coll)
         if sha in given_by_hash:
             report.notices.append(f"{p}: same content as {given_by_hash[sha]}; read once")
             continue
