@@ -27,6 +27,7 @@ from __future__ import annotations
 import bisect
 import functools
 import gzip
+import importlib.util
 import json
 import os
 import pickle
@@ -37,7 +38,6 @@ import threading
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -129,18 +129,32 @@ class GeoTables:
 
 
 # -- loading ----------------------------------------------------------------------------------
-def _data_path() -> Path:
+def _package_dir() -> Path:
+    # find_spec locates the package without running it: importing geoip2fast pulls in
+    # urllib.request, http.client and socket (~45 ms), and only its data file is read here.
     try:
-        import geoip2fast  # noqa: F401 (the data file lives in the package directory)
-    except ImportError as exc:
+        spec = importlib.util.find_spec("geoip2fast")
+    except (ImportError, ValueError) as exc:
         raise GeoError(f"geoip2fast is not installed ({exc})") from None
-    path = Path(str(resources.files("geoip2fast").joinpath(GEO_DATA_FILE)))
+    if spec is None or not spec.submodule_search_locations:
+        raise GeoError("geoip2fast is not installed")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _data_path() -> Path:
+    path = _package_dir() / GEO_DATA_FILE
     if not path.is_file():
         raise GeoError(f"geoip2fast has no data file {GEO_DATA_FILE} (looked in {path.parent})")
     return path
 
 
+@functools.cache
 def _package_version() -> str:
+    # The installed distribution's version, from its dist-info directory's name (no import of
+    # the package, see _package_dir); other layouts ask the package itself.
+    found = sorted(_package_dir().parent.glob("geoip2fast-*.dist-info"))
+    if len(found) == 1:
+        return found[0].name[len("geoip2fast-"):-len(".dist-info")]
     import geoip2fast
 
     return str(getattr(geoip2fast, "__version__", "?"))
@@ -181,7 +195,10 @@ def _load(use_cache: bool) -> GeoTables:
 def _read_cache(directory: Path, path: Path) -> GeoTables | None:
     try:
         meta = json.loads((directory / "meta.json").read_text(encoding="utf-8"))
-        arrays = {name: np.load(directory / f"{name}.npy", allow_pickle=False) for name in _ARRAYS}
+        # memory-mapped, read-only: a question about one country touches a few pages of the
+        # 27 MB of tables, not all of them (and the page cache shares them between processes)
+        arrays = {name: np.load(directory / f"{name}.npy", mmap_mode="r", allow_pickle=False)
+                  for name in _ARRAYS}
     except (OSError, ValueError, KeyError):
         return None  # absent or damaged: rebuilt from the data file
     return _assemble(arrays, meta["countries"], meta["names"], meta["source"], str(path))
