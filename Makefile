@@ -10,6 +10,9 @@ $(STAMP): pyproject.toml setup.py $(wildcard src/transitwatch/*/*.c)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[test]'
+	# An editable install compiles nothing: without this, a shell with PYTHONDONTWRITEBYTECODE set
+	# compiles every module on every command (~0.15 s of each country question).
+	$(BIN)/python -m compileall -q src
 	touch $(STAMP)
 
 demo: $(STAMP)
