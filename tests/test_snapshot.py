@@ -27,7 +27,7 @@ from transitwatch.scenarios.scenario import load_scenario
 from transitwatch.sources.files import read_files
 from transitwatch.state.aspath import origin_of
 from transitwatch.state.compact import CompactRoutingState
-from transitwatch.state.snapshot import origins_of_paths, route_snapshot
+from transitwatch.state.snapshot import PrefixTexts, origins_of_paths, route_snapshot
 from transitwatch.state.table import RoutingState
 
 
@@ -150,6 +150,33 @@ def test_real_files_match_replay(shared_data: Path, name: str) -> None:
     times = [o.time for o in read_files(files)]
     for until in (None, times[len(times) // 3], times[0]):
         _same_state(lambda: read_files(files), until)
+
+
+def test_prefix_texts_read_as_the_formatted_list(shared_data: Path) -> None:
+    """The snapshot's prefixes, formatted when read: single reads (before and after the switch to
+    the whole list), negative indices, slices across the IPv4/other border and comparisons give
+    what the list of every text gives, and each text is the one the replay holds."""
+    files = _paths(shared_data, "2016")
+    snap = route_snapshot(read_files(files))
+    texts = snap.prefixes
+    assert isinstance(texts, PrefixTexts)
+    want = list(PrefixTexts(snap.v4_keys, list(texts[snap.v4_keys.size:])))
+    held = {r["prefix"] for r in RoutingState().replay(read_files(files)).to_records()}
+    assert len(want) == len(texts) and set(want) == held and len(set(want)) == len(want)
+    n4 = snap.v4_keys.size
+    assert 0 < n4 < len(want)  # both families: the border is crossed below
+    fresh = PrefixTexts(snap.v4_keys, want[n4:])
+    rng = random.Random(13)
+    for i in [0, n4 - 1, n4, len(want) - 1, -1, -len(want), *rng.sample(range(len(want)), 50)]:
+        assert fresh[i] == want[i]
+    for sl in [slice(n4 - 3, n4 + 3), slice(None, 5), slice(-4, None), slice(1, 40, 7), slice(n4, n4)]:
+        assert fresh[sl] == want[sl]
+    with pytest.raises(IndexError):
+        fresh[len(want)]
+    many = PrefixTexts(snap.v4_keys, want[n4:])
+    assert [many[i] for i in range(len(want))] == want  # past the single reads: the whole list
+    assert fresh == want and want == fresh and fresh == many and fresh != want[:-1]
+    assert "10.0.0.0/8" not in want or "10.0.0.0/8" in fresh
 
 
 def _reference_upstreams(cc: str, files: list[str], until: float | None) -> dict[str, Any]:

@@ -35,7 +35,7 @@ import functools
 import ipaddress
 import socket
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -283,7 +283,7 @@ class _TableIndex:
                 tables.extend([number] * (len(pids) - start))
         self.per_route = per_route
         self.table_sizes = sizes
-        self.prefixes = list(prefix_ids)
+        self.prefixes: Sequence[str] = list(prefix_ids)
         self.peers, self.paths = peers, paths
         self.distinct_paths = list(path_ids)
         self.pid = np.array(pids, dtype=np.int64)

@@ -113,7 +113,8 @@ class Registry:
         # Origins as arrays: one global prefix index, (asn, prefix id) pairs in chunks, and each
         # prefix's parse and placement computed once (a full table is ~1M pairs).
         self._prefix_ids: dict[str, int] = {}
-        self._prefix_list: list[str] = []
+        self._prefix_list: Sequence[str] = []
+        self._fed_from: Sequence[str] | None = None
         self._pair_chunks: list[np.ndarray] = []
         self._pairs: np.ndarray = np.zeros(0, dtype=np.int64)  # asn << 32 | prefix id, unique
         self._parsed: geo.PrefixArrays | None = None
@@ -272,19 +273,20 @@ class Registry:
         """Feed ``(origin AS, prefix)`` pairs seen in routes; AS countries that no registry file
         gives are derived from them (majority by address space), and name hints."""
         ids = self._ids()
+        own = self._own_prefix_list()
         asns: list[int] = []
         pids: list[int] = []
         for asn, prefix in pairs:
             pid = ids.get(prefix)
             if pid is None:
                 pid = ids[prefix] = len(ids)
-                self._prefix_list.append(prefix)
+                own.append(prefix)
             asns.append(asn)
             pids.append(pid)
         if asns:
             self._add_pairs(np.array(asns, dtype=np.int64), np.array(pids, dtype=np.int64))
 
-    def add_origin_ids(self, asns: np.ndarray, pids: np.ndarray, prefixes: list[str],
+    def add_origin_ids(self, asns: np.ndarray, pids: np.ndarray, prefixes: Sequence[str],
                        prefix_ids: dict[str, int] | None = None, parsed: geo.PrefixArrays | None = None,
                        countries: list[str | None] | None = None) -> None:
         """Bulk :meth:`add_origins`: ``asns[i]`` originates ``prefixes[pids[i]]``
@@ -293,21 +295,30 @@ class Registry:
         caller's ``place_prefixes`` of them); later ones are translated."""
         if not self._prefix_list:
             self._prefix_ids, self._prefix_list = prefix_ids or {}, prefixes
+            self._fed_from = prefixes  # (the list may be copied to extend it: positions stay)
             if parsed is not None and len(parsed) == len(prefixes):
                 self._parsed = parsed
                 if countries is not None and len(countries) == len(prefixes):
                     self._placed_cc = list(countries)
-        elif prefixes is not self._prefix_list:
+        elif prefixes is not self._prefix_list and prefixes is not self._fed_from:
             ids = self._ids()
+            own = self._own_prefix_list()
             mapping = np.empty(len(prefixes), dtype=np.int64)
             for i, prefix in enumerate(prefixes):
                 pid = ids.get(prefix)
                 if pid is None:
                     pid = ids[prefix] = len(ids)
-                    self._prefix_list.append(prefix)
+                    own.append(prefix)
                 mapping[i] = pid
             pids = mapping[pids]
         self._add_pairs(np.asarray(asns, dtype=np.int64), np.asarray(pids, dtype=np.int64))
+
+    def _own_prefix_list(self) -> list[str]:
+        """The fed prefixes as a list of the registry's own, to extend (the first feed's may be
+        the caller's, or a snapshot's texts formatted on demand)."""
+        if self._prefix_list.__class__ is not list:
+            self._prefix_list = list(self._prefix_list)
+        return self._prefix_list  # type: ignore[return-value]
 
     def _ids(self) -> dict[str, int]:
         """prefix -> position in ``_prefix_list`` (built once when the first feed gave none)."""
