@@ -335,6 +335,28 @@ def test_prefetched_hints_match_one_by_one(shared_data: Path) -> None:
     assert sum(h is not None for h in got) > 50
 
 
+def test_country_codes_are_the_placed_countries(shared_data: Path) -> None:
+    """An offline full placement's country codes name each prefix's placed country, and the
+    ranking and the ASes' derived countries built from the codes = those built from the texts."""
+    from transitwatch.metrics.country import _ranking_rows, _TableIndex
+    from transitwatch.registry import Registry
+
+    snap = route_snapshot(read_files(_paths(shared_data, "2002")))
+    coded, texts = Registry(), Registry()
+    index = _TableIndex.of(snap, coded)
+    assert index.country_codes is not None
+    labels, names = index.country_codes
+    assert names == sorted(set(names))
+    assert [names[x] if x >= 0 else None for x in labels.tolist()] == index.countries
+    assert sum(c is not None for c in index.countries) > 1000
+    plain = _TableIndex.of(snap, texts)
+    plain.country_codes = None
+    texts._placed_codes = None
+    want = [r.to_dict() for r in _ranking_rows(plain, texts)]
+    assert [r.to_dict() for r in _ranking_rows(index, coded)] == want and len(want) > 150
+    assert coded._derived_countries() == texts._derived_countries()
+
+
 def test_packed_lexsort_is_lexsort() -> None:
     from transitwatch.metrics.country import _lexsort
 

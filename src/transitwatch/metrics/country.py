@@ -330,13 +330,15 @@ class _TableIndex:
                 countries[i], placed_by[i] = cc, source
             self.countries, self.sources = countries, placed_by
             self.candidates: list[int] | None = rows
+            self.country_codes: tuple[np.ndarray, list[str]] | None = None
             self.wanted = wanted
             registry.add_origin_ids(origin_arr[has], self.pid[has], self.prefixes, prefix_ids, self.parsed)
             return
         self.candidates = None
-        self.countries, self.sources = registry.place_prefixes(self.prefixes, self.parsed)
+        self.countries, self.sources, self.country_codes = registry.place_prefixes_coded(
+            self.prefixes, self.parsed)
         registry.add_origin_ids(origin_arr[has], self.pid[has], self.prefixes, prefix_ids,
-                                self.parsed, self.countries)
+                                self.parsed, self.countries, self.country_codes)
 
     @classmethod
     def of(cls, state: RoutingState | RouteSnapshot, registry: Registry,
@@ -755,12 +757,19 @@ def _first_foreign_hops(path_numbers: np.ndarray, cc_codes: np.ndarray, paths: l
 
 
 def _ranking_rows(index: _TableIndex, registry: Registry) -> list[CountryConcentration]:
-    codes = sorted({c for c in index.countries if c is not None})
+    coded = index.country_codes
+    if coded is not None:  # the placement's codes: the countries present, in the same order
+        labels = coded[0].astype(np.int64)
+        used = np.unique(labels[labels >= 0])
+        codes = [coded[1][u] for u in used.tolist()]
+        pcc = np.where(labels >= 0, np.searchsorted(used, labels), -1)
+    else:
+        codes = sorted({c for c in index.countries if c is not None})
+        code_of: dict[str | None, int] = {c: i for i, c in enumerate(codes)}
+        code_of[None] = -1
+        pcc = np.fromiter(map(code_of.__getitem__, index.countries), np.int64, len(index.countries))
     if not codes:
         return []
-    code_of: dict[str | None, int] = {c: i for i, c in enumerate(codes)}
-    code_of[None] = -1
-    pcc = np.fromiter(map(code_of.__getitem__, index.countries), np.int64, len(index.countries))
     rcc = pcc[index.pid]
     rows = np.nonzero(rcc >= 0)[0]
     cc_r, pid_r, path_r, peer_r = rcc[rows], index.pid[rows], index.path_id[rows], index.peer_id[rows]

@@ -53,6 +53,8 @@ from transitwatch.registry.snapshots import (
 __all__ = ["AsInfo", "Registry", "UnknownCountryError", "normalise_country"]
 
 GEO_SOURCE = "geolite2"
+#: prefixes' countries as codes: (labels, names), names[labels[i]] (-1: none), names alphabetical
+CountryCodes = tuple[np.ndarray, list[str]]
 
 
 class UnknownCountryError(ValueError):
@@ -119,6 +121,8 @@ class Registry:
         self._pairs: np.ndarray = np.zeros(0, dtype=np.int64)  # asn << 32 | prefix id, unique
         self._parsed: geo.PrefixArrays | None = None
         self._placed_cc: list[str | None] = []
+        #: _placed_cc as geolocation label codes (offline placement: see place_prefixes_coded)
+        self._placed_codes: CountryCodes | None = None
         self._some_placed: dict[int, str | None] = {}  # pid -> country, before all are placed
         self._origin_countries: dict[int, str] | None = None
         self._origin_hints: dict[int, str] | None = None  # asn -> hint ("" for none), lazily
@@ -211,6 +215,7 @@ class Registry:
         self._prefix_cache.clear()
         self._origin_countries = None
         self._placed_cc = []  # placements may use the RIR data that just changed
+        self._placed_codes = None
         self._some_placed = {}
         self._parsed = None
 
@@ -241,6 +246,15 @@ class Registry:
                        parsed: geo.PrefixArrays | None = None) -> tuple[list[str | None], list[str | None]]:
         """Bulk :meth:`country_of_prefix`: (countries, sources), one vectorised pass over the
         range tables for the whole list (same answers, tested against the per-prefix path)."""
+        countries, sources, _ = self.place_prefixes_coded(prefixes, parsed)
+        return countries, sources
+
+    def place_prefixes_coded(self, prefixes: Sequence[str], parsed: geo.PrefixArrays | None = None
+                             ) -> tuple[list[str | None], list[str | None], CountryCodes | None]:
+        """:meth:`place_prefixes`, and when geolocation alone placed them (offline) the same
+        countries as codes: ``(labels, names)``, ``names[labels[i]]`` the country of prefix ``i``
+        (-1: none), ``names`` alphabetical. Bulk steps over a whole table then need no Python
+        step per prefix to code the texts again."""
         arrays = parsed if parsed is not None else geo.parse_prefixes(prefixes)
         n = len(arrays)
         countries: list[str | None] = [None] * n
@@ -255,9 +269,9 @@ class Registry:
             geo_cc = by_label[np.where(labels >= 0, labels, len(codes))].tolist()
             if not self.rir:  # offline: the geolocation answer is the answer
                 source_of = np.array([None, GEO_SOURCE], dtype=object)
-                return geo_cc, source_of[(labels >= 0).astype(np.int8)].tolist()
+                return geo_cc, source_of[(labels >= 0).astype(np.int8)].tolist(), (labels, codes)
         if not self.rir:
-            return geo_cc, [GEO_SOURCE if c is not None else None for c in geo_cc]
+            return geo_cc, [GEO_SOURCE if c is not None else None for c in geo_cc], None
         rir_hits = self.rir.place(arrays.version, arrays.first)
         geo_first = self.prefix_source == "geo"
         for i in range(n):
@@ -266,7 +280,7 @@ class Registry:
                 countries[i], sources[i] = g, GEO_SOURCE
             elif r is not None:
                 countries[i], sources[i] = r[0], f"rir:{r[1]}"
-        return countries, sources
+        return countries, sources, None
 
     # -- ASes -------------------------------------------------------------------------------
     def add_origins(self, pairs: Iterable[tuple[int, str]]) -> None:
@@ -288,7 +302,8 @@ class Registry:
 
     def add_origin_ids(self, asns: np.ndarray, pids: np.ndarray, prefixes: Sequence[str],
                        prefix_ids: dict[str, int] | None = None, parsed: geo.PrefixArrays | None = None,
-                       countries: list[str | None] | None = None) -> None:
+                       countries: list[str | None] | None = None,
+                       codes: CountryCodes | None = None) -> None:
         """Bulk :meth:`add_origins`: ``asns[i]`` originates ``prefixes[pids[i]]``
         (``prefix_ids`` maps each prefix to its position; None: built when a later feed needs
         it). The first feed adopts the caller's index as is (and ``parsed``/``countries``, the
@@ -300,6 +315,8 @@ class Registry:
                 self._parsed = parsed
                 if countries is not None and len(countries) == len(prefixes):
                     self._placed_cc = list(countries)
+                    if codes is not None and len(codes[0]) == len(prefixes):
+                        self._placed_codes = codes
         elif prefixes is not self._prefix_list and prefixes is not self._fed_from:
             ids = self._ids()
             own = self._own_prefix_list()
@@ -508,7 +525,10 @@ class Registry:
             if self._origin_countries is None:
                 pairs = self._origin_pairs()
                 parsed, ccs = self._origin_prefixes()
-                self._origin_countries = _majority_by_asn(pairs >> 32, pairs & 0xFFFFFFFF, parsed, ccs)
+                coded = self._placed_codes
+                if coded is not None and len(coded[0]) != len(ccs):
+                    coded = None  # prefixes were fed since: their texts answer
+                self._origin_countries = _majority_by_asn(pairs >> 32, pairs & 0xFFFFFFFF, parsed, ccs, coded)
             return self._origin_countries
 
     def prefetch_hints(self, asns: Iterable[int]) -> None:
@@ -615,19 +635,24 @@ def _rows(arrays: geo.PrefixArrays, rows: np.ndarray | slice) -> geo.PrefixArray
 
 
 def _majority_by_asn(asn: np.ndarray, pos: np.ndarray, parsed: geo.PrefixArrays,
-                     labels: list[str | None]) -> dict[int, str]:
+                     labels: list[str | None], coded: CountryCodes | None = None
+                     ) -> dict[int, str]:
     """Per AS, the label whose prefixes cover most of its originated space: IPv4 addresses when
-    it has any labelled IPv4 prefix, else IPv6 /64s; ties go to the alphabetically first."""
+    it has any labelled IPv4 prefix, else IPv6 /64s; ties go to the alphabetically first.
+    ``coded``: the same labels as codes into an alphabetical list of distinct names."""
     if not asn.size:
         return {}
-    if pos.size * 4 < len(labels):
+    if coded is not None:
+        values = coded[1]
+        lab = coded[0].astype(np.int64)[pos]
+    elif pos.size * 4 < len(labels):
         sub = [labels[i] for i in pos.tolist()]  # only the pairs asked about (one AS)
         values = sorted({x for x in sub if x is not None})
         code: dict[str | None, int] = {v: i for i, v in enumerate(values)}
         code[None] = -1
         lab = np.fromiter(map(code.__getitem__, sub), np.int64, len(sub))
     else:  # every AS: code each label once, pick by position (same codes order: alphabetical)
-        values = sorted(set(labels) - {None})  # type: ignore[type-var]
+        values = sorted(x for x in set(labels) if x is not None)
         code = {v: i for i, v in enumerate(values)}
         code[None] = -1
         lab = np.fromiter(map(code.__getitem__, labels), np.int64, len(labels))[pos]
