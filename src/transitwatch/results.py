@@ -259,6 +259,8 @@ class CountriesResult(Result):
         self.rows, self.notices, self._time = rows, notices, time
         #: the registry snapshot that placed the countries (date, source, flagged...)
         self.registry = registry
+        #: which collectors' data covers the moment (the keys of ``upstreams``' own block)
+        self.coverage: dict[str, Any] = {}
 
     @property
     def time(self) -> datetime | None:
@@ -270,7 +272,7 @@ class CountriesResult(Result):
         # the moment answered: "time" as in the other country answers, "at" as in upstreams
         when = iso_utc(self._time) if self._time is not None else None
         return {"time": when, "at": when, "countries": [r.to_dict() for r in self.rows],
-                "registry": self.registry, "notices": self.notices}
+                "registry": self.registry, "coverage": self.coverage, "notices": self.notices}
 
     def records(self) -> list[dict[str, Any]]:
         return [r.to_dict() for r in self.rows]
@@ -291,6 +293,8 @@ class CountryUpstreamsResult(_Wrapped):
         self._inner = self.report = report
         self.tz = tz
         self.notices = notices if notices is not None else []
+        #: which collectors' data covers the moment (the keys of ``upstreams``' own block)
+        self.coverage: dict[str, Any] = {}
 
     @property
     def time(self) -> datetime | None:
@@ -307,6 +311,7 @@ class CountryUpstreamsResult(_Wrapped):
                 out["at"] = value
         if self.tz and self.report.time is not None:
             out["time_local"] = out["at_local"] = iso_local(self.report.time, self.tz)
+        out["coverage"] = self.coverage
         out["notices"] = self.notices
         return out
 

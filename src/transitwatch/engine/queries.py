@@ -593,45 +593,63 @@ def countries(
     network: its upstreams, the largest one's share of its address space, the Herfindahl index.
     ``workers``/``scheduler`` build the tables collector by collector in parallel (same ranking)."""
     from transitwatch.metrics.country import countries_report
+    from transitwatch.state.known import known_tables, uncovered_block
 
     source = as_source(src)
     reg = registry_of(registry, country_source)
     until = _time(at)
-    stale = (_uncovered_notes(source, until, outside_only=True)
-             if until is not None and source.kind != "live" else [])
+    cov = _source_coverage(source) if until is not None and source.kind != "live" else None
+    stale = (_uncovered_notes(source, until, outside_only=True, cov=cov)
+             if cov is not None and until is not None else [])
     if stale:
-        # no data covers `until` (before the data, in a gap, after its end): the routes are
-        # unknown then, not the last ones seen; nothing is read
+        # no data covers `until` (before the data, after its end): the routes are unknown then,
+        # not the last ones seen; nothing is read
         from transitwatch.state.snapshot import route_snapshot
 
         _workers(workers)
         with _user_errors():
             empty = countries_report(route_snapshot(iter(()), until), reg)
-        return CountriesResult([], stale, time=until, registry=empty.registry)
+        result = CountriesResult([], stale, time=until, registry=empty.registry)
+        result.coverage = uncovered_block(cov, until) if cov is not None and until is not None else {}
+        return result
     if isinstance(source, StoreSource):
         _workers(workers)
         with source.open() as db:
             result = countries_of_store(db, reg, until)
-        if not result.rows and until is not None:
-            result.notices.extend(_uncovered_notes(source, until))
+        if not result.rows and until is not None and not result.coverage.get("note"):
+            result.notices.extend(_uncovered_notes(source, until, cov=cov))
         return result
-    state, notices = _full_state(source, until, _workers(workers), scheduler)
+    state, notices, state_cov = _full_state(source, until, _workers(workers), scheduler, cov)
+    when = until if until is not None else getattr(state, "time", None)
+    # only the tables whose collector's data covers `when` (a gap: unknown, not the last seen)
+    state, block = known_tables(state, state_cov, when)
     with _user_errors():
         report = countries_report(state, reg)
-    when = until if until is not None else getattr(state, "time", None)
-    if not report.rows and until is not None and source.kind != "live":
-        notices.extend(_uncovered_notes(source, until))
-    return CountriesResult(report.rows, notices, time=when, registry=report.registry)
+    if block.get("note"):
+        notices.append(block["note"])
+    elif not report.rows and until is not None and source.kind != "live":
+        notices.extend(_uncovered_notes(source, until, cov=cov))
+    result = CountriesResult(report.rows, notices, time=when, registry=report.registry)
+    result.coverage = block
+    return result
 
 
-def _uncovered_notes(source: Source, when: float, *, outside_only: bool = False) -> list[str]:
+def _source_coverage(source: Source) -> Any:
+    """What a source's files (or store) cover (:func:`~transitwatch.engine.coverage.coverage`)."""
+    from transitwatch.engine.coverage import coverage
+
+    return coverage(source).coverage
+
+
+def _uncovered_notes(source: Source, when: float, *, outside_only: bool = False,
+                     cov: Any = None) -> list[str]:
     """An empty answer at a moment no file covers is "unknown", not "no route": say so (the
     note of ``upstreams``). ``outside_only``: only a moment before the data's first window or
     after its last (no answer at all there: the last routes seen are not the routes then)."""
-    from transitwatch.engine.coverage import coverage
     from transitwatch.times import iso_utc
 
-    cov = coverage(source).coverage
+    if cov is None:
+        cov = _source_coverage(source)
     if outside_only:
         note = outside_data_note(cov, when)
         return [note] if note else []
@@ -659,26 +677,34 @@ def countries_of_store(db: Any, registry: Registry, at: float | None = None) -> 
     """The country ranking from an open store's tables at ``at`` (default: its end): what
     ``countries(tw.store(db))`` answers, and ``/api/countries`` on the served store."""
     from transitwatch.metrics.country import countries_report
+    from transitwatch.state.known import known_tables
     from transitwatch.store import state_at
+    from transitwatch.store.coverage import stored_coverage
 
     state = state_at(db, at)
+    when = at if at is not None else getattr(state, "time", None)
+    state, block = known_tables(state, stored_coverage(db), when)
     with _user_errors():
         report = countries_report(state, registry)
-    when = at if at is not None else getattr(state, "time", None)
-    return CountriesResult(report.rows, [], time=when, registry=report.registry)
+    result = CountriesResult(report.rows, [block["note"]] if block.get("note") else [], time=when,
+                             registry=report.registry)
+    result.coverage = block
+    return result
 
 
 def _full_state(
-    source: Source, until: float | None, workers: int | None, scheduler: Any
-) -> tuple[Any, list[str]]:
-    """Every peer's full table after ``source`` (up to ``until``), and the readers' notices."""
+    source: Source, until: float | None, workers: int | None, scheduler: Any, cov: Any = None
+) -> tuple[Any, list[str], Any]:
+    """Every peer's full table after ``source`` (up to ``until``), the readers' notices, and
+    what the data read covers (``cov``: the files' coverage when already known)."""
     _no_live(source, "a routing table")
     notices: list[str] = []
     if isinstance(source, StoreSource):
         from transitwatch.store import state_at
+        from transitwatch.store.coverage import stored_coverage
 
         with source.open() as db:
-            return state_at(db, until), notices
+            return state_at(db, until), notices, stored_coverage(db)
     if _parallel_countries_wanted(source, workers, scheduler):
         from transitwatch.engine.parallel import parallel_routing_state
 
@@ -690,20 +716,30 @@ def _full_state(
             raise
         except (RuntimeError, OSError, ValueError) as exc:
             raise TransitwatchError(str(exc).splitlines()[0]) from None
-        return run, list(run.notices)
+        return run, list(run.notices), cov if cov is not None else _source_coverage(source)
     if _input_bytes(source) > SNAPSHOT_MAX_INPUT_BYTES:
         from transitwatch.state.compact import CompactRoutingState
 
         with _user_errors():
             # many full tables: 4 bytes a route (1M prefixes x 40 peers in 0.9 GB), same ranking
-            return CompactRoutingState().replay(source.observations(notices=notices), until=until), notices
+            stream = source.observations(notices=notices)
+            return (CompactRoutingState().replay(stream, until=until), notices,
+                    _stream_coverage(stream, until))
     from transitwatch.state.snapshot import route_snapshot
 
     with _user_errors():
         # The routes at `until` as arrays, from the decoder's batches: the same routes as a
         # replay (CompactRoutingState) with no Python step per route, 3-4 words a route.
-        state = route_snapshot(source.observations(notices=notices), until)
-    return state, notices
+        stream = source.observations(notices=notices)
+        state = route_snapshot(stream, until)
+    return state, notices, _stream_coverage(stream, until)
+
+
+def _stream_coverage(stream: Any, until: float | None) -> Any:
+    """What a read stream's files covered, up to ``until`` where the read stopped (None: the
+    stream does not say)."""
+    cov = getattr(stream, "coverage", None)
+    return cov.settle(until) if cov is not None and until is not None else cov
 
 
 #: Compressed input above which ``countries`` replays into the compact tables (4 bytes a route)
@@ -788,8 +824,11 @@ def country_upstreams(
     until = _time(at)
     notices: list[str] = []
     tally: PathTally | None = None
-    stale = _uncovered_notes(source, until, outside_only=True) if until is not None else []
-    if stale:
+    from transitwatch.state.known import known_tables, uncovered_block
+
+    files_cov = _source_coverage(source) if until is not None else None
+    stale = _uncovered_notes(source, until, outside_only=True, cov=files_cov) if until is not None else []
+    if stale and until is not None:
         # no data covers `until`: the routes are unknown then, not the last ones seen (a 2015
         # table does not answer for 2030); an empty answer that says so, nothing read
         from transitwatch.state.snapshot import route_snapshot
@@ -797,12 +836,16 @@ def country_upstreams(
         with _user_errors():
             empty = upstreams_of_country(route_snapshot(iter(()), until), cc, reg)
         empty.time = until
-        return CountryUpstreamsResult(empty, tz, stale)
+        out = CountryUpstreamsResult(empty, tz, stale)
+        out.coverage = uncovered_block(files_cov, until) if files_cov is not None else {}
+        return out
     if isinstance(source, StoreSource):
         from transitwatch.store import state_at
+        from transitwatch.store.coverage import stored_coverage
 
         with source.open() as db:
             state: Any = state_at(db, until)
+            state_cov: Any = stored_coverage(db)
     else:
         from transitwatch.metrics._asrank import PairCounter
         from transitwatch.metrics.asrank import PathSet, PathTally
@@ -814,11 +857,16 @@ def country_upstreams(
             # and the (peer AS, path) pairs for the inference from the same read
             counter = PairCounter() if as_rel is None else None
             state = route_snapshot(stream, until, counter=counter)
+            state_cov = _stream_coverage(stream, until)
             if counter is not None:
                 last = getattr(stream, "last_time", None) or state.first_time
                 tally = PathTally.counted(
                     PathSet.of_counter(counter, state.first_time, last) if state.first_time is not None
                     else PathSet())
+    # only the tables whose collector's data covers the moment (a gap: unknown, not the last seen)
+    state, block = known_tables(state, state_cov, until if until is not None else state.time)
+    if block.get("note"):
+        notices.append(block["note"])
     with _user_errors():
         report = upstreams_of_country(state, cc, reg)
     if until is not None:
@@ -828,9 +876,11 @@ def country_upstreams(
 
     rels, info = relationship_context(as_rel, source, until, observed=tally, notices=notices)
     annotate_country(report, rels, info)
-    if not report.prefixes and until is not None:
-        notices.extend(_uncovered_notes(source, until))
-    return CountryUpstreamsResult(report, tz, notices)
+    if not report.prefixes and until is not None and not block.get("note"):
+        notices.extend(_uncovered_notes(source, until, cov=files_cov))
+    result = CountryUpstreamsResult(report, tz, notices)
+    result.coverage = block
+    return result
 
 
 def country_events(

@@ -199,18 +199,40 @@ class Coverage:
             return spans[i]
         return None
 
-    def carried(self, collector: str, seen: float, time: float, max_carry: float = MAX_CARRY) -> bool:
-        """Whether something ``collector`` saw at ``seen`` is still known at ``time`` (later):
-        ``time`` is covered and every gap between them is at most ``max_carry`` seconds."""
+    def known_from(self, collector: str, time: float, max_carry: float = MAX_CARRY) -> float | None:
+        """The earliest moment whose observations by ``collector`` are still known at ``time``:
+        the start of its windows reaching back from ``time`` across gaps of at most
+        ``max_carry`` seconds (None: its data does not cover ``time``). The one rule behind
+        :meth:`carried` and :meth:`table_known`."""
         spans = self.merged(collector)
         i = bisect.bisect_right(spans, (time, float("inf"))) - 1
         if i < 0 or not spans[i][0] <= time <= spans[i][1]:
-            return False
-        while spans[i][0] > seen:
-            if i == 0 or spans[i][0] - spans[i - 1][1] > max_carry:
-                return False
+            return None
+        while i > 0 and spans[i][0] - spans[i - 1][1] <= max_carry:
             i -= 1
-        return True
+        return spans[i][0]
+
+    def carried(self, collector: str, seen: float, time: float, max_carry: float = MAX_CARRY) -> bool:
+        """Whether something ``collector`` saw at ``seen`` is still known at ``time`` (later):
+        ``time`` is covered and every gap between them is at most ``max_carry`` seconds."""
+        since = self.known_from(collector, time, max_carry)
+        return since is not None and seen >= since
+
+    def table_known(self, collector: str, time: float, max_carry: float = MAX_CARRY) -> bool:
+        """Whether the full tables ``collector``'s peers hold at ``time`` are known then (the
+        country commands count whole tables): its data covers ``time`` and carries every route
+        held, i.e. from its first window, or from its last RIB dump before ``time`` (which
+        re-saw every route it kept). After a longer gap with no dump since, a table mixes routes
+        seen again with routes last seen before the gap: it is unknown as a whole."""
+        since = self.known_from(collector, time, max_carry)
+        if since is None:
+            return False
+        spans = self.merged(collector)
+        basis = spans[0][0]
+        for w in self.windows:
+            if w.kind == "rib" and w.collector == collector and basis < w.start <= time:
+                basis = w.start
+        return basis >= since
 
     def covers(self, collector: str, time: float) -> bool:
         return self.window_at(collector, time) is not None

@@ -134,6 +134,26 @@ class RouteSnapshot:
     def __len__(self) -> int:
         return int(self.peer.size)
 
+    def only_peers(self, keep: np.ndarray) -> RouteSnapshot:
+        """The routes of the peers where ``keep`` (a bool per :attr:`peers`) is True, prefixes
+        and paths renumbered densely (as a snapshot built from those peers alone has them)."""
+        rows = keep[self.peer]
+        peer_used = np.flatnonzero(keep)
+        peer_new = np.cumsum(keep) - 1
+        pid, path = self.pid[rows], self.path[rows]
+        used_p = np.unique(pid)
+        used_a = np.unique(path)
+        n4 = self.v4_keys.size
+        return RouteSnapshot(
+            peers=[self.peers[i] for i in peer_used.tolist()],
+            prefixes=[self.prefixes[i] for i in used_p.tolist()],
+            paths=[self.paths[i] for i in used_a.tolist()],
+            peer=peer_new[self.peer[rows]].astype(np.int64),
+            pid=np.searchsorted(used_p, pid).astype(np.int64),
+            path=np.searchsorted(used_a, path).astype(np.int64), path_id=self.path_id[rows],
+            start=self.start, time=self.time, observations=self.observations, first_time=self.first_time,
+            v4_keys=self.v4_keys[used_p[used_p < n4]])
+
     def to_records(self) -> list[dict[str, Any]]:
         """All routes as flat dicts, as :meth:`RoutingState.to_records` gives them."""
         out = []
