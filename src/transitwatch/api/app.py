@@ -266,9 +266,14 @@ def create_app(
         def country_answer(cc: str) -> dict[str, Any]:
             stale = _outside_data(when)
             # (before or after the data: the tables before any route, an empty report)
-            report = service.cached(("country", cc, when), lambda: q.country_upstreams_at(
+            report, block = service.cached(("country", cc, when), lambda: q.known_country_upstreams_at(
                 service.store, cc, service.registry, when if stale is None else -1.0))
             out = report.to_dict()
+            # which collectors' data covers the moment (as for an AS target); tables of the others
+            # were left out (unknown then, not absent)
+            out["coverage"] = block
+            if block.get("note") and not block.get("collectors") and when is not None:
+                stale = stale or block["note"]
             if stale is not None and when is not None:
                 # before or after all the data: no answer (as tw.country_upstreams), not the
                 # routes last seen; an empty answer with the note, as for an AS target
@@ -280,7 +285,8 @@ def create_app(
             if zone_name and report.time is not None:
                 out["time_local"] = iso_local(report.time, zone_name)
             out["timezone_used"] = zone_name
-            if not report.prefixes:
+            out["notices"] = [block["note"]] if block.get("note") else []
+            if not report.prefixes and not block.get("unknown_peers"):
                 raise HTTPException(404, f"no route to a prefix of {cc} in the database")
             return out
 
@@ -444,9 +450,10 @@ def create_app(
                                     lambda: countries_of_store(service.store, service.registry, when))
             stale = _outside_data(when)
             rows = report.rows if stale is None else []
-            return {"countries": [r.to_dict() for r in rows[offset:offset + limit]],
-                    "notices": [stale] if stale else [],
-                    "registry": report.registry, "total": len(rows), "limit": limit, "offset": offset}
+            notices = [stale] if stale else list(report.notices)
+            return {"countries": [r.to_dict() for r in rows[offset:offset + limit]], "notices": notices,
+                    "coverage": report.coverage, "registry": report.registry, "total": len(rows),
+                    "limit": limit, "offset": offset}
 
         return await service.answer(("countries", when, limit, offset), compute)
 

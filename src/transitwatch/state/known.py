@@ -97,7 +97,16 @@ def _noted(block: dict[str, Any], cov: Coverage, when: float) -> dict[str, Any]:
         return {**uncovered_block(cov, when), **{k: v for k, v in block.items() if k == "unknown_peers"},
                 "peers": block["peers"]}
     if block.get("unknown_peers"):
-        block["note"] = (f"{block['unknown_peers']} peer(s) left out: their collector's data did not cover "
-                         f"{iso_utc(when)}, or resumed after a gap longer than the routes are carried "
-                         "with no RIB dump since (their routes are unknown then, not absent)")
+        covering = set(block["collectors"])
+        absent = [f"{g['collector'] or '(unnamed)'} (no data from {g['from']} to {g['to'] or 'the end'})"
+                  for g in block["gaps"] if g["collector"] not in covering]
+        stale = [c or "(unnamed)" for c in block["collectors"] if not cov.table_known(c, when)]
+        why = []
+        if absent:
+            why.append("no data covers it from " + ", ".join(absent))
+        if stale:
+            why.append("its routes resumed after a gap longer than they are carried, with no RIB "
+                       "dump since, on " + ", ".join(stale))
+        block["note"] = (f"{block['unknown_peers']} peer(s) left out at {iso_utc(when)}: "
+                         + "; ".join(why) + " (their routes are unknown then, not absent)")
     return block

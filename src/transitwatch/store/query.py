@@ -54,6 +54,7 @@ __all__ = [
     "countries_at",
     "countries_report_at",
     "country_upstreams_at",
+    "known_country_upstreams_at",
     "search_targets",
     "originated_prefixes",
     "own_space_of",
@@ -341,10 +342,22 @@ def countries_report_at(store: Store, registry: Any, at: float | None = None) ->
 
 
 def country_upstreams_at(store: Store, country: str, registry: Any, at: float | None = None) -> Any:
-    """:func:`~transitwatch.metrics.country.country_upstreams` of the tables at ``at``."""
-    from transitwatch.metrics.country import country_upstreams
+    """:func:`~transitwatch.metrics.country.country_upstreams` of the tables known at ``at``."""
+    return known_country_upstreams_at(store, country, registry, at)[0]
 
-    return country_upstreams(state_at(store, at), country, registry)
+
+def known_country_upstreams_at(store: Store, country: str, registry: Any,
+                               at: float | None = None) -> tuple[Any, dict[str, Any]]:
+    """:func:`~transitwatch.metrics.country.country_upstreams` of the tables at ``at`` whose
+    collector's data covers ``at`` (:func:`~transitwatch.state.known.known_tables`), and the
+    ``coverage`` block."""
+    from transitwatch.metrics.country import country_upstreams
+    from transitwatch.state.known import known_tables
+    from transitwatch.store.coverage import stored_coverage
+
+    state = state_at(store, at)
+    state, block = known_tables(state, stored_coverage(store), at if at is not None else state.time)
+    return country_upstreams(state, country, registry), block
 
 
 # -- stored events ---------------------------------------------------------------------------------
