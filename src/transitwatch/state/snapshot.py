@@ -144,9 +144,17 @@ class RouteSnapshot:
         used_p = np.unique(pid)
         used_a = np.unique(path)
         n4 = self.v4_keys.size
+        prefixes: Sequence[str]
+        if isinstance(self.prefixes, PrefixTexts):
+            # still numbers: the kept IPv4 keys, and the other texts kept
+            others = self.prefixes[n4:]
+            prefixes = PrefixTexts(self.v4_keys[used_p[used_p < n4]],
+                                   [others[i] for i in (used_p[used_p >= n4] - n4).tolist()])
+        else:
+            prefixes = [self.prefixes[i] for i in used_p.tolist()]
         return RouteSnapshot(
             peers=[self.peers[i] for i in peer_used.tolist()],
-            prefixes=[self.prefixes[i] for i in used_p.tolist()],
+            prefixes=prefixes,
             paths=[self.paths[i] for i in used_a.tolist()],
             peer=peer_new[self.peer[rows]].astype(np.int64),
             pid=np.searchsorted(used_p, pid).astype(np.int64),
