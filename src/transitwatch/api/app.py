@@ -283,7 +283,7 @@ def create_app(
             out["at"] = out.get("time")
             zone_name = zone_arg or service.zone_of(cc)
             if zone_name and report.time is not None:
-                out["time_local"] = iso_local(report.time, zone_name)
+                out["time_local"] = out["at_local"] = iso_local(report.time, zone_name)
             out["timezone_used"] = zone_name
             out["notices"] = [block["note"]] if block.get("note") else []
             if not report.prefixes and not block.get("unknown_peers"):

@@ -33,6 +33,23 @@ class _Parser(argparse.ArgumentParser):
         # argparse's own attribute (3.11-3.13): what a negative number looks like
         self._negative_number_matcher = re.compile(r"^-\d+(\.\d+)?[a-zA-Z]*$")
 
+    _intermixed = False
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: list[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        # A command's options may come between its target and its files (`upstreams AS131279
+        # --json FILE`): plain argparse fills a `nargs="*"` positional once and then calls the
+        # files "unrecognized arguments". Commands (parsers without subcommands) read their
+        # arguments intermixed; argparse's intermixed parsing calls this method again itself.
+        if self._subparsers is not None or self._intermixed:
+            return super().parse_known_args(args, namespace)
+        self._intermixed = True
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._intermixed = False
+
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 

@@ -1,0 +1,72 @@
+"""What a first-time user of the command line hits, each on the written 2017 demo scenario
+(known truth): options between a target and its files, ..."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from transitwatch.cli.main import main
+from transitwatch.scenarios.scenario import load_scenario
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    sc = load_scenario("kp-2017-transtelecom")
+    return [str(p) for p in sc.write_mrt(tmp_path_factory.mktemp("kp2017"))]
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.mark.parametrize("command", [["upstreams", "AS131279", "--json"],
+                                     ["upstreams", "KP", "--json"],
+                                     ["hegemony", "AS131279", "--json"],
+                                     ["resilience", "AS131279", "--spof", "--json"],
+                                     ["events", "AS131279", "--detect", "upstream", "--json"]])
+def test_options_between_target_and_files(demo: list[str], command: list[str],
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    # `upstreams AS131279 --json FILES` was "unrecognized arguments: FILES" (exit 2): argparse
+    # filled the files' nargs="*" once, before the option. Same answer as the options last.
+    code, between, err = _run(capsys, *command, *demo)
+    assert code == 0, err
+    code, last, err = _run(capsys, *command[:2], *demo, *command[2:])
+    assert code == 0, err
+    assert json.loads(between) == json.loads(last)
+    doc = json.loads(between)
+    assert doc.get("target", doc.get("country")) in ("AS131279", "KP")
+
+
+def test_unknown_options_are_still_refused(demo: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["upstreams", "AS131279", "--bogus", *demo])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "unrecognized arguments: --bogus" in err and err.count("\n") == 1
+
+
+def test_api_country_answer_has_at_local_as_the_cli(demo: list[str], tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    # cli.md: `at` and `at_local` beside `time` / `time_local`, and the HTTP API answers "same
+    # shapes as the CLI --json": /api/upstreams/KP had `at` but no `at_local`.
+    from fastapi.testclient import TestClient
+
+    from transitwatch.api.app import create_app
+
+    db = tmp_path / "kp.duckdb"
+    code, _, err = _run(capsys, "ingest", *demo, "--db", str(db))
+    assert code == 0, err
+    at = "2017-10-01T09:30:00Z"
+    code, out, err = _run(capsys, "upstreams", "--country", "KP", "--db", str(db), "--at", at, "--json")
+    assert code == 0, err
+    cli = json.loads(out)
+    body = TestClient(create_app(db), base_url="http://127.0.0.1").get(
+        "/api/upstreams/KP", params={"at": at}).json()
+    assert cli["at_local"] == cli["time_local"] == "2017-10-01T18:00:00+08:30"
+    assert body["at_local"] == body["time_local"] == cli["at_local"]
+    assert body["at"] == cli["at"] == "2017-10-01T09:30:00Z"
