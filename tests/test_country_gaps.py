@@ -145,3 +145,21 @@ def test_cli_says_which_collectors_had_no_data(written: dict[str, list[Path]],
     assert main(["upstreams", "--country", "KP", *gap, "--at", "2017-10-01T10:00Z"]) == 0
     captured = capsys.readouterr()
     assert "no data covers 2017-10-01T10:00:00Z" in captured.out + captured.err
+
+
+def test_hegemony_resilience_and_events_of_a_country_follow_the_rule(written: dict[str, list[Path]]) -> None:
+    only_a = [str(p) for p in written["rrc00"]]
+    both = only_a + without(written["rrc01"], "0905", "1055")
+    when = at("10:00")
+    # rrc01's routes last seen before its gap are not counted: the answer is rrc00's alone
+    alone = tw.hegemony(None, tw.files(only_a), country="KP", at=when).to_dict()
+    mixed = tw.hegemony(None, tw.files(both), country="KP", at=when).to_dict()
+    assert mixed["hegemony"] == alone["hegemony"] and {h["asn"] for h in alone["hegemony"]} >= {4837, 20485}
+    fail = tw.resilience(None, tw.files(both), country="KP", at=when, fail=[4837]).to_dict()
+    assert fail["prefixes"] == tw.resilience(None, tw.files(only_a), country="KP", at=when,
+                                             fail=[4837]).to_dict()["prefixes"]
+    # events: the view knows the files' gaps (no confirmation by duration across rrc01's)
+    result = tw.country_events("KP", tw.files(both))
+    assert result.view.coverage is not None
+    assert [g.collector for g in result.view.coverage.gaps()] == ["rrc01"]
+    assert 20485 in {e.upstream for e in result.changes.events}

@@ -791,11 +791,17 @@ def _country_view(
     notices: list[str] = []
     with _user_errors():
         stream: Any = source.observations(notices=notices, progress=progress)
+        source_stream = stream
         if tally is not None:
             stream = tally.reading(stream)
         if tracker is not None:
             stream = tracker.watch(stream)
-        return country_view(cc, stream, registry, notices=notices)
+        view = country_view(cc, stream, registry, notices=notices)
+    if view.coverage is None:
+        # what the files cover, as a target's view has (gaps: no confirmation across them, no
+        # vantage point counted where its collector has no data)
+        view.coverage = getattr(source_stream, "coverage", None)
+    return view
 
 
 def country_upstreams(

@@ -75,11 +75,13 @@ def route_weight(prefix: str, by_addresses: bool) -> float:
 def target_routes_at(view: TargetView, at: float, *, own_space: bool = True) -> list[RouteSpan]:
     """The spans held at ``at`` that lead to the target's own address space: for an AS target the
     routes it originates (``own_space=False``: every route crossing it); for prefix and country
-    targets every span of the view (they are selected by prefix)."""
+    targets every span of the view (they are selected by prefix). Only spans known then
+    (:meth:`TargetView.known_at`: their collector's data covers ``at`` and carries them there), as
+    ``upstreams`` counts them: a route last seen before a long gap is unknown, not present."""
     target = view.target
     out: list[RouteSpan] = []
     for span in view.spans:
-        if not span.active_at(at):
+        if not span.active_at(at) or not view.known_at(span, at):
             continue
         if own_space and target.asns and not target.selects_prefix(span.prefix):
             origin = parsed_origin(span.path)
