@@ -716,7 +716,7 @@ def _full_state(
             raise
         except (RuntimeError, OSError, ValueError) as exc:
             raise TransitwatchError(str(exc).splitlines()[0]) from None
-        return run, list(run.notices), cov if cov is not None else _source_coverage(source)
+        return run, list(run.notices), cov if cov is not None else _named_coverage(source)
     if _input_bytes(source) > SNAPSHOT_MAX_INPUT_BYTES:
         from transitwatch.state.compact import CompactRoutingState
 
@@ -733,6 +733,16 @@ def _full_state(
         stream = source.observations(notices=notices)
         state = route_snapshot(stream, until)
     return state, notices, _stream_coverage(stream, until)
+
+
+def _named_coverage(source: Source) -> Any:
+    """The files' coverage when every file's name gives its time (nothing read for it), else
+    None: an unnamed file would be read to its end once more only to find its last record."""
+    from transitwatch.sources.files import collector_and_time_from_name
+
+    if any(collector_and_time_from_name(p)[1] is None for p in source.paths()):
+        return None
+    return _source_coverage(source)
 
 
 def _stream_coverage(stream: Any, until: float | None) -> Any:
