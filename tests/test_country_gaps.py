@@ -33,7 +33,8 @@ def written(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[Path]]:
     base = tmp_path_factory.mktemp("kpgaps")
     scn = load_scenario("kp-2017-transtelecom")
     return {"rrc00": scn.write_mrt(base / "a"),
-            "rrc01": dataclasses.replace(scn, collector="rrc01").write_mrt(base / "b")}
+            # other jitter and churn: not the same bytes (a store keeps identical files once)
+            "rrc01": dataclasses.replace(scn, collector="rrc01").write_mrt(base / "b", seed=20171002)}
 
 
 def without(paths: list[Path], start: str, end: str) -> list[str]:
@@ -163,3 +164,26 @@ def test_hegemony_resilience_and_events_of_a_country_follow_the_rule(written: di
     assert result.view.coverage is not None
     assert [g.collector for g in result.view.coverage.gaps()] == ["rrc01"]
     assert 20485 in {e.upstream for e in result.changes.events}
+
+
+def test_store_and_api_answer_alike(written: dict[str, list[Path]], tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from transitwatch.api.app import create_app
+
+    only_a = [str(p) for p in written["rrc00"]]
+    both = only_a + without(written["rrc01"], "0905", "1055")
+    db = tmp_path / "kp.duckdb"
+    tw.ingest(db, both)
+    when = "2017-10-01T10:00:00Z"
+    files = tw.countries(tw.files(both), at=when, workers=1).to_dict()
+    stored = tw.countries(tw.store(db), at=when).to_dict()
+    assert stored["countries"] == files["countries"] and stored["coverage"]["collectors"] == ["rrc00"]
+    assert stored["coverage"]["unknown_peers"] == files["coverage"]["unknown_peers"] > 0
+    client = TestClient(create_app(db), base_url="http://127.0.0.1")
+    ranking = client.get("/api/countries", params={"at": when}).json()
+    assert ranking["countries"] == files["countries"][:ranking["limit"]]
+    assert ranking["coverage"]["collectors"] == ["rrc00"] and "rrc01" in ranking["notices"][0]
+    kp = client.get("/api/upstreams/KP", params={"at": when}).json()
+    assert shares(kp) == shares(fast_upstreams(only_a, at("10:00")))
+    assert kp["coverage"]["collectors"] == ["rrc00"] and kp["coverage"]["unknown_peers"] > 0
