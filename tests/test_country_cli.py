@@ -135,3 +135,19 @@ def test_countries_limit_must_be_positive(mrt_files: list[str], capsys: pytest.C
     assert exit_.value.code == 2 and "--limit" in capsys.readouterr().err
     assert main(["countries", *mrt_files, "--limit", "1"]) == 0
     assert "(top 1)" in capsys.readouterr().out
+
+
+def test_country_text_on_a_terminal_is_a_rich_table(mrt_files: list[str]) -> None:
+    """On a terminal the same rows are a rich table (rich is imported only then: pipes skip it)."""
+    import io
+
+    import transitwatch as tw
+    from transitwatch.cli.render_country import print_country_upstreams
+
+    result = tw.country_upstreams("KP", tw.files(mrt_files))
+    plain, table = io.StringIO(), io.StringIO()
+    print_country_upstreams(result.report, tz=result.tz, rich=False, file=plain)
+    print_country_upstreams(result.report, tz=result.tz, rich=True, file=table)
+    assert "AS20485" in plain.getvalue() and "AS20485" in table.getvalue()
+    assert "━" in table.getvalue() or "─" in table.getvalue()  # box drawing: rich rendered it
+    assert "─" not in plain.getvalue() and "━" not in plain.getvalue()

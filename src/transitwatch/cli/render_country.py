@@ -8,10 +8,6 @@ from __future__ import annotations
 
 from typing import IO, Any
 
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
-
 from transitwatch.metrics.country import CountryConcentration, CountryUpstreams
 from transitwatch.times import iso_local, iso_utc
 
@@ -26,6 +22,11 @@ def _plain_table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 def _table(header: list[str], rows: list[list[str]], *, rich: bool, file: IO[str], title: str) -> None:
     if rich:
+        # imported here: in a pipe (scripts, the bench) rich is never used, and it costs ~35 ms
+        from rich.console import Console
+        from rich.table import Table
+        from rich.text import Text
+
         console = Console(file=file)
         console.print(Text(title, style="bold"))
         if rows:
