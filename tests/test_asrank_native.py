@@ -17,7 +17,7 @@ import pytest
 from transitwatch.metrics import _asrank, asrank
 from transitwatch.metrics.asrank import ROUTE_SERVER_ASNS, PathSet, infer_relationships
 from transitwatch.observation import Observation
-from transitwatch.registry.relationships import save_as_rel
+from transitwatch.registry.relationships import ArrayRelationships, save_as_rel
 
 _PAIR = operator.attrgetter("peer_asn", "as_path")
 
@@ -103,10 +103,32 @@ def _unflatten(asn: bytes, offsets: bytes, weights: bytes) -> dict[tuple[int, ..
     return {tuple(a[o[i]:o[i + 1]]): w[i] for i in range(len(w))}
 
 
+def _same_from_arrays(got: Any, ref: Any) -> None:
+    """The native result answers relationship() and counts() from its link arrays before its
+    per-AS sets exist: the same answers as the reference's sets, for links both ways round, for
+    pairs with no link and for odd pairs."""
+    assert isinstance(got, ArrayRelationships) and "providers" not in got.__dict__
+    assert got.counts() == ref.counts()
+    rng = random.Random(12)
+    links = list(ref.links())
+    pairs = [(a, b) for a, b, _ in rng.sample(links, min(len(links), 3000))]
+    pairs += [(b, a) for a, b in pairs]
+    ases = sorted({a for a, b, _ in links} | {b for a, b, _ in links}) or [1]
+    pairs += [(rng.choice(ases), rng.choice(ases)) for _ in range(2000)]
+    pairs += [(ases[0], ases[0]), (0, ases[0]), (ases[0], 1 << 32), (-1, ases[0])]
+    want = [ref.relationship(a, b) for a, b in pairs]
+    assert [got.relationship(a, b) for a, b in pairs] == want
+    assert "providers" not in got.__dict__  # nothing built yet
+    assert not links or set(want) - {"unknown"}
+    got.providers  # noqa: B018 (builds the sets)
+    assert [got.relationship(a, b) for a, b in pairs] == want and got.counts() == ref.counts()
+
+
 def _same(paths: PathSet, **kw: Any) -> tuple[Any, Any]:
     """Infer both ways and assert every output is identical; returns the native result."""
     ref, ref_stats = infer_relationships(paths, method="reference", **kw)
     got, got_stats = infer_relationships(paths, **kw)
+    _same_from_arrays(got, ref)
     for name in ("providers", "customers", "peers", "step", "confidence", "clique", "source", "date"):
         assert getattr(got, name) == getattr(ref, name), name
     assert got_stats.to_dict() == ref_stats.to_dict()

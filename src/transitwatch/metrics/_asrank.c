@@ -770,9 +770,9 @@ static int mark_ids(graph_t *g, map_t *as_map, PyObject *seq, uint8_t *flag, int
 static PyObject *py_infer(PyObject *self, PyObject *args) {
     Py_buffer asn_b = {0}, off_b = {0}, w_b = {0};
     PyObject *vps_obj, *clique_obj, *focus_obj;
-    int want_conf;
-    if (!PyArg_ParseTuple(args, "y*y*y*OOOp", &asn_b, &off_b, &w_b, &vps_obj, &clique_obj, &focus_obj,
-                          &want_conf))
+    int want_conf, want_arrays = 0;
+    if (!PyArg_ParseTuple(args, "y*y*y*OOOp|p", &asn_b, &off_b, &w_b, &vps_obj, &clique_obj, &focus_obj,
+                          &want_conf, &want_arrays))
         return NULL;
     graph_t G = {0}, *g = &G;
     map_t as_map = {0};
@@ -1138,7 +1138,37 @@ static PyObject *py_infer(PyObject *self, PyObject *args) {
         if (!asobj) { PyErr_NoMemory(); goto names_fail; }
         int err = 0;
         for (size_t i = 0; i < N && !err; i++) if (!(asobj[i] = PyLong_FromUnsignedLong(g->as_asn[i]))) err = 1;
-        for (size_t d = 0; d < g->ndecided && !err; d++) {
+        if (want_arrays && !err) {
+            /* the decided links as arrays, in decision order (lower ASN, higher ASN, kind: -1 the
+             * lower is the provider, 1 the higher, 0 peers; step code into step_names): the
+             * caller builds the per-AS sets only if something asks for them */
+            size_t nd = g->ndecided;
+            PyObject *lo_b = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(nd * sizeof(uint32_t)));
+            PyObject *hi_b = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(nd * sizeof(uint32_t)));
+            PyObject *kind_b = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)nd);
+            PyObject *step_b = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)nd);
+            PyObject *names_l = PyList_New(S_N);
+            if (!lo_b || !hi_b || !kind_b || !step_b || !names_l) err = 1;
+            else {
+                uint32_t *lo_p = (uint32_t *)PyBytes_AS_STRING(lo_b), *hi_p = (uint32_t *)PyBytes_AS_STRING(hi_b);
+                int8_t *kind_p = (int8_t *)PyBytes_AS_STRING(kind_b), *step_p = (int8_t *)PyBytes_AS_STRING(step_b);
+                for (size_t d = 0; d < nd; d++) {
+                    int32_t l = g->decided[d];
+                    lo_p[d] = g->as_asn[g->lo[l]]; hi_p[d] = g->as_asn[g->hi[l]];
+                    kind_p[d] = g->kind[l]; step_p[d] = (int8_t)g->step[l];
+                }
+                for (int s = 0; s < S_N; s++) {
+                    PyObject *name = s ? names[s] : Py_None;
+                    Py_INCREF(name);
+                    PyList_SET_ITEM(names_l, s, name);
+                }
+                PyObject *links = PyTuple_Pack(5, lo_b, hi_b, kind_b, step_b, names_l);
+                if (!links || PyDict_SetItemString(out, "links", links) < 0) err = 1;
+                Py_XDECREF(links);
+            }
+            Py_XDECREF(lo_b); Py_XDECREF(hi_b); Py_XDECREF(kind_b); Py_XDECREF(step_b); Py_XDECREF(names_l);
+        }
+        for (size_t d = 0; d < g->ndecided && !err && !want_arrays; d++) {
             int32_t l = g->decided[d];
             PyObject *a = asobj[g->lo[l]], *b = asobj[g->hi[l]];
             keys[l] = PyTuple_Pack(2, a, b);
@@ -1243,7 +1273,7 @@ static PyMethodDef module_methods[] = {
     {"sanitise", py_sanitise, METH_VARARGS,
      "sanitise(counts, route_servers, fallback) -> (asn, offsets, weights, discarded)"},
     {"infer", py_infer, METH_VARARGS,
-     "infer(asn, offsets, weights, vantage_points, clique, focus, confidence) -> dict"},
+     "infer(asn, offsets, weights, vantage_points, clique, focus, confidence[, arrays]) -> dict"},
     {NULL},
 };
 

@@ -18,5 +18,5 @@ def sanitise(
 ) -> tuple[bytes, bytes, bytes, dict[str, int]]: ...
 def infer(
     asn: bytes, offsets: bytes, weights: bytes, vantage_points: list[int], clique: list[int] | None,
-    focus: list[int] | None, confidence: bool,
+    focus: list[int] | None, confidence: bool, arrays: bool = False,
 ) -> dict[str, Any]: ...

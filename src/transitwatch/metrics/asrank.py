@@ -53,7 +53,7 @@ import numpy as np
 from transitwatch import native
 from transitwatch.metrics import _asrank
 from transitwatch.observation import Observation
-from transitwatch.registry.relationships import P2P, Relationships
+from transitwatch.registry.relationships import P2P, ArrayRelationships, Relationships
 from transitwatch.state.aspath import reserved_asn_reason
 
 __all__ = ["PathSet", "ROUTE_SERVER_ASNS", "InferenceStats", "infer_relationships", "sanitise_path"]
@@ -614,7 +614,7 @@ def _infer_native(
     stats.timings["sanitise"] = time.process_time() - start
     out = _asrank.infer(asn, offsets, weights, list(paths.vantage_points),
                         None if clique is None else list(clique), None if focus is None else list(focus),
-                        confidence)
+                        confidence, True)
     stats.timings.update(out["timings"])
     start = time.process_time()
     stats.clique_source = "inferred" if clique is None else "given"
@@ -623,8 +623,8 @@ def _infer_native(
         discarded["clique_gap"] = discarded.get("clique_gap", 0) + out["clique_gap"]
     stats.discarded = discarded
     stats.transit_degree = out["transit_degree"]
-    rels = Relationships(source=source, date=date, providers=out["providers"], customers=out["customers"],
-                         peers=out["peers"], step=out["step"], clique=out["clique"])
+    # the links as arrays: the per-AS sets are built only if something walks them
+    rels = ArrayRelationships(source=source, date=date, links=out["links"], clique=out["clique"])
     if confidence:
         rels.confidence = out["confidence"]
         stats.valley_free_share = out["valley_free_routes"] / out["all_routes"] if out["all_routes"] else 0.0
