@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -70,3 +71,38 @@ def test_api_country_answer_has_at_local_as_the_cli(demo: list[str], tmp_path: P
     assert cli["at_local"] == cli["time_local"] == "2017-10-01T18:00:00+08:30"
     assert body["at_local"] == body["time_local"] == cli["at_local"]
     assert body["at"] == cli["at"] == "2017-10-01T09:30:00Z"
+
+
+def _country_events(capsys: pytest.CaptureFixture[str], *argv: str) -> dict[str, Any]:
+    code, out, err = _run(capsys, "events", "--country", "KP", *argv, "--detect", "upstream", "--json")
+    assert code == 0, err
+    doc: dict[str, Any] = json.loads(out)
+    return doc
+
+
+def test_stored_country_view_uses_the_registry_of_the_datas_time(demo: list[str], tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    # A registry folder with the newest RIR file placing 175.45.176.0/22 in CN and a snapshot of
+    # 2017-10-01 placing it in KP. From files the 2017 snapshot answers (the new upstream AS20485
+    # of 09:08); `--db` chose no snapshot at all: the newest file placed KP's prefixes in CN, and
+    # `events --country KP --db` found nothing, with `registry: null`.
+    reg = tmp_path / "registry"
+    (reg / "snapshots" / "2017-10-01").mkdir(parents=True)
+    (reg / "snapshots" / "2017-10-01" / "delegated-apnic-extended-20171001").write_text(
+        "2|apnic|20171001|1|19830101|20171001|+0000\napnic|KP|ipv4|175.45.176.0|1024|20091016|allocated\n")
+    (reg / "delegated-apnic-extended-latest").write_text(
+        "2|apnic|20300101|1|19830101|20300101|+0000\napnic|CN|ipv4|175.45.176.0|1024|20091016|allocated\n")
+    db = tmp_path / "kp.duckdb"
+    assert _run(capsys, "ingest", *demo, "--db", str(db))[0] == 0
+    options = ("--registry-dir", str(reg), "--country-source", "rir")
+    files = _country_events(capsys, *demo, *options)
+    stored = _country_events(capsys, "--db", str(db), *options)
+    assert [(e["type"], e["upstream"], e["onset"]) for e in files["events"]] == [
+        ("new_upstream", 20485, "2017-10-01T09:08:00Z")]
+    assert [(e["type"], e["upstream"], e["onset"]) for e in stored["events"]] == [
+        (e["type"], e["upstream"], e["onset"]) for e in files["events"]]
+    assert stored["registry"]["date"] == files["registry"]["date"] == "2017-10-01"
+    assert stored["registry"]["source"] == files["registry"]["source"] == "rir"
+    # the view still ends where the data ends (visibility of the stored country: every point)
+    code, out, err = _run(capsys, "visibility", "KP", "--db", str(db), "--json")
+    assert code == 0 and len(json.loads(out)["points"]) == 48, err

@@ -497,10 +497,20 @@ def country_view(
     from transitwatch.state.view import RouteSpan
 
     cc = normalise_country(country)
-    _feed_origins(store, registry, until)
+    first, last = data_range(store)
+    view_end = last if until is None or last is None else min(until, last)
+    dated = hasattr(registry, "use_time")
+    # The registry data of the data's time, as from files (metrics.country.country_view): the
+    # snapshot nearest the start places the prefixes, the one nearest the end names the rest and
+    # is the answer's `registry` (it was None here: no snapshot chosen, the newest data used).
+    if dated:
+        registry.use_time(first)
     cur = store.cursor()
     domestic = [(xid, prefix) for xid, prefix in cur.execute("SELECT prefix_id, prefix FROM prefixes")
                 .fetchall() if registry.country_of_prefix(prefix)[0] == cc]
+    if dated:
+        registry.use_time(view_end)
+    _feed_origins(store, registry, until)
     limit = float("inf") if until is None else until
     rows = cur.execute(
         """SELECT p.collector, p.peer_ip, p.peer_asn, x.prefix, r.path_id, a.as_path,
@@ -546,10 +556,9 @@ def country_view(
     builder_sessions = ViewBuilder(target)
     for session in _sessions(store, until):
         builder_sessions.session(session)
-    first, last = data_range(store)
     return TargetView(
         target=target,
         spans=sorted(spans, key=lambda s: (s.start, s.peer, s.prefix, s.path_id or -1)),
         sessions=sorted(builder_sessions.sessions, key=lambda e: (e.time, e.peer)),
-        start=first, end=last if until is None or last is None else min(until, last), notices=[],
+        start=first, end=view_end, notices=[],
     )
