@@ -106,3 +106,17 @@ def test_stored_country_view_uses_the_registry_of_the_datas_time(demo: list[str]
     # the view still ends where the data ends (visibility of the stored country: every point)
     code, out, err = _run(capsys, "visibility", "KP", "--db", str(db), "--json")
     assert code == 0 and len(json.loads(out)["points"]) == 48, err
+
+
+def test_unattributed_routes_are_explained_truly(shared_data: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    # PCH's peer AS3856 does not put its own AS first: AS15169's routes there are paths "15169"
+    # from a peer that is not Google. The note said "or the peer is in the target".
+    table = str(shared_data / "mrt/bgpdump-corpus/input/updates.et-header.2015.gz")
+    code, out, err = _run(capsys, "upstreams", "AS15169", table, "--json")
+    doc = json.loads(out)
+    assert code == 0 and doc["unattributed_routes"] > 300, err
+    assert {p["peer_asn"] for u in doc["upstreams"] for p in u["peer_list"]} == {3856}
+    code, out, err = _run(capsys, "upstreams", "AS15169", table)
+    assert f"{doc['unattributed_routes']} route(s) have no single upstream" in out
+    assert "the peer is in the target" not in out and "does not put its own AS first" in out

@@ -86,8 +86,11 @@ def print_upstreams(report: UpstreamReport, *, tz: str | None, rich: bool, file:
                   f"{', '.join(report.coverage.get('collectors', []))}; no data then from "
                   f"{', '.join(sorted({g['collector'] or '(unnamed)' for g in gaps}))}", file=file)
     if report.unattributed:
+        # A path that starts with the target is not only a peer inside it: PCH's and route-server
+        # peers do not put their own AS first (updates.et-header.2015.gz: AS15169's 336 routes).
         print(f"{report.unattributed} route(s) have no single upstream (AS_SET before the target, "
-              "or the peer is in the target)", file=file)
+              "or the path starts with the target: the peer is in it, or does not put its own AS "
+              "first)", file=file)
     if report.relationships is not None and report.upstreams:
         source = report.relationships.get("source") or report.relationships.get("note") or "none"
         scope = ("routes to its own address space (its prefixes and customer cone)" if report.scope == "own"
