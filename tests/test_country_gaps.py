@@ -187,3 +187,25 @@ def test_store_and_api_answer_alike(written: dict[str, list[Path]], tmp_path: Pa
     kp = client.get("/api/upstreams/KP", params={"at": when}).json()
     assert shares(kp) == shares(fast_upstreams(only_a, at("10:00")))
     assert kp["coverage"]["collectors"] == ["rrc00"] and kp["coverage"]["unknown_peers"] > 0
+
+
+def test_a_live_collector_quiet_at_the_end_still_covers(tmp_path: Path) -> None:
+    # one connection carries every collector: rrc01's last message 10 s before rrc00's does not
+    # make it "no data" at the end (its tables would be left out of every country answer)
+    from transitwatch.observation import Observation
+    from transitwatch.store import Store
+    from transitwatch.store.coverage import stored_coverage
+    from transitwatch.store.live import LiveWriter
+
+    def route(t: float, collector: str, ip: str) -> Observation:
+        return Observation(time=t, kind="announce", peer_ip=ip, peer_asn=3333, prefix="175.45.176.0/24",
+                           as_path="3333 4837 131279", origin="IGP", next_hop=ip, collector=collector)
+
+    with Store(tmp_path / "live.duckdb") as store:
+        writer = LiveWriter(store)
+        writer.begin_segment("ris-live:test", 1000.0)
+        writer.write([route(1000.0, "rrc01", "192.0.2.2"), route(1010.0, "rrc00", "192.0.2.1")])
+        cov = stored_coverage(store)
+        assert cov.covering(1010.0) == ["rrc00", "rrc01"]
+        ranking = queries.countries_of_store(store, registry_of(None)).to_dict()
+        assert ranking["coverage"]["collectors"] == ["rrc00", "rrc01"] and ranking["coverage"]["peers"] == 2

@@ -38,12 +38,20 @@ def stored_coverage(store: Store, cur: Any = None) -> Coverage:
     cov = Coverage()
     spans: list[FileSpan] = []
     live: dict[str, tuple[float, float]] = {}
+    # one connection carries every collector: a collector quiet for a while at the end of it is
+    # covered up to the connection's last observation (a quiet feed is data), not its own last
+    connection_end: dict[str, float] = {}
+    connection_of: dict[str, set[str]] = {}
     for path, collector, first, last, ribs, updates, notes in rows:
         path, collector = str(path), str(collector)
         if path.startswith((_LIVE, _BACKFILL)):
             if first is not None and last is not None:
                 lo, hi = live.get(collector, (float(first), float(last)))
                 live[collector] = (min(lo, float(first)), max(hi, float(last)))
+                if path.startswith(_LIVE):
+                    conn = path.rsplit(" ", 1)[0]
+                    connection_end[conn] = max(connection_end.get(conn, float(last)), float(last))
+                    connection_of.setdefault(collector, set()).add(conn)
             continue
         name_time = collector_and_time_from_name(path)[1]
         rib: bool | None = True if ribs and not updates else None
@@ -51,6 +59,9 @@ def stored_coverage(store: Store, cur: Any = None) -> Coverage:
         complete = "truncated" not in (notes or "")
         spans.append(FileSpan(path, collector, name_time, _float(first), _float(last), rib, complete))
     holes = _live_holes(cur)
+    for coll, conns in connection_of.items():
+        lo, hi = live[coll]
+        live[coll] = (lo, max([hi, *(connection_end[c] for c in conns)]))
     for coll, (lo, hi) in sorted(live.items()):
         cuts = sorted((a, b) for c, a, b in holes if c in (coll, "") and b > lo and a < hi)
         start = lo
