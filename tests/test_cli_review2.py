@@ -120,3 +120,17 @@ def test_unattributed_routes_are_explained_truly(shared_data: Path,
     code, out, err = _run(capsys, "upstreams", "AS15169", table)
     assert f"{doc['unattributed_routes']} route(s) have no single upstream" in out
     assert "the peer is in the target" not in out and "does not put its own AS first" in out
+
+
+def test_resilience_spof_repr_names_them(demo: list[str]) -> None:
+    # repr(tw.resilience(..., spof=True)) was "AS131279 without nothing (observed): 4/4 prefixes":
+    # the single points of failure asked for were not in it.
+    import transitwatch as tw
+
+    src = tw.files(demo)
+    before = tw.resilience("AS131279", src, spof=True, at="2017-10-01T09:00Z")
+    assert [s["asn"] for s in before.to_dict()["spof"]] == [4837]
+    assert "single points of failure: AS4837 (0% left)" in repr(before)
+    after = tw.resilience("AS131279", src, spof=True, at="2017-10-01T11:00Z")
+    assert after.to_dict()["spof"] == [] and "single points of failure: none" in repr(after)
+    assert "single points of failure" not in repr(tw.resilience("AS131279", src, fail=["AS4837"]))

@@ -473,8 +473,12 @@ class ResilienceResult(Result):
     def _summary(self) -> str:
         kept = sum(f.reachable for f in self.outcome.prefixes)
         failed = ", ".join(f"AS{a}" for a in self.failed) or "nothing"
-        return (f"{self.target} without {failed} ({self.model}): {kept}/{len(self.outcome.prefixes)} "
+        text = (f"{self.target} without {failed} ({self.model}): {kept}/{len(self.outcome.prefixes)} "
                 f"prefixes, {self.outcome.reachable_share:.0%} of addresses")
+        if self.spof is not None:   # what spof=True asked ("without nothing" alone did not say)
+            text += "; single points of failure: " + (", ".join(
+                f"AS{s['asn']} ({s['reachable_share']:.0%} left)" for s in self.spof) or "none")
+        return text
 
 
 def parse_fail_list(values: Iterable[str | int]) -> list[int]:
