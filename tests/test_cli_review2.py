@@ -134,3 +134,16 @@ def test_resilience_spof_repr_names_them(demo: list[str]) -> None:
     after = tw.resilience("AS131279", src, spof=True, at="2017-10-01T11:00Z")
     assert after.to_dict()["spof"] == [] and "single points of failure: none" in repr(after)
     assert "single points of failure" not in repr(tw.resilience("AS131279", src, fail=["AS4837"]))
+
+
+def test_no_route_says_when(shared_data: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # At 02:01:40 the 2015 update file has not yet announced North Korea's /24s (02:01:48): the
+    # answer said "no route to AS131279 in the input", which has four routes to it.
+    table = str(shared_data / "mrt/bgpdump-corpus/input/updates.et-header.2015.gz")
+    code, out, err = _run(capsys, "upstreams", "AS131279", table, "--at", "1445565700")
+    assert code == 0 and "no route to AS131279 in the input at 2015-10-23T02:01:40Z" in out, out + err
+    code, out, err = _run(capsys, "upstreams", "AS131279", table, "--at", "1445565700", "--json")
+    assert json.loads(out)["upstreams"] == []
+    assert "note: no route to AS131279 in the input at 2015-10-23T02:01:40Z" in err
+    code, out, err = _run(capsys, "upstreams", "AS131279", table)
+    assert "AS4837" in out and "no route" not in out

@@ -26,6 +26,14 @@ def _when(seconds: float, tz: str | None) -> str:
     return iso_utc(seconds) + (f"  ({iso_local(seconds, tz)})" if tz else "")
 
 
+def no_route_line(report: UpstreamReport) -> str:
+    """"no route to T at TIME": at --at the input may hold none while it has routes to the target
+    before or after (an update file says what changed, not what was there), so "in the input"
+    alone was untrue."""
+    when = f" at {iso_utc(report.at)}" if report.at is not None else ""
+    return f"no route to {report.target} in the input{when}"
+
+
 def _short(seconds: float) -> str:
     return iso_utc(seconds)[:19].replace("T", " ")
 
@@ -78,7 +86,7 @@ def print_upstreams(report: UpstreamReport, *, tz: str | None, rich: bool, file:
     if note:
         print(note, file=file)
     elif report.empty:
-        print(f"no route to {report.target} in the input", file=file)
+        print(no_route_line(report), file=file)
     else:
         gaps = report.coverage.get("gaps") or []
         if gaps:

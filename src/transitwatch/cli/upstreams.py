@@ -36,7 +36,7 @@ def _cmd_upstreams(args: argparse.Namespace) -> int:
     import json
 
     import transitwatch as tw
-    from transitwatch.cli.render_upstreams import print_upstreams
+    from transitwatch.cli.render_upstreams import no_route_line, print_upstreams
 
     _need_target(args)
     src = source_from_args(args)
@@ -57,7 +57,7 @@ def _cmd_upstreams(args: argparse.Namespace) -> int:
     if report.coverage.get("note"):
         print(f"transitwatch: note: {report.coverage['note']}", file=sys.stderr)
     elif report.empty:
-        print(f"transitwatch: note: no route to {report.target} in the input", file=sys.stderr)
+        print(f"transitwatch: note: {no_route_line(report)}", file=sys.stderr)
     return 0
 
 
