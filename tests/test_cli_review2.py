@@ -147,3 +147,18 @@ def test_no_route_says_when(shared_data: Path, capsys: pytest.CaptureFixture[str
     assert "note: no route to AS131279 in the input at 2015-10-23T02:01:40Z" in err
     code, out, err = _run(capsys, "upstreams", "AS131279", table)
     assert "AS4837" in out and "no route" not in out
+
+
+def test_visibility_chart_of_nothing_visible_has_a_plain_axis() -> None:
+    from transitwatch.cli.render_events import visibility_chart
+    from transitwatch.metrics.visibility import VisibilityPoint, VisibilitySeries
+
+    dark = VisibilitySeries("AS131279", 300.0, points=[
+        VisibilityPoint(time=1445565600.0 + 300 * i, prefixes=0, slash24=0.0, slash48=0.0, peers=0,
+                        peers_up=1, low_slash24=0.0, low_slash48=0.0) for i in range(3)])
+    lines = visibility_chart(dark)
+    assert lines[0].strip().startswith("1 │") and not any("e-0" in line for line in lines), lines
+    half = VisibilitySeries("AS131279", 300.0, points=[
+        VisibilityPoint(time=1445565600.0, prefixes=1, slash24=0.5, slash48=0.0, peers=1,
+                        peers_up=1, low_slash24=0.5, low_slash48=0.0)])
+    assert visibility_chart(half)[0].strip().startswith("0.5 │")

@@ -134,7 +134,7 @@ def visibility_chart(series: VisibilitySeries, width: int = 72, height: int = 6)
     per = max(1, -(-len(points) // max(width, 1)))
     cols = [min(values[i:i + per]) for i in range(0, len(values), per)]
     share_cols = [min(shares[i:i + per]) for i in range(0, len(shares), per)]
-    top = max(max(cols), 1e-9)
+    top = max(cols) if max(cols) > 0 else 1.0   # nothing visible: an axis of 1, not "1e-09"
     label_w = max(len(f"{top:g}"), 3)
     lines = []
     for row in range(height, 0, -1):
