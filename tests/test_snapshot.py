@@ -180,6 +180,16 @@ def test_prefix_texts_read_as_the_formatted_list(shared_data: Path) -> None:
     assert "10.0.0.0/8" not in want or "10.0.0.0/8" in fresh
 
 
+def test_one_country_formats_few_prefix_texts(shared_data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """upstreams --country KP on a full table reads the texts of the prefixes it shows and
+    places, not all 577k (the registry places an AS's prefixes from their parsed numbers)."""
+    whole: list[int] = []
+    real = PrefixTexts._all
+    monkeypatch.setattr(PrefixTexts, "_all", lambda self: whole.append(len(self)) or real(self))
+    got = _fast_upstreams("KP", _paths(shared_data, "2015"), None)
+    assert got["prefixes"] and not whole
+
+
 def _reference_upstreams(cc: str, files: list[str], until: float | None) -> dict[str, Any]:
     """What tw.country_upstreams answered before the snapshot: replay, tally, the same steps."""
     registry = registry_of(None)

@@ -323,7 +323,7 @@ class _TableIndex:
             rows = candidates.tolist()
             sub = geo.PrefixArrays(*(getattr(self.parsed, f)[candidates]
                                      for f in ("version", "length", "first", "last")))
-            placed, sources = registry.place_prefixes([self.prefixes[i] for i in rows], sub)
+            placed, sources = registry.place_prefixes((), sub)  # (placed from `sub`: no texts read)
             countries: list[str | None] = [None] * len(self.prefixes)
             placed_by: list[str | None] = [None] * len(self.prefixes)
             for i, cc, source in zip(rows, placed, sources, strict=True):

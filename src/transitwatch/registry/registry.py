@@ -245,7 +245,8 @@ class Registry:
     def place_prefixes(self, prefixes: Sequence[str],
                        parsed: geo.PrefixArrays | None = None) -> tuple[list[str | None], list[str | None]]:
         """Bulk :meth:`country_of_prefix`: (countries, sources), one vectorised pass over the
-        range tables for the whole list (same answers, tested against the per-prefix path)."""
+        range tables for the whole list (same answers, tested against the per-prefix path).
+        ``parsed``: the prefixes already parsed (``prefixes`` is then not read)."""
         countries, sources, _ = self.place_prefixes_coded(prefixes, parsed)
         return countries, sources
 
@@ -377,8 +378,7 @@ class Registry:
         done = len(self._placed_cc)
         total = len(self._prefix_list)
         if done < total:
-            new = self._prefix_list[done:total]
-            countries, _ = self.place_prefixes(new, _rows(parsed, slice(done, total)))
+            countries, _ = self.place_prefixes((), _rows(parsed, slice(done, total)))
             self._placed_cc.extend(countries)
         return parsed, self._placed_cc
 
@@ -393,8 +393,8 @@ class Registry:
         missing = sorted({p for p in pids.tolist() if p not in cache})
         if missing:
             rows = np.array(missing, dtype=np.int64)
-            countries, _ = self.place_prefixes([self._prefix_list[i] for i in missing],
-                                               _rows(self._parsed_all(), rows))
+            # the parsed rows are what is placed: no texts needed (a snapshot formats them on read)
+            countries, _ = self.place_prefixes((), _rows(self._parsed_all(), rows))
             cache.update(zip(missing, countries, strict=True))
         return [cache[p] for p in pids.tolist()]
 
