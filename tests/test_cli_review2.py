@@ -162,3 +162,12 @@ def test_visibility_chart_of_nothing_visible_has_a_plain_axis() -> None:
         VisibilityPoint(time=1445565600.0, prefixes=1, slash24=0.5, slash48=0.0, peers=1,
                         peers_up=1, low_slash24=0.5, low_slash48=0.0)])
     assert visibility_chart(half)[0].strip().startswith("0.5 │")
+
+
+def test_countries_json_keeps_the_limit(demo: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    # `countries FILES --limit 3 --json` printed every country (6 in the demo)
+    code, out, err = _run(capsys, "countries", *demo, "--json")
+    every = json.loads(out)["countries"]
+    assert code == 0 and len(every) > 3, err
+    code, out, err = _run(capsys, "countries", *demo, "--limit", "3", "--json")
+    assert code == 0 and json.loads(out)["countries"] == every[:3], err

@@ -36,7 +36,10 @@ def _cmd_countries(args: argparse.Namespace) -> int:
     result = tw.countries(src, at=args.at, workers=args.workers, scheduler=args.scheduler, registry=registry)
     _print_notes(result.notices)
     if args.json:
-        print(json.dumps(result.to_dict(), indent=2))
+        doc = result.to_dict()
+        if args.limit is not None:   # as the text: the first N (it printed every country)
+            doc["countries"] = doc["countries"][: args.limit]
+        print(json.dumps(doc, indent=2))
     else:
         print_countries(result.rows, rich=sys.stdout.isatty(), file=sys.stdout, limit=args.limit,
                         registry=result.registry)
