@@ -171,3 +171,24 @@ def test_countries_json_keeps_the_limit(demo: list[str], capsys: pytest.CaptureF
     assert code == 0 and len(every) > 3, err
     code, out, err = _run(capsys, "countries", *demo, "--limit", "3", "--json")
     assert code == 0 and json.loads(out)["countries"] == every[:3], err
+
+
+def test_every_ranked_country_can_be_asked(shared_data: Path) -> None:
+    # `countries` ranked XK (Kosovo: GeoLite2's code) while `upstreams --country XK` was
+    # "unknown country code 'XK'". EU (a region, not a country) is the one code left.
+    import transitwatch as tw
+    from transitwatch.registry import UnknownCountryError, normalise_country
+
+    src = tw.files([str(shared_data / "mrt/bgpdump-corpus/input/updates.et-header.2015.gz")])
+    rows = {r["country"]: r for r in tw.countries(src).to_dict()["countries"]}
+    refused = set()
+    for cc in rows:
+        try:
+            normalise_country(cc)
+        except UnknownCountryError:
+            refused.add(cc)
+    assert refused <= {"EU"}, refused
+    assert rows["XK"]["name"] == "Kosovo"
+    kosovo = tw.country_upstreams("XK", src).to_dict()
+    assert kosovo["timezone"] == "Europe/Belgrade"
+    assert max(u["share"] for u in kosovo["upstreams"]) == pytest.approx(rows["XK"]["top_share"], abs=1e-4)

@@ -27,6 +27,12 @@ _CAPITAL_ZONES = {
 }
 
 
+# Codes tzdata's tables lack that the registry data uses for a country: GeoLite2 (the bundled
+# geolocation) places Kosovo's prefixes in XK (user-assigned, as the EU and RIPE NCC use it), so
+# `countries` ranked XK while `upstreams --country XK` was "unknown country code".
+_EXTRA_COUNTRIES = {"XK": ("Kosovo", "Europe/Belgrade")}
+
+
 def _read_tab(name: str) -> list[list[str]]:
     text = importlib.resources.files("tzdata.zoneinfo").joinpath(name).read_text(encoding="utf-8")
     return [line.split("\t") for line in text.splitlines() if line and not line.startswith("#")]
@@ -37,16 +43,21 @@ def _zones_by_country() -> dict[str, tuple[str, ...]]:
     zones: dict[str, list[str]] = {}
     for row in _read_tab("zone.tab"):
         zones.setdefault(row[0], []).append(row[2])
+    for cc, (_name, zone) in _EXTRA_COUNTRIES.items():
+        zones.setdefault(cc, [zone])
     return {cc: tuple(names) for cc, names in zones.items()}
 
 
 @functools.cache
 def _country_names() -> dict[str, str]:
-    return {row[0]: row[1] for row in _read_tab("iso3166.tab")}
+    names = {row[0]: row[1] for row in _read_tab("iso3166.tab")}
+    for cc, (name, _zone) in _EXTRA_COUNTRIES.items():
+        names.setdefault(cc, name)
+    return names
 
 
 def known_countries() -> frozenset[str]:
-    """Every ISO 3166 alpha-2 code tzdata knows (249 of them)."""
+    """Every ISO 3166 alpha-2 code tzdata knows (249 of them), and XK (Kosovo)."""
     return frozenset(_country_names())
 
 
