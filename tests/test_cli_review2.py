@@ -192,3 +192,17 @@ def test_every_ranked_country_can_be_asked(shared_data: Path) -> None:
     kosovo = tw.country_upstreams("XK", src).to_dict()
     assert kosovo["timezone"] == "Europe/Belgrade"
     assert max(u["share"] for u in kosovo["upstreams"]) == pytest.approx(rows["XK"]["top_share"], abs=1e-4)
+
+
+def test_live_watch_that_never_connects_fails(capsys: pytest.CaptureFixture[str]) -> None:
+    # `watch --live` against a feed it never reached ended "0 messages, 0 gap(s)" with exit 0.
+    import socket
+
+    with socket.socket() as s:   # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    code, out, err = _run(capsys, "watch", "AS131279", "--live", "--ris-live-url",
+                          f"ws://127.0.0.1:{port}/v1/ws/", "--for", "1s", "--backoff", "0.2")
+    assert code == 1, err
+    assert err.strip().splitlines()[-1].startswith("transitwatch: error: the live feed could not be reached")
+    assert out == ""

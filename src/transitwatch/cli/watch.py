@@ -85,7 +85,10 @@ def _cmd_watch(args: argparse.Namespace) -> int:
         flush_quiet()
         print(f"transitwatch: note: {text}", file=sys.stderr, flush=True)
 
+    ended: list[Any] = []
+
     def on_end(result: Any) -> None:
+        ended.append(result)
         progress_done()
         flush_quiet()
         _print_summary(result, live=args.live)
@@ -108,6 +111,12 @@ def _cmd_watch(args: argparse.Namespace) -> int:
     finally:
         progress_done()  # also when the arguments were refused before anything was read
         flush_quiet()
+    live = ended[0].live if ended else None
+    if args.live and live is not None and not live.connections:
+        # the whole run without the feed: nothing was watched, which is a failure, not "0 events"
+        print("transitwatch: error: the live feed could not be reached during the whole run "
+              "(see the warnings above): nothing was watched", file=sys.stderr)
+        return 1
     return 0
 
 
