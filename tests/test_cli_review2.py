@@ -206,3 +206,30 @@ def test_live_watch_that_never_connects_fails(capsys: pytest.CaptureFixture[str]
     assert code == 1, err
     assert err.strip().splitlines()[-1].startswith("transitwatch: error: the live feed could not be reached")
     assert out == ""
+
+
+def test_hegemony_and_resilience_answer_from_db(demo: list[str], tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    # cli.md: "Inputs are the same everywhere: FILES, an archive window, or --db"; hegemony and
+    # resilience said "unrecognized arguments: --db". Same answers as from the files.
+    db = tmp_path / "kp.duckdb"
+    assert _run(capsys, "ingest", *demo, "--db", str(db))[0] == 0
+    for argv in (["hegemony", "AS131279", "--at", "2017-10-01T09:00Z"],
+                 ["hegemony", "AS131279", "--every", "2h"],
+                 ["resilience", "AS131279", "--fail", "AS4837", "--at", "2017-10-01T11:00Z"],
+                 ["resilience", "AS131279", "--spof", "--at", "2017-10-01T09:00Z"]):
+        code, out, err = _run(capsys, *argv, *demo, "--json")
+        assert code == 0, err
+        files = json.loads(out)
+        code, out, err = _run(capsys, *argv, "--db", str(db), "--json")
+        assert code == 0, err
+        stored = json.loads(out)
+        for doc in (files, stored):
+            doc.pop("notices"), doc.pop("relationships", None)   # a database infers none
+        assert stored == files, argv
+    code, out, err = _run(capsys, "resilience", "AS131279", "--db", str(db), "--spof", "--json")
+    assert [s["asn"] for s in json.loads(out)["spof"]] == []   # at the end AS20485 is there too
+    code, out, err = _run(capsys, "hegemony", "--country", "KP", "--db", str(db))
+    assert code == 2 and err.count("\n") == 1 and "--country KP is answered from MRT FILES only" in err
+    code, out, err = _run(capsys, "hegemony", "AS131279", *demo[:1], "--db", str(db))
+    assert code == 2 and "give MRT FILES or --db, not both" in err

@@ -8,6 +8,7 @@ import json
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import IO, Any
 
 from transitwatch.cli.common import progress_for
@@ -19,8 +20,25 @@ __all__ = ["add_commands"]
 Add = Callable[..., argparse.ArgumentParser]
 
 
-def _target_and_files(args: argparse.Namespace) -> tuple[str | None, list[str]]:
+def _target_and_files(args: argparse.Namespace) -> tuple[str | None, Any]:
+    """(target, the source: FILES, or the --db store)."""
     items = list(args.items)
+    db = getattr(args, "db", None)
+    if db is not None:
+        import transitwatch as tw
+        from transitwatch.engine.queries import _is_country
+
+        if items and not args.country and _is_country(items[0]) and not os.path.exists(items[0]):
+            args.country, items = items[0], items[1:]
+        if args.country:
+            raise TransitwatchError(
+                f"--country {args.country} is answered from MRT FILES only, not --db (ask "
+                f"'transitwatch upstreams --country {args.country} --db' of a database)")
+        if len(items) > 1:
+            raise TransitwatchError("give MRT FILES or --db, not both")
+        if not items:
+            raise TransitwatchError("give a TARGET (AS131279 or a prefix)")
+        return items[0], tw.store(db)
     if args.country:
         if not items:
             raise TransitwatchError("give the MRT files to read after --country CC")
@@ -196,6 +214,9 @@ def add_commands(add: Add) -> None:
     p.add_argument("--at", metavar="TIME", help="the moment to answer for (default: the end of the input)")
     p.add_argument("--every", metavar="DURATION", help="one row per step (e.g. 1h) up to --at or the end")
     p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--db", type=Path, metavar="PATH",
+                   help="answer from a database made by 'transitwatch ingest' (or an 'export "
+                        "--partitioned' folder) instead of FILES")
 
     p = add("resilience", _cmd_resilience,
             "What if ASes fail: which of the target's prefixes stay reachable, and via whom.",
@@ -219,3 +240,6 @@ def add_commands(add: Add) -> None:
                         "instead of inferring them from the input")
     p.add_argument("--at", metavar="TIME", help="the moment to answer for (default: the end of the input)")
     p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--db", type=Path, metavar="PATH",
+                   help="answer from a database made by 'transitwatch ingest' (or an 'export "
+                        "--partitioned' folder) instead of FILES")
