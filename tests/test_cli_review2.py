@@ -233,3 +233,25 @@ def test_hegemony_and_resilience_answer_from_db(demo: list[str], tmp_path: Path,
     assert code == 2 and err.count("\n") == 1 and "--country KP is answered from MRT FILES only" in err
     code, out, err = _run(capsys, "hegemony", "AS131279", *demo[:1], "--db", str(db))
     assert code == 2 and "give MRT FILES or --db, not both" in err
+
+
+def test_api_dependence_endpoints_take_target_query(demo: list[str], tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    # cli.md: every endpoint takes the target as ?target=; /api/hegemony?target=AS131279 was a
+    # 307 to an empty answer. Same answers as the path forms.
+    from fastapi.testclient import TestClient
+
+    from transitwatch.api.app import create_app
+
+    db = tmp_path / "kp.duckdb"
+    assert _run(capsys, "ingest", *demo, "--db", str(db))[0] == 0
+    client = TestClient(create_app(db), base_url="http://127.0.0.1")
+    for path, query in (("/api/hegemony", {"every": "7200"}),
+                        ("/api/resilience", {"fail": "4837", "at": "2017-10-01T11:00Z"})):
+        by_query = client.get(path, params={"target": "AS131279", **query}, follow_redirects=False)
+        assert by_query.status_code == 200, by_query.text
+        assert by_query.json() == client.get(f"{path}/AS131279", params=query).json()
+    assert client.get("/api/resilience", params={"target": "AS131279", "fail": "4837",
+                                                  "at": "2017-10-01T11:00Z"}).json()[
+        "scenarios"][0]["reachable_share"] == 0.75
+    assert client.get("/api/hegemony", params={"target": "0.0.0.0/0"}).status_code in (400, 422)

@@ -112,3 +112,15 @@ def add_dependence_routes(app: FastAPI, service: Any) -> None:
                     "names": service.names(sorted(asns))}
 
         return await service.answer(("resilience", target, tuple(failed), when), compute)  # type: ignore[no-any-return]
+
+    # ?target= forms, as every other endpoint (cli.md): the path forms alone answered 307, empty
+    @app.get("/api/hegemony", summary="AS hegemony of the ASes on a target's routes, over time (?target=)")
+    async def hegemony_query(target: str = Query(..., max_length=P.MAX_TEXT),
+                             every: float = Query(3600.0, ge=60.0, le=86400.0 * 31)) -> dict[str, Any]:
+        return await hegemony(target=target, every=every)
+
+    @app.get("/api/resilience", summary="What stays reachable if ASes fail (observed model) (?target=)")
+    async def resilience_query(target: str = Query(..., max_length=P.MAX_TEXT),
+                               fail: str | None = Query(None, max_length=200),
+                               at: str | None = Query(None, max_length=64)) -> dict[str, Any]:
+        return await resilience(target=target, fail=fail, at=at)
