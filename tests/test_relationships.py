@@ -395,3 +395,19 @@ def test_paths_counted_during_a_replay_equal_a_second_read(shared_data: Path, cu
     assert got.counts == again.counts and got.routes == again.routes
     assert got.vantage_points == again.vantage_points and got.first_time == again.first_time
     assert (got.routes > 0) == (cut is None or cut > 0) and (state.time is not None) == (got.routes > 0)
+
+
+def test_json_output_has_one_link_per_line_and_parses_back() -> None:
+    import io
+
+    from transitwatch.cli.dependence import _dump_links_json
+
+    links = [{"as1": 1, "as2": 2, "relationship": 0}, {"as1": 1, "as2": 3, "relationship": -1}]
+    doc = {"source": "x", "clique": [1, 2], "links": links, "after": {"k": 1}}
+    out = io.StringIO()
+    _dump_links_json(doc, out)
+    assert json.loads(out.getvalue()) == doc
+    assert sum(line.lstrip().startswith('{"as1"') for line in out.getvalue().splitlines()) == 2
+    empty = io.StringIO()
+    _dump_links_json({**doc, "links": []}, empty)
+    assert json.loads(empty.getvalue()) == {**doc, "links": []}
