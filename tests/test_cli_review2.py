@@ -255,3 +255,18 @@ def test_api_dependence_endpoints_take_target_query(demo: list[str], tmp_path: P
                                                   "at": "2017-10-01T11:00Z"}).json()[
         "scenarios"][0]["reachable_share"] == 0.75
     assert client.get("/api/hegemony", params={"target": "0.0.0.0/0"}).status_code in (400, 422)
+
+
+def test_visibility_says_points_before_the_data(demo: list[str], shared_data: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    # The 2015 table's grid point 02:00:00 precedes its first record (02:01:18): it showed "0
+    # prefixes, 0/0 peers" without a word; no data covers it.
+    table = str(shared_data / "mrt/bgpdump-corpus/input/updates.et-header.2015.gz")
+    code, out, err = _run(capsys, "visibility", "AS131279", table, "--json")
+    doc = json.loads(out)
+    assert code == 0 and [p["time"] for p in doc["points"]] == ["2015-10-23T02:00:00Z"], err
+    assert any(n.startswith("1 of 1 point(s) lie before the data's first record "
+                            "(2015-10-23T02:01:18.509481Z)") for n in doc["notices"]), doc["notices"]
+    # the demo's RIB dump is at the first grid point: nothing to say
+    code, out, err = _run(capsys, "visibility", "AS131279", *demo, "--json")
+    assert code == 0 and not any("before the data" in n for n in json.loads(out)["notices"])

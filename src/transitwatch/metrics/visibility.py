@@ -365,6 +365,14 @@ def visibility(
     i = 0
     n = len(changes)
     steps = int(math.floor((hi - lo) / resolution)) + 1
+    if start is None and view.start is not None and lo < view.start:
+        # The grid is aligned to the clock, so its first points may lie before the first record
+        # read: no data covers them (an update file's full table at 02:01:48 showed "0 prefixes,
+        # 0/0 peers" at 02:00:00 and nothing else). Said, not guessed.
+        early = min(steps, math.ceil((view.start - lo) / resolution))
+        series.notices.append(
+            f"{early} of {steps} point(s) lie before the data's first record ({iso_utc(view.start)}): "
+            "the routes then are unknown, not absent")
     for step in range(steps):
         t = lo + step * resolution
         while i < n and changes[i][0] <= t:
