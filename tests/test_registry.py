@@ -222,3 +222,22 @@ def test_fixture_mtime_independent(tmp_path: Path) -> None:
     os.utime(copy, (time.time(), time.time()))
     assert load_registry_dir(tmp_path).files[0].data_date is not None
     assert load_registry_dir(tmp_path).files[0].data_date.isoformat() == "2024-06-17"  # type: ignore[union-attr]
+
+
+def test_32_bit_asns_past_int64_keep_their_own_prefixes() -> None:
+    """asn << 32 of a private 32-bit ASN (4200010000) is past int64: it wrapped into another AS's
+    range, so the bulk name hints gave it a stranger's name and its country was lost."""
+    from transitwatch.registry.registry import Registry
+
+    pairs = [(4200010000, "168.151.192.0/24"), (4200010000, "168.151.194.0/24"), (4294967294, "8.8.8.0/24"),
+             (15169, "8.8.4.0/24"), (7018, "12.0.0.0/9")]
+    one = Registry()
+    one.add_origins(pairs)
+    assert one.prefixes_of(4200010000) == {"168.151.192.0/24", "168.151.194.0/24"}
+    assert one.prefixes_of(4294967294) == {"8.8.8.0/24"} and one.has_origins(4294967294)
+    assert one.as_country(4200010000) == one.as_country(7018) == "US"
+    bulk = Registry()
+    bulk.add_origins(pairs)
+    bulk.prefetch_hints([a for a, _ in pairs])
+    for asn in {a for a, _ in pairs}:
+        assert bulk.as_info(asn).name_hint == one.as_info(asn).name_hint, asn

@@ -91,6 +91,22 @@ class AsInfo:
                 "country_source": self.country_source}
 
 
+_U32 = np.uint64(32)
+_LOW32 = np.uint64(0xFFFFFFFF)
+
+
+def _pair_range(asn: int) -> np.ndarray:
+    """The lowest and highest (asn << 32 | prefix id) key one AS can have."""
+    low = np.uint64(asn) << _U32
+    return np.array([low, low | _LOW32], dtype=np.uint64)
+
+
+def _pair_bounds(pairs: np.ndarray, asn: int) -> tuple[int, int]:
+    """Where one AS's pairs are in the sorted ``pairs``: ``pairs[lo:hi]``."""
+    low, high = _pair_range(asn)
+    return int(np.searchsorted(pairs, low)), int(np.searchsorted(pairs, high, side="right"))
+
+
 class Registry:
     """Countries, names and time zones for prefixes and ASes (see the module docstring).
 
@@ -118,7 +134,9 @@ class Registry:
         self._prefix_list: Sequence[str] = []
         self._fed_from: Sequence[str] | None = None
         self._pair_chunks: list[np.ndarray] = []
-        self._pairs: np.ndarray = np.zeros(0, dtype=np.int64)  # asn << 32 | prefix id, unique
+        # asn << 32 | prefix id, unique; unsigned: a 32-bit ASN (4200000000, private) << 32 is
+        # past int64 and wrapped to another AS's range
+        self._pairs: np.ndarray = np.zeros(0, dtype=np.uint64)
         self._parsed: geo.PrefixArrays | None = None
         self._placed_cc: list[str | None] = []
         #: _placed_cc as geolocation label codes (offline placement: see place_prefixes_coded)
@@ -346,7 +364,7 @@ class Registry:
 
     def _add_pairs(self, asns: np.ndarray, pids: np.ndarray) -> None:
         with self._lock:
-            self._pair_chunks.append((asns << 32) | pids)
+            self._pair_chunks.append((asns.astype(np.uint64) << _U32) | pids.astype(np.uint64))
             self._as_cache.clear()
             self._country_cache.clear()
             self._asked = 0
@@ -400,13 +418,13 @@ class Registry:
 
     def has_origins(self, asn: int) -> bool:
         pairs = self._origin_pairs()
-        lo = np.searchsorted(pairs, asn << 32)
+        lo = np.searchsorted(pairs, _pair_range(asn)[0])
         return bool(lo < len(pairs) and (int(pairs[lo]) >> 32) == asn)
 
     def prefixes_of(self, asn: int) -> frozenset[str]:
         """The prefixes fed with ``add_origins`` for this AS."""
         pairs = self._origin_pairs()
-        lo, hi = np.searchsorted(pairs, [asn << 32, (asn + 1) << 32])
+        lo, hi = _pair_bounds(pairs, asn)
         return frozenset(self._prefix_list[int(p) & 0xFFFFFFFF] for p in pairs[lo:hi].tolist())
 
     def as_info(self, asn: int) -> AsInfo:
@@ -504,13 +522,14 @@ class Registry:
             if self._origin_countries is None and self._asked < self._ONE_BY_ONE:
                 self._asked += 1
                 pairs = self._origin_pairs()
-                lo, hi = np.searchsorted(pairs, [asn << 32, (asn + 1) << 32])
+                lo, hi = _pair_bounds(pairs, asn)
                 if hi <= lo:
                     return None
                 mine = pairs[lo:hi]
-                pids = mine & 0xFFFFFFFF
+                pids = (mine & _LOW32).astype(np.int64)
                 own = _rows(self._parsed_all(), pids)
-                return _majority_by_asn(mine >> 32, np.arange(pids.size, dtype=np.int64), own,
+                owner = (mine >> _U32).astype(np.int64)
+                return _majority_by_asn(owner, np.arange(pids.size, dtype=np.int64), own,
                                         self._countries_of(pids)).get(asn)
             return self._derived_countries().get(asn)
 
@@ -528,7 +547,9 @@ class Registry:
                 coded = self._placed_codes
                 if coded is not None and len(coded[0]) != len(ccs):
                     coded = None  # prefixes were fed since: their texts answer
-                self._origin_countries = _majority_by_asn(pairs >> 32, pairs & 0xFFFFFFFF, parsed, ccs, coded)
+                owners = (pairs >> _U32).astype(np.int64)
+                self._origin_countries = _majority_by_asn(owners, (pairs & _LOW32).astype(np.int64), parsed,
+                                                          ccs, coded)
             return self._origin_countries
 
     def prefetch_hints(self, asns: Iterable[int]) -> None:
@@ -545,14 +566,14 @@ class Registry:
                 return
             pairs = self._origin_pairs()
             wanted = np.array(todo, dtype=np.int64)
-            lo = np.searchsorted(pairs, wanted << 32)
-            counts = np.searchsorted(pairs, (wanted + 1) << 32) - lo
+            lo = np.searchsorted(pairs, wanted.astype(np.uint64) << _U32)
+            counts = np.searchsorted(pairs, (wanted.astype(np.uint64) << _U32) | _LOW32, side="right") - lo
             hints: dict[int, str] = {}
             total = int(counts.sum())
             if total:
                 owner = np.repeat(wanted, counts)
                 first = np.repeat(lo - (np.cumsum(counts) - counts), counts)
-                pids = pairs[first + np.arange(total)] & 0xFFFFFFFF
+                pids = (pairs[first + np.arange(total)] & _LOW32).astype(np.int64)
                 parsed = self._parsed_all()
                 mine = geo.PrefixArrays(parsed.version[pids], parsed.length[pids], parsed.first[pids],
                                         parsed.last[pids])
@@ -573,11 +594,11 @@ class Registry:
             if asn in self._origin_hints:
                 return self._origin_hints[asn] or None
             pairs = self._origin_pairs()
-            lo, hi = np.searchsorted(pairs, [asn << 32, (asn + 1) << 32])
+            lo, hi = _pair_bounds(pairs, asn)
             hint: str | None = None
             if hi > lo:
                 parsed = self._parsed_all()
-                pids = pairs[lo:hi] & 0xFFFFFFFF
+                pids = (pairs[lo:hi] & _LOW32).astype(np.int64)
                 mine = geo.PrefixArrays(parsed.version[pids], parsed.length[pids], parsed.first[pids],
                                         parsed.last[pids])
                 tables = geo.load_tables()
