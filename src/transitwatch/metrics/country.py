@@ -521,6 +521,9 @@ def _summarise(cc: str, routes: list[_Route], registry: Registry, time: float | 
     total4 = _union_size(prefix_source, 4)
     total6 = _union_size(prefix_source, 6)
     total = total4 if family == 4 else total6
+    # A large country (US: ~200k prefixes in ~30k networks' lists): every prefix's sort key once.
+    order = {p: i for i, p in enumerate(sorted(prefix_source, key=_sort_key))}
+    by_address = order.__getitem__
     upstreams = []
     for asn, prefixes in carried.items():
         info = registry.as_info(asn)
@@ -529,7 +532,7 @@ def _summarise(cc: str, routes: list[_Route], registry: Registry, time: float | 
         size = size4 if family == 4 else size6
         upstreams.append(CountryUpstream(
             asn=asn, name=info.name, country=info.country,
-            prefixes=sorted(prefixes, key=_sort_key) if detail else [],
+            prefixes=sorted(prefixes, key=by_address) if detail else [],
             addresses=size, share=size / total if total else 0.0, peers=len(seen_by[asn]),
             peer_list=sorted(seen_by[asn]),
             share_ipv4=size4 / total4 if total4 else None,
@@ -538,14 +541,13 @@ def _summarise(cc: str, routes: list[_Route], registry: Registry, time: float | 
             name_source=info.name_source, name_hint=info.name_hint, handed_to=dict(handed.get(asn, {})),
         ))
     upstreams.sort(key=lambda u: (-u.share, -u.peers, u.asn))
-    networks = [
-        CountryNetwork(asn, registry.as_info(asn).name, registry.as_info(asn).country_source,
-                       sorted(prefixes, key=_sort_key))
-        for asn, prefixes in sorted(domestic_asns.items())
-    ]
+    networks = []
+    for asn, prefixes in sorted(domestic_asns.items()):
+        info = registry.as_info(asn)
+        networks.append(CountryNetwork(asn, info.name, info.country_source, sorted(prefixes, key=by_address)))
     domestic = [
         CountryPrefix(p, prefix_source[p], sorted(origins[p]), sorted(prefix_ups[p]))
-        for p in sorted(prefix_source, key=_sort_key)
+        for p in order
     ] if detail else []
     snapshot = registry.snapshot
     return CountryUpstreams(
