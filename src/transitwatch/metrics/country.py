@@ -524,6 +524,8 @@ def _summarise(cc: str, routes: list[_Route], registry: Registry, time: float | 
     # A large country (US: ~200k prefixes in ~30k networks' lists): every prefix's sort key once.
     order = {p: i for i, p in enumerate(sorted(prefix_source, key=_sort_key))}
     by_address = order.__getitem__
+    # ... and the name hints of its upstreams and networks in one bulk pass, not one per AS.
+    registry.prefetch_hints([*carried, *domestic_asns] if detail else carried)
     upstreams = []
     for asn, prefixes in carried.items():
         info = registry.as_info(asn)
