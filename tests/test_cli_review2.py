@@ -175,7 +175,7 @@ def test_countries_json_keeps_the_limit(demo: list[str], capsys: pytest.CaptureF
 
 def test_every_ranked_country_can_be_asked(shared_data: Path) -> None:
     # `countries` ranked XK (Kosovo: GeoLite2's code) while `upstreams --country XK` was
-    # "unknown country code 'XK'". EU (a region, not a country) is the one code left.
+    # "unknown country code 'XK'"; EU (a registry code, not a country) likewise.
     import transitwatch as tw
     from transitwatch.registry import UnknownCountryError, normalise_country
 
@@ -187,8 +187,11 @@ def test_every_ranked_country_can_be_asked(shared_data: Path) -> None:
             normalise_country(cc)
         except UnknownCountryError:
             refused.add(cc)
-    assert refused <= {"EU"}, refused
+    assert not refused, refused
     assert rows["XK"]["name"] == "Kosovo"
+    eu = tw.country_upstreams("EU", src).to_dict()
+    assert eu["timezone"] == "UTC" and eu["name"].startswith("European Union")
+    assert max(u["share"] for u in eu["upstreams"]) == pytest.approx(rows["EU"]["top_share"], abs=1e-4)
     kosovo = tw.country_upstreams("XK", src).to_dict()
     assert kosovo["timezone"] == "Europe/Belgrade"
     assert max(u["share"] for u in kosovo["upstreams"]) == pytest.approx(rows["XK"]["top_share"], abs=1e-4)

@@ -30,7 +30,11 @@ _CAPITAL_ZONES = {
 # Codes tzdata's tables lack that the registry data uses for a country: GeoLite2 (the bundled
 # geolocation) places Kosovo's prefixes in XK (user-assigned, as the EU and RIPE NCC use it), so
 # `countries` ranked XK while `upstreams --country XK` was "unknown country code".
-_EXTRA_COUNTRIES = {"XK": ("Kosovo", "Europe/Belgrade")}
+# EU is no country: RIRs and GeoLite2 use it for space registered to the European Union or to
+# networks spread over Europe. It is ranked like the others, so it can be asked about; its local
+# time is UTC (no one zone is its own), and its name says what it is.
+_EXTRA_COUNTRIES = {"XK": ("Kosovo", "Europe/Belgrade"),
+                    "EU": ("European Union (a registry code for space not tied to one country)", "UTC")}
 
 
 def _read_tab(name: str) -> list[list[str]]:
@@ -57,7 +61,7 @@ def _country_names() -> dict[str, str]:
 
 
 def known_countries() -> frozenset[str]:
-    """Every ISO 3166 alpha-2 code tzdata knows (249 of them), and XK (Kosovo)."""
+    """Every ISO 3166 alpha-2 code tzdata knows (249 of them), XK (Kosovo) and EU."""
     return frozenset(_country_names())
 
 
