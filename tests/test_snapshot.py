@@ -387,6 +387,40 @@ def test_packed_lexsort_is_lexsort() -> None:
     assert np.array_equal(_lexsort((first, group)), np.lexsort((first, group)))
 
 
+def test_sort_helpers_are_numpys() -> None:
+    """The ranking's sort helpers = the numpy calls they replace: stable argsort, unique with
+    its inverse, unique; the distinct prefixes by country = a lexsort of (country, prefix)."""
+    from transitwatch.metrics.country import (
+        _by_country,
+        _group_starts,
+        _sorted_unique,
+        _stable_argsort,
+        _unique_inverse,
+    )
+
+    rng = np.random.default_rng(13)
+    for n, high in ((0, 5), (1, 5), (2, 2), (1000, 3), (5000, 1 << 20), (3000, 1 << 40), (100, 1 << 62)):
+        keys = rng.integers(0, high, n)
+        bits = max(int(keys.max(initial=0)).bit_length(), 1)
+        assert np.array_equal(_stable_argsort(keys, bits), np.argsort(keys, kind="stable"))
+        ordered = np.sort(keys)  # already in order: the same answer through the other branch
+        assert np.array_equal(_stable_argsort(ordered, bits), np.arange(n))
+        uniq, inverse = _unique_inverse(keys, bits)
+        want_u, want_i = np.unique(keys, return_inverse=True)
+        assert np.array_equal(uniq, want_u) and np.array_equal(inverse, want_i)
+        assert np.array_equal(_sorted_unique(keys), np.unique(keys))
+    assert _stable_argsort(np.array([5, 5, 1, 5, 1]), 3).tolist() == [2, 4, 0, 1, 3]
+    for prefixes, routes, ncodes in ((50, 400, 7), (3000, 10000, 240), (5, 0, 3)):
+        pcc = rng.integers(-1, ncodes, prefixes)
+        pid = rng.integers(0, prefixes, routes)
+        pid = pid[pcc[pid] >= 0]
+        cc = pcc[pid]
+        order = np.lexsort((pid, cc))
+        starts = _group_starts(cc[order], pid[order])
+        got_pid, got_cc = _by_country(pid, pcc, ncodes)
+        assert np.array_equal(got_pid, pid[order][starts]) and np.array_equal(got_cc, cc[order][starts])
+
+
 def test_snapshot_ranking_matches_route_by_route(shared_data: Path) -> None:
     """The array ranking over a snapshot (vectorised walk, packed sorts, bulk AS countries and
     hints) = the ranking route by route through _summarise over the replayed state."""

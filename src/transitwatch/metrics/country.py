@@ -690,6 +690,60 @@ def _lexsort(keys: tuple[np.ndarray, ...]) -> np.ndarray:
     return np.argsort(packed, kind="stable")
 
 
+def _stable_argsort(keys: np.ndarray, bits: int) -> np.ndarray:
+    """``np.argsort(keys, kind="stable")`` of non-negative int64 ``keys`` below ``2**bits``:
+    one plain sort of each key with its position in the low bits (equal keys stay in position
+    order: the same permutation), ~40% cheaper than numpy's stable argsort on 577k shuffled
+    rows (numpy's stable sort wins where keys come in long ordered runs: :func:`_lexsort`'s).
+    Keys already in order are left to the stable sort (its run detection is ~free)."""
+    n = keys.size
+    low = max((n - 1).bit_length(), 1)
+    if n < 2 or bits + low > 63 or bool((keys[1:] >= keys[:-1]).all()):
+        return np.argsort(keys, kind="stable")
+    mixed = (keys << low) | np.arange(n, dtype=np.int64)
+    mixed.sort()
+    return mixed & ((1 << low) - 1)
+
+
+def _unique_inverse(keys: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(keys, return_inverse=True)`` of non-negative int64 ``keys`` below
+    ``2**bits``, through :func:`_stable_argsort` (numpy's own sorts with a stable argsort)."""
+    if not keys.size:
+        return np.unique(keys, return_inverse=True)
+    order = _stable_argsort(keys, bits)
+    ordered = keys[order]
+    new = np.empty(ordered.size, dtype=bool)
+    new[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=new[1:])
+    inverse = np.empty(keys.size, dtype=np.int64)
+    inverse[order] = np.cumsum(new) - 1
+    return ordered[new], inverse
+
+
+def _sorted_unique(values: np.ndarray) -> np.ndarray:
+    """``np.unique(values)`` of integers by one sort (numpy 2's hash unique is several times
+    slower on a full table's hops)."""
+    ordered = np.sort(values)
+    if ordered.size < 2:
+        return ordered
+    new = np.empty(ordered.size, dtype=bool)
+    new[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=new[1:])
+    return ordered[new]
+
+
+def _by_country(pids: np.ndarray, pcc: np.ndarray, ncodes: int) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct ``pids`` and their countries (``pcc[pid]``), by (country, pid): what a
+    lexsort of the (country, pid) pairs and a group pass give, with no sort of the routes."""
+    seen = np.zeros(pcc.size, dtype=bool)
+    seen[pids] = True
+    dom_pid = np.flatnonzero(seen)
+    dom_cc = pcc[dom_pid]
+    small = dom_cc.astype(np.int16) if ncodes < 1 << 15 else dom_cc  # (a radix sort for int16)
+    order = np.argsort(small, kind="stable")
+    return dom_pid[order], dom_cc[order]
+
+
 def _group_starts(*keys: np.ndarray) -> np.ndarray:
     """Positions where any key changes (the keys sorted together)."""
     n = keys[0].size
@@ -737,7 +791,7 @@ def _first_foreign_hops(path_numbers: np.ndarray, cc_codes: np.ndarray, paths: l
     offsets = np.frombuffer(off_b, np.int64)
     hops = np.frombuffer(hops_b, np.int64)
     # each AS's country as a code into `codes` (-1: None or a country with no prefix here)
-    asns = np.unique(hops)
+    asns = _sorted_unique(hops)
     code_of = {c: i for i, c in enumerate(codes)}
     as_code = np.array([code_of.get(c, -1) if c is not None else -1  # type: ignore[arg-type]
                         for c in registry.as_countries(asns.tolist())], dtype=np.int64)
@@ -764,9 +818,10 @@ def _ranking_rows(index: _TableIndex, registry: Registry) -> list[CountryConcent
     coded = index.country_codes
     if coded is not None:  # the placement's codes: the countries present, in the same order
         labels = coded[0].astype(np.int64)
-        used = np.unique(labels[labels >= 0])
-        codes = [coded[1][u] for u in used.tolist()]
-        pcc = np.where(labels >= 0, np.searchsorted(used, labels), -1)
+        placed = labels >= 0
+        present = np.bincount(labels[placed], minlength=len(coded[1])) > 0
+        codes = [coded[1][u] for u in np.flatnonzero(present).tolist()]
+        pcc = np.where(placed, (np.cumsum(present) - 1)[np.where(placed, labels, 0)], -1)
     else:
         codes = sorted({c for c in index.countries if c is not None})
         code_of: dict[str | None, int] = {c: i for i, c in enumerate(codes)}
@@ -779,17 +834,15 @@ def _ranking_rows(index: _TableIndex, registry: Registry) -> list[CountryConcent
     cc_r, pid_r, path_r, peer_r = rcc[rows], index.pid[rows], index.path_id[rows], index.peer_id[rows]
     # The international upstream depends on the path and the country only: walk each pair once.
     combo = path_r * len(codes) + cc_r
-    uniq, inverse = np.unique(combo, return_inverse=True)
+    uniq, inverse = _unique_inverse(combo, max(int(combo.max(initial=0)).bit_length(), 1))
     paths = index.distinct_paths
     up_of = _first_foreign_hops(uniq // len(codes), uniq % len(codes), paths, codes, registry)
     up_r = up_of[inverse]
     parsed = index.parsed
     v4 = parsed.version == 4
-    # per country: its domestic space per family, over every route's prefix
-    order = _lexsort((pid_r, cc_r))
-    c_sorted, p_sorted = cc_r[order], pid_r[order]
-    starts = _group_starts(c_sorted, p_sorted)
-    dom_cc, dom_pid = c_sorted[starts], p_sorted[starts]
+    # per country: its domestic space per family, over every route's prefix (a prefix has one
+    # country: the distinct (country, prefix) pairs are the distinct prefixes, by country)
+    dom_pid, dom_cc = _by_country(pid_r, pcc, len(codes))
     prefixes_per_cc = np.bincount(dom_cc, minlength=len(codes))
     has_v4 = np.bincount(dom_cc, weights=v4[dom_pid], minlength=len(codes)) > 0
     m4 = v4[dom_pid]
