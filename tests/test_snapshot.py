@@ -393,6 +393,7 @@ def test_sort_helpers_are_numpys() -> None:
     from transitwatch.metrics.country import (
         _by_country,
         _group_starts,
+        _pair_codes,
         _sorted_unique,
         _stable_argsort,
         _unique_inverse,
@@ -410,6 +411,15 @@ def test_sort_helpers_are_numpys() -> None:
         assert np.array_equal(uniq, want_u) and np.array_equal(inverse, want_i)
         assert np.array_equal(_sorted_unique(keys), np.unique(keys))
     assert _stable_argsort(np.array([5, 5, 1, 5, 1]), 3).tolist() == [2, 4, 0, 1, 3]
+    # (path, country) pairs: one-country paths, several-country paths, unused paths, the grid
+    # and (2**20 countries) the sort
+    for paths, routes, ncodes, spread in ((1, 1, 1, 1), (40, 300, 5, 5), (2000, 20000, 240, 1), (9, 0, 3, 1),
+                                          (3000, 30000, 240, 30), (500, 4000, 1 << 20, 1 << 20)):
+        path = rng.integers(0, paths, routes)
+        cc = (path * 7 + rng.integers(0, spread, routes) * (rng.random(routes) < 0.1)) % ncodes
+        want_u, want_i = np.unique(path * ncodes + cc, return_inverse=True)
+        got_u, got_i = _pair_codes(path, cc, paths, ncodes)
+        assert np.array_equal(got_u, want_u) and np.array_equal(got_i, want_i), (paths, ncodes)
     for prefixes, routes, ncodes in ((50, 400, 7), (3000, 10000, 240), (5, 0, 3)):
         pcc = rng.integers(-1, ncodes, prefixes)
         pid = rng.integers(0, prefixes, routes)

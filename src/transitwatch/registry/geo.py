@@ -523,7 +523,13 @@ def _majority(first: np.ndarray, last: np.ndarray, table: RangeTable) -> tuple[n
         if owner.size:
             w = (np.minimum(table.last[block], last[owner]) - np.maximum(table.first[block], first[owner])
                  + np.uint64(1)).astype(np.float64)
-            order = np.lexsort((block, lab, owner))  # by prefix, label, address
+            # by prefix, label, address: owner and block come in order, so one stable sort of
+            # (owner, label) packed gives lexsort's permutation (~3x cheaper on a full table)
+            width = max(int(lab.max()).bit_length(), 1)
+            if int(owner.max()).bit_length() + width <= 62:
+                order = np.argsort((owner.astype(np.int64) << width) | lab.astype(np.int64), kind="stable")
+            else:
+                order = np.lexsort((block, lab, owner))
             owner, block, lab, w = owner[order], block[order], lab[order], w[order]
             new = np.ones(owner.size, dtype=bool)
             new[1:] = (owner[1:] != owner[:-1]) | (lab[1:] != lab[:-1])
