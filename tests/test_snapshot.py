@@ -389,12 +389,12 @@ def test_packed_lexsort_is_lexsort() -> None:
 
 def test_sort_helpers_are_numpys() -> None:
     """The ranking's sort helpers = the numpy calls they replace: stable argsort, unique with
-    its inverse, unique; the distinct prefixes by country = a lexsort of (country, prefix)."""
+    its inverse (and of (path, country) pairs); the distinct prefixes by country = a lexsort of
+    (country, prefix)."""
     from transitwatch.metrics.country import (
         _by_country,
         _group_starts,
         _pair_codes,
-        _sorted_unique,
         _stable_argsort,
         _unique_inverse,
     )
@@ -409,7 +409,6 @@ def test_sort_helpers_are_numpys() -> None:
         uniq, inverse = _unique_inverse(keys, bits)
         want_u, want_i = np.unique(keys, return_inverse=True)
         assert np.array_equal(uniq, want_u) and np.array_equal(inverse, want_i)
-        assert np.array_equal(_sorted_unique(keys), np.unique(keys))
     assert _stable_argsort(np.array([5, 5, 1, 5, 1]), 3).tolist() == [2, 4, 0, 1, 3]
     # (path, country) pairs: one-country paths, several-country paths, unused paths, the grid
     # and (2**20 countries) the sort
@@ -480,3 +479,22 @@ def test_one_country_placed_alone_matches_full_placement(shared_data: Path) -> N
         for cc in codes:
             got = country_upstreams(snap, cc, Registry()).to_dict()
             assert _json(got) == _json(country_upstreams(state, cc, Registry()).to_dict()), (name, cc)
+
+
+def test_best_groups_is_lexsort_head() -> None:
+    """An AS's country pick without a sort = the head per AS of the lexsort it replaces (lowest
+    family, largest weight, lowest label), ties included."""
+    from transitwatch.registry.registry import _best_groups
+
+    rng = np.random.default_rng(131)
+    for n, ases in ((0, 1), (1, 1), (50, 5), (5000, 700), (20000, 50)):
+        drawn = np.stack([rng.integers(0, ases, n), rng.integers(0, 2, n), rng.integers(0, 40, n)], 1)
+        keys = np.unique(drawn, axis=0)  # distinct (AS, family, label), sorted
+        ga, gf, gl = keys[:, 0], keys[:, 1], keys[:, 2]
+        gw = rng.integers(1, 4, ga.size).astype(np.float64) * 2.0 ** 30  # many equal weights
+        pick = np.lexsort((gl, -gw, gf, ga))
+        head = np.ones(pick.size, dtype=bool)
+        head[1:] = ga[pick][1:] != ga[pick][:-1]
+        got = _best_groups(ga, gf, gw)
+        assert np.array_equal(got, pick[head])
+        assert len(got) == len(np.unique(ga))

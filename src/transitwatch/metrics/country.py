@@ -764,18 +764,6 @@ def _pair_codes(path: np.ndarray, cc: np.ndarray, paths: int, ncodes: int) -> tu
     return uniq, inverse
 
 
-def _sorted_unique(values: np.ndarray) -> np.ndarray:
-    """``np.unique(values)`` of integers by one sort (numpy 2's hash unique is several times
-    slower on a full table's hops)."""
-    ordered = np.sort(values)
-    if ordered.size < 2:
-        return ordered
-    new = np.empty(ordered.size, dtype=bool)
-    new[0] = True
-    np.not_equal(ordered[1:], ordered[:-1], out=new[1:])
-    return ordered[new]
-
-
 def _by_country(pids: np.ndarray, pcc: np.ndarray, ncodes: int) -> tuple[np.ndarray, np.ndarray]:
     """The distinct ``pids`` and their countries (``pcc[pid]``), by (country, pid): what a
     lexsort of the (country, pid) pairs and a group pass give, with no sort of the routes."""
@@ -828,18 +816,21 @@ def _first_foreign_hops(path_numbers: np.ndarray, cc_codes: np.ndarray, paths: l
     up_of = np.full(path_numbers.size, -1, dtype=np.int64)
     if not path_numbers.size:
         return up_of
-    involved, local = np.unique(path_numbers, return_inverse=True)
+    involved, local = _unique_inverse(path_numbers, max(int(path_numbers.max()).bit_length(), 1))
     texts = [paths[i] for i in involved.tolist()]
     kind_b, off_b, hops_b = _table.path_tokens(texts)
     kind = np.frombuffer(kind_b, np.int8)
     offsets = np.frombuffer(off_b, np.int64)
     hops = np.frombuffer(hops_b, np.int64)
     # each AS's country as a code into `codes` (-1: None or a country with no prefix here)
-    asns = _sorted_unique(hops)
+    if hops.size:
+        asns, hop_as = _unique_inverse(hops, max(int(hops.max()).bit_length(), 1))
+    else:
+        asns, hop_as = hops, np.zeros(0, np.int64)
     code_of = {c: i for i, c in enumerate(codes)}
     as_code = np.array([code_of.get(c, -1) if c is not None else -1  # type: ignore[arg-type]
                         for c in registry.as_countries(asns.tolist())], dtype=np.int64)
-    hop_code = as_code[np.searchsorted(asns, hops)] if hops.size else np.zeros(0, np.int64)
+    hop_code = as_code[hop_as]
     pair_kind = kind[local]
     plain = np.flatnonzero(pair_kind == 1)
     if plain.size:

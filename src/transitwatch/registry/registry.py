@@ -698,8 +698,24 @@ def _majority_by_asn(asn: np.ndarray, pos: np.ndarray, parsed: geo.PrefixArrays,
     a, fam, lab, w = a[order], fam[order], lab[order], w[order]
     starts = np.nonzero(new)[0]
     ga, gf, gl, gw = a[starts], fam[starts], lab[starts], np.add.reduceat(w, starts)
-    pick = np.lexsort((gl, -gw, gf, ga))
-    ga, gl = ga[pick], gl[pick]
-    head = np.ones(ga.size, dtype=bool)
-    head[1:] = ga[1:] != ga[:-1]
-    return {int(x): values[y] for x, y in zip(ga[head].tolist(), gl[head].tolist(), strict=True)}
+    pick = _best_groups(ga, gf, gw)
+    return {int(x): values[y] for x, y in zip(ga[pick].tolist(), gl[pick].tolist(), strict=True)}
+
+
+def _best_groups(ga: np.ndarray, gf: np.ndarray, gw: np.ndarray) -> np.ndarray:
+    """Per AS, the position of its chosen group among groups sorted by (AS, family, label): the
+    lowest family, then the largest weight, then the lowest label; what the head of
+    ``np.lexsort((gl, -gw, gf, ga))`` per AS is, with no sort (the groups are in order)."""
+    if not ga.size:
+        return np.zeros(0, dtype=np.int64)
+    new = np.ones(ga.size, dtype=bool)
+    new[1:] = ga[1:] != ga[:-1]
+    starts = np.flatnonzero(new)
+    counts = np.diff(np.append(starts, ga.size))
+    eligible = gf == np.repeat(gf[starts], counts)  # the AS's lowest family
+    score = np.where(eligible, gw, -np.inf)
+    best = np.repeat(np.maximum.reduceat(score, starts), counts)
+    hits = np.flatnonzero(eligible & (score == best))  # ties: the first is the lowest label
+    first = np.ones(hits.size, dtype=bool)
+    first[1:] = ga[hits[1:]] != ga[hits[:-1]]
+    return hits[first]
