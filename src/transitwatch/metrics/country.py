@@ -871,7 +871,6 @@ def _ranking_rows(index: _TableIndex, registry: Registry) -> list[CountryConcent
     uniq, inverse = _pair_codes(path_r, cc_r, len(index.distinct_paths), len(codes))
     paths = index.distinct_paths
     up_of = _first_foreign_hops(uniq // len(codes), uniq % len(codes), paths, codes, registry)
-    up_r = up_of[inverse]
     parsed = index.parsed
     v4 = parsed.version == 4
     # per country: its domestic space per family, over every route's prefix (a prefix has one
@@ -889,19 +888,26 @@ def _ranking_rows(index: _TableIndex, registry: Registry) -> list[CountryConcent
         v6_by_cc[c].append(index.prefixes[p])
     for c, items in v6_by_cc.items():
         total6[c] = _union_size(items, 6)
-    # per (country, upstream): the prefixes carried and the peers that see them
-    att = up_r >= 0
-    ca, ua, pa, pe = cc_r[att], up_r[att], pid_r[att], peer_r[att]
-    order = _lexsort((pa, ua, ca))
-    ca, ua, pa = ca[order], ua[order], pa[order]
-    starts = _group_starts(ca, ua, pa)
-    ca, ua, pa = ca[starts], ua[starts], pa[starts]  # distinct (country, upstream, prefix)
-    group_start = _group_starts(ca, ua)
-    mark = np.zeros(ca.size, dtype=np.int64)
-    mark[group_start] = 1
-    group_of = np.cumsum(mark) - 1
-    g_cc, g_up = ca[group_start], ua[group_start]
-    ngroups = group_start.size
+    # per (country, upstream): the prefixes carried and the peers that see them. The groups are
+    # numbered from the distinct (path, country) pairs, in (country, upstream) order.
+    with_up = up_of >= 0
+    group_key = (uniq[with_up] % len(codes)) * (1 << 32) + up_of[with_up]
+    group_keys, pair_group_of = _unique_inverse(group_key, max(int(group_key.max(initial=0)).bit_length(), 1))
+    g_cc, g_up = group_keys >> 32, group_keys & 0xFFFFFFFF
+    ngroups = group_keys.size
+    pair_group = np.full(uniq.size, -1, dtype=np.int64)
+    pair_group[with_up] = pair_group_of
+    route_group = pair_group[inverse]
+    att = route_group >= 0
+    ga, pa, pe = route_group[att], pid_r[att], peer_r[att]
+    if ngroups <= 1 << 16 and bool((pa[1:] >= pa[:-1]).all()):
+        # rows in prefix order (one peer's table): one radix sort of the 16-bit group numbers
+        order = np.argsort(ga.astype(np.uint16), kind="stable")
+    else:
+        order = _lexsort((pa, ga))
+    ga, pa = ga[order], pa[order]
+    starts = _group_starts(ga, pa)
+    group_of, pa = ga[starts], pa[starts]  # distinct (group, prefix), by group then prefix
     m4 = v4[pa]
     o4 = _lexsort((parsed.first[pa[m4]], group_of[m4]))
     size4 = _union_v4(group_of[m4][o4], parsed.first[pa[m4]][o4], parsed.last[pa[m4]][o4], ngroups)
@@ -913,12 +919,11 @@ def _ranking_rows(index: _TableIndex, registry: Registry) -> list[CountryConcent
         size6[g] = _union_size(items, 6)
     if pe.size and pe.min() == pe.max():  # one peer's table: one peer sees each (cc, up)
         peer_counts = np.ones(ngroups, dtype=np.int64)
-    else:
-        order = _lexsort((pe, up_r[att], cc_r[att]))
-        pc, pu, pp = cc_r[att][order], up_r[att][order], pe[order]
-        pstarts = _group_starts(pc, pu, pp)
-        peer_groups = _group_starts(pc[pstarts], pu[pstarts])
-        peer_counts = np.diff(np.append(peer_groups, pstarts.size))  # same (cc, up) order as g_*
+    else:  # distinct (group, peer), counted per group
+        ga = route_group[att]
+        order = _lexsort((pe, ga))
+        pg = ga[order][_group_starts(ga[order], pe[order])]
+        peer_counts = np.bincount(pg, minlength=ngroups)
     ups_by_cc: dict[int, list[_UpShares]] = defaultdict(list)
     totals4, totals6 = total4.tolist(), [int(t or 0) for t in total6]
     family4_of, sizes4, peers_of = has_v4.tolist(), size4.tolist(), peer_counts.tolist()
