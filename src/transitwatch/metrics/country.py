@@ -924,17 +924,25 @@ def _ranking_rows(index: _TableIndex, registry: Registry) -> list[CountryConcent
         order = _lexsort((pe, ga))
         pg = ga[order][_group_starts(ga[order], pe[order])]
         peer_counts = np.bincount(pg, minlength=ngroups)
-    ups_by_cc: dict[int, list[_UpShares]] = defaultdict(list)
+    ups_by_cc: dict[int, list[_UpShares]] = {}
     totals4, totals6 = total4.tolist(), [int(t or 0) for t in total6]
-    family4_of, sizes4, peers_of = has_v4.tolist(), size4.tolist(), peer_counts.tolist()
-    for g, (c, up) in enumerate(zip(g_cc.tolist(), g_up.tolist(), strict=True)):  # plain ints
-        t4, t6 = totals4[c], totals6[c]
-        s4, s6 = sizes4[g], size6.get(g, 0)
-        family4 = family4_of[c]
-        total = t4 if family4 else t6
-        size = s4 if family4 else s6
-        ups_by_cc[c].append(_UpShares(up, size / total if total else 0.0,
-                                      s4 / t4 if t4 else None, s6 / t6 if t6 else None, peers_of[g]))
+    # IPv4 shares in numpy: addresses < 2**53 convert exactly, so a float64 division is Python's
+    # int / int (the same correctly rounded quotient); IPv6 counts may not: Python divides them
+    t4g = total4[g_cc]
+    share4 = np.divide(size4, t4g, out=np.zeros(ngroups), where=t4g > 0).tolist()
+    has4 = (t4g > 0).tolist()
+    family4_of, peers_of = has_v4.tolist(), peer_counts.tolist()
+    bounds = np.flatnonzero(np.diff(g_cc)) + 1
+    for lo, hi in zip([0, *bounds.tolist()], [*bounds.tolist(), ngroups], strict=True):
+        if lo == hi:
+            continue
+        c = int(g_cc[lo])
+        t6, family4 = totals6[c], family4_of[c]
+        ups = ups_by_cc[c] = []
+        for g, up in enumerate(g_up[lo:hi].tolist(), lo):
+            s4 = share4[g] if has4[g] else None
+            s6 = size6.get(g, 0) / t6 if t6 else None
+            ups.append(_UpShares(up, (s4 or 0.0) if family4 else (s6 or 0.0), s4, s6, peers_of[g]))
     # the top upstreams' name hints in one bulk pass (each row asks for its top's)
     weighted = {c: _weighted_top(ups, totals4[c], totals6[c]) for c, ups in ups_by_cc.items()}
     registry.prefetch_hints(w[2].asn for w in weighted.values() if w[2] is not None)
