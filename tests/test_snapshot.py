@@ -498,3 +498,27 @@ def test_best_groups_is_lexsort_head() -> None:
         got = _best_groups(ga, gf, gw)
         assert np.array_equal(got, pick[head])
         assert len(got) == len(np.unique(ga))
+
+
+def test_union_v4_counts_each_address_once() -> None:
+    """Addresses per group of nested, overlapping and disjoint IPv4 prefixes = a Python union."""
+    from transitwatch.metrics.country import _union_v4
+
+    rng = np.random.default_rng(7)
+    for n, groups in ((0, 2), (1, 1), (300, 4), (3000, 25)):
+        group = rng.integers(0, groups, n)
+        length = rng.integers(8, 33, n)
+        first = (rng.integers(0, 1 << 12, n) << 20 >> (32 - length) << (32 - length)).astype(np.uint64)
+        last = first + (np.uint64(1) << (32 - length).astype(np.uint64)) - np.uint64(1)
+        order = np.lexsort((first, group))
+        group, first, last = group[order], first[order], last[order]
+        want = [0] * groups
+        for g in range(groups):
+            spans = sorted(zip(first[group == g].tolist(), last[group == g].tolist(), strict=True))
+            reach = -1
+            for f, last_ in spans:
+                want[g] += max(0, last_ - max(f, reach + 1) + 1)
+                reach = max(reach, last_)
+        assert _union_v4(group, first, last, groups).tolist() == want
+        if n > 1000:
+            assert any(w > 0 for w in want)

@@ -787,25 +787,25 @@ def _group_starts(*keys: np.ndarray) -> np.ndarray:
 
 def _union_v4(group: np.ndarray, first: np.ndarray, last: np.ndarray, groups: int) -> np.ndarray:
     """Addresses covered per group by IPv4 intervals (overlaps once); inputs sorted by
-    (group, first). A running maximum of ``group * 2**33 + last`` stays inside each group."""
+    (group, first). A running maximum of ``group * 2**33 + last`` stays inside each group: at a
+    group's first row the previous maximum, less ``group * 2**33``, is negative (nothing
+    reached yet)."""
     out = np.zeros(groups, dtype=np.int64)
     if not group.size:
         return out
-    g = group.astype(np.int64)
-    f = first.astype(np.int64)
+    base = group.astype(np.int64) << 33
     last_i = last.astype(np.int64)
-    run = np.maximum.accumulate(g * (1 << 33) + last_i)
-    prev = np.empty_like(run)
-    prev[0] = -1
-    prev[1:] = run[:-1]
-    same = np.zeros(g.size, dtype=bool)
-    same[1:] = g[1:] == g[:-1]
-    reach = np.where(same, prev - g * (1 << 33), -1)
-    contrib = np.maximum(0, last_i - np.maximum(f, reach + 1) + 1)
-    np.add.at(out, g, contrib)
+    run = np.maximum.accumulate(base + last_i)
+    start = np.empty(run.size, dtype=np.int64)  # first address not reached by earlier rows
+    start[0] = 0
+    np.subtract(run[:-1], base[1:], out=start[1:])
+    start[1:] += 1
+    np.maximum(start, first.astype(np.int64), out=start)
+    contrib = last_i - start
+    contrib += 1
+    np.maximum(contrib, 0, out=contrib)
+    np.add.at(out, group, contrib)
     return out
-
-
 
 
 def _first_foreign_hops(path_numbers: np.ndarray, cc_codes: np.ndarray, paths: list[str], codes: list[str],
