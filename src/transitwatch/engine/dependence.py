@@ -123,15 +123,16 @@ def relationship_context(
     if as_rel is not None:
         rels, _ = relationships_for(as_rel, None)
         try:
-            given: Any = _source(src)
+            named = _file_names(_source(src))
         except TransitwatchError:
-            given = None
-        return _with_organisations(rels, rels.describe(), until, given)
+            named = []
+        return _with_organisations(rels, rels.describe(), _data_time(named, until))
     source = _source(src)
     paths = _file_names(source)
-    fetched = _fetched_as_rel(paths, until)
+    when = _data_time(paths, until)   # read once: the fetched CAIDA file and as2org both ask
+    fetched = _fetched_as_rel(when)
     if fetched is not None:
-        return _with_organisations(*fetched, until, source)
+        return _with_organisations(*fetched, when)
     if not paths:
         return None, {"source": None,
                       "note": "no relationships: none are inferred from a database (give --as-rel FILE)"}
@@ -153,30 +154,32 @@ def relationship_context(
             if len(_CACHE) >= 4:
                 _CACHE.pop(next(iter(_CACHE)))
             _CACHE[key] = (rels, stats)
-    return _with_organisations(rels, rels.describe(), until, source)
+    return _with_organisations(rels, rels.describe(), when)
+
+
+def _data_time(paths: list[str], until: float | None) -> float | None:
+    """The moment registry data is chosen for: ``until``, else the first record of the input."""
+    if until is not None or not paths:
+        return until
+    from transitwatch.sources.mrt import first_record_time
+
+    try:
+        return first_record_time(paths[0])
+    except (OSError, ValueError):
+        return None
 
 
 _SIBLINGS: dict[tuple[int, str], tuple[Relationships, Relationships]] = {}
 
 
-def _with_organisations(rels: Relationships, info: dict[str, Any], until: float | None,
-                        source: Any = None) -> tuple[Relationships, dict[str, Any]]:
+def _with_organisations(rels: Relationships, info: dict[str, Any],
+                        when: float | None) -> tuple[Relationships, dict[str, Any]]:
     """``rels`` with the links between ASes of one organisation as siblings, from the as2org file
-    of the registry nearest the data's time (``until``, else the first record of the input), when
-    there is one within a year; unchanged otherwise. ``info`` then says where siblings came from."""
+    of the registry nearest the data's time ``when`` (:func:`_data_time`), when there is one
+    within a year; unchanged otherwise. ``info`` then says where siblings came from."""
     from transitwatch.registry import default_registry_dir
     from transitwatch.registry.organisations import organisations_at
 
-    when = until
-    if when is None and source is not None:
-        names = _file_names(source)
-        if names:
-            from transitwatch.sources.mrt import first_record_time
-
-            try:
-                when = first_record_time(names[0])
-            except (OSError, ValueError):
-                when = None
     try:
         orgs = organisations_at(default_registry_dir(), when)
     except OSError:
@@ -198,28 +201,20 @@ def _with_organisations(rels: Relationships, info: dict[str, Any], until: float 
 def fetched_relationships(when: float | None) -> tuple[Relationships | None, dict[str, Any]]:
     """The CAIDA file fetched by ``registry update --as-rel`` nearest ``when``, for answers that
     have no route files to infer from (the HTTP API over a database)."""
-    found = _fetched_as_rel([], when)
+    found = _fetched_as_rel(when)
     if found is None:
         return None, {"source": None, "note": "no relationships: run 'transitwatch registry update "
                                               "--as-rel --at DAY'"}
     return _with_organisations(*found, when)
 
 
-def _fetched_as_rel(paths: list[str], until: float | None) -> tuple[Relationships, dict[str, Any]] | None:
-    """CAIDA's file fetched by ``registry update --as-rel`` nearest the data's time (``until``, or
-    the first record of the input), when there is one within a year: published inferences from
-    hundreds of vantage points beat what one input shows."""
+def _fetched_as_rel(when: float | None) -> tuple[Relationships, dict[str, Any]] | None:
+    """CAIDA's file fetched by ``registry update --as-rel`` nearest the data's time ``when``
+    (:func:`_data_time`), when there is one within a year: published inferences from hundreds of
+    vantage points beat what one input shows."""
     from transitwatch.registry import default_registry_dir
     from transitwatch.registry.relationships import find_as_rel
 
-    when = until
-    if when is None and paths:
-        from transitwatch.sources.mrt import first_record_time
-
-        try:
-            when = first_record_time(paths[0])
-        except (OSError, ValueError):
-            when = None
     try:
         found = find_as_rel(default_registry_dir(), when)
     except OSError:
