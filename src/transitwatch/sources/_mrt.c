@@ -2066,112 +2066,6 @@ fail:
     return NULL;
 }
 
-
-/* ------------------------------------------------------------------------------------------------
- * columns(): a batch of observations as packed columns for the columnar ingest
- * (transitwatch/store/intervals.py). Why C: taking eight fields of every observation and interning
- * three of them through dicts costs ~1 us per observation in Python, more than decoding it.
- * ------------------------------------------------------------------------------------------------ */
-
-static int kind_code(PyObject *kind) {
-    if (kind == K_ANNOUNCE) return 0;
-    if (kind == K_WITHDRAW) return 1;
-    if (kind == K_RIB) return 2;
-    if (kind == K_STATE) return 3;
-    if (PyUnicode_Check(kind)) {  /* built in Python: equal text, another object */
-        if (PyUnicode_Compare(kind, K_ANNOUNCE) == 0) return 0;
-        if (PyUnicode_Compare(kind, K_WITHDRAW) == 0) return 1;
-        if (PyUnicode_Compare(kind, K_RIB) == 0) return 2;
-        if (PyUnicode_Compare(kind, K_STATE) == 0) return 3;
-    }
-    PyErr_SetString(PyExc_ValueError, "observation of unknown kind");
-    return -1;
-}
-
-/* The code of `key` in `index` (a dict key -> int), adding it with the next code when new. A new
- * str key is stored as a fresh copy: the decoded one sits among the batch's observations, and
- * keeping it would pin their memory (arenas) after they are freed. */
-static int64_t intern_code(PyObject *index, PyObject *key, PyObject *added) {
-    PyObject *v = PyDict_GetItemWithError(index, key);
-    if (v) return PyLong_AsLongLong(v);
-    if (PyErr_Occurred()) return -3;
-    int64_t c = PyDict_GET_SIZE(index);
-    PyObject *code = PyLong_FromLongLong(c);
-    PyObject *own = PyUnicode_CheckExact(key)
-        ? PyUnicode_FromKindAndData(PyUnicode_KIND(key), PyUnicode_DATA(key), PyUnicode_GET_LENGTH(key))
-        : Py_NewRef(key);
-    int bad = !code || !own || PyDict_SetItem(index, own, code) < 0 || PyList_Append(added, own) < 0;
-    Py_XDECREF(code);
-    Py_XDECREF(own);
-    return bad ? -3 : c;
-}
-
-static PyObject *columns(PyObject *self, PyObject *args) {
-    PyObject *batch, *peers, *keys, *paths;
-    if (!PyArg_ParseTuple(args, "OO!O!O!", &batch, &PyDict_Type, &peers, &PyDict_Type, &keys, &PyDict_Type,
-                          &paths))
-        return NULL;
-    PyObject *fast = PySequence_Fast(batch, "columns() needs a sequence of observations");
-    if (!fast) return NULL;
-    Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
-    PyObject **items = PySequence_Fast_ITEMS(fast);
-    PyObject *kind_b = PyBytes_FromStringAndSize(NULL, n);
-    PyObject *time_b = PyBytes_FromStringAndSize(NULL, n * 8);
-    PyObject *off_b = PyBytes_FromStringAndSize(NULL, n * 8);
-    PyObject *peer_b = PyBytes_FromStringAndSize(NULL, n * 8);
-    PyObject *key_b = PyBytes_FromStringAndSize(NULL, n * 8);
-    PyObject *path_b = PyBytes_FromStringAndSize(NULL, n * 8);
-    PyObject *new_peers = PyList_New(0), *new_keys = PyList_New(0), *new_paths = PyList_New(0);
-    PyObject *result = NULL;
-    if (!kind_b || !time_b || !off_b || !peer_b || !key_b || !path_b || !new_peers || !new_keys || !new_paths)
-        goto done;
-    int8_t *kind = (int8_t *)PyBytes_AS_STRING(kind_b);
-    double *time = (double *)PyBytes_AS_STRING(time_b);
-    int64_t *off = (int64_t *)PyBytes_AS_STRING(off_b);
-    int64_t *peer = (int64_t *)PyBytes_AS_STRING(peer_b);
-    int64_t *key = (int64_t *)PyBytes_AS_STRING(key_b);
-    int64_t *path = (int64_t *)PyBytes_AS_STRING(path_b);
-    for (Py_ssize_t i = 0; i < n; i++) {
-        if (!PyObject_TypeCheck(items[i], &ObsBaseType)) {
-            PyErr_SetString(PyExc_TypeError, "columns() needs observations");
-            goto done;
-        }
-        ObsObject *o = (ObsObject *)items[i];
-        int k = kind_code(o->kind);
-        if (k < 0) goto done;
-        kind[i] = (int8_t)k;
-        time[i] = PyFloat_AsDouble(o->time);
-        off[i] = o->offset == Py_None ? -1 : PyLong_AsLongLong(o->offset);
-        if (PyErr_Occurred()) goto done;
-        if ((peer[i] = intern_code(peers, o->peer_ip, new_peers)) == -3) goto done;
-        if (k == 3 || o->prefix == Py_None) {
-            key[i] = -1;
-        } else if (o->path_id == Py_None) {
-            if ((key[i] = intern_code(keys, o->prefix, new_keys)) == -3) goto done;
-        } else {
-            PyObject *t = PyTuple_Pack(2, o->prefix, o->path_id);
-            if (!t) goto done;
-            key[i] = intern_code(keys, t, new_keys);
-            Py_DECREF(t);
-            if (key[i] == -3) goto done;
-        }
-        if (k == 0 || k == 2) {
-            PyObject *p = o->as_path == Py_None ? S_EMPTY : o->as_path;
-            if ((path[i] = intern_code(paths, p, new_paths)) == -3) goto done;
-        } else {
-            path[i] = -1;
-        }
-    }
-    result = Py_BuildValue("(OOOOOOOOO)", kind_b, time_b, off_b, peer_b, key_b, path_b, new_peers, new_keys,
-                           new_paths);
-done:
-    Py_DECREF(fast);
-    Py_XDECREF(kind_b); Py_XDECREF(time_b); Py_XDECREF(off_b); Py_XDECREF(peer_b); Py_XDECREF(key_b);
-    Py_XDECREF(path_b); Py_XDECREF(new_peers); Py_XDECREF(new_keys); Py_XDECREF(new_paths);
-    return result;
-}
-
-
 #ifndef SOURCE_SHA256
 #define SOURCE_SHA256 "unknown"
 #endif
@@ -2180,11 +2074,6 @@ static PyMethodDef module_methods[] = {
     {"set_observation_type", set_observation_type, METH_O, "Register the Observation subclass."},
     {"format_bgpdump", format_bgpdump, METH_O,
      "format_bgpdump(observations) -> bytes: the lines `bgpdump -m` prints for them."},
-    {"columns", columns, METH_VARARGS,
-     "columns(batch, peers, keys, paths) -> (kind, time, offset, peer, key, path, new_peers, new_keys, "
-     "new_paths): packed columns (int8 kind 0 announce 1 withdraw 2 rib 3 state; float64 time; int64 "
-     "offset, and codes interned through the dicts: peer_ip, route key prefix or (prefix, path_id), -1 "
-     "for state; AS path, '' when absent, -1 for withdrawals and state) and the keys each dict gained."},
     {NULL}
 };
 

@@ -8,12 +8,13 @@ step per route.
 The routes are those a :class:`~transitwatch.state.table.RoutingState` (or
 :class:`~transitwatch.state.compact.CompactRoutingState`) replayed over the same stream with the
 same ``until`` holds at the end (the tests compare them route for route), by the same rules,
-computed differently. Each batch goes through the decoder's C interning (``_mrt.columns``: peer,
-route key and AS path as numbers); a route is then the last event of its (peer, key) — kept when
-it is an announcement or a RIB entry not older than the peer's last *clear point*: the start of
-its last RIB dump (closing a dump drops the routes it did not touch, and every dump is closed by
-the end of a replay) or its last session-down. The clear points come from one sequential C pass
-over the kinds (``_table.clear_points``), the last events from one sort.
+computed differently. Each batch goes through a C pass (``_table.route_columns``: peer, route key
+and AS path as numbers, a canonical IPv4 prefix as its own number); a route is then the last event
+of its (peer, key) — kept when it is an announcement or a RIB entry not older than the peer's last
+*clear point*: the start of its last RIB dump (closing a dump drops the routes it did not touch,
+and every dump is closed by the end of a replay) or its last session-down. The clear points come
+from one sequential C pass over the kinds (``_table.clear_points``), the last events from one
+sort.
 
 What the country view needs is here: the peers (:class:`~transitwatch.state.table.PeerKey`, AS
 from the peer's first observation, as a table's), each route's peer, prefix and AS path as
