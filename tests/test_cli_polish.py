@@ -8,23 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from conftest import run_cli
 from transitwatch.cli.main import main
-from transitwatch.scenarios.scenario import load_scenario
 
 EARLY = "2017-10-01T07:00Z"     # the demo's data starts at 08:00
 LATE = "2030-01-01T00:00Z"      # and ends at 12:00
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
-    sc = load_scenario("kp-2017-transtelecom")
-    return [str(p) for p in sc.write_mrt(tmp_path_factory.mktemp("kp2017"))]
-
-
-def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 @pytest.mark.parametrize("command", [["upstreams", "AS131279"], ["upstreams", "--country", "KP"],
@@ -32,7 +20,7 @@ def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]
                                      ["hegemony", "--country", "KP"], ["countries"]])
 def test_no_data_covers_is_said_once(demo: list[str], command: list[str],
                                      capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = _run(capsys, *command, *demo, "--at", EARLY)
+    code, out, err = run_cli(capsys, *command, *demo, "--at", EARLY)
     assert code == 0, err
     both = out + err
     assert both.count("no data covers 2017-10-01T07:00:00Z") == 1, both
@@ -42,25 +30,25 @@ def test_no_data_covers_is_said_once(demo: list[str], command: list[str],
 def test_no_answer_after_the_data(demo: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     # Two years after the data nothing is known: hegemony had printed the note *and* the 12:00 scores,
     # resilience answered "cut off" from the last routes seen.
-    code, out, err = _run(capsys, "hegemony", "AS131279", *demo, "--at", LATE, "--json")
+    code, out, err = run_cli(capsys, "hegemony", "AS131279", *demo, "--at", LATE, "--json")
     doc = json.loads(out)
     assert code == 0 and doc["hegemony"] == [] and doc["peers"] == 0, doc
     assert any(n.startswith("no data covers 2030-01-01T00:00:00Z") for n in doc["notices"])
-    code, out, err = _run(capsys, "resilience", "--fail", "4837", "AS131279", *demo, "--at", LATE)
+    code, out, err = run_cli(capsys, "resilience", "--fail", "4837", "AS131279", *demo, "--at", LATE)
     assert code == 2 and err.startswith("transitwatch: error: no data covers 2030-01-01T00:00:00Z")
     assert err.count("\n") == 1
     # inside the data the answers stand
-    code, out, err = _run(capsys, "resilience", "--fail", "4837", "AS131279", *demo,
+    code, out, err = run_cli(capsys, "resilience", "--fail", "4837", "AS131279", *demo,
                           "--at", "2017-10-01T11:00Z")
     assert code == 0 and "3 of 4 prefixes stay reachable" in out, out + err
 
 
 def test_real_table_after_its_end(shared_data: Path, capsys: pytest.CaptureFixture[str]) -> None:
     table = str(shared_data / "mrt/bgpdump-corpus/input/updates.et-header.2015.gz")
-    code, out, err = _run(capsys, "hegemony", "AS131279", table, "--at", "2017-10-01T07:00Z")
+    code, out, err = run_cli(capsys, "hegemony", "AS131279", table, "--at", "2017-10-01T07:00Z")
     assert code == 0 and "AS4837" not in out, out    # it was "AS4837 1.000" two years on
     assert (out + err).count("no data covers 2017-10-01T07:00:00Z") == 1
-    code, out, err = _run(capsys, "hegemony", "AS131279", table)
+    code, out, err = run_cli(capsys, "hegemony", "AS131279", table)
     assert code == 0 and "AS4837" in out             # at the end of the data it answers
 
 
@@ -71,7 +59,7 @@ def test_real_table_after_its_end(shared_data: Path, capsys: pytest.CaptureFixtu
 def test_watch_refuses_negative_and_zero_durations(demo: list[str], option: str, value: str,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
     # `watch --backoff -1` was accepted (and 0 would reconnect in a busy loop): a usage error now.
-    code, out, err = _run(capsys, "watch", "AS131279", *demo[:2], option, value)
+    code, out, err = run_cli(capsys, "watch", "AS131279", *demo[:2], option, value)
     assert code == 2 and out == "", out
     assert err.count("\n") == 1 and err.startswith("transitwatch: error: ") and value in err, err
     assert "Traceback" not in err
@@ -101,13 +89,14 @@ def test_every_command_refuses_negative_durations(demo: list[str], argv: list[st
 def test_country_answers_carry_at_as_upstreams_does(demo: list[str],
                                                    capsys: pytest.CaptureFixture[str]) -> None:
     # "time" stays (issues fixed it); "at" is the key `upstreams` uses for the moment answered.
-    code, out, _ = _run(capsys, "upstreams", "--country", "KP", *demo, "--at", "2017-10-01T10:00Z", "--json")
+    code, out, _ = run_cli(capsys, "upstreams", "--country", "KP", *demo, "--at", "2017-10-01T10:00Z",
+                           "--json")
     doc = json.loads(out)
     assert code == 0 and doc["at"] == doc["time"] == "2017-10-01T10:00:00Z"
     assert doc["at_local"] == doc["time_local"] == "2017-10-01T18:30:00+08:30"   # Pyongyang, UTC+8:30
-    code, out, _ = _run(capsys, "upstreams", "AS131279", *demo, "--at", "2017-10-01T10:00Z", "--json")
+    code, out, _ = run_cli(capsys, "upstreams", "AS131279", *demo, "--at", "2017-10-01T10:00Z", "--json")
     assert json.loads(out)["at"] == doc["at"]
-    code, out, _ = _run(capsys, "countries", *demo, "--at", "2017-10-01T10:00Z", "--json")
+    code, out, _ = run_cli(capsys, "countries", *demo, "--at", "2017-10-01T10:00Z", "--json")
     ranking = json.loads(out)
     assert code == 0 and ranking["at"] == ranking["time"] == "2017-10-01T10:00:00Z" and ranking["countries"]
 
@@ -129,14 +118,14 @@ def test_over_broad_prefix_targets_are_refused_as_the_api_does(demo: list[str], 
                  ["resilience", "--spof", target, *demo[:2]], ["watch", target, *demo[:2]],
                  ["ingest", "--db", str(db), *demo[:2], "--watch", target],
                  ["serve", "--db", str(db), "--live", target]):
-        code, out, err = _run(capsys, *argv)
+        code, out, err = run_cli(capsys, *argv)
         # the same rule and the same words as the API, one line, before any work
         assert code == 2 and err == f"transitwatch: error: {detail}\n", (argv, err)
         assert out == "" and not db.exists(), argv
 
 
 def test_a_slash_8_is_still_a_target(demo: list[str], capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = _run(capsys, "upstreams", "175.0.0.0/8", *demo, "--json")
+    code, out, err = run_cli(capsys, "upstreams", "175.0.0.0/8", *demo, "--json")
     doc = json.loads(out)
     assert code == 0 and {u["asn"] for u in doc["upstreams"]} == {4837, 20485}, err
 
@@ -157,7 +146,7 @@ def quiet_hour(tmp_path_factory: pytest.TempPathFactory, demo: list[str]) -> lis
 
 def test_quiet_update_files_are_one_note(quiet_hour: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     quiet = [p for p in quiet_hour if "/quiet" in p]
-    code, out, err = _run(capsys, "upstreams", "AS131279", *quiet_hour, "--at", "2017-10-01T12:30Z")
+    code, out, err = run_cli(capsys, "upstreams", "AS131279", *quiet_hour, "--at", "2017-10-01T12:30Z")
     assert code == 0, err
     notes = [line for line in err.splitlines() if line.startswith("transitwatch: note:")]
     # 44 demo update files hold no route of AS131279, and the 12 quiet ones nothing at all: one line
@@ -165,14 +154,15 @@ def test_quiet_update_files_are_one_note(quiet_hour: list[str], capsys: pytest.C
                      f"{quiet_hour[1]}, last {quiet[-1]}"], err
     # the quiet hour is covered (it was "not an MRT file", left out: a gap, "no data covers")
     assert "AS4837" in out and "AS20485" in out and "no data covers" not in out + err
-    code, out, err = _run(capsys, "upstreams", "AS131279", *quiet_hour, "--at", "2017-10-01T12:30Z", "--json")
+    code, out, err = run_cli(capsys, "upstreams", "AS131279", *quiet_hour, "--at", "2017-10-01T12:30Z",
+                             "--json")
     doc = json.loads(out)
     assert doc["coverage"]["peers"] > 0 and not doc["coverage"]["gaps"]
     # --json keeps one notice per file
     assert [n for n in doc["notices"] if n.endswith(": no observations")][-12:] == \
         [f"{p}: no observations" for p in quiet]
     for command in (["countries"], ["events", "AS131279"], ["watch", "AS131279"], ["visibility", "AS131279"]):
-        code, out, err = _run(capsys, *command, *quiet_hour)
+        code, out, err = run_cli(capsys, *command, *quiet_hour)
         assert code == 0, (command, err)
         notes = [line for line in err.splitlines() if "files had no route" in line]
         assert len(notes) == 1 and f"last {quiet[-1]}" in notes[0], (command, err)
@@ -186,7 +176,7 @@ def test_an_empty_file_on_disk_is_still_refused(tmp_path: Path, capsys: pytest.C
 
     garbage.write_bytes(gzip.compress(b"\x00\x01"))   # compressed, but not MRT inside
     for path, why in ((empty, "empty file"), (garbage, "not an MRT file")):
-        code, _, err = _run(capsys, "countries", str(path))
+        code, _, err = run_cli(capsys, "countries", str(path))
         assert code == 2 and why in err and err.count("\n") == 1, err
 
 
@@ -204,10 +194,10 @@ def test_watch_and_events_agree_on_relationships(demo: list[str], as_rel: str | 
         rel_file = tmp_path / "20171001.as-rel.txt"
         rel_file.write_text("# source: test\n4837|131279|-1\n20485|131279|0\n")
         extra = ["--as-rel", str(rel_file)]
-    code, out, err = _run(capsys, "events", "AS131279", *demo, "--detect", "upstream", "--json", *extra)
+    code, out, err = run_cli(capsys, "events", "AS131279", *demo, "--detect", "upstream", "--json", *extra)
     events = json.loads(out)
     assert code == 0, err
-    code, out, err = _run(capsys, "watch", "AS131279", *demo, "--json", *extra)
+    code, out, err = run_cli(capsys, "watch", "AS131279", *demo, "--json", *extra)
     assert code == 0, err
     watched = [json.loads(line) for line in out.splitlines()]
     expected = {("new_upstream", 20485): "provider" if as_rel is None else "peer"}
@@ -239,7 +229,7 @@ def test_upstream_events_carry_their_end(tmp_path: Path, capsys: pytest.CaptureF
                   compression="gzip")
         files.append(path)
     args = [str(p) for p in files]
-    code, out, err = _run(capsys, "events", "AS131279", *args, "--detect", "upstream", "--json",
+    code, out, err = run_cli(capsys, "events", "AS131279", *args, "--detect", "upstream", "--json",
                           "--tz", "Asia/Pyongyang")
     assert code == 0, err
     events = {e["type"]: e for e in json.loads(out)["events"]}
@@ -251,7 +241,7 @@ def test_upstream_events_carry_their_end(tmp_path: Path, capsys: pytest.CaptureF
     assert new["duration"] == 54 * 60 and new["end_local"] == "2017-10-01T18:32:00+08:30"
     assert lost["end"] is None and lost["duration"] is None       # not regained in the input
     # watch replays the same: each change once, no separate "end" alert for an upstream change
-    code, out, err = _run(capsys, "watch", "AS131279", *args, "--json")
+    code, out, err = run_cli(capsys, "watch", "AS131279", *args, "--json")
     lines = [json.loads(line) for line in out.splitlines()]
     assert [(r["type"], r["phase"]) for r in lines] == [("new_upstream", "onset"), ("lost_upstream", "onset")]
 
@@ -260,19 +250,19 @@ def test_country_answers_are_not_stale_after_the_data(demo: list[str], shared_da
                                                       capsys: pytest.CaptureFixture[str]) -> None:
     # `countries --at 2030` ranked the demo's 12:00 routes as if they held in 2030
     for command in (["countries"], ["upstreams", "--country", "KP"]):
-        code, out, err = _run(capsys, *command, *demo, "--at", LATE, "--json")
+        code, out, err = run_cli(capsys, *command, *demo, "--at", LATE, "--json")
         doc = json.loads(out)
         assert code == 0 and doc.get("countries", doc.get("upstreams")) == [], doc
         assert [n for n in doc["notices"] if n.startswith("no data covers 2030-01-01T00:00:00Z")], doc
-        code, out, err = _run(capsys, *command, *demo, "--at", LATE)
+        code, out, err = run_cli(capsys, *command, *demo, "--at", LATE)
         assert (out + err).count("no data covers 2030-01-01T00:00:00Z") == 1, out + err
     table = str(shared_data / "mrt/bgpdump-corpus/input/updates.et-header.2015.gz")
-    code, out, err = _run(capsys, "upstreams", "--country", "KP", table, "--at", "2017-10-01T07:00Z",
+    code, out, err = run_cli(capsys, "upstreams", "--country", "KP", table, "--at", "2017-10-01T07:00Z",
                           "--json")
     doc = json.loads(out)
     assert doc["upstreams"] == [] and doc["at"] == "2017-10-01T07:00:00Z"
     assert any(n.startswith("no data covers 2017-10-01T07:00:00Z") for n in doc["notices"])
-    code, out, err = _run(capsys, "upstreams", "--country", "KP", table, "--json")   # its own end answers
+    code, out, err = run_cli(capsys, "upstreams", "--country", "KP", table, "--json")   # its own end answers
     assert {u["asn"] for u in json.loads(out)["upstreams"]} >= {4837}
 
 

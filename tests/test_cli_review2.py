@@ -9,20 +9,8 @@ from typing import Any
 
 import pytest
 
+from conftest import run_cli
 from transitwatch.cli.main import main
-from transitwatch.scenarios.scenario import load_scenario
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
-    sc = load_scenario("kp-2017-transtelecom")
-    return [str(p) for p in sc.write_mrt(tmp_path_factory.mktemp("kp2017"))]
-
-
-def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 @pytest.mark.parametrize("command", [["upstreams", "AS131279", "--json"],
@@ -34,9 +22,9 @@ def test_options_between_target_and_files(demo: list[str], command: list[str],
                                           capsys: pytest.CaptureFixture[str]) -> None:
     # `upstreams AS131279 --json FILES` was "unrecognized arguments: FILES" (exit 2): argparse
     # filled the files' nargs="*" once, before the option. Same answer as the options last.
-    code, between, err = _run(capsys, *command, *demo)
+    code, between, err = run_cli(capsys, *command, *demo)
     assert code == 0, err
-    code, last, err = _run(capsys, *command[:2], *demo, *command[2:])
+    code, last, err = run_cli(capsys, *command[:2], *demo, *command[2:])
     assert code == 0, err
     assert json.loads(between) == json.loads(last)
     doc = json.loads(between)
@@ -60,10 +48,10 @@ def test_api_country_answer_has_at_local_as_the_cli(demo: list[str], tmp_path: P
     from transitwatch.api.app import create_app
 
     db = tmp_path / "kp.duckdb"
-    code, _, err = _run(capsys, "ingest", *demo, "--db", str(db))
+    code, _, err = run_cli(capsys, "ingest", *demo, "--db", str(db))
     assert code == 0, err
     at = "2017-10-01T09:30:00Z"
-    code, out, err = _run(capsys, "upstreams", "--country", "KP", "--db", str(db), "--at", at, "--json")
+    code, out, err = run_cli(capsys, "upstreams", "--country", "KP", "--db", str(db), "--at", at, "--json")
     assert code == 0, err
     cli = json.loads(out)
     body = TestClient(create_app(db), base_url="http://127.0.0.1").get(
@@ -74,7 +62,7 @@ def test_api_country_answer_has_at_local_as_the_cli(demo: list[str], tmp_path: P
 
 
 def _country_events(capsys: pytest.CaptureFixture[str], *argv: str) -> dict[str, Any]:
-    code, out, err = _run(capsys, "events", "--country", "KP", *argv, "--detect", "upstream", "--json")
+    code, out, err = run_cli(capsys, "events", "--country", "KP", *argv, "--detect", "upstream", "--json")
     assert code == 0, err
     doc: dict[str, Any] = json.loads(out)
     return doc
@@ -93,7 +81,7 @@ def test_stored_country_view_uses_the_registry_of_the_datas_time(demo: list[str]
     (reg / "delegated-apnic-extended-latest").write_text(
         "2|apnic|20300101|1|19830101|20300101|+0000\napnic|CN|ipv4|175.45.176.0|1024|20091016|allocated\n")
     db = tmp_path / "kp.duckdb"
-    assert _run(capsys, "ingest", *demo, "--db", str(db))[0] == 0
+    assert run_cli(capsys, "ingest", *demo, "--db", str(db))[0] == 0
     options = ("--registry-dir", str(reg), "--country-source", "rir")
     files = _country_events(capsys, *demo, *options)
     stored = _country_events(capsys, "--db", str(db), *options)
@@ -104,7 +92,7 @@ def test_stored_country_view_uses_the_registry_of_the_datas_time(demo: list[str]
     assert stored["registry"]["date"] == files["registry"]["date"] == "2017-10-01"
     assert stored["registry"]["source"] == files["registry"]["source"] == "rir"
     # the view still ends where the data ends (visibility of the stored country: every point)
-    code, out, err = _run(capsys, "visibility", "KP", "--db", str(db), "--json")
+    code, out, err = run_cli(capsys, "visibility", "KP", "--db", str(db), "--json")
     assert code == 0 and len(json.loads(out)["points"]) == 48, err
 
 
@@ -113,11 +101,11 @@ def test_unattributed_routes_are_explained_truly(shared_data: Path,
     # PCH's peer AS3856 does not put its own AS first: AS15169's routes there are paths "15169"
     # from a peer that is not Google. The note said "or the peer is in the target".
     table = str(shared_data / "mrt/bgpdump-corpus/input/updates.et-header.2015.gz")
-    code, out, err = _run(capsys, "upstreams", "AS15169", table, "--json")
+    code, out, err = run_cli(capsys, "upstreams", "AS15169", table, "--json")
     doc = json.loads(out)
     assert code == 0 and doc["unattributed_routes"] > 300, err
     assert {p["peer_asn"] for u in doc["upstreams"] for p in u["peer_list"]} == {3856}
-    code, out, err = _run(capsys, "upstreams", "AS15169", table)
+    code, out, err = run_cli(capsys, "upstreams", "AS15169", table)
     assert f"{doc['unattributed_routes']} route(s) have no single upstream" in out
     assert "the peer is in the target" not in out and "does not put its own AS first" in out
 
@@ -140,12 +128,12 @@ def test_no_route_says_when(shared_data: Path, capsys: pytest.CaptureFixture[str
     # At 02:01:40 the 2015 update file has not yet announced North Korea's /24s (02:01:48): the
     # answer said "no route to AS131279 in the input", which has four routes to it.
     table = str(shared_data / "mrt/bgpdump-corpus/input/updates.et-header.2015.gz")
-    code, out, err = _run(capsys, "upstreams", "AS131279", table, "--at", "1445565700")
+    code, out, err = run_cli(capsys, "upstreams", "AS131279", table, "--at", "1445565700")
     assert code == 0 and "no route to AS131279 in the input at 2015-10-23T02:01:40Z" in out, out + err
-    code, out, err = _run(capsys, "upstreams", "AS131279", table, "--at", "1445565700", "--json")
+    code, out, err = run_cli(capsys, "upstreams", "AS131279", table, "--at", "1445565700", "--json")
     assert json.loads(out)["upstreams"] == []
     assert "note: no route to AS131279 in the input at 2015-10-23T02:01:40Z" in err
-    code, out, err = _run(capsys, "upstreams", "AS131279", table)
+    code, out, err = run_cli(capsys, "upstreams", "AS131279", table)
     assert "AS4837" in out and "no route" not in out
 
 
@@ -166,10 +154,10 @@ def test_visibility_chart_of_nothing_visible_has_a_plain_axis() -> None:
 
 def test_countries_json_keeps_the_limit(demo: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     # `countries FILES --limit 3 --json` printed every country (6 in the demo)
-    code, out, err = _run(capsys, "countries", *demo, "--json")
+    code, out, err = run_cli(capsys, "countries", *demo, "--json")
     every = json.loads(out)["countries"]
     assert code == 0 and len(every) > 3, err
-    code, out, err = _run(capsys, "countries", *demo, "--limit", "3", "--json")
+    code, out, err = run_cli(capsys, "countries", *demo, "--limit", "3", "--json")
     assert code == 0 and json.loads(out)["countries"] == every[:3], err
 
 
@@ -204,7 +192,7 @@ def test_live_watch_that_never_connects_fails(capsys: pytest.CaptureFixture[str]
     with socket.socket() as s:   # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    code, out, err = _run(capsys, "watch", "AS131279", "--live", "--ris-live-url",
+    code, out, err = run_cli(capsys, "watch", "AS131279", "--live", "--ris-live-url",
                           f"ws://127.0.0.1:{port}/v1/ws/", "--for", "1s", "--backoff", "0.2")
     assert code == 1, err
     assert err.strip().splitlines()[-1].startswith("transitwatch: error: the live feed could not be reached")
@@ -216,25 +204,25 @@ def test_hegemony_and_resilience_answer_from_db(demo: list[str], tmp_path: Path,
     # cli.md: "Inputs are the same everywhere: FILES, an archive window, or --db"; hegemony and
     # resilience said "unrecognized arguments: --db". Same answers as from the files.
     db = tmp_path / "kp.duckdb"
-    assert _run(capsys, "ingest", *demo, "--db", str(db))[0] == 0
+    assert run_cli(capsys, "ingest", *demo, "--db", str(db))[0] == 0
     for argv in (["hegemony", "AS131279", "--at", "2017-10-01T09:00Z"],
                  ["hegemony", "AS131279", "--every", "2h"],
                  ["resilience", "AS131279", "--fail", "AS4837", "--at", "2017-10-01T11:00Z"],
                  ["resilience", "AS131279", "--spof", "--at", "2017-10-01T09:00Z"]):
-        code, out, err = _run(capsys, *argv, *demo, "--json")
+        code, out, err = run_cli(capsys, *argv, *demo, "--json")
         assert code == 0, err
         files = json.loads(out)
-        code, out, err = _run(capsys, *argv, "--db", str(db), "--json")
+        code, out, err = run_cli(capsys, *argv, "--db", str(db), "--json")
         assert code == 0, err
         stored = json.loads(out)
         for doc in (files, stored):
             doc.pop("notices"), doc.pop("relationships", None)   # a database infers none
         assert stored == files, argv
-    code, out, err = _run(capsys, "resilience", "AS131279", "--db", str(db), "--spof", "--json")
+    code, out, err = run_cli(capsys, "resilience", "AS131279", "--db", str(db), "--spof", "--json")
     assert [s["asn"] for s in json.loads(out)["spof"]] == []   # at the end AS20485 is there too
-    code, out, err = _run(capsys, "hegemony", "--country", "KP", "--db", str(db))
+    code, out, err = run_cli(capsys, "hegemony", "--country", "KP", "--db", str(db))
     assert code == 2 and err.count("\n") == 1 and "--country KP is answered from MRT FILES only" in err
-    code, out, err = _run(capsys, "hegemony", "AS131279", *demo[:1], "--db", str(db))
+    code, out, err = run_cli(capsys, "hegemony", "AS131279", *demo[:1], "--db", str(db))
     assert code == 2 and "give MRT FILES or --db, not both" in err
 
 
@@ -247,7 +235,7 @@ def test_api_dependence_endpoints_take_target_query(demo: list[str], tmp_path: P
     from transitwatch.api.app import create_app
 
     db = tmp_path / "kp.duckdb"
-    assert _run(capsys, "ingest", *demo, "--db", str(db))[0] == 0
+    assert run_cli(capsys, "ingest", *demo, "--db", str(db))[0] == 0
     client = TestClient(create_app(db), base_url="http://127.0.0.1")
     for path, query in (("/api/hegemony", {"every": "7200"}),
                         ("/api/resilience", {"fail": "4837", "at": "2017-10-01T11:00Z"})):
@@ -265,11 +253,11 @@ def test_visibility_says_points_before_the_data(demo: list[str], shared_data: Pa
     # The 2015 table's grid point 02:00:00 precedes its first record (02:01:18): it showed "0
     # prefixes, 0/0 peers" without a word; no data covers it.
     table = str(shared_data / "mrt/bgpdump-corpus/input/updates.et-header.2015.gz")
-    code, out, err = _run(capsys, "visibility", "AS131279", table, "--json")
+    code, out, err = run_cli(capsys, "visibility", "AS131279", table, "--json")
     doc = json.loads(out)
     assert code == 0 and [p["time"] for p in doc["points"]] == ["2015-10-23T02:00:00Z"], err
     assert any(n.startswith("1 of 1 point(s) lie before the data's first record "
                             "(2015-10-23T02:01:18.509481Z)") for n in doc["notices"]), doc["notices"]
     # the demo's RIB dump is at the first grid point: nothing to say
-    code, out, err = _run(capsys, "visibility", "AS131279", *demo, "--json")
+    code, out, err = run_cli(capsys, "visibility", "AS131279", *demo, "--json")
     assert code == 0 and not any("before the data" in n for n in json.loads(out)["notices"])
