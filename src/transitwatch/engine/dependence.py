@@ -151,9 +151,7 @@ def relationship_context(
         except TransitwatchError as exc:
             return None, {"source": None, "note": str(exc)}
         if key:
-            if len(_CACHE) >= 4:
-                _CACHE.pop(next(iter(_CACHE)))
-            _CACHE[key] = (rels, stats)
+            _remember(_CACHE, key, (rels, stats))
     return _with_organisations(rels, rels.describe(), when)
 
 
@@ -170,6 +168,13 @@ def _data_time(paths: list[str], until: float | None) -> float | None:
 
 
 _SIBLINGS: dict[tuple[int, str], tuple[Relationships, Relationships]] = {}
+
+
+def _remember(cache: dict[Any, Any], key: Any, value: Any, size: int = 4) -> None:
+    """``cache[key] = value``, dropping the oldest entry first when ``size`` are held."""
+    if len(cache) >= size:
+        cache.pop(next(iter(cache)))
+    cache[key] = value
 
 
 def _with_organisations(rels: Relationships, info: dict[str, Any],
@@ -192,9 +197,7 @@ def _with_organisations(rels: Relationships, info: dict[str, Any],
         out = cached[1]
     else:
         out = rels.with_siblings(orgs.org_of, orgs.label)
-        if len(_SIBLINGS) >= 4:
-            _SIBLINGS.pop(next(iter(_SIBLINGS)))
-        _SIBLINGS[key] = (rels, out)
+        _remember(_SIBLINGS, key, (rels, out))
     return out, {**info, "siblings": out.siblings_from}
 
 
@@ -224,9 +227,7 @@ def _fetched_as_rel(when: float | None) -> tuple[Relationships, dict[str, Any]] 
     path, days = found
     key: tuple[Any, ...] = ("fetched", str(path), os.path.getmtime(path))
     if key not in _CACHE:
-        if len(_CACHE) >= 4:
-            _CACHE.pop(next(iter(_CACHE)))
-        _CACHE[key] = (load_as_rel(path), InferenceStats())
+        _remember(_CACHE, key, (load_as_rel(path), InferenceStats()))
     rels = _CACHE[key][0]
     return rels, {**rels.describe(), "days_from_data": round(days, 1)}
 
