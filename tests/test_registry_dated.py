@@ -226,13 +226,18 @@ def test_update_at_date_from_mirror_and_nearest_snapshot(tmp_path: Path, shared_
     assert "registry: rir+as2org snapshot of 2017-10-01" in text and "FLAGGED" in text
 
 
-def test_nearest_of_two_snapshots_and_offline_default(tmp_path: Path) -> None:
-    for day, asn_name in ((date(2015, 10, 1), "OLD-NAME"), (date(2017, 10, 1), "NEW-NAME")):
-        folder = tmp_path / "snapshots" / day.isoformat()
+def _two_snapshots(registry_dir: Path, old_name: str, new_name: str) -> None:
+    """Dated snapshots of 2015-10-01 and 2017-10-01 whose as2org names AS20485 differently."""
+    for day, asn_name in ((date(2015, 10, 1), old_name), (date(2017, 10, 1), new_name)):
+        folder = registry_dir / "snapshots" / day.isoformat()
         folder.mkdir(parents=True)
         (folder / f"{day:%Y%m%d}.as-org2info.txt").write_text(
             "# format:org_id|changed|org_name|country|source\nO|x|Org|RU|RIPE\n"
             f"# format:aut|changed|aut_name|org_id|opaque_id|source\n20485|x|{asn_name}|O|y|RIPE\n")
+
+
+def test_nearest_of_two_snapshots_and_offline_default(tmp_path: Path) -> None:
+    _two_snapshots(tmp_path, "OLD-NAME", "NEW-NAME")
     registry = Registry.load(tmp_path, use_geo=False)
     assert registry.use_time(_ts("2015-10-23T00:00:00")).date == date(2015, 10, 1)
     assert registry.as_info(20485).name == "OLD-NAME Org"
@@ -276,12 +281,7 @@ def test_countries_ranking_arrays_match_route_by_route(shared_data: Path, name: 
 def test_pinned_date_holds_against_another_thread(tmp_path: Path) -> None:
     import threading
 
-    for day, asn_name in ((date(2015, 10, 1), "OLD"), (date(2017, 10, 1), "NEW")):
-        folder = tmp_path / "snapshots" / day.isoformat()
-        folder.mkdir(parents=True)
-        (folder / f"{day:%Y%m%d}.as-org2info.txt").write_text(
-            "# format:org_id|changed|org_name|country|source\nO|x|Org|RU|RIPE\n"
-            f"# format:aut|changed|aut_name|org_id|opaque_id|source\n20485|x|{asn_name}|O|y|RIPE\n")
+    _two_snapshots(tmp_path, "OLD", "NEW")
     registry = Registry.load(tmp_path, use_geo=False)
     seen: list[date | None] = []
     later = _ts("2017-10-02T00:00:00")
