@@ -110,6 +110,14 @@ BAD_REQUESTS = [
     ("/api/hegemony/0.0.0.0/0", {}),
     ("/api/resilience/AS131279", {"fail": "AS" + "9" * 100}),
     ("/api/resilience/AS131279", {"at": "99999999999999"}),
+    # the ?target= forms of the dependence endpoints get the same checks as the path forms
+    ("/api/hegemony", {}),
+    ("/api/hegemony", {"target": "0.0.0.0/0"}),
+    ("/api/hegemony", {"target": "x" * 10_000}),
+    ("/api/hegemony", {"target": "AS" + "9" * 100, "every": "-1"}),
+    ("/api/resilience", {"target": "::/0", "fail": "4837"}),
+    ("/api/resilience", {"target": KP, "fail": "AS" + "9" * 100}),
+    ("/api/resilience", {"target": "\x00\ufffd", "at": "nan"}),
     ("/api/coverage", {"from": "9" * 40}),
     ("/api/coverage", {"to": "253402300800"}),
 ]
