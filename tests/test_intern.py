@@ -35,6 +35,21 @@ def test_ids_are_the_stores_stable_ids() -> None:
     assert [int(i) for i in ids] == [stable_id(t) for t in texts]
 
 
+def test_interned_texts_get_the_stores_ids_whatever_their_length() -> None:
+    # new texts' ids are worked out in a batch (short ones eight at a time, long ones alone) and
+    # the table grows past several sizes: every id and every code must stay right
+    rng = random.Random(5)
+    texts = list(dict.fromkeys(" ".join(str(rng.randint(1, 4_000_000_000)) for _ in range(rng.randint(1, 30)))
+                               for _ in range(20_000)))
+    paths = _intern.Interner(paths=True)
+    codes_b, added = paths.intern(texts)
+    assert added is not None and added[0] == len(texts)
+    assert list(np.frombuffer(codes_b, np.int64)) == list(range(len(texts)))
+    assert [int(i) for i in np.frombuffer(added[3], np.uint64)] == [stable_id(t) for t in texts]
+    again, none = paths.intern(list(reversed(texts)))
+    assert none is None and list(np.frombuffer(again, np.int64)) == list(reversed(range(len(texts))))
+
+
 def _reference(text: str) -> tuple[int | None, list[int]]:
     try:
         parsed = parse_as_path(text)
