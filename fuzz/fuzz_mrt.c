@@ -61,8 +61,9 @@ static void fz_configure(PyObject *dec, int mode) {
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     size_t chunk = 1 << 20;
-    int mode = 0;
+    int mode = 0, columns = 0;
     if (size > 0) {
+        columns = (data[0] & 16) != 0;   /* routes as packed columns (Decoder.set_columns) */
         /* first byte: 0 = the whole input at once, else pieces of 1..255 * 7 bytes */
         if (data[0]) chunk = (size_t)data[0] * 7;
         mode = data[0] & 15;   /* SAFI selection, dump selection, route filter (fz_configure) */
@@ -71,6 +72,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     PyObject *dec = PyObject_CallFunction((PyObject *)&DecoderType, "ss", "fuzz", "fz");
     if (!dec) { PyErr_Print(); abort(); }
     fz_configure(dec, mode);
+    if (columns) {
+        PyObject *r = dec_set_columns((DecoderObject *)dec, Py_True);
+        if (!r) { PyErr_Print(); abort(); }
+        Py_DECREF(r);
+    }
     for (size_t off = 0; off < size; off += chunk) {
         size_t n = size - off < chunk ? size - off : chunk;
         /* a private copy of exactly n bytes: a read past it is a real overflow, not luck */

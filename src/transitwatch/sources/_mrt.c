@@ -379,6 +379,7 @@ typedef struct {
     int not_mrt;                         /* the input is not MRT data: parsing stopped */
     int early_td;                        /* early RIS multi-entry TABLE_DUMP records seen */
     struct select_s *sel;                /* Optional selection of dump / tw.routes (Decoder.set_select) */
+    struct colbuf_s *col;                /* Column mode (Decoder.set_columns): routes as packed columns */
 } DecoderObject;
 
 #define MAX_ERRORS 1000
@@ -794,6 +795,146 @@ static int build_attrobjs(DecoderObject *d, const attrs_t *a, int asn_len, int u
     return 0;
 }
 
+/* ---- column mode: routes as packed columns, no Python object per route ----------------------- */
+/* For bulk consumers that need only a route's kind, time, offset, peer, prefix, ADD-PATH id and AS
+ * path (the store's ingest): one Observation per route costs more to make and free than decoding
+ * it. Rows are in stream order; a state change is a row of kind 3 whose Observation is kept. */
+typedef struct { uint8_t *p; size_t n, cap; } cbuf;
+
+static int cb_put(cbuf *b, const void *src, size_t n) {
+    if (b->n + n > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->n + n) cap *= 2;
+        uint8_t *q = PyMem_Realloc(b->p, cap);
+        if (!q) { PyErr_NoMemory(); return -1; }
+        b->p = q; b->cap = cap;
+    }
+    memcpy(b->p + b->n, src, n);
+    b->n += n;
+    return 0;
+}
+
+#define COL_RECENT 8
+typedef struct colbuf_s {
+    Py_ssize_t rows;
+    cbuf kind, time, offset, peer, pfx_off, pfx, path_id, path;
+    PyObject *peers;                     /* list of (peer_ip, peer_asn) a row's peer indexes */
+    PyObject *paths;                     /* list of AS path objects (str or None) a row's path indexes */
+    PyObject *others;                    /* list of (row, Observation): the state changes */
+    PyObject *last_path; int32_t last_path_idx;
+    int32_t recent[COL_RECENT]; int nrecent;   /* peer indexes last used, newest first */
+} colbuf_t;
+
+static void col_reset(colbuf_t *c) {
+    c->rows = 0;
+    c->kind.n = c->time.n = c->offset.n = c->peer.n = c->pfx_off.n = c->pfx.n = c->path_id.n = c->path.n = 0;
+    Py_CLEAR(c->peers); Py_CLEAR(c->paths); Py_CLEAR(c->others);
+    c->last_path = NULL; c->last_path_idx = -1; c->nrecent = 0;
+}
+
+static void col_free(colbuf_t *c) {
+    if (!c) return;
+    col_reset(c);
+    PyMem_Free(c->kind.p); PyMem_Free(c->time.p); PyMem_Free(c->offset.p); PyMem_Free(c->peer.p);
+    PyMem_Free(c->pfx_off.p); PyMem_Free(c->pfx.p); PyMem_Free(c->path_id.p); PyMem_Free(c->path.p);
+    PyMem_Free(c);
+}
+
+static int col_start(colbuf_t *c) {
+    col_reset(c);
+    c->peers = PyList_New(0); c->paths = PyList_New(0); c->others = PyList_New(0);
+    int32_t zero = 0;
+    return c->peers && c->paths && c->others && cb_put(&c->pfx_off, &zero, 4) == 0 ? 0 : -1;
+}
+
+/* The index of (ip, asn) in c->peers: one of the few last used (by identity, then by value: a
+ * BGP4MP record makes a new str for its peer), else a new entry. */
+static int32_t col_peer(colbuf_t *c, PyObject *ip, PyObject *asn) {
+    for (int pass = 0; pass < 2; pass++) {
+        for (int j = 0; j < c->nrecent; j++) {
+            PyObject *e = PyList_GET_ITEM(c->peers, c->recent[j]);
+            PyObject *eip = PyTuple_GET_ITEM(e, 0), *easn = PyTuple_GET_ITEM(e, 1);
+            int same = pass == 0 ? (eip == ip && easn == asn)
+                                 : (PyUnicode_Compare(eip, ip) == 0 && PyObject_RichCompareBool(easn, asn, Py_EQ) == 1);
+            if (PyErr_Occurred()) return -1;
+            if (same) {
+                int32_t idx = c->recent[j];
+                memmove(c->recent + 1, c->recent, (size_t)j * sizeof(int32_t));
+                c->recent[0] = idx;
+                return idx;
+            }
+        }
+    }
+    PyObject *e = PyTuple_Pack(2, ip, asn);
+    if (!e || PyList_Append(c->peers, e) < 0) { Py_XDECREF(e); return -1; }
+    Py_DECREF(e);
+    int32_t idx = (int32_t)(PyList_GET_SIZE(c->peers) - 1);
+    int keep = c->nrecent < COL_RECENT ? c->nrecent : COL_RECENT - 1;
+    memmove(c->recent + 1, c->recent, (size_t)keep * sizeof(int32_t));
+    c->recent[0] = idx;
+    c->nrecent = keep + 1;
+    return idx;
+}
+
+/* A row: kind code, time, offset, peer; the prefix (ASCII str) and ADD-PATH id and AS path of a
+ * route (NULL for a state change). */
+static int col_row(colbuf_t *c, int8_t kind, PyObject *time, PyObject *offset, PyObject *ip, PyObject *asn,
+                   PyObject *prefix, PyObject *path_id, PyObject *as_path) {
+    double t = PyFloat_AsDouble(time);
+    int64_t off = offset == Py_None ? -1 : PyLong_AsLongLong(offset);
+    int64_t pid = !path_id || path_id == Py_None ? -1 : PyLong_AsLongLong(path_id);
+    if (PyErr_Occurred()) return -1;
+    int32_t peer = col_peer(c, ip, asn);
+    if (peer < 0) return -1;
+    int32_t path = -1;
+    if (kind == 0 || kind == 2) {
+        if (as_path != c->last_path || c->last_path_idx < 0) {
+            if (PyList_Append(c->paths, as_path) < 0) return -1;
+            c->last_path = as_path;
+            c->last_path_idx = (int32_t)(PyList_GET_SIZE(c->paths) - 1);
+        }
+        path = c->last_path_idx;
+    }
+    if (prefix && prefix != Py_None) {
+        Py_ssize_t n;
+        const char *text = PyUnicode_AsUTF8AndSize(prefix, &n);
+        if (!text || cb_put(&c->pfx, text, (size_t)n) < 0) return -1;
+    }
+    int32_t end = (int32_t)c->pfx.n;
+    if (cb_put(&c->kind, &kind, 1) < 0 || cb_put(&c->time, &t, 8) < 0 || cb_put(&c->offset, &off, 8) < 0
+        || cb_put(&c->peer, &peer, 4) < 0 || cb_put(&c->pfx_off, &end, 4) < 0 || cb_put(&c->path_id, &pid, 8) < 0
+        || cb_put(&c->path, &path, 4) < 0)
+        return -1;
+    c->rows++;
+    return 0;
+}
+
+/* A state change: a row of kind 3, and its Observation kept in c->others. */
+static int col_state(colbuf_t *c, PyObject *o) {
+    ObsObject *ob = (ObsObject *)o;
+    PyObject *row = PyLong_FromSsize_t(c->rows);
+    PyObject *pair = row ? PyTuple_Pack(2, row, o) : NULL;
+    Py_XDECREF(row);
+    if (!pair || PyList_Append(c->others, pair) < 0) { Py_XDECREF(pair); return -1; }
+    Py_DECREF(pair);
+    return col_row(c, 3, ob->time, ob->offset, ob->peer_ip, ob->peer_asn, NULL, NULL, NULL);
+}
+
+/* A state-change Observation made by a decoder: into the list, or a row in column mode. */
+static int append_other(DecoderObject *d, PyObject *o) {
+    if (d->col) return col_state(d->col, o);
+    return PyList_Append(d->out, o);
+}
+
+static PyObject *col_take(colbuf_t *c) {
+#define B(b) PyBytes_FromStringAndSize((const char *)(b).p, (Py_ssize_t)(b).n)
+    PyObject *r = Py_BuildValue("(nNNNNONNNNOO)", c->rows, B(c->kind), B(c->time), B(c->offset), B(c->peer),
+                                c->peers, B(c->pfx_off), B(c->pfx), B(c->path_id), B(c->path), c->paths,
+                                c->others);
+#undef B
+    return r;
+}
+
 /* Creates one Observation and appends it to d->out. Borrowed references except `prefix` and
  * `path_id`, which are stolen. */
 static int emit(DecoderObject *d, PyObject *time, PyObject *kind, PyObject *peer_ip, PyObject *peer_asn,
@@ -804,6 +945,13 @@ static int emit(DecoderObject *d, PyObject *time, PyObject *kind, PyObject *peer
         d->safi_filtered++;
         Py_XDECREF(prefix); Py_XDECREF(path_id);
         return 0;
+    }
+    if (d->col) {
+        int8_t k = kind == K_ANNOUNCE ? 0 : kind == K_WITHDRAW ? 1 : 2;
+        int r = col_row(d->col, k, time, offset, peer_ip, peer_asn, prefix, path_id, ao ? ao->as_path : Py_None);
+        Py_XDECREF(prefix); Py_XDECREF(path_id);
+        if (r == 0) d->routes++;
+        return r;
     }
     ObsObject *o = (ObsObject *)obs_type->tp_alloc(obs_type, 0);
     if (!o) { Py_XDECREF(prefix); Py_XDECREF(path_id); return -1; }
@@ -1165,7 +1313,7 @@ static int decode_bgp4mp(DecoderObject *d, uint32_t ts, int type, int subtype, c
         Py_SETREF(o->collector, (Py_INCREF(d->collector), d->collector));
         Py_SETREF(o->source, (Py_INCREF(d->source), d->source));
         Py_SETREF(o->offset, (Py_INCREF(offset), offset));
-        rc = PyList_Append(d->out, (PyObject *)o);
+        rc = append_other(d, (PyObject *)o);
         Py_DECREF(o);
         goto done;
     }
@@ -1437,7 +1585,7 @@ static int decode_legacy_bgp(DecoderObject *d, uint32_t ts, int subtype, const u
         Py_SETREF(o->collector, (Py_INCREF(d->collector), d->collector));
         Py_SETREF(o->source, (Py_INCREF(d->source), d->source));
         Py_SETREF(o->offset, (Py_INCREF(offset), offset));
-        int r = PyList_Append(d->out, (PyObject *)o);
+        int r = append_other(d, (PyObject *)o);
         Py_DECREF(o);
         return r;
     }
@@ -1679,8 +1827,15 @@ static int run(DecoderObject *d, int final) {
     }
 }
 
+static PyObject *col_empty(DecoderObject *d) {
+    if (col_start(d->col) < 0) return NULL;
+    PyObject *r = col_take(d->col);
+    col_reset(d->col);
+    return r;
+}
+
 static PyObject *dec_feed_impl(DecoderObject *d, const uint8_t *data, size_t n, int final) {
-    if (d->not_mrt) return PyList_New(0);
+    if (d->not_mrt) return d->col ? col_empty(d) : PyList_New(0);
     if (n) {
         if (d->pos > 0 && d->pos == d->len) { d->base += d->pos; d->pos = d->len = 0; }
         if (d->len + n > d->cap) {
@@ -1705,11 +1860,17 @@ static PyObject *dec_feed_impl(DecoderObject *d, const uint8_t *data, size_t n, 
     }
     d->out = PyList_New(0);
     if (!d->out) return NULL;
-    if (run(d, final) < 0) { Py_CLEAR(d->out); return NULL; }
+    if (d->col && col_start(d->col) < 0) { Py_CLEAR(d->out); return NULL; }
+    if (run(d, final) < 0) { Py_CLEAR(d->out); if (d->col) col_reset(d->col); return NULL; }
     /* a short input of nothing but empty type-0 records (a small file of zeros) is not MRT either */
     if (final && d->records && d->zero_run == d->records) d->not_mrt = 1;
     PyObject *r = d->out;
     d->out = NULL;
+    if (d->col) {
+        Py_DECREF(r);   /* empty: every observation went to the columns */
+        r = col_take(d->col);
+        col_reset(d->col);
+    }
     return r;
 }
 
@@ -1759,6 +1920,20 @@ static PyObject *dec_errors(DecoderObject *d, void *closure) { Py_INCREF(d->erro
 static PyObject *dec_offset(DecoderObject *d, void *closure) { return PyLong_FromUnsignedLongLong(d->base + d->pos); }
 static PyObject *dec_not_mrt(DecoderObject *d, void *closure) { return PyBool_FromLong(d->not_mrt); }
 
+static PyObject *dec_set_columns(DecoderObject *d, PyObject *arg) {
+    int on = PyObject_IsTrue(arg);
+    if (on < 0) return NULL;
+    if (on && !d->col) {
+        d->col = PyMem_Calloc(1, sizeof(colbuf_t));
+        if (!d->col) return PyErr_NoMemory();
+        d->col->last_path_idx = -1;
+    } else if (!on && d->col) {
+        col_free(d->col);
+        d->col = NULL;
+    }
+    Py_RETURN_NONE;
+}
+
 static PyObject *dec_select_safi(DecoderObject *d, PyObject *arg) {
     long v = PyLong_AsLong(arg);
     if (v == -1 && PyErr_Occurred()) return NULL;
@@ -1795,6 +1970,7 @@ static void dec_dealloc(DecoderObject *d) {
     Py_XDECREF(d->sticky);
     Py_XDECREF(d->own);
     sel_free(d->sel);
+    col_free(d->col);
     Py_TYPE(d)->tp_free((PyObject *)d);
 }
 
@@ -1912,6 +2088,12 @@ static PyMethodDef dec_methods[] = {
      "select_safi(safi): emit only routes of this SAFI (1 unicast, 2 multicast); 0 emits every SAFI; "
      "-1 what bgpdump -m prints (every SAFI but TABLE_DUMP_V2 multicast entries). "
      "The others are counted in stats['safi_filtered']."},
+    {"set_columns", (PyCFunction)dec_set_columns, METH_O,
+     "set_columns(on): feed() and finish() return routes as packed columns instead of Observations: "
+     "(rows, kind int8 [0 announce 1 withdraw 2 rib 3 state], time float64, offset int64 [-1 none], "
+     "peer int32 [index into peers], peers [(peer_ip, peer_asn)], prefix offsets int32 (rows + 1), "
+     "prefix text, ADD-PATH id int64 [-1 none], path int32 [index into paths, -1 withdrawal/state], "
+     "paths [str | None], others [(row, Observation) of the state changes]), bytes for the arrays."},
     {"feed", (PyCFunction)dec_feed, METH_O,
      "feed(data) -> list[Observation]: decode every complete record; keeps the incomplete tail."},
     {"finish", (PyCFunction)dec_finish, METH_NOARGS,

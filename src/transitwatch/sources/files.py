@@ -21,6 +21,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import PurePath
+from typing import Any
 
 from transitwatch.observation import SAFI_UNICAST, Observation
 from transitwatch.sources.mrt import MrtReader, RouteFilter, first_record_time
@@ -86,6 +87,7 @@ def read_files(
     progress: FileProgress | None = None,
     route_filter: RouteFilter | None = None,
     safi: int | None = SAFI_UNICAST,
+    columns: bool = False,
 ) -> ObservationStream:
     """Observations of all ``paths`` merged into one stream in time order.
 
@@ -97,6 +99,9 @@ def read_files(
     ``MrtError``/``OSError`` with a one-line message naming the file. Among records with equal
     times, RIB dumps come first. ``safi``: unicast routes only (1, the default), multicast only
     (2, to study those apart: they are another routing table), or every route (None).
+    ``columns``: :meth:`ObservationStream.batches` yields
+    :class:`~transitwatch.sources.columns.RouteColumns` (no Observation per route; for bulk
+    consumers such as the store's ingest), and the stream is not iterated by observation.
     """
     notes: list[str] = notices if notices is not None else []
     path_list = [os.fspath(p) for p in paths]
@@ -115,7 +120,7 @@ def read_files(
         if os.path.isdir(p):
             raise IsADirectoryError(f"{p}: is a directory, not an MRT file")
     stream = ObservationStream()
-    batches = _merged(unique, collector, notes, progress, route_filter, stream, safi)
+    batches = _merged(unique, collector, notes, progress, route_filter, stream, safi, columns)
     stream._batches = batches
     stream._it = itertools.chain.from_iterable(batches)
     return stream
@@ -154,7 +159,7 @@ class ObservationStream(Iterator[Observation]):
         self.files[path] = FileSpan(path, collector, name_time, first, last, _is_rib_name(path) or None,
                                     complete)
 
-    def batches(self) -> Iterator[list[Observation]]:
+    def batches(self) -> Iterator[Any]:
         """The same stream as lists of observations, each from one file (for bulk consumers such
         as the columnar ingest); iterate either this or the stream, not both."""
         return self._batches
@@ -175,6 +180,7 @@ def _merged(
     route_filter: RouteFilter | None = None,
     stream: ObservationStream | None = None,
     safi: int | None = SAFI_UNICAST,
+    columns: bool = False,
 ) -> Iterator[list[Observation]]:
     total = len(paths)
     counters = {"observations": 0, "done": 0}
@@ -204,7 +210,7 @@ def _merged(
         path = paths[index]
         named_collector, _ = collector_and_time_from_name(path)
         it = batches(MrtReader(path, collector=collector or named_collector or "", route_filter=route_filter,
-                               safi=safi))
+                               safi=safi, columns=columns))
         first = next(it, None)
         if first is None:
             notes.append(f"{path}: no observations")

@@ -124,6 +124,11 @@ def _open_raw(path: str) -> IO[bytes]:
         raise MrtError(path, exc.strerror or str(exc)) from None
 
 
+def _rows(batch: Any) -> int:
+    """Observations in what the decoder returned: a list, or a column-mode tuple (rows first)."""
+    return len(batch) if isinstance(batch, list) else int(batch[0])
+
+
 def detect_compression(head: bytes) -> str:
     """'gzip', 'bzip2', 'xz' or 'none', from the first bytes (never from the file name)."""
     if head.startswith(GZIP_MAGIC):
@@ -255,9 +260,10 @@ class MrtReader:
     def __init__(
         self, path: str | os.PathLike[str], *, collector: str | None = None, strict: bool = False,
         chunk_size: int = CHUNK_SIZE, route_filter: RouteFilter | None = None,
-        safi: int | Literal["bgpdump"] | None = SAFI_UNICAST,
+        safi: int | Literal["bgpdump"] | None = SAFI_UNICAST, columns: bool = False,
     ) -> None:
         self.path = os.fspath(path)
+        self.columns = columns
         self.safi = safi
         self.route_filter = route_filter
         self.collector = collector or ""
@@ -269,8 +275,21 @@ class MrtReader:
         for batch in self.batches():
             yield from batch
 
-    def batches(self) -> Iterator[list[Observation]]:
-        """The observations in lists, one per decompressed chunk (fast path for bulk consumers)."""
+    def batches(self) -> Iterator[Any]:
+        """The observations in lists, one per decompressed chunk (fast path for bulk consumers);
+        with ``columns=True``, as :class:`~transitwatch.sources.columns.RouteColumns` instead."""
+        if self.columns:  # numpy: imported only by the consumers that ask for columns
+            from transitwatch.sources.columns import RouteColumns
+
+            for packed in self._decoded():
+                if packed[0]:
+                    yield RouteColumns.from_decoder(self.path, packed)
+            return
+        for batch in self._decoded():
+            if batch:
+                yield batch
+
+    def _decoded(self) -> Iterator[Any]:
         path = self.path
         raw = _open_raw(path)
         with raw:
@@ -284,6 +303,8 @@ class MrtReader:
             if self.route_filter is not None:
                 self.route_filter.install(decoder)
             decoder.select_safi(-1 if self.safi == "bgpdump" else self.safi or 0)
+            if self.columns:
+                decoder.set_columns(True)
             seen_errors = 0
             try:
                 for data in _decompressed_chunks(raw, path, kind, self.chunk_size):
@@ -293,8 +314,7 @@ class MrtReader:
                         raise MrtError(path, "not an MRT file (it starts with a run of empty type-0 "
                                        "records: zeros, not MRT data)", 0)
                     seen_errors = self._check(decoder, seen_errors)
-                    if batch:
-                        yield batch
+                    yield batch
             except MrtError as exc:
                 if decoder.not_mrt:
                     raise
@@ -302,10 +322,9 @@ class MrtReader:
                 self.stats.fatal = exc.message + (f" at byte offset {exc.offset}" if exc.offset else "")
                 batch = decoder.finish()
                 self._update(decoder)
-                if self.strict or (not self.stats.routes and not batch and not self.stats.records):
+                if self.strict or (not self.stats.routes and not _rows(batch) and not self.stats.records):
                     raise
-                if batch:
-                    yield batch
+                yield batch
                 return
             batch = decoder.finish()
             if decoder.not_mrt:
@@ -314,8 +333,7 @@ class MrtReader:
                                "data)", 0)
             self._check(decoder, seen_errors)
             self._update(decoder)
-            if batch:
-                yield batch
+            yield batch
             if self.stats.records == 0 and not (kind != "none" and self.stats.bytes == 0
                                                 and not self.stats.damage):
                 first = self.stats.damage[0].message if self.stats.damage else "no MRT records"

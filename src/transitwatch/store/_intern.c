@@ -392,6 +392,8 @@ static PyObject *added_tuple(added_t *a) {
                          buf_bytes(&a->origin), buf_bytes(&a->asn_off), buf_bytes(&a->asn));
 }
 
+static int64_t key_code_raw(InternerObject *t, const char *text, Py_ssize_t n, int64_t pid, added_t *a);
+
 /* A route key: the prefix text, then for ADD-PATH a NUL and the path id (8 bytes). */
 static int64_t key_code(InternerObject *t, PyObject *prefix, PyObject *path_id, added_t *a) {
     Py_ssize_t n;
@@ -400,13 +402,22 @@ static int64_t key_code(InternerObject *t, PyObject *prefix, PyObject *path_id, 
         if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "a route key's prefix must be a str");
         return -1;
     }
-    int fresh;
-    int64_t code, pid = -1;
-    if (path_id == NULL || path_id == Py_None) {
-        code = tab_code(t, (const uint8_t *)text, (size_t)n, &fresh);
-    } else {
+    int64_t pid = -1;
+    if (path_id != NULL && path_id != Py_None) {
         pid = PyLong_AsLongLong(path_id);
         if (pid == -1 && PyErr_Occurred()) return -1;
+        if (pid < 0) { PyErr_SetString(PyExc_ValueError, "an ADD-PATH id is not negative"); return -1; }
+    }
+    return key_code_raw(t, text, n, pid, a);
+}
+
+/* The same from the prefix's bytes; pid -1: no ADD-PATH id. */
+static int64_t key_code_raw(InternerObject *t, const char *text, Py_ssize_t n, int64_t pid, added_t *a) {
+    int fresh;
+    int64_t code;
+    if (pid < 0) {
+        code = tab_code(t, (const uint8_t *)text, (size_t)n, &fresh);
+    } else {
         uint8_t stack[256], *k = (size_t)n + 9 <= sizeof stack ? stack : PyMem_Malloc((size_t)n + 9);
         if (!k) { PyErr_NoMemory(); return -1; }
         memcpy(k, text, (size_t)n);
@@ -726,6 +737,105 @@ done:
     return result;
 }
 
+/* A read-only buffer of n items of `size` bytes (numpy arrays, bytes). */
+static int get_items(PyObject *o, Py_buffer *v, Py_ssize_t size, Py_ssize_t n, const char *what) {
+    if (PyObject_GetBuffer(o, v, PyBUF_C_CONTIGUOUS) < 0) return -1;
+    if (v->len != size * n) {
+        PyErr_Format(PyExc_ValueError, "columns_raw(): %s has %zd bytes, not %zd", what, v->len, size * n);
+        PyBuffer_Release(v);
+        return -1;
+    }
+    return 0;
+}
+
+/* columns_raw(kind, peer, peers, prefix_offsets, prefix_text, path_id, path, paths, peer_index,
+ * keys, path_interner): the codes columns() gives, for a batch the decoder packed as columns
+ * (sources.columns.RouteColumns): no Python object per route is read. */
+static PyObject *columns_raw(PyObject *self, PyObject *args) {
+    PyObject *kind_o, *peer_o, *peers, *off_o, *text_o, *pid_o, *path_o, *paths, *index;
+    InternerObject *keys, *pint;
+    if (!PyArg_ParseTuple(args, "OOO!OOOOO!O!O!O!", &kind_o, &peer_o, &PyList_Type, &peers, &off_o, &text_o,
+                          &pid_o, &path_o, &PyList_Type, &paths, &PyDict_Type, &index, &InternerType, &keys,
+                          &InternerType, &pint))
+        return NULL;
+    if (keys->parse || !pint->parse) {
+        PyErr_SetString(PyExc_ValueError, "columns_raw() needs a route key interner and an AS path interner");
+        return NULL;
+    }
+    Py_buffer kv = {0}, pv = {0}, ov = {0}, tv = {0}, iv = {0}, av = {0};
+    PyObject *result = NULL, *peer_b = NULL, *key_b = NULL, *path_b = NULL, *new_peers = NULL;
+    int64_t *peer_map = NULL, *path_map = NULL;
+    added_t new_keys = {0}, new_paths = {0};
+    if (PyObject_GetBuffer(kind_o, &kv, PyBUF_C_CONTIGUOUS) < 0) return NULL;
+    Py_ssize_t n = kv.len;
+    if (get_items(peer_o, &pv, 4, n, "peer") < 0) goto done;
+    if (get_items(off_o, &ov, 4, n + 1, "prefix_offsets") < 0) goto done;
+    if (PyObject_GetBuffer(text_o, &tv, PyBUF_C_CONTIGUOUS) < 0) goto done;
+    if (get_items(pid_o, &iv, 8, n, "path_id") < 0) goto done;
+    if (get_items(path_o, &av, 4, n, "path") < 0) goto done;
+    const int8_t *kind = kv.buf;
+    const int32_t *peer = pv.buf, *off = ov.buf, *path = av.buf;
+    const int64_t *pid = iv.buf;
+    const char *text = tv.buf;
+    Py_ssize_t npeers = PyList_GET_SIZE(peers), npaths = PyList_GET_SIZE(paths);
+    peer_b = PyBytes_FromStringAndSize(NULL, n * 8);
+    key_b = PyBytes_FromStringAndSize(NULL, n * 8);
+    path_b = PyBytes_FromStringAndSize(NULL, n * 4);
+    new_peers = PyList_New(0);
+    peer_map = PyMem_Malloc((size_t)(npeers + 1) * 8);
+    path_map = PyMem_Malloc((size_t)(npaths + 1) * 8);
+    if (!peer_b || !key_b || !path_b || !new_peers || !peer_map || !path_map) { PyErr_NoMemory(); goto done; }
+    for (Py_ssize_t j = 0; j < npeers; j++) {
+        PyObject *e = PyList_GET_ITEM(peers, j);
+        if (!PyTuple_Check(e) || PyTuple_GET_SIZE(e) != 2) {
+            PyErr_SetString(PyExc_TypeError, "columns_raw(): peers are (peer_ip, peer_asn) pairs");
+            goto done;
+        }
+        if ((peer_map[j] = dict_code(index, PyTuple_GET_ITEM(e, 0), new_peers)) < 0) goto done;
+    }
+    for (Py_ssize_t j = 0; j < npaths; j++) {
+        PyObject *p = PyList_GET_ITEM(paths, j);
+        if ((path_map[j] = text_code(pint, p == Py_None ? S_EMPTY : p, &new_paths)) < 0) goto done;
+    }
+    if (tab_reserve(keys, (size_t)n) < 0) goto done;
+    int64_t *peer_out = (int64_t *)PyBytes_AS_STRING(peer_b), *key_out = (int64_t *)PyBytes_AS_STRING(key_b);
+    int32_t *path_out = (int32_t *)PyBytes_AS_STRING(path_b);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (i + PREFETCH_AHEAD < n && pid[i + PREFETCH_AHEAD] < 0 && keys->nslots) {
+            Py_ssize_t a = off[i + PREFETCH_AHEAD], b = off[i + PREFETCH_AHEAD + 1];
+            if (a >= 0 && b >= a && (size_t)b <= (size_t)tv.len)
+                __builtin_prefetch(&keys->slots[home_slot(hash_bytes((const uint8_t *)text + a, (size_t)(b - a)),
+                                                          keys->nslots - 1)]);
+        }
+        if (peer[i] < 0 || peer[i] >= npeers || path[i] >= npaths || off[i] < 0 || off[i + 1] < off[i]
+            || (size_t)off[i + 1] > (size_t)tv.len || kind[i] < 0 || kind[i] > 3) {
+            PyErr_SetString(PyExc_ValueError, "columns_raw(): a row points outside its batch");
+            goto done;
+        }
+        peer_out[i] = peer_map[peer[i]];
+        if (kind[i] == 3) {
+            key_out[i] = -1;
+        } else if ((key_out[i] = key_code_raw(keys, text + off[i], off[i + 1] - off[i], pid[i], &new_keys)) < 0) {
+            goto done;
+        }
+        path_out[i] = (kind[i] == 0 || kind[i] == 2) && path[i] >= 0 ? (int32_t)path_map[path[i]] : -1;
+    }
+    result = Py_BuildValue("(OOONNN)", peer_b, key_b, path_b, new_peers, added_tuple(&new_keys),
+                           added_tuple(&new_paths));
+    new_peers = NULL;
+done:
+    PyBuffer_Release(&kv);
+    if (pv.obj) PyBuffer_Release(&pv);
+    if (ov.obj) PyBuffer_Release(&ov);
+    if (tv.obj) PyBuffer_Release(&tv);
+    if (iv.obj) PyBuffer_Release(&iv);
+    if (av.obj) PyBuffer_Release(&av);
+    Py_XDECREF(peer_b); Py_XDECREF(key_b); Py_XDECREF(path_b); Py_XDECREF(new_peers);
+    PyMem_Free(peer_map); PyMem_Free(path_map);
+    added_free(&new_keys); added_free(&new_paths);
+    return result;
+}
+
 static PyObject *stable_ids(PyObject *self, PyObject *arg) {
     PyObject *fast = PySequence_Fast(arg, "stable_ids() needs a sequence of str");
     if (!fast) return NULL;
@@ -775,6 +885,10 @@ static PyObject *stable_ids(PyObject *self, PyObject *arg) {
 
 static PyMethodDef module_methods[] = {
     {"bind", bind, METH_O, "bind(ObservationBase): where columns() finds the observation fields."},
+    {"columns_raw", columns_raw, METH_VARARGS,
+     "columns_raw(kind, peer, peers, prefix_offsets, prefix_text, path_id, path, paths, peer_index, keys, "
+     "path_interner) -> (peer, key, path, new_peers, new_keys, new_paths): the codes columns() gives, for "
+     "a batch the decoder packed as columns (sources.columns.RouteColumns)."},
     {"columns", columns, METH_VARARGS,
      "columns(batch, peers, keys, paths) -> (kind, time, offset, peer, key, path, new_peers, new_keys, "
      "new_paths): packed columns (int8 kind 0 announce 1 withdraw 2 rib 3 state; float64 time; int64 "

@@ -43,6 +43,7 @@ import numpy as np
 import pyarrow as pa
 
 from transitwatch.observation import Observation
+from transitwatch.sources.columns import RouteColumns
 from transitwatch.sources.files import collector_and_time_from_name, read_files
 from transitwatch.sources.mrt import MrtError, MrtReader
 from transitwatch.state.aspath import ASPathError, parse_as_path
@@ -603,10 +604,10 @@ def _derive_columnar(
     total = 0
     nfiles = len(job.paths)
     if job.paths:
-        stream = read_files(list(job.paths), collector=job.override, notices=notices)
+        stream = read_files(list(job.paths), collector=job.override, notices=notices, columns=True)
         for batch in _grouped(stream.batches()):
             kinds, times = builder.add(batch)
-            s = stats[batch[0].source]
+            s = stats[batch.source]
             counts = np.bincount(kinds, minlength=4)
             s[0] += len(batch)
             for i in range(4):
@@ -622,17 +623,19 @@ def _derive_columnar(
     return stats, notices, builder.written
 
 
-def _grouped(batches: Iterable[list[Observation]]) -> Iterator[list[Observation]]:
-    """Consecutive decoded batches of the same file joined up to ``_GROUP`` observations: fewer,
-    larger array operations (the builder's fixed cost per batch is a few database calls)."""
-    group: list[Observation] = []
+def _grouped(batches: Iterable[RouteColumns]) -> Iterator[RouteColumns]:
+    """Consecutive decoded batches of the same file joined up to ``_GROUP`` rows: fewer, larger
+    array operations (the builder's fixed cost per batch is a few database calls)."""
+    group: list[RouteColumns] = []
+    rows = 0
     for batch in batches:
-        if group and (len(group) >= _GROUP or batch[0].source != group[0].source):
-            yield group
-            group = []
-        group.extend(batch)
+        if group and (rows >= _GROUP or batch.source != group[0].source):
+            yield RouteColumns.concat(group)
+            group, rows = [], 0
+        group.append(batch)
+        rows += len(batch)
     if group:
-        yield group
+        yield RouteColumns.concat(group)
 
 
 def _derive(

@@ -50,6 +50,7 @@ except ModuleNotFoundError:  # a source tree updated without a rebuild: one line
         "the compiled extension _intern (store/_intern.c) is missing; build it: `make .venv/.installed` "
         "(or `pip install -e .`)") from None
 from transitwatch.observation import ESTABLISHED, Observation
+from transitwatch.sources.columns import RouteColumns
 from transitwatch.state.aspath import ASPathError, parse_as_path
 from transitwatch.store import arrowcols
 from transitwatch.store.arrowcols import column, numeric, strings
@@ -354,11 +355,14 @@ class IntervalBuilder:
 
     # -- a batch --------------------------------------------------------------------------------
 
-    def add(self, batch: Sequence[Observation]) -> tuple[np.ndarray, _F64]:
-        """Apply a batch of one collector's observations, in stream order; returns the batch's
-        kind codes (0 announce, 1 withdraw, 2 rib, 3 state) and times, for counting."""
+    def add(self, batch: Sequence[Observation] | RouteColumns) -> tuple[np.ndarray, _F64]:
+        """Apply a batch of one collector's observations, in stream order (a list, or a file's
+        rows as packed columns); returns the batch's kind codes (0 announce, 1 withdraw, 2 rib,
+        3 state) and times, for counting."""
         if not batch:
             return np.zeros(0, np.int8), np.zeros(0, np.float64)
+        if isinstance(batch, RouteColumns):
+            return self._add_columns(batch)
         source = batch[0].source
         if batch[-1].source != source:
             parts = []
@@ -369,7 +373,6 @@ class IntervalBuilder:
                     start = i
             parts.append(self.add(batch[start:]))
             return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
-        n = len(batch)
         # one pass in C: the columns, with peers, route keys and paths interned
         kind_b, time_b, off_b, peer_b, key_b, path_b, new_peers, new_keys, new_paths = _intern.columns(
             batch, self._peer_index, self._keys, self._paths)
@@ -381,6 +384,25 @@ class IntervalBuilder:
         paths = np.frombuffer(path_b, np.int32)
         for ip in new_peers:
             self._register_peer(ip, batch[int(np.argmax(peers == self._peer_index[ip]))].peer_asn)
+        return self._apply(batch, source, kind, times, offsets, peers, keys, paths, new_keys, new_paths)
+
+    def _add_columns(self, batch: RouteColumns) -> tuple[np.ndarray, _F64]:
+        """A batch the decoder packed as columns (no Observation per route)."""
+        peer_b, key_b, path_b, new_peers, new_keys, new_paths = _intern.columns_raw(
+            batch.kind, batch.peer, batch.peers, batch.prefix_offsets, batch.prefix_text, batch.path_id,
+            batch.path, batch.paths, self._peer_index, self._keys, self._paths)
+        if new_peers:
+            asn_of = {ip: asn for ip, asn in batch.peers}
+            for ip in new_peers:
+                self._register_peer(ip, asn_of[ip])
+        return self._apply(batch, batch.source, batch.kind, batch.time, batch.offset,
+                           np.frombuffer(peer_b, np.int64), np.frombuffer(key_b, np.int64),
+                           np.frombuffer(path_b, np.int32), new_keys, new_paths)
+
+    def _apply(self, batch: Sequence[Observation] | RouteColumns, source: str, kind: np.ndarray, times: _F64,
+               offsets: _I64, peers: _I64, keys: _I64, paths: np.ndarray, new_keys: _intern.Added | None,
+               new_paths: _intern.Added | None) -> tuple[np.ndarray, _F64]:
+        n = len(kind)
         self._add_keys(new_keys)
         self._add_paths(new_paths)
         combined = (peers << _PEER_SHIFT) | keys
@@ -418,13 +440,14 @@ class IntervalBuilder:
                 pos = stop
                 continue
             # a barrier at pos
-            obs = batch[pos]
             k = int(kind[pos])
-            if k != _RIB and self._until is not None and obs.time > self._until:
+            if k != _RIB and self._until is not None and times[pos] > self._until:
                 self._close_dumps(None)
                 if k != _STATE:
                     continue
             if k == _STATE:
+                obs = batch[pos]
+                assert isinstance(obs, Observation)
                 self._state(obs, int(peers[pos]), file_id)
                 pos += 1
                 continue
@@ -768,9 +791,9 @@ class _Batch:
     __slots__ = ("batch", "kind", "times", "offsets", "peers", "keys", "paths", "combined", "seq", "source",
                  "file_id")
 
-    def __init__(self, batch: Sequence[Observation], kind: np.ndarray, times: _F64, offsets: _I64,
-                 peers: _I64, keys: _I64, paths: np.ndarray, combined: _I64, seq: _I64, source: str,
-                 file_id: int | None) -> None:
+    def __init__(self, batch: Sequence[Observation] | RouteColumns, kind: np.ndarray, times: _F64,
+                 offsets: _I64, peers: _I64, keys: _I64, paths: np.ndarray, combined: _I64, seq: _I64,
+                 source: str, file_id: int | None) -> None:
         self.batch = batch
         self.kind = kind
         self.times = times
