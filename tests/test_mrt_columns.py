@@ -64,9 +64,10 @@ def _written(tmp_path: Path) -> Path:
             continue
         kind = "withdraw" if i % 7 == 0 else "announce"
         prefix = f"10.{i}.0.0/16" if ":" not in peer[0] else f"2001:db8:{i:x}::/48"
+        hop = None if kind == "withdraw" else ("192.0.2.254" if ":" not in peer[0] else "2001:db8::fe")
         obs.append(Observation(time=t, kind=kind, peer_ip=peer[0], peer_asn=peer[1], prefix=prefix,
                                as_path=None if kind == "withdraw" else f"{peer[1]} 3356 {i + 1}",
-                               next_hop=None if kind == "withdraw" else ("192.0.2.254" if ":" not in peer[0] else "2001:db8::fe")))
+                               next_hop=hop))
     path = tmp_path / "written.mrt"
     write_mrt(path, obs)
     return path
