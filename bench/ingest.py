@@ -2,16 +2,16 @@
 
     .venv/bin/python bench/ingest.py [--file F] [--work DIR] [--repeat 2] [--json]
 
-On the real 2015 full table (`updates.et-header.2015.gz`: 577,740 routes, one PCH peer), each in
-a fresh process, timed and measured by GNU time (wall, user+system CPU, peak RSS of the largest
-process): the floor (gunzip in Python), the observation stream (decode only), `dump -m`,
-`ingest` (columnar, the default) and `ingest --method reference` (the row-by-row path it
-replaced). Then the same table four times over as four collectors (four RIS-layout copies whose
-gzip headers differ, so the store sees four files): one process, `--workers 2` and a Dask
-LocalCluster (`--scheduler local`). Reports seconds, ratios to `dump -m`, routes/s (wall) and
-routes per CPU-second (per core), and peak RSS; with --repeat N the best of N (interleaved), and
-the median wall time of the N (on a machine shared with other jobs the median is the steadier
-ratio). `--quick` times only the single-file modes, for many repeats.
+On the real 2015 full table (`updates.et-header.2015.gz`: 577,740 routes, one PCH peer), each in a
+fresh process, timed and measured by GNU time (wall, user+system CPU, peak RSS of the largest
+process): the floor (gunzip in Python), the observation stream (decode only), the decoder's column
+mode (no Observation per route: what ingest reads), `dump -m`, `ingest` (columnar, the default) and
+`ingest --method reference` (the row-by-row path it replaced). Then the same table four times over
+as four collectors (four RIS-layout copies whose gzip headers differ, so the store sees four files):
+one process, `--workers 2` and a Dask LocalCluster (`--scheduler local`). Reports seconds, ratios to
+`dump -m`, routes/s (wall) and routes per CPU-second (per core), and peak RSS; with --repeat N the
+best of N (interleaved), and the median wall time of the N (on a machine shared with other jobs the
+median is the steadier ratio). `--quick` times only the single-file modes, for many repeats.
 
 `--before SRC` also times `ingest` from another source tree (e.g. `git archive REV | tar -x -C SRC`,
 its extensions built with `python setup.py build_ext --inplace`), run with this interpreter and
@@ -89,6 +89,9 @@ def main() -> int:
     routes = 577_740 if args.file == DEFAULT_FILE else None
     decode_code = ("from transitwatch.sources.files import read_files\n"
                    f"n = sum(1 for o in read_files([{f!r}]) if o.kind != 'state')\nprint(n)")
+    columns_code = ("from transitwatch.sources.files import read_files\n"
+                    f"b = read_files([{f!r}], columns=True).batches()\n"
+                    "print(sum(int((x.kind != 3).sum()) for x in b))")
     gunzip_code = f"import gzip\nf = gzip.open({f!r})\nwhile f.read(1 << 20): pass"
     if routes is None:
         counted = subprocess.run([PY, "-c", decode_code], capture_output=True, text=True, check=True)
@@ -108,6 +111,7 @@ def main() -> int:
     modes: dict[str, tuple[Any, int]] = {
         "gunzip (floor)": (lambda: [PY, "-c", gunzip_code], routes),
         "decode (observation stream)": (lambda: [PY, "-c", decode_code], routes),
+        "decode (columns, what ingest reads)": (lambda: [PY, "-c", columns_code], routes),
         "dump -m": (lambda: [*TW, "dump", "-m", f], routes),
         "ingest": (lambda: [*TW, "ingest", f, "--db", fresh("one")], routes),
         before: (lambda: [*TW, "ingest", f, "--db", fresh("before")], routes),
