@@ -493,17 +493,22 @@ static PyObject *ip_str(const uint8_t *a, int afi) {
     return PyUnicode_DecodeASCII(b, n, NULL);
 }
 
-/* A prefix from NLRI bytes: copies `plen` bits, clears host bits (as bgpdump does). */
-static PyObject *prefix_str(const uint8_t *bytes, int plen, int afi) {
+/* A prefix from NLRI bytes as text in b (80 bytes): copies `plen` bits, clears host bits (as
+ * bgpdump does). Returns its length. */
+static int prefix_text(char *b, const uint8_t *bytes, int plen, int afi) {
     uint8_t a[16] = {0};
     int nbytes = (plen + 7) / 8;
     memcpy(a, bytes, nbytes);
     if (plen % 8) a[nbytes - 1] &= (uint8_t)(0xFF << (8 - plen % 8));
-    char b[80];
     int n = fmt_ip(b, a, afi);
     b[n++] = '/';
     n += fmt_u32(b + n, (uint32_t)plen);
-    return PyUnicode_DecodeASCII(b, n, NULL);
+    return n;
+}
+
+static PyObject *prefix_str(const uint8_t *bytes, int plen, int afi) {
+    char b[80];
+    return PyUnicode_DecodeASCII(b, prefix_text(b, bytes, plen, afi), NULL);
 }
 
 /* ---- attributes ------------------------------------------------------------------------------- */
@@ -878,8 +883,20 @@ static int32_t col_peer(colbuf_t *c, PyObject *ip, PyObject *asn) {
 
 /* A row: kind code, time, offset, peer; the prefix (ASCII str) and ADD-PATH id and AS path of a
  * route (NULL for a state change). */
+static int col_row_text(colbuf_t *c, int8_t kind, PyObject *time, PyObject *offset, PyObject *ip, PyObject *asn,
+                        const char *text, Py_ssize_t n, PyObject *path_id, PyObject *as_path);
+
 static int col_row(colbuf_t *c, int8_t kind, PyObject *time, PyObject *offset, PyObject *ip, PyObject *asn,
                    PyObject *prefix, PyObject *path_id, PyObject *as_path) {
+    Py_ssize_t n = 0;
+    const char *text = "";
+    if (prefix && prefix != Py_None && !(text = PyUnicode_AsUTF8AndSize(prefix, &n))) return -1;
+    return col_row_text(c, kind, time, offset, ip, asn, text, n, path_id, as_path);
+}
+
+/* The same with the prefix as text (n bytes). */
+static int col_row_text(colbuf_t *c, int8_t kind, PyObject *time, PyObject *offset, PyObject *ip, PyObject *asn,
+                        const char *text, Py_ssize_t n, PyObject *path_id, PyObject *as_path) {
     double t = PyFloat_AsDouble(time);
     int64_t off = offset == Py_None ? -1 : PyLong_AsLongLong(offset);
     int64_t pid = !path_id || path_id == Py_None ? -1 : PyLong_AsLongLong(path_id);
@@ -895,11 +912,7 @@ static int col_row(colbuf_t *c, int8_t kind, PyObject *time, PyObject *offset, P
         }
         path = c->last_path_idx;
     }
-    if (prefix && prefix != Py_None) {
-        Py_ssize_t n;
-        const char *text = PyUnicode_AsUTF8AndSize(prefix, &n);
-        if (!text || cb_put(&c->pfx, text, (size_t)n) < 0) return -1;
-    }
+    if (n && cb_put(&c->pfx, text, (size_t)n) < 0) return -1;
     int32_t end = (int32_t)c->pfx.n;
     if (cb_put(&c->kind, &kind, 1) < 0 || cb_put(&c->time, &t, 8) < 0 || cb_put(&c->offset, &off, 8) < 0
         || cb_put(&c->peer, &peer, 4) < 0 || cb_put(&c->pfx_off, &end, 4) < 0 || cb_put(&c->path_id, &pid, 8) < 0
@@ -1174,6 +1187,18 @@ static int emit_nlri(DecoderObject *d, const uint8_t *p, int len, int afi, int a
         if (kind == K_ANNOUNCE && d->ann_mode == 3 && d->ann_own && ps_add(d->own, afi, plen, p + 1) < 0) {
             Py_XDECREF(pid);
             return -1;
+        }
+        if (d->col && !(d->safi_sel > 0 && d->cur_safi != d->safi_sel)) {
+            /* column mode: the prefix's text goes straight into the buffer (no str a route) */
+            char b[80];
+            int n = prefix_text(b, p + 1, plen, afi);
+            int8_t k = kind == K_ANNOUNCE ? 0 : kind == K_WITHDRAW ? 1 : 2;
+            int r = col_row_text(d->col, k, time, offset, peer_ip, peer_asn, b, n, pid, ao ? ao->as_path : Py_None);
+            Py_XDECREF(pid);
+            if (r < 0) return -1;
+            d->routes++;
+            p += 1 + nbytes;
+            continue;
         }
         PyObject *pfx = prefix_str(p + 1, plen, afi);
         if (!pfx) { Py_XDECREF(pid); return -1; }
