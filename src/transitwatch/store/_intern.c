@@ -170,6 +170,25 @@ static void md5_many(const int32_t *off, const uint8_t *text, size_t n, uint64_t
     }
 }
 
+/* ---- errors where the GIL may be released -------------------------------------------------------
+ * columns_raw() interns a batch's route keys without the GIL (the decoder of the next batch runs
+ * meanwhile). Memory comes from PyMem_Raw* (thread-safe without the GIL) and an error met there
+ * is kept in `deferred` and raised once the GIL is taken again. */
+typedef struct { int set; PyObject *type; const char *msg; } deferred_t;
+static _Thread_local deferred_t *deferred;
+
+static void fail(PyObject *type, const char *msg) {
+    if (!deferred) { if (type) PyErr_SetString(type, msg); else PyErr_NoMemory(); return; }
+    if (!deferred->set) { deferred->set = 1; deferred->type = type; deferred->msg = msg; }
+}
+
+static void fail_nomem(void) { fail(NULL, "out of memory"); }
+
+static void raise_deferred(const deferred_t *e) {
+    if (!e->set) return;
+    if (e->type) PyErr_SetString(e->type, e->msg); else PyErr_NoMemory();
+}
+
 /* ---- growable byte buffers ---------------------------------------------------------------------- */
 
 typedef struct { uint8_t *p; size_t n, cap; } buf_t;
@@ -178,8 +197,8 @@ static int buf_reserve(buf_t *b, size_t extra) {
     if (b->n + extra <= b->cap) return 0;
     size_t cap = b->cap ? b->cap : 256;
     while (cap < b->n + extra) cap *= 2;
-    uint8_t *p = PyMem_Realloc(b->p, cap);
-    if (!p) { PyErr_NoMemory(); return -1; }
+    uint8_t *p = PyMem_RawRealloc(b->p, cap);
+    if (!p) { fail_nomem(); return -1; }
     b->p = p;
     b->cap = cap;
     return 0;
@@ -192,7 +211,7 @@ static int buf_put(buf_t *b, const void *src, size_t n) {
     return 0;
 }
 
-static void buf_free(buf_t *b) { PyMem_Free(b->p); b->p = NULL; b->n = b->cap = 0; }
+static void buf_free(buf_t *b) { PyMem_RawFree(b->p); b->p = NULL; b->n = b->cap = 0; }
 
 static PyObject *buf_bytes(buf_t *b) {
     return PyBytes_FromStringAndSize(b->p ? (const char *)b->p : "", (Py_ssize_t)b->n);
@@ -220,6 +239,7 @@ typedef struct {
     size_t count;
     buf_t text_off, text, ids, path_ids, slow, origin, asn_off, asn;
     buf_t scratch;                   /* parsing: the ASNs of one path */
+    int ids_done;                    /* ids already worked out (added_ids) */
 } added_t;
 
 static uint64_t hash_bytes(const uint8_t *p, size_t n) {
@@ -259,8 +279,8 @@ static int tab_reserve(InternerObject *t, size_t extra) {
 static int tab_grow(InternerObject *t) { return tab_grow_to(t, t->nslots ? t->nslots * 2 : 1024); }
 
 static int tab_grow_to(InternerObject *t, size_t nslots) {
-    uint64_t *slots = PyMem_Calloc(nslots, sizeof(uint64_t));
-    if (!slots) { PyErr_NoMemory(); return -1; }
+    uint64_t *slots = PyMem_RawCalloc(nslots, sizeof(uint64_t));
+    if (!slots) { fail_nomem(); return -1; }
     /* a key's home slot comes from its hash's high 32 bits, which its slot keeps: moving it
      * needs neither its bytes nor its hash again */
     for (size_t j = 0; j < t->nslots; j++) {
@@ -270,7 +290,7 @@ static int tab_grow_to(InternerObject *t, size_t nslots) {
         while (slots[i]) i = (i + 1) & (nslots - 1);
         slots[i] = s;
     }
-    PyMem_Free(t->slots);
+    PyMem_RawFree(t->slots);
     t->slots = slots;
     t->nslots = nslots;
     return 0;
@@ -279,9 +299,9 @@ static int tab_grow_to(InternerObject *t, size_t nslots) {
 /* The code of key k (n bytes); *fresh set when it was added. -1 on error. */
 static int64_t tab_code(InternerObject *t, const uint8_t *k, size_t n, int *fresh) {
     *fresh = 0;
-    if (t->sealed) { PyErr_SetString(PyExc_ValueError, "the interner is sealed"); return -1; }
+    if (t->sealed) { fail(PyExc_ValueError, "the interner is sealed"); return -1; }
     if ((t->n + 1) * 10 > t->nslots * 7 && tab_grow(t) < 0) return -1;
-    if (n > UINT32_MAX || t->n >= INT32_MAX - 1) { PyErr_SetString(PyExc_OverflowError, "interner full"); return -1; }
+    if (n > UINT32_MAX || t->n >= INT32_MAX - 1) { fail(PyExc_OverflowError, "interner full"); return -1; }
     uint64_t h = hash_bytes(k, n);
     size_t mask = t->nslots - 1, i = home_slot(h, mask);
     uint64_t s, tag = h & 0xFFFFFFFF00000000ULL;
@@ -294,8 +314,8 @@ static int64_t tab_code(InternerObject *t, const uint8_t *k, size_t n, int *fres
     }
     if (t->n + 1 >= t->cap) {
         size_t cap = t->cap ? t->cap * 2 : 1024;
-        uint64_t *off = PyMem_Realloc(t->off, cap * sizeof(uint64_t));
-        if (!off) { PyErr_NoMemory(); return -1; }
+        uint64_t *off = PyMem_RawRealloc(t->off, cap * sizeof(uint64_t));
+        if (!off) { fail_nomem(); return -1; }
         t->off = off;
         t->cap = cap;
     }
@@ -352,7 +372,7 @@ static int added_put(added_t *a, InternerObject *t, const uint8_t *text, size_t 
         int32_t zero = 0;
         if (buf_put(&a->text_off, &zero, 4) < 0 || (t->parse && buf_put(&a->asn_off, &zero, 4) < 0)) return -1;
     }
-    if (a->text.n + n > INT32_MAX) { PyErr_SetString(PyExc_OverflowError, "batch texts too large"); return -1; }
+    if (a->text.n + n > INT32_MAX) { fail(PyExc_OverflowError, "batch texts too large"); return -1; }
     int32_t end = (int32_t)(a->text.n + n);
     if (buf_put(&a->text, text, n) < 0 || buf_put(&a->text_off, &end, 4) < 0) return -1;
     if (t->parse) {
@@ -378,15 +398,26 @@ static void added_free(added_t *a) {
 
 /* (count, text offsets int32, text bytes, ids uint64, path ids int64, slow uint8, origin int64,
  * ASN offsets int32, ASNs uint64); None when nothing was added. */
+/* The store ids of the new texts, all at once (see md5_many); needs no GIL. */
+static int added_ids(added_t *a) {
+    if (a->ids_done || !a->count) return 0;
+    a->ids.n = 0;
+    if (buf_reserve(&a->ids, a->count * 8) < 0) return -1;
+    md5_many((const int32_t *)a->text_off.p, a->text.p, a->count, (uint64_t *)a->ids.p);
+    a->ids.n = a->count * 8;
+    a->ids_done = 1;
+    return 0;
+}
+
 static PyObject *added_tuple(added_t *a) {
     if (!a->count) Py_RETURN_NONE;
-    /* the store ids of the new texts, all at once (see md5_many) */
-    a->ids.n = 0;
-    if (buf_reserve(&a->ids, a->count * 8) < 0) return NULL;
-    Py_BEGIN_ALLOW_THREADS
-    md5_many((const int32_t *)a->text_off.p, a->text.p, a->count, (uint64_t *)a->ids.p);
-    Py_END_ALLOW_THREADS
-    a->ids.n = a->count * 8;
+    if (!a->ids_done) {
+        int r;
+        Py_BEGIN_ALLOW_THREADS
+        r = added_ids(a);
+        Py_END_ALLOW_THREADS
+        if (r < 0) return PyErr_NoMemory();
+    }
     return Py_BuildValue("(nNNNNNNNN)", (Py_ssize_t)a->count, buf_bytes(&a->text_off), buf_bytes(&a->text),
                          buf_bytes(&a->ids), buf_bytes(&a->path_ids), buf_bytes(&a->slow),
                          buf_bytes(&a->origin), buf_bytes(&a->asn_off), buf_bytes(&a->asn));
@@ -418,13 +449,13 @@ static int64_t key_code_raw(InternerObject *t, const char *text, Py_ssize_t n, i
     if (pid < 0) {
         code = tab_code(t, (const uint8_t *)text, (size_t)n, &fresh);
     } else {
-        uint8_t stack[256], *k = (size_t)n + 9 <= sizeof stack ? stack : PyMem_Malloc((size_t)n + 9);
-        if (!k) { PyErr_NoMemory(); return -1; }
+        uint8_t stack[256], *k = (size_t)n + 9 <= sizeof stack ? stack : PyMem_RawMalloc((size_t)n + 9);
+        if (!k) { fail_nomem(); return -1; }
         memcpy(k, text, (size_t)n);
         k[n] = 0;
         memcpy(k + n + 1, &pid, 8);
         code = tab_code(t, k, (size_t)n + 9, &fresh);
-        if (k != stack) PyMem_Free(k);
+        if (k != stack) PyMem_RawFree(k);
     }
     if (code >= 0 && fresh && added_put(a, t, (const uint8_t *)text, (size_t)n, pid) < 0) return -1;
     return code;
@@ -450,7 +481,7 @@ static PyObject *interner_new(PyTypeObject *type, PyObject *args, PyObject *kw) 
     InternerObject *t = (InternerObject *)type->tp_alloc(type, 0);
     if (!t) return NULL;
     t->parse = parse;
-    t->off = PyMem_Calloc(1024, sizeof(uint64_t));   /* off[0] = 0 */
+    t->off = PyMem_RawCalloc(1024, sizeof(uint64_t));   /* off[0] = 0 */
     if (!t->off) { Py_DECREF(t); return PyErr_NoMemory(); }
     t->cap = 1024;
     return (PyObject *)t;
@@ -458,7 +489,7 @@ static PyObject *interner_new(PyTypeObject *type, PyObject *args, PyObject *kw) 
 
 static void interner_dealloc(InternerObject *t) {
     buf_free(&t->arena);
-    PyMem_Free(t->off); PyMem_Free(t->slots);
+    PyMem_RawFree(t->off); PyMem_RawFree(t->slots);
     Py_TYPE(t)->tp_free((PyObject *)t);
 }
 
@@ -536,7 +567,7 @@ static PyObject *interner_nbytes(InternerObject *t, void *closure) {
 
 /* seal(): no more keys will be added: the hash index is freed (texts() still works). */
 static PyObject *interner_seal(InternerObject *t, PyObject *unused) {
-    PyMem_Free(t->slots);
+    PyMem_RawFree(t->slots);
     t->slots = NULL;
     t->nslots = 0;
     t->sealed = 1;
@@ -782,8 +813,8 @@ static PyObject *columns_raw(PyObject *self, PyObject *args) {
     key_b = PyBytes_FromStringAndSize(NULL, n * 8);
     path_b = PyBytes_FromStringAndSize(NULL, n * 4);
     new_peers = PyList_New(0);
-    peer_map = PyMem_Malloc((size_t)(npeers + 1) * 8);
-    path_map = PyMem_Malloc((size_t)(npaths + 1) * 8);
+    peer_map = PyMem_RawMalloc((size_t)(npeers + 1) * 8);
+    path_map = PyMem_RawMalloc((size_t)(npaths + 1) * 8);
     if (!peer_b || !key_b || !path_b || !new_peers || !peer_map || !path_map) { PyErr_NoMemory(); goto done; }
     for (Py_ssize_t j = 0; j < npeers; j++) {
         PyObject *e = PyList_GET_ITEM(peers, j);
@@ -797,9 +828,15 @@ static PyObject *columns_raw(PyObject *self, PyObject *args) {
         PyObject *p = PyList_GET_ITEM(paths, j);
         if ((path_map[j] = text_code(pint, p == Py_None ? S_EMPTY : p, &new_paths)) < 0) goto done;
     }
+    if (keys->sealed) { PyErr_SetString(PyExc_ValueError, "the interner is sealed"); goto done; }
     if (tab_reserve(keys, (size_t)n) < 0) goto done;
     int64_t *peer_out = (int64_t *)PyBytes_AS_STRING(peer_b), *key_out = (int64_t *)PyBytes_AS_STRING(key_b);
     int32_t *path_out = (int32_t *)PyBytes_AS_STRING(path_b);
+    /* The route keys without the GIL: the buffers are held (and the interner is this caller's),
+     * so the decoding of the next batch can run meanwhile. */
+    deferred_t err = {0};
+    Py_BEGIN_ALLOW_THREADS
+    deferred = &err;
     for (Py_ssize_t i = 0; i < n; i++) {
         if (i + PREFETCH_AHEAD < n && pid[i + PREFETCH_AHEAD] < 0 && keys->nslots) {
             Py_ssize_t a = off[i + PREFETCH_AHEAD], b = off[i + PREFETCH_AHEAD + 1];
@@ -809,17 +846,21 @@ static PyObject *columns_raw(PyObject *self, PyObject *args) {
         }
         if (peer[i] < 0 || peer[i] >= npeers || path[i] >= npaths || off[i] < 0 || off[i + 1] < off[i]
             || (size_t)off[i + 1] > (size_t)tv.len || kind[i] < 0 || kind[i] > 3) {
-            PyErr_SetString(PyExc_ValueError, "columns_raw(): a row points outside its batch");
-            goto done;
+            fail(PyExc_ValueError, "columns_raw(): a row points outside its batch");
+            break;
         }
         peer_out[i] = peer_map[peer[i]];
         if (kind[i] == 3) {
             key_out[i] = -1;
         } else if ((key_out[i] = key_code_raw(keys, text + off[i], off[i + 1] - off[i], pid[i], &new_keys)) < 0) {
-            goto done;
+            break;
         }
         path_out[i] = (kind[i] == 0 || kind[i] == 2) && path[i] >= 0 ? (int32_t)path_map[path[i]] : -1;
     }
+    if (!err.set) added_ids(&new_keys);
+    deferred = NULL;
+    Py_END_ALLOW_THREADS
+    if (err.set) { raise_deferred(&err); goto done; }
     result = Py_BuildValue("(OOONNN)", peer_b, key_b, path_b, new_peers, added_tuple(&new_keys),
                            added_tuple(&new_paths));
     new_peers = NULL;
@@ -831,7 +872,7 @@ done:
     if (iv.obj) PyBuffer_Release(&iv);
     if (av.obj) PyBuffer_Release(&av);
     Py_XDECREF(peer_b); Py_XDECREF(key_b); Py_XDECREF(path_b); Py_XDECREF(new_peers);
-    PyMem_Free(peer_map); PyMem_Free(path_map);
+    PyMem_RawFree(peer_map); PyMem_RawFree(path_map);
     added_free(&new_keys); added_free(&new_paths);
     return result;
 }

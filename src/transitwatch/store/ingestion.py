@@ -605,7 +605,7 @@ def _derive_columnar(
     nfiles = len(job.paths)
     if job.paths:
         stream = read_files(list(job.paths), collector=job.override, notices=notices, columns=True)
-        for batch in _grouped(stream.batches()):
+        for batch in _read_ahead(_grouped(stream.batches())):
             kinds, times = builder.add(batch)
             s = stats[batch.source]
             counts = np.bincount(kinds, minlength=4)
@@ -621,6 +621,53 @@ def _derive_columnar(
                 progress(job.collector, total, nfiles)
     builder.finish()
     return stats, notices, builder.written
+
+
+def _read_ahead(batches: Iterator[RouteColumns], depth: int = 2) -> Iterator[RouteColumns]:
+    """``batches`` decoded in a thread, up to ``depth`` ahead of the caller: the builder interns a
+    batch's route keys without the GIL (``_intern.columns_raw``) and numpy's array passes release
+    it too, so on two cores the next batch is decoded meanwhile. An error of the reader is raised
+    here, in order; when the caller stops early the thread stops at its next batch."""
+    import queue
+    import threading
+
+    done = object()
+    ahead: queue.Queue[Any] = queue.Queue(depth)
+    stop = threading.Event()
+
+    def read() -> None:
+        try:
+            for batch in batches:
+                while not stop.is_set():
+                    try:
+                        ahead.put((batch, None), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            ahead.put((done, None))
+        except BaseException as exc:  # re-raised in the caller's thread
+            ahead.put((done, exc))
+
+    reader = threading.Thread(target=read, name="transitwatch-ingest-reader", daemon=True)
+    reader.start()
+    try:
+        while True:
+            item, error = ahead.get()
+            if item is done:
+                if error is not None:
+                    raise error
+                return
+            yield item
+    finally:
+        stop.set()
+        while reader.is_alive():  # unblock a reader waiting to hand over a batch
+            try:
+                ahead.get_nowait()
+            except queue.Empty:
+                reader.join(0.05)
+        reader.join()
 
 
 def _grouped(batches: Iterable[RouteColumns]) -> Iterator[RouteColumns]:
