@@ -429,11 +429,23 @@ static int fmt_u32(char *out, uint32_t v) {
     return n;
 }
 
+/* An octet's decimal digits without division (every prefix and peer address is four of them). */
+static inline int fmt_u8(char *out, unsigned v) {
+    if (v >= 100) {
+        unsigned h = v >= 200 ? 2 : 1, r = v - 100 * h;
+        out[0] = (char)('0' + h); out[1] = (char)('0' + r / 10); out[2] = (char)('0' + r % 10);
+        return 3;
+    }
+    if (v >= 10) { out[0] = (char)('0' + v / 10); out[1] = (char)('0' + v % 10); return 2; }
+    out[0] = (char)('0' + v);
+    return 1;
+}
+
 static int fmt_ip4(char *out, const uint8_t *a) {
-    int n = 0;
-    for (int i = 0; i < 4; i++) {
-        if (i) out[n++] = '.';
-        n += fmt_u32(out + n, a[i]);
+    int n = fmt_u8(out, a[0]);
+    for (int i = 1; i < 4; i++) {
+        out[n++] = '.';
+        n += fmt_u8(out + n, a[i]);
     }
     return n;
 }
@@ -772,6 +784,13 @@ static int build_attrobjs(DecoderObject *d, const attrs_t *a, int asn_len, int u
     memset(o, 0, sizeof *o);
     o->as_path = make_as_path(d, a, asn_len);
     if (!o->as_path) { PyErr_Clear(); return -1; }
+    if (d->col) {
+        /* column mode keeps a route's AS path only: the other attributes are not made */
+        PyObject **rest[] = {&o->origin, &o->next_hop, &o->local_pref, &o->med, &o->communities,
+                             &o->lcommunities, &o->atomic, &o->aggregator};
+        for (size_t i = 0; i < sizeof rest / sizeof rest[0]; i++) { Py_INCREF(Py_None); *rest[i] = Py_None; }
+        return 0;
+    }
     if (!a->present_origin) { o->origin = Py_None; }
     else o->origin = a->origin == 0 ? S_IGP : a->origin == 1 ? S_EGP : S_INCOMPLETE;
     Py_INCREF(o->origin);
@@ -822,6 +841,7 @@ static int cb_put(cbuf *b, const void *src, size_t n) {
 #define COL_RECENT 8
 typedef struct colbuf_s {
     Py_ssize_t rows;
+    size_t cap;                          /* rows the fixed-size columns have room for */
     cbuf kind, time, offset, peer, pfx_off, pfx, path_id, path;
     PyObject *peers;                     /* list of (peer_ip, peer_asn) a row's peer indexes */
     PyObject *paths;                     /* list of AS path objects (str or None) a row's path indexes */
@@ -829,6 +849,27 @@ typedef struct colbuf_s {
     PyObject *last_path; int32_t last_path_idx;
     int32_t recent[COL_RECENT]; int nrecent;   /* peer indexes last used, newest first */
 } colbuf_t;
+
+static int cb_reserve(cbuf *b, size_t need) {
+    if (need <= b->cap) return 0;
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap < need) cap *= 2;
+    uint8_t *q = PyMem_Realloc(b->p, cap);
+    if (!q) { PyErr_NoMemory(); return -1; }
+    b->p = q; b->cap = cap;
+    return 0;
+}
+
+/* Room for twice the rows in every fixed-size column. */
+static int col_grow(colbuf_t *c) {
+    size_t rows = c->cap ? 2 * c->cap : 1024;
+    if (cb_reserve(&c->kind, rows) < 0 || cb_reserve(&c->time, 8 * rows) < 0 || cb_reserve(&c->offset, 8 * rows) < 0
+        || cb_reserve(&c->peer, 4 * rows) < 0 || cb_reserve(&c->pfx_off, 4 * (rows + 1)) < 0
+        || cb_reserve(&c->path_id, 8 * rows) < 0 || cb_reserve(&c->path, 4 * rows) < 0)
+        return -1;
+    c->cap = rows;
+    return 0;
+}
 
 static void col_reset(colbuf_t *c) {
     c->rows = 0;
@@ -913,12 +954,18 @@ static int col_row_text(colbuf_t *c, int8_t kind, PyObject *time, PyObject *offs
         path = c->last_path_idx;
     }
     if (n && cb_put(&c->pfx, text, (size_t)n) < 0) return -1;
-    int32_t end = (int32_t)c->pfx.n;
-    if (cb_put(&c->kind, &kind, 1) < 0 || cb_put(&c->time, &t, 8) < 0 || cb_put(&c->offset, &off, 8) < 0
-        || cb_put(&c->peer, &peer, 4) < 0 || cb_put(&c->pfx_off, &end, 4) < 0 || cb_put(&c->path_id, &pid, 8) < 0
-        || cb_put(&c->path, &path, 4) < 0)
-        return -1;
+    if ((size_t)c->rows == c->cap && col_grow(c) < 0) return -1;
+    size_t r = (size_t)c->rows;
+    ((int8_t *)c->kind.p)[r] = kind;
+    ((double *)c->time.p)[r] = t;
+    ((int64_t *)c->offset.p)[r] = off;
+    ((int32_t *)c->peer.p)[r] = peer;
+    ((int32_t *)c->pfx_off.p)[r + 1] = (int32_t)c->pfx.n;
+    ((int64_t *)c->path_id.p)[r] = pid;
+    ((int32_t *)c->path.p)[r] = path;
     c->rows++;
+    c->kind.n = c->rows; c->time.n = c->offset.n = c->path_id.n = 8 * c->rows;
+    c->peer.n = c->path.n = 4 * c->rows; c->pfx_off.n = 4 * (c->rows + 1);
     return 0;
 }
 
