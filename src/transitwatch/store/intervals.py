@@ -466,6 +466,12 @@ class IntervalBuilder:
         kind = c.kind[a:b]
         key = c.combined[a:b]
         n = b - a
+        if n > 1 and not (kind == _WITHDRAW).any() and (np.diff(key) > 0).all() and (self._lookup(key) < 0).all():
+            # A table loading: every route new, each once (keys in increasing order: distinct), so
+            # every event opens an interval and none closes one.
+            self._open_all(c, a, b)
+            self._run_tail(c, a, b)
+            return
         order = np.argsort(key, kind="stable")
         ks = key[order]
         kd = kind[order]
@@ -582,6 +588,29 @@ class IntervalBuilder:
             s.lastseq[sl] = lastseq[j]
             s.used[sl] = True
 
+        self._run_tail(c, a, b)
+
+    def _open_all(self, c: _Batch, a: int, b: int) -> None:
+        """Events [a, b), all announcements or RIB records of routes with no open interval, each
+        route once: each opens its interval (what _run works out for them, without sorting)."""
+        s = self._slots
+        sl = s.allocate(b - a)
+        s.peer[sl] = c.peers[a:b]
+        s.rk[sl] = c.keys[a:b]
+        s.path[sl] = c.paths[a:b]
+        s.start[sl] = c.times[a:b]
+        s.scause[sl] = c.kind[a:b]
+        s.sfile[sl] = c.file_id or 0
+        s.sfile_ok[sl] = c.file_id is not None
+        s.soff[sl] = c.offsets[a:b]
+        s.last[sl] = c.times[a:b]
+        s.lastseq[sl] = c.seq[a:b]
+        s.used[sl] = True
+        self._set_slots(c.combined[a:b], sl)
+
+    def _run_tail(self, c: _Batch, a: int, b: int) -> None:
+        """What every run ends with: sessions marked established, RIB dumps opened."""
+        kind = c.kind[a:b]
         # peers: an announcement marks an unknown session as established
         ann_peers = np.flatnonzero(np.bincount(c.peers[a:b][kind == _ANNOUNCE])).tolist()
         for p in ann_peers:
