@@ -466,7 +466,8 @@ class IntervalBuilder:
         kind = c.kind[a:b]
         key = c.combined[a:b]
         n = b - a
-        if n > 1 and not (kind == _WITHDRAW).any() and (np.diff(key) > 0).all() and (self._lookup(key) < 0).all():
+        if (n > 1 and not (kind == _WITHDRAW).any() and (np.diff(key) > 0).all()
+                and (self._lookup(key) < 0).all()):
             # A table loading: every route new, each once (keys in increasing order: distinct), so
             # every event opens an interval and none closes one.
             self._open_all(c, a, b)
