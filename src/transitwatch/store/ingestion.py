@@ -623,11 +623,12 @@ def _derive_columnar(
     return stats, notices, builder.written
 
 
-def _read_ahead(batches: Iterator[RouteColumns], depth: int = 2) -> Iterator[RouteColumns]:
-    """``batches`` decoded in a thread, up to ``depth`` ahead of the caller: the builder interns a
-    batch's route keys without the GIL (``_intern.columns_raw``) and numpy's array passes release
-    it too, so on two cores the next batch is decoded meanwhile. An error of the reader is raised
-    here, in order; when the caller stops early the thread stops at its next batch."""
+def _read_ahead(batches: Iterator[RouteColumns], depth: int = 1) -> Iterator[RouteColumns]:
+    """``batches`` decoded in a thread, up to ``depth`` ahead of the caller (one: memory stays
+    a batch or two): the builder interns a batch's route keys without the GIL
+    (``_intern.columns_raw``) and numpy's array passes release it too, so on two cores the next
+    batch is decoded meanwhile. An error of the reader is raised here, in order; when the caller
+    stops early the thread stops at its next batch."""
     import queue
     import threading
 
