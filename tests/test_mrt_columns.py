@@ -5,6 +5,7 @@ damage; slices and joins of column batches keep every row."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -115,3 +116,38 @@ def test_read_files_merges_column_batches_by_time(tmp_path: Path) -> None:
     packed = [o for b in read_files(paths, columns=True).batches() for o in b.observations()]
     assert [(o.time, o.prefix, o.source) for o in listed] == [(o.time, o.prefix, o.source) for o in packed]
     assert np.all(np.diff([o.time for o in packed]) >= 0)
+
+
+def test_read_ahead_hands_over_in_order_raises_in_order_and_stops() -> None:
+    import threading
+
+    from transitwatch.store.ingestion import _read_ahead
+
+    assert list(_read_ahead(iter(range(50)))) == list(range(50))  # type: ignore[arg-type]
+
+    def failing() -> Any:
+        yield 1
+        yield 2
+        raise ValueError("damaged at byte 7")
+
+    got: list[int] = []
+    with pytest.raises(ValueError, match="damaged at byte 7"):
+        for item in _read_ahead(failing()):
+            got.append(item)  # type: ignore[arg-type]
+    assert got == [1, 2]
+
+    produced: list[int] = []
+
+    def endless() -> Any:
+        i = 0
+        while True:
+            produced.append(i)
+            yield i
+            i += 1
+
+    before = threading.active_count()
+    reader = _read_ahead(endless())
+    assert next(reader) == 0
+    reader.close()  # the caller stops early: the reader thread ends, it does not decode on
+    assert threading.active_count() == before
+    assert len(produced) <= 4
