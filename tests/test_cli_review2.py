@@ -196,6 +196,7 @@ def test_live_watch_that_never_connects_fails(capsys: pytest.CaptureFixture[str]
                           f"ws://127.0.0.1:{port}/v1/ws/", "--for", "1s", "--backoff", "0.2")
     assert code == 1, err
     assert err.strip().splitlines()[-1].startswith("transitwatch: error: the live feed could not be reached")
+    assert "the feed never connected" in err and "gap(s)" not in err
     assert out == ""
 
 

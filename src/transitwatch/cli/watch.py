@@ -127,8 +127,11 @@ def _print_summary(result: Any, *, live: bool) -> None:
              f"{status['observations']:,} observations"]
     if live and result.live is not None:
         stats = result.live
-        parts.append(f"{stats.messages:,} messages in {result.seconds:.0f} s, "
-                     f"{len(stats.gaps)} gap(s), {stats.dropped_text()}")
+        if not stats.connections:  # not "0 gaps": the feed was never there to have any
+            parts.append(f"the feed never connected in {result.seconds:.0f} s")
+        else:
+            parts.append(f"{stats.messages:,} messages in {result.seconds:.0f} s, "
+                         f"{len(stats.gaps)} gap(s), {stats.dropped_text()}")
     if status["held"] or status["dropped"]:
         parts.append(f"{status['held']} held, {status['dropped']} dropped after gaps")
     print(f"transitwatch: watch: {'; '.join(parts)}", file=sys.stderr)
