@@ -299,3 +299,23 @@ def test_every_time_option_reads_the_same_syntax(tmp_path: Path, capsys: pytest.
     assert planned("now-1h", "now")  # relative to the clock
     assert main(["fetch", "--collector", "rrc00", "--from", "now", "--to", "now-1h", "--dry-run"]) == 2
     assert "before start" in capsys.readouterr().err
+
+
+def test_events_timeline_covers_the_window_asked(demo_files: list[str], tmp_path: Path) -> None:
+    # events with --from/--to listed the window's events but drew the timeline of the whole
+    # history; now both are the window (as far as the data reaches), from files and from a store
+    db = tmp_path / "kp.duckdb"
+    tw.ingest(db, demo_files)
+    whole = tw.events("AS131279", tw.files(demo_files), timeline=8, workers=1).timeline
+    assert whole is not None and whole.edges
+    lo, hi = whole.edges[2], whole.edges[6]
+    for src in (tw.files(demo_files), tw.store(db)):
+        got = tw.events("AS131279", src, timeline=8, start=lo, end=hi, workers=1)
+        line = got.timeline
+        assert line is not None and len(line.edges) == 9
+        assert line.edges[0] == pytest.approx(lo) and line.edges[-1] == pytest.approx(hi)
+        assert all(lo <= e.onset <= hi for e in got.events)
+        # a window the data does not reach: no buckets (not a run of empty ones)
+        before = tw.events("AS131279", src, timeline=8, start=whole.edges[0] - 7200,
+                           end=whole.edges[0] - 3600, workers=1)
+        assert before.timeline is not None and before.timeline.edges == [] and before.events == []

@@ -481,7 +481,7 @@ def events(
         liveness = with_coverage_gaps(view, liveness)
     others = detect_events(view, liveness, detectors=others_wanted) if others_wanted else None
     _keep_in_window(changes, others, lo, hi)
-    line = _timeline(view, buckets) if buckets else None
+    line = _timeline(view, buckets, lo, hi) if buckets else None
     result = EventsResult(view, changes, others, detectors, tz=tz, timeline=line)
     result.relationships = rel_info   # which source named the relationships (as upstreams says)
     return result
@@ -526,8 +526,19 @@ def _keep_in_window(changes: Any, others: Any, lo: float, hi: float) -> None:
             found.transients = [t for t in found.transients if lo <= t.onset <= hi]
 
 
-def _timeline(view: TargetView, buckets: int) -> Any:
-    return timeline_of_view(view, buckets)
+def _timeline(view: TargetView, buckets: int, lo: float = float("-inf"), hi: float = float("inf")) -> Any:
+    """The timeline of the events' window [lo, hi], as far as the view's data reaches (like the
+    events listed); the whole view without a window; none for a window the data does not reach
+    (empty buckets there would read as routes gone)."""
+    from transitwatch.metrics.upstreams import UpstreamTimeline
+
+    first = min((s.start for s in view.spans), default=view.start)
+    start = max(lo, first) if first is not None and lo > float("-inf") else None
+    end = min(hi, view.end) if view.end is not None and hi < float("inf") else None
+    if (start is not None and end is not None and end <= start) or (
+            first is not None and hi < first) or (view.end is not None and lo > view.end):
+        return UpstreamTimeline(view.target, [], {}, [])
+    return timeline_of_view(view, buckets, start, end)
 
 
 def timeline_of_view(view: TargetView, buckets: int, start: float | None = None,
@@ -940,7 +951,7 @@ def country_events(
     rels, rel_info = relationship_context(as_rel, source, observed=tally, notices=view.notices)
     annotate_events(changes.events, view, rels)
     _keep_in_window(changes, None, lo, hi)
-    line = _timeline(view, buckets) if buckets else None
+    line = _timeline(view, buckets, lo, hi) if buckets else None
     result = EventsResult(view, changes, None, ("upstream",), tz=tz, timeline=line, country=cc, registry=reg)
     result.relationships = rel_info
     return result
