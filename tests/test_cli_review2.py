@@ -221,8 +221,28 @@ def test_hegemony_and_resilience_answer_from_db(demo: list[str], tmp_path: Path,
         assert stored == files, argv
     code, out, err = run_cli(capsys, "resilience", "AS131279", "--db", str(db), "--spof", "--json")
     assert [s["asn"] for s in json.loads(out)["spof"]] == []   # at the end AS20485 is there too
-    code, out, err = run_cli(capsys, "hegemony", "--country", "KP", "--db", str(db))
-    assert code == 2 and err.count("\n") == 1 and "--country KP is answered from MRT FILES only" in err
+    # --country from --db too (it said "answered from MRT FILES only"): the same answers, up to
+    # the end of the last stored file, and unknown where no stored file covers the moment
+    for argv in (["hegemony", "--country", "KP", "--at", "2017-10-01T12:00Z"],
+                 ["hegemony", "KP", "--every", "2h"],
+                 ["resilience", "--country", "KP", "--fail", "AS4837", "--at", "2017-10-01T11:00Z"],
+                 ["resilience", "--country", "KP", "--spof", "--at", "2017-10-01T08:30Z"]):
+        code, out, err = run_cli(capsys, *argv, *demo, "--json")
+        assert code == 0, err
+        files = json.loads(out)
+        code, out, err = run_cli(capsys, *argv, "--db", str(db), "--json")
+        assert code == 0, err
+        stored = json.loads(out)
+        for doc in (files, stored):
+            doc.pop("notices"), doc.pop("relationships", None)
+        assert stored == files, argv
+        assert stored["target"] == "KP"
+        assert stored.get("hegemony") or stored.get("series") or stored.get("prefixes")
+    code, out, err = run_cli(capsys, "hegemony", "--country", "KP", "--at", "2017-10-02T12:00Z",
+                             "--db", str(db), "--json")
+    assert code == 0 and json.loads(out)["hegemony"] == [] and "no data covers" in out + err
+    code, out, err = run_cli(capsys, "hegemony", "--country", "KP", *demo[:1], "--db", str(db))
+    assert code == 2 and "give MRT FILES or --db, not both" in err
     code, out, err = run_cli(capsys, "hegemony", "AS131279", *demo[:1], "--db", str(db))
     assert code == 2 and "give MRT FILES or --db, not both" in err
 

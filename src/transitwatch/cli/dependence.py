@@ -31,9 +31,9 @@ def _target_and_files(args: argparse.Namespace) -> tuple[str | None, Any]:
         if items and not args.country and _is_country(items[0]) and not os.path.exists(items[0]):
             args.country, items = items[0], items[1:]
         if args.country:
-            raise TransitwatchError(
-                f"--country {args.country} is answered from MRT FILES only, not --db (ask "
-                f"'transitwatch upstreams --country {args.country} --db' of a database)")
+            if items:
+                raise TransitwatchError("give MRT FILES or --db, not both")
+            return None, tw.store(db)
         if len(items) > 1:
             raise TransitwatchError("give MRT FILES or --db, not both")
         if not items:

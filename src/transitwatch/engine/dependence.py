@@ -21,7 +21,7 @@ from typing import Any
 
 from transitwatch.engine.queries import _country_code, _user_errors, registry_of
 from transitwatch.engine.queries import target_view as queries_target_view
-from transitwatch.engine.sources import Source, as_source, parse_target
+from transitwatch.engine.sources import Source, StoreSource, as_source, parse_target
 from transitwatch.errors import TransitwatchError
 from transitwatch.metrics.asrank import InferenceStats, PathSet, PathTally, infer_relationships
 from transitwatch.metrics.hegemony import HegemonyScore, hegemony_at, target_routes_at
@@ -73,6 +73,11 @@ def target_view_of(
 ) -> TargetView:
     """The target's (or the country's) routes over time, up to ``at``."""
     source = _source(src)
+    if country and isinstance(source, StoreSource):
+        from transitwatch.store.query import country_view as stored_country_view
+
+        with source.open() as db, _user_errors():
+            return stored_country_view(db, _country_code(country), registry_of(registry))
     if country:
         from transitwatch.metrics.country import country_view
 

@@ -561,4 +561,5 @@ def country_view(
         spans=sorted(spans, key=lambda s: (s.start, s.peer, s.prefix, s.path_id or -1)),
         sessions=sorted(builder_sessions.sessions, key=lambda e: (e.time, e.peer)),
         start=first, end=view_end, notices=[],
+        coverage=stored_coverage(store),  # what the stored files cover, as a target's view has
     )
