@@ -249,23 +249,16 @@ def test_sanitise_equals_the_reference_on_random_texts() -> None:
     assert len(want_weights) > 50 and set(want_discarded) == {"empty", "loop", "reserved", "malformed"}
 
 
-def test_long_hostile_paths_are_cleaned_like_the_reference_without_quadratic_work() -> None:
-    # A path attribute can hold ~16k 4-byte ASNs: the loop check must not compare every pair
-    # (pairwise, the C took 6x the Python reference's set-based time on these; now a tenth).
-    import time
-
+def test_long_hostile_paths_are_cleaned_like_the_reference() -> None:
+    # A path attribute can hold ~16k 4-byte ASNs (the loop check's cost on such paths is measured
+    # in bench/relationships.py, not here: tests never time things).
     n = 16_000
     counts: Counter[str] = Counter()
     for k in range(8):
         counts[" ".join(str(200_000 + k * n + i) for i in range(n))] = 1
     counts[" ".join(str(200_000 + i) for i in range(n)) + " 200000"] = 2          # a loop at the end
     counts[" ".join(str(200_000 + i // 2) for i in range(2 * n))] = 3             # prepending only
-    start = time.process_time()
     got = _asrank.sanitise(counts, frozenset(), lambda t: asrank.sanitise_path(t, frozenset()))
-    native = time.process_time() - start
-    start = time.process_time()
     want_weights, want_discarded = asrank._sanitise_all(counts, frozenset())
-    reference = time.process_time() - start
     assert list(_unflatten(*got[:3]).items()) == list(want_weights.items())
     assert got[3] == dict(want_discarded) == {"loop": 2}
-    assert native < reference
