@@ -176,10 +176,22 @@ def identity_of(path: str, collector: str) -> str:
     every such file of a compression has the same bytes, yet each covers its own interval, so its
     identity is the SHA-256 of its bytes, collector and name (else all but one interval would be
     dropped as duplicates and become gaps in the stored coverage)."""
+    return _identity(path, collector)[0]
+
+
+_UNREAD = -1.0  # _identity's first time when it did not need to read the file's records
+
+
+def _identity(path: str, collector: str) -> tuple[str, float | None]:
+    """identity_of, and the first record's time when finding it took reading it (a small file:
+    ``_UNREAD`` otherwise), so that ingest does not read it twice."""
     sha = sha256_of(path)
-    if os.path.getsize(path) > _QUIET_FILE_BYTES or _first_time(path, collector) is not None:
-        return sha
-    return hashlib.sha256(f"{sha}|{collector}|{os.path.basename(path)}".encode()).hexdigest()
+    if os.path.getsize(path) > _QUIET_FILE_BYTES:
+        return sha, _UNREAD
+    first = _first_time(path, collector)
+    if first is not None:
+        return sha, first
+    return hashlib.sha256(f"{sha}|{collector}|{os.path.basename(path)}".encode()).hexdigest(), None
 
 
 # -- deriving intervals from one collector's stream ------------------------------------------------
@@ -398,7 +410,7 @@ def ingest(
     for p in path_list:
         named_collector, name_time = collector_and_time_from_name(p)
         coll = collector or named_collector or ""
-        sha = identity_of(p, coll)
+        sha, first = _identity(p, coll)
         if sha in given_by_hash:
             report.notices.append(f"{p}: same content as {given_by_hash[sha]}; read once")
             continue
@@ -406,7 +418,8 @@ def ingest(
         if sha in known:
             report.files.append(FileResult(p, sha, coll, "skipped"))
             continue
-        new_files.append(_NewFile(p, sha, coll, os.path.getsize(p), name_time, _first_time(p, coll)))
+        new_files.append(_NewFile(p, sha, coll, os.path.getsize(p), name_time,
+                                  _first_time(p, coll) if first == _UNREAD else first))
 
     if watch_targets:
         watch(store, watch_targets, min_peers=min_peers, min_duration=min_duration)
