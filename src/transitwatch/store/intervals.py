@@ -7,10 +7,13 @@ tests compare the two on every table. What differs is how: one collector's state
 numpy arrays (one *slot* per open interval: peer, route key, AS path, start, last seen) and each
 batch is worked out with array operations, not a Python call per observation:
 
-1. columns of the batch (kind, peer, route key, path, time, offset) are taken from the decoded
-   observations and interned (peers, route keys ``prefix[/ADD-PATH id]``, AS path texts) to ints,
-   in one C pass (``store._intern.columns``) through this builder's C hash tables, which also give
-   each new key its store id and each new plain AS path its origin and ASNs;
+1. columns of the batch (kind, peer, route key, path, time, offset) come packed from the
+   decoder's column mode (:class:`~transitwatch.sources.columns.RouteColumns`; a list of
+   Observations is read field by field instead) and are interned (peers, route keys
+   ``prefix[/ADD-PATH id]``, AS path texts) to ints in one C pass (``store._intern.columns_raw``,
+   or ``columns`` for a list; the route keys without the GIL) through this builder's C hash
+   tables, which also give each new key its store id and each new plain AS path its origin and
+   ASNs;
 2. the batch is cut at the few *barriers* whose effect depends on the whole state: a session
    state change, the close of RIB dumps (the stream moved past them), a peer's new dump while an
    older one of another file is open;
