@@ -823,18 +823,17 @@ static int build_attrobjs(DecoderObject *d, const attrs_t *a, int asn_len, int u
 /* For bulk consumers that need only a route's kind, time, offset, peer, prefix, ADD-PATH id and AS
  * path (the store's ingest): one Observation per route costs more to make and free than decoding
  * it. Rows are in stream order; a state change is a row of kind 3 whose Observation is kept. */
-typedef struct { uint8_t *p; size_t n, cap; } cbuf;
+/* A growable byte buffer (the column buffers here, dump -m's output below). */
+typedef struct { char *p; size_t n, cap; } outbuf;
 
-static int cb_put(cbuf *b, const void *src, size_t n) {
-    if (b->n + n > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->n + n) cap *= 2;
-        uint8_t *q = PyMem_Realloc(b->p, cap);
-        if (!q) { PyErr_NoMemory(); return -1; }
-        b->p = q; b->cap = cap;
-    }
-    memcpy(b->p + b->n, src, n);
-    b->n += n;
+/* Room for `extra` more bytes after the n used. */
+static int ob_reserve(outbuf *b, size_t extra) {
+    if (b->n + extra <= b->cap) return 0;
+    size_t cap = b->cap ? b->cap : 1 << 16;
+    while (cap < b->n + extra) cap *= 2;
+    char *np = PyMem_Realloc(b->p, cap);
+    if (!np) { PyErr_NoMemory(); return -1; }
+    b->p = np; b->cap = cap;
     return 0;
 }
 
@@ -842,7 +841,9 @@ static int cb_put(cbuf *b, const void *src, size_t n) {
 typedef struct colbuf_s {
     Py_ssize_t rows;
     size_t cap;                          /* rows the fixed-size columns have room for */
-    cbuf kind, time, offset, peer, pfx_off, pfx, path_id, path;
+    /* fixed-size columns: `rows` items each (their n stays 0); pfx_off has rows + 1 */
+    outbuf kind, time, offset, peer, pfx_off, path_id, path;
+    outbuf pfx;                          /* the prefix texts, one after another */
     PyObject *peers;                     /* list of (peer_ip, peer_asn) a row's peer indexes */
     PyObject *paths;                     /* list of AS path objects (str or None) a row's path indexes */
     PyObject *others;                    /* list of (row, Observation): the state changes */
@@ -850,22 +851,12 @@ typedef struct colbuf_s {
     int32_t recent[COL_RECENT]; int nrecent;   /* peer indexes last used, newest first */
 } colbuf_t;
 
-static int cb_reserve(cbuf *b, size_t need) {
-    if (need <= b->cap) return 0;
-    size_t cap = b->cap ? b->cap : 4096;
-    while (cap < need) cap *= 2;
-    uint8_t *q = PyMem_Realloc(b->p, cap);
-    if (!q) { PyErr_NoMemory(); return -1; }
-    b->p = q; b->cap = cap;
-    return 0;
-}
-
 /* Room for twice the rows in every fixed-size column. */
 static int col_grow(colbuf_t *c) {
     size_t rows = c->cap ? 2 * c->cap : 1024;
-    if (cb_reserve(&c->kind, rows) < 0 || cb_reserve(&c->time, 8 * rows) < 0 || cb_reserve(&c->offset, 8 * rows) < 0
-        || cb_reserve(&c->peer, 4 * rows) < 0 || cb_reserve(&c->pfx_off, 4 * (rows + 1)) < 0
-        || cb_reserve(&c->path_id, 8 * rows) < 0 || cb_reserve(&c->path, 4 * rows) < 0)
+    if (ob_reserve(&c->kind, rows) < 0 || ob_reserve(&c->time, 8 * rows) < 0 || ob_reserve(&c->offset, 8 * rows) < 0
+        || ob_reserve(&c->peer, 4 * rows) < 0 || ob_reserve(&c->pfx_off, 4 * (rows + 1)) < 0
+        || ob_reserve(&c->path_id, 8 * rows) < 0 || ob_reserve(&c->path, 4 * rows) < 0)
         return -1;
     c->cap = rows;
     return 0;
@@ -873,7 +864,7 @@ static int col_grow(colbuf_t *c) {
 
 static void col_reset(colbuf_t *c) {
     c->rows = 0;
-    c->kind.n = c->time.n = c->offset.n = c->peer.n = c->pfx_off.n = c->pfx.n = c->path_id.n = c->path.n = 0;
+    c->pfx.n = 0;
     Py_CLEAR(c->peers); Py_CLEAR(c->paths); Py_CLEAR(c->others);
     c->last_path = NULL; c->last_path_idx = -1; c->nrecent = 0;
 }
@@ -889,8 +880,9 @@ static void col_free(colbuf_t *c) {
 static int col_start(colbuf_t *c) {
     col_reset(c);
     c->peers = PyList_New(0); c->paths = PyList_New(0); c->others = PyList_New(0);
-    int32_t zero = 0;
-    return c->peers && c->paths && c->others && cb_put(&c->pfx_off, &zero, 4) == 0 ? 0 : -1;
+    if (!c->peers || !c->paths || !c->others || (!c->cap && col_grow(c) < 0)) return -1;
+    ((int32_t *)c->pfx_off.p)[0] = 0;
+    return 0;
 }
 
 /* The index of (ip, asn) in c->peers: one of the few last used (by identity, then by value: a
@@ -922,22 +914,10 @@ static int32_t col_peer(colbuf_t *c, PyObject *ip, PyObject *asn) {
     return idx;
 }
 
-/* A row: kind code, time, offset, peer; the prefix (ASCII str) and ADD-PATH id and AS path of a
- * route (NULL for a state change). */
-static int col_row_text(colbuf_t *c, int8_t kind, PyObject *time, PyObject *offset, PyObject *ip, PyObject *asn,
-                        const char *text, Py_ssize_t n, PyObject *path_id, PyObject *as_path);
-
+/* A row: kind code, time, offset, peer; the prefix's text (n bytes), ADD-PATH id and AS path of a
+ * route ("", NULL, NULL for a state change). */
 static int col_row(colbuf_t *c, int8_t kind, PyObject *time, PyObject *offset, PyObject *ip, PyObject *asn,
-                   PyObject *prefix, PyObject *path_id, PyObject *as_path) {
-    Py_ssize_t n = 0;
-    const char *text = "";
-    if (prefix && prefix != Py_None && !(text = PyUnicode_AsUTF8AndSize(prefix, &n))) return -1;
-    return col_row_text(c, kind, time, offset, ip, asn, text, n, path_id, as_path);
-}
-
-/* The same with the prefix as text (n bytes). */
-static int col_row_text(colbuf_t *c, int8_t kind, PyObject *time, PyObject *offset, PyObject *ip, PyObject *asn,
-                        const char *text, Py_ssize_t n, PyObject *path_id, PyObject *as_path) {
+                   const char *text, Py_ssize_t n, PyObject *path_id, PyObject *as_path) {
     double t = PyFloat_AsDouble(time);
     int64_t off = offset == Py_None ? -1 : PyLong_AsLongLong(offset);
     int64_t pid = !path_id || path_id == Py_None ? -1 : PyLong_AsLongLong(path_id);
@@ -953,7 +933,11 @@ static int col_row_text(colbuf_t *c, int8_t kind, PyObject *time, PyObject *offs
         }
         path = c->last_path_idx;
     }
-    if (n && cb_put(&c->pfx, text, (size_t)n) < 0) return -1;
+    if (n) {  /* a state change has no prefix (and the buffer may not exist yet) */
+        if (ob_reserve(&c->pfx, (size_t)n) < 0) return -1;
+        memcpy(c->pfx.p + c->pfx.n, text, (size_t)n);
+        c->pfx.n += (size_t)n;
+    }
     if ((size_t)c->rows == c->cap && col_grow(c) < 0) return -1;
     size_t r = (size_t)c->rows;
     ((int8_t *)c->kind.p)[r] = kind;
@@ -964,8 +948,6 @@ static int col_row_text(colbuf_t *c, int8_t kind, PyObject *time, PyObject *offs
     ((int64_t *)c->path_id.p)[r] = pid;
     ((int32_t *)c->path.p)[r] = path;
     c->rows++;
-    c->kind.n = c->rows; c->time.n = c->offset.n = c->path_id.n = 8 * c->rows;
-    c->peer.n = c->path.n = 4 * c->rows; c->pfx_off.n = 4 * (c->rows + 1);
     return 0;
 }
 
@@ -977,7 +959,7 @@ static int col_state(colbuf_t *c, PyObject *o) {
     Py_XDECREF(row);
     if (!pair || PyList_Append(c->others, pair) < 0) { Py_XDECREF(pair); return -1; }
     Py_DECREF(pair);
-    return col_row(c, 3, ob->time, ob->offset, ob->peer_ip, ob->peer_asn, NULL, NULL, NULL);
+    return col_row(c, 3, ob->time, ob->offset, ob->peer_ip, ob->peer_asn, "", 0, NULL, NULL);
 }
 
 /* A state-change Observation made by a decoder: into the list, or a row in column mode. */
@@ -987,12 +969,28 @@ static int append_other(DecoderObject *d, PyObject *o) {
 }
 
 static PyObject *col_take(colbuf_t *c) {
-#define B(b) PyBytes_FromStringAndSize((const char *)(b).p, (Py_ssize_t)(b).n)
-    PyObject *r = Py_BuildValue("(nNNNNONNNNOO)", c->rows, B(c->kind), B(c->time), B(c->offset), B(c->peer),
-                                c->peers, B(c->pfx_off), B(c->pfx), B(c->path_id), B(c->path), c->paths,
-                                c->others);
+    Py_ssize_t n = c->rows;
+#define B(b, size) PyBytes_FromStringAndSize((b).p, (size))
+    PyObject *r = Py_BuildValue("(nNNNNONNNNOO)", n, B(c->kind, n), B(c->time, 8 * n), B(c->offset, 8 * n),
+                                B(c->peer, 4 * n), c->peers, B(c->pfx_off, 4 * (n + 1)),
+                                B(c->pfx, (Py_ssize_t)c->pfx.n), B(c->path_id, 8 * n), B(c->path, 4 * n),
+                                c->paths, c->others);
 #undef B
     return r;
+}
+
+/* Column mode's emit: a route as a row (its prefix as text), or counted out by the SAFI selection. */
+static int emit_row(DecoderObject *d, PyObject *time, PyObject *kind, PyObject *peer_ip, PyObject *peer_asn,
+                    const char *text, Py_ssize_t n, const attrobjs_t *ao, PyObject *path_id, PyObject *offset) {
+    if (d->safi_sel > 0 && d->cur_safi != d->safi_sel) {
+        d->safi_filtered++;
+        return 0;
+    }
+    int8_t k = kind == K_ANNOUNCE ? 0 : kind == K_WITHDRAW ? 1 : 2;
+    if (col_row(d->col, k, time, offset, peer_ip, peer_asn, text, n, path_id, ao ? ao->as_path : Py_None) < 0)
+        return -1;
+    d->routes++;
+    return 0;
 }
 
 /* Creates one Observation and appends it to d->out. Borrowed references except `prefix` and
@@ -1007,10 +1005,10 @@ static int emit(DecoderObject *d, PyObject *time, PyObject *kind, PyObject *peer
         return 0;
     }
     if (d->col) {
-        int8_t k = kind == K_ANNOUNCE ? 0 : kind == K_WITHDRAW ? 1 : 2;
-        int r = col_row(d->col, k, time, offset, peer_ip, peer_asn, prefix, path_id, ao ? ao->as_path : Py_None);
+        Py_ssize_t n = 0;
+        const char *text = prefix && prefix != Py_None ? PyUnicode_AsUTF8AndSize(prefix, &n) : "";
+        int r = text ? emit_row(d, time, kind, peer_ip, peer_asn, text, n, ao, path_id, offset) : -1;
         Py_XDECREF(prefix); Py_XDECREF(path_id);
-        if (r == 0) d->routes++;
         return r;
     }
     ObsObject *o = (ObsObject *)obs_type->tp_alloc(obs_type, 0);
@@ -1235,15 +1233,12 @@ static int emit_nlri(DecoderObject *d, const uint8_t *p, int len, int afi, int a
             Py_XDECREF(pid);
             return -1;
         }
-        if (d->col && !(d->safi_sel > 0 && d->cur_safi != d->safi_sel)) {
+        if (d->col) {
             /* column mode: the prefix's text goes straight into the buffer (no str a route) */
             char b[80];
-            int n = prefix_text(b, p + 1, plen, afi);
-            int8_t k = kind == K_ANNOUNCE ? 0 : kind == K_WITHDRAW ? 1 : 2;
-            int r = col_row_text(d->col, k, time, offset, peer_ip, peer_asn, b, n, pid, ao ? ao->as_path : Py_None);
+            int r = emit_row(d, time, kind, peer_ip, peer_asn, b, prefix_text(b, p + 1, plen, afi), ao, pid, offset);
             Py_XDECREF(pid);
             if (r < 0) return -1;
-            d->routes++;
             p += 1 + nbytes;
             continue;
         }
@@ -2197,18 +2192,6 @@ static PyTypeObject DecoderType = {
 /* ================================================================================================
  * bgpdump -m formatting of Observations (any source: MRT, RIS Live, ...)
  * ================================================================================================ */
-typedef struct { char *p; size_t n, cap; } outbuf;
-
-static int ob_reserve(outbuf *b, size_t extra) {
-    if (b->n + extra <= b->cap) return 0;
-    size_t cap = b->cap ? b->cap : 1 << 16;
-    while (cap < b->n + extra) cap *= 2;
-    char *np = PyMem_Realloc(b->p, cap);
-    if (!np) { PyErr_NoMemory(); return -1; }
-    b->p = np; b->cap = cap;
-    return 0;
-}
-
 static int ob_str(outbuf *b, PyObject *s, const char *dflt) {
     const char *c = dflt; Py_ssize_t n = (Py_ssize_t)strlen(dflt);
     if (s != Py_None && s != NULL) {
