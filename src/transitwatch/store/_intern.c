@@ -142,32 +142,40 @@ static uint64_t md5_low64(const uint8_t *p, size_t n) {
     return (uint64_t)h[0] | (uint64_t)h[1] << 32;
 }
 
-/* ids[i] = md5_low64 of text i of an Arrow-layout list (int32 offsets): short texts LANES at a
- * time. Touches no Python object (callers may release the GIL around it). */
+/* Texts' ids gathered LANES at a time: md5_add each text with where its id goes, md5_flush at the
+ * end. Long texts are hashed at once. */
+typedef struct {
+    const uint8_t *text[LANES];
+    size_t len[LANES];
+    uint64_t *out[LANES];
+    int k;
+} md5_batch;
+
+static void md5_flush(md5_batch *b) {
+    uint64_t id[LANES];
+    if (!b->k) return;
+    md5_lanes(b->text, b->len, b->k, id);
+    for (int l = 0; l < b->k; l++) *b->out[l] = id[l];
+    b->k = 0;
+}
+
+static void md5_add(md5_batch *b, const uint8_t *text, size_t len, uint64_t *out) {
+    if (len > MD5_SHORT) {
+        *out = md5_low64(text, len);
+        return;
+    }
+    b->text[b->k] = text;
+    b->len[b->k] = len;
+    b->out[b->k] = out;
+    if (++b->k == LANES) md5_flush(b);
+}
+
+/* ids[i] = md5_low64 of text i of an Arrow-layout list (int32 offsets). Touches no Python object
+ * (callers may release the GIL around it). */
 static void md5_many(const int32_t *off, const uint8_t *text, size_t n, uint64_t *ids) {
-    const uint8_t *lane_text[LANES];
-    size_t lane_len[LANES], lane_at[LANES];
-    uint64_t lane_id[LANES];
-    int k = 0;
-    for (size_t i = 0; i < n; i++) {
-        size_t len = (size_t)(off[i + 1] - off[i]);
-        if (len > MD5_SHORT) {
-            ids[i] = md5_low64(text + off[i], len);
-            continue;
-        }
-        lane_text[k] = text + off[i];
-        lane_len[k] = len;
-        lane_at[k] = i;
-        if (++k == LANES) {
-            md5_lanes(lane_text, lane_len, k, lane_id);
-            for (int l = 0; l < k; l++) ids[lane_at[l]] = lane_id[l];
-            k = 0;
-        }
-    }
-    if (k) {
-        md5_lanes(lane_text, lane_len, k, lane_id);
-        for (int l = 0; l < k; l++) ids[lane_at[l]] = lane_id[l];
-    }
+    md5_batch b = {.k = 0};
+    for (size_t i = 0; i < n; i++) md5_add(&b, text + off[i], (size_t)(off[i + 1] - off[i]), &ids[i]);
+    md5_flush(&b);
 }
 
 /* ---- errors where the GIL may be released -------------------------------------------------------
@@ -884,11 +892,7 @@ static PyObject *stable_ids(PyObject *self, PyObject *arg) {
     PyObject *out = PyBytes_FromStringAndSize(NULL, n * 8);
     if (out) {
         uint64_t *ids = (uint64_t *)PyBytes_AS_STRING(out);
-        const uint8_t *lane_text[LANES];
-        size_t lane_len[LANES];
-        Py_ssize_t lane_at[LANES];
-        uint64_t lane_id[LANES];
-        int k = 0;
+        md5_batch b = {.k = 0};
         for (Py_ssize_t i = 0; i < n; i++) {
             Py_ssize_t len;
             PyObject *s = PySequence_Fast_GET_ITEM(fast, i);
@@ -898,23 +902,9 @@ static PyObject *stable_ids(PyObject *self, PyObject *arg) {
                 Py_CLEAR(out);
                 break;
             }
-            if ((size_t)len > MD5_SHORT) {
-                ids[i] = md5_low64((const uint8_t *)text, (size_t)len);
-                continue;
-            }
-            lane_text[k] = (const uint8_t *)text;
-            lane_len[k] = (size_t)len;
-            lane_at[k] = i;
-            if (++k == LANES) {
-                md5_lanes(lane_text, lane_len, k, lane_id);
-                for (int l = 0; l < k; l++) ids[lane_at[l]] = lane_id[l];
-                k = 0;
-            }
+            md5_add(&b, (const uint8_t *)text, (size_t)len, &ids[i]);
         }
-        if (out && k) {
-            md5_lanes(lane_text, lane_len, k, lane_id);
-            for (int l = 0; l < k; l++) ids[lane_at[l]] = lane_id[l];
-        }
+        if (out) md5_flush(&b);
     }
     Py_DECREF(fast);
     return out;
