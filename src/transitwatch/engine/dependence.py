@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from transitwatch.engine.queries import _country_code, _user_errors, registry_of
+from transitwatch.engine.queries import _country_code, _country_view, _user_errors, registry_of
 from transitwatch.engine.queries import target_view as queries_target_view
 from transitwatch.engine.sources import Source, StoreSource, as_source, parse_target
 from transitwatch.errors import TransitwatchError
@@ -74,10 +74,7 @@ def target_view_of(
     """The target's (or the country's) routes over time, up to ``at``."""
     source = _source(src)
     if country and isinstance(source, StoreSource):
-        from transitwatch.store.query import country_view as stored_country_view
-
-        with source.open() as db, _user_errors():
-            return stored_country_view(db, _country_code(country), registry_of(registry))
+        return _country_view(_country_code(country), source, registry_of(registry))  # as events --country
     if country:
         from transitwatch.metrics.country import country_view
 
