@@ -120,14 +120,13 @@ class RouteColumns:
             return parts[0]
         peers: list[tuple[str, int]] = []
         paths: list[str | None] = []
-        peer_cols, path_cols, offset_cols, texts = [], [], [], []
+        peer_cols, path_cols, offset_cols = [], [], []
         others: dict[int, Observation] = {}
         rows = text_len = 0
         for p in parts:
             peer_cols.append(p.peer + np.int32(len(peers)))
             path_cols.append(np.where(p.path >= 0, p.path + np.int32(len(paths)), np.int32(-1)))
             offset_cols.append(p.prefix_offsets[:-1] + np.int32(text_len))
-            texts.append(bytes(p.prefix_text))
             others.update({row + rows: obs for row, obs in p.others.items()})
             peers.extend(p.peers)
             paths.extend(p.paths)
@@ -138,7 +137,7 @@ class RouteColumns:
                    np.concatenate([p.time for p in parts]), np.concatenate([p.offset for p in parts]),
                    np.concatenate(peer_cols).astype(np.int32), peers,
                    np.concatenate(offset_cols).astype(np.int32),
-                   b"".join(texts), np.concatenate([p.path_id for p in parts]),
+                   b"".join(p.prefix_text for p in parts), np.concatenate([p.path_id for p in parts]),
                    np.concatenate(path_cols).astype(np.int32), paths, others)
 
     def observations(self) -> list[Observation]:
