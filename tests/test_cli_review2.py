@@ -206,19 +206,24 @@ def test_hegemony_and_resilience_answer_from_db(demo: list[str], tmp_path: Path,
     # resilience said "unrecognized arguments: --db". Same answers as from the files.
     db = tmp_path / "kp.duckdb"
     assert run_cli(capsys, "ingest", *demo, "--db", str(db))[0] == 0
-    for argv in (["hegemony", "AS131279", "--at", "2017-10-01T09:00Z"],
-                 ["hegemony", "AS131279", "--every", "2h"],
-                 ["resilience", "AS131279", "--fail", "AS4837", "--at", "2017-10-01T11:00Z"],
-                 ["resilience", "AS131279", "--spof", "--at", "2017-10-01T09:00Z"]):
+
+    def same_from_files_and_db(*argv: str) -> dict[str, Any]:
         code, out, err = run_cli(capsys, *argv, *demo, "--json")
         assert code == 0, err
         files = json.loads(out)
         code, out, err = run_cli(capsys, *argv, "--db", str(db), "--json")
         assert code == 0, err
-        stored = json.loads(out)
+        stored: dict[str, Any] = json.loads(out)
         for doc in (files, stored):
             doc.pop("notices"), doc.pop("relationships", None)   # a database infers none
         assert stored == files, argv
+        return stored
+
+    for argv in (["hegemony", "AS131279", "--at", "2017-10-01T09:00Z"],
+                 ["hegemony", "AS131279", "--every", "2h"],
+                 ["resilience", "AS131279", "--fail", "AS4837", "--at", "2017-10-01T11:00Z"],
+                 ["resilience", "AS131279", "--spof", "--at", "2017-10-01T09:00Z"]):
+        same_from_files_and_db(*argv)
     code, out, err = run_cli(capsys, "resilience", "AS131279", "--db", str(db), "--spof", "--json")
     assert [s["asn"] for s in json.loads(out)["spof"]] == []   # at the end AS20485 is there too
     # --country from --db too (it said "answered from MRT FILES only"): the same answers, up to
@@ -227,15 +232,7 @@ def test_hegemony_and_resilience_answer_from_db(demo: list[str], tmp_path: Path,
                  ["hegemony", "KP", "--every", "2h"],
                  ["resilience", "--country", "KP", "--fail", "AS4837", "--at", "2017-10-01T11:00Z"],
                  ["resilience", "--country", "KP", "--spof", "--at", "2017-10-01T08:30Z"]):
-        code, out, err = run_cli(capsys, *argv, *demo, "--json")
-        assert code == 0, err
-        files = json.loads(out)
-        code, out, err = run_cli(capsys, *argv, "--db", str(db), "--json")
-        assert code == 0, err
-        stored = json.loads(out)
-        for doc in (files, stored):
-            doc.pop("notices"), doc.pop("relationships", None)
-        assert stored == files, argv
+        stored = same_from_files_and_db(*argv)
         assert stored["target"] == "KP"
         assert stored.get("hegemony") or stored.get("series") or stored.get("prefixes")
     code, out, err = run_cli(capsys, "hegemony", "--country", "KP", "--at", "2017-10-02T12:00Z",
